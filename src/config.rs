@@ -1,0 +1,21 @@
+//! Configuration: where the home directory is, what `config.toml` says, and the
+//! built-in model catalogue that applies when the file lists no models.
+//!
+//! Parsing is strict (unknown keys are errors) and every error names the file,
+//! the key and the fix, because a config mistake should cost the user seconds.
+
+mod catalogue;
+mod file;
+mod home;
+
+pub use catalogue::builtin_models;
+pub use file::{ConfigError, Defaults, ModelSpec, Provider, Settings, Tier, DEFAULT_CONFIG_TOML};
+pub use home::Home;
+
+/// How to make a model available, for messages when none is.
+pub const ADD_MODEL_HINT: &str = "add a model in one of these ways:
+  1. export a provider key, e.g. OPENROUTER_API_KEY (free models), GEMINI_API_KEY,
+     MISTRAL_API_KEY or ANTHROPIC_API_KEY;
+  2. list a model under [[models]] in config.toml (`az-os config init` writes an example);
+  3. start Ollama (ollama serve) on 127.0.0.1:11434 with a pulled model;
+  4. store a key in the encrypted vault with `az-os keys set NAME` (when the vault is available)";

@@ -1,0 +1,18 @@
+//! The engine: one scheduler and its workers run tasks through the ReAct loop.
+//! Front ends (the TUI, batch mode) talk to it only through [`Command`]s sent on
+//! an [`EngineHandle`] and the [`EngineEvent`]s it sends back.
+//!
+//! Nothing under `engine/` may import the terminal crates; `tests/suite/layers.rs`
+//! checks that.
+
+mod agent;
+mod handle;
+mod prompt;
+pub mod protocol;
+pub mod route;
+mod scheduler;
+pub mod tools;
+
+pub use handle::{EngineConfig, EngineHandle, start};
+pub use protocol::{Command, EngineEvent, Event, Route, TaskSpec};
+pub use prompt::{request_overhead_bytes, system_prompt};

@@ -1,0 +1,270 @@
+//! The ReAct loop for one task: reason (the model's text), act (its tool calls),
+//! observe (the tools' output, fed back), reflect (the engine's note on the turn),
+//! until the model finishes, the turn limit or budget is reached, or the task is
+//! cancelled. Every step is an event and a `task_logs` row.
+
+mod calls;
+mod recorder;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::protocol::{EngineEvent, Event};
+use super::tools::{self, OBSERVATION_MAX_BYTES, ToolCtx, ToolOutput};
+use super::{prompt, route};
+use crate::config::Settings;
+use crate::llm::{self, LlmClient, Message};
+use crate::store::{StoreHandle, TaskRow, TaskStatus, tasks};
+use crate::util::ids::TaskId;
+use crate::util::text::truncate_middle;
+
+use calls::{Budget, CallError};
+use recorder::Recorder;
+
+/// What every task run shares.
+pub struct Runner {
+    pub store: StoreHandle,
+    pub settings: Arc<Settings>,
+    pub http: reqwest::Client,
+    pub events: mpsc::UnboundedSender<EngineEvent>,
+    /// Send `thought_delta` events while replies stream.
+    pub stream_thoughts: bool,
+}
+
+/// How a run ended, before it is written down.
+struct Ending {
+    status: TaskStatus,
+    result: Option<String>,
+    error: Option<String>,
+}
+
+impl Ending {
+    fn failed(error: impl Into<String>) -> Self {
+        Self { status: TaskStatus::Failed, result: None, error: Some(error.into()) }
+    }
+}
+
+#[derive(Deserialize)]
+struct FinishArgs {
+    result: String,
+}
+
+/// Runs task `id` to its end and records the outcome. Never panics; every
+/// failure ends the task with an error event.
+pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken) {
+    let started = Instant::now();
+    let rec = Recorder::new(runner.store.clone(), runner.events.clone(), id.clone());
+    let lookup = id.clone();
+    let task = match runner.store.call(move |c| tasks::get(c, &lookup)).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            rec.error(&format!("task {id} is not in the database"), "database", false);
+            return;
+        }
+        Err(e) => {
+            rec.error(&e.to_string(), "database", false);
+            return;
+        }
+    };
+    let mut state = RunState { turns: 0, cost_usd: 0.0 };
+    let ending = if cancel.is_cancelled() {
+        Ending { status: TaskStatus::Cancelled, result: None, error: None }
+    } else {
+        run(&runner, &rec, &task, &cancel, &mut state).await
+    };
+    rec.finish(ending.status, ending.result, ending.error, state.turns, state.cost_usd, started)
+        .await;
+}
+
+struct RunState {
+    turns: u32,
+    cost_usd: f64,
+}
+
+async fn run(
+    runner: &Runner,
+    rec: &Recorder,
+    task: &TaskRow,
+    cancel: &CancellationToken,
+    st: &mut RunState,
+) -> Ending {
+    let settings = &runner.settings;
+    let (spec, route) =
+        match route::choose(settings, &task.description, task.requested_model.as_deref()) {
+            Ok(r) => r,
+            Err(e) => {
+                let msg = match e {
+                    route::RouteError::NoModel => format!("{e}; {}", crate::config::ADD_MODEL_HINT),
+                    _ => e.to_string(),
+                };
+                rec.error(&msg, "config", false);
+                return Ending::failed(msg);
+            }
+        };
+    let key = match spec.api_key() {
+        Ok(k) => k,
+        Err(e) => return Ending::failed(e.to_string()),
+    };
+    if let Err(e) = rec.started(&spec.name, &route).await {
+        return Ending::failed(e);
+    }
+    let workdir = match task.workdir.as_deref().map(PathBuf::from) {
+        Some(w) if w.is_dir() => w,
+        Some(w) => {
+            let msg = format!("the workdir {} does not exist; create it or pass --workdir", w.display());
+            rec.error(&msg, "filesystem", false);
+            return Ending::failed(msg);
+        }
+        None => return Ending::failed("the task has no workdir"),
+    };
+    let workdir = workdir.canonicalize().unwrap_or(workdir);
+    let d = &settings.defaults;
+    let timeouts = llm::Timeouts {
+        connect: Duration::from_secs(d.connect_timeout_s),
+        stream_idle: Duration::from_secs(d.stream_idle_timeout_s),
+    };
+    let client = LlmClient::new(runner.http.clone(), Arc::new(spec), key, timeouts);
+    let budget = Budget {
+        per_task: task.budget_usd.unwrap_or(d.budget_usd_per_task),
+        per_day: d.budget_usd_per_day,
+    };
+    let max_turns = task.max_turns.max(1);
+    let system = prompt::system_prompt(&workdir, max_turns);
+    let tool_specs = tools::specs();
+    let mut messages = vec![Message::User { text: task.description.clone() }];
+    let ctx = ToolCtx {
+        workdir: &workdir,
+        cancel,
+        command_timeout: Duration::from_secs(d.command_timeout_s),
+        store: &runner.store,
+    };
+    let caller = calls::Caller { runner, rec, client: &client, cancel, budget };
+
+    for turn in 1..=max_turns {
+        if cancel.is_cancelled() {
+            return cancelled();
+        }
+        rec.event(Event::TurnStarted { turn }, "info", "turn", Some(turn), &format!("turn {turn}"));
+        let req = llm::ChatRequest { system: &system, messages: &messages, tools: &tool_specs };
+        let resp = match caller.call(req, turn, st.cost_usd).await {
+            Ok((resp, cost)) => {
+                st.cost_usd += cost;
+                resp
+            }
+            Err(e) => return call_ending(e),
+        };
+        st.turns = turn;
+        rec.set_turns(turn).await;
+        let text = resp.text.trim().to_owned();
+        if !text.is_empty() {
+            rec.event(Event::Thought { turn, text: text.clone() }, "info", "thought", Some(turn), &text);
+        }
+        messages.push(Message::Assistant { text: text.clone(), tool_calls: resp.tool_calls.clone() });
+        if resp.tool_calls.is_empty() {
+            if !text.is_empty() {
+                return Ending { status: TaskStatus::Completed, result: Some(text), error: None };
+            }
+            messages.push(Message::User {
+                text: "Your reply was empty. Call a tool, or call finish with the result.".into(),
+            });
+            reflect(rec, turn, max_turns, "The model sent an empty reply; it was asked to act.");
+            continue;
+        }
+
+        let mut finished: Option<String> = None;
+        let mut failures: Vec<String> = Vec::new();
+        for call in &resp.tool_calls {
+            let input = serde_json::from_str(&call.arguments)
+                .unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
+            let shown = truncate_middle(&input.to_string(), 2048);
+            rec.event(
+                Event::Action { turn, tool: call.name.clone(), input },
+                "info",
+                "action",
+                Some(turn),
+                &format!("{} {shown}", call.name),
+            );
+            let t0 = Instant::now();
+            let out = match call.name.as_str() {
+                "finish" => match tools::parse_args::<FinishArgs>("finish", &call.arguments) {
+                    Ok(a) => {
+                        finished = Some(a.result);
+                        ToolOutput::ok("finished")
+                    }
+                    Err(e) => e,
+                },
+                "query_llm" => match caller.query_llm(&call.arguments, turn, st.cost_usd).await {
+                    Ok((out, cost)) => {
+                        st.cost_usd += cost;
+                        out
+                    }
+                    Err(e) => return call_ending(e),
+                },
+                name => tools::run_local(name, &call.arguments, &ctx).await,
+            };
+            let elapsed_ms = t0.elapsed().as_secs_f64() * 1000.0;
+            let output = truncate_middle(&out.output, OBSERVATION_MAX_BYTES);
+            if !out.ok {
+                failures.push(format!(
+                    "{} failed: {}",
+                    call.name,
+                    output.lines().next().unwrap_or("").trim()
+                ));
+            }
+            rec.observation(turn, &call.name, out.ok, &output, elapsed_ms).await;
+            messages.push(Message::ToolResult {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                content: output,
+                is_error: !out.ok,
+            });
+            if cancel.is_cancelled() {
+                return cancelled();
+            }
+        }
+        rec.save_state(turn, &messages).await;
+        if let Some(result) = finished {
+            reflect(rec, turn, max_turns, "The model called finish; the task is complete.");
+            return Ending { status: TaskStatus::Completed, result: Some(result), error: None };
+        }
+        let n = resp.tool_calls.len();
+        let summary = if failures.is_empty() {
+            format!("{n} action{} succeeded.", if n == 1 { "" } else { "s" })
+        } else {
+            format!("{}; the model sees the error and can adjust.", failures.join("; "))
+        };
+        reflect(rec, turn, max_turns, &summary);
+    }
+    Ending::failed(format!(
+        "reached the turn limit ({max_turns}) without finishing; raise --max-turns or split the task"
+    ))
+}
+
+fn reflect(rec: &Recorder, turn: u32, max_turns: u32, summary: &str) {
+    let left = max_turns - turn;
+    let text = if left == 0 {
+        format!("{summary} No turns left.")
+    } else {
+        format!("{summary} {left} of {max_turns} turns left.")
+    };
+    rec.event(Event::Reflection { turn, text: text.clone() }, "info", "reflection", Some(turn), &text);
+}
+
+fn cancelled() -> Ending {
+    Ending { status: TaskStatus::Cancelled, result: None, error: Some("cancelled by the user".into()) }
+}
+
+fn call_ending(e: CallError) -> Ending {
+    match e {
+        CallError::Cancelled => cancelled(),
+        CallError::Budget(msg) => {
+            Ending { status: TaskStatus::BudgetExceeded, result: None, error: Some(msg) }
+        }
+        CallError::Llm(msg) | CallError::Store(msg) => Ending::failed(msg),
+    }
+}

@@ -1,0 +1,170 @@
+//! Writes what happens to a task twice: as an event for the front end and as rows
+//! in the store (`task_logs`, `tool_usage`, `cost_tracking`, `task_state`). Log
+//! rows are posted in order without waiting; status changes are awaited.
+
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::engine::protocol::{EngineEvent, Event, Route};
+use crate::llm::Message;
+use crate::store::{StoreHandle, TaskStatus, costs, logs, state, tasks, tool_usage};
+use crate::util::ids::TaskId;
+
+pub struct Recorder {
+    store: StoreHandle,
+    events: mpsc::UnboundedSender<EngineEvent>,
+    id: TaskId,
+}
+
+impl Recorder {
+    pub fn new(store: StoreHandle, events: mpsc::UnboundedSender<EngineEvent>, id: TaskId) -> Self {
+        Self { store, events, id }
+    }
+
+    pub fn emit(&self, event: Event) {
+        // A closed channel means the front end is gone; the store still records.
+        let _ = self.events.send(EngineEvent::task(&self.id, event));
+    }
+
+    /// Emits `event` and appends a log line for it.
+    pub fn event(&self, event: Event, level: &str, kind: &'static str, turn: Option<u32>, msg: &str) {
+        self.emit(event);
+        self.log(level, kind, turn, msg);
+    }
+
+    pub fn log(&self, level: &str, kind: &'static str, turn: Option<u32>, msg: &str) {
+        let (id, level, msg) = (self.id.clone(), level.to_owned(), msg.to_owned());
+        self.store.post("log", move |c| logs::append(c, &id, &level, kind, turn, &msg).map(|_| ()));
+    }
+
+    pub fn error(&self, message: &str, category: &str, retryable: bool) {
+        self.event(
+            Event::Error { message: message.to_owned(), category: category.to_owned(), retryable },
+            "error",
+            "error",
+            None,
+            message,
+        );
+    }
+
+    pub async fn started(&self, model: &str, route: &Route) -> Result<(), String> {
+        let (id, m, r) = (self.id.clone(), model.to_owned(), serde_json::to_string(route).unwrap_or_default());
+        if let Err(e) = self.store.call(move |c| tasks::mark_started(c, &id, &m, &r)).await {
+            let msg = e.to_string();
+            self.error(&msg, "database", false);
+            return Err(msg);
+        }
+        self.event(
+            Event::TaskStarted { model: model.to_owned(), route: route.clone() },
+            "info",
+            "status",
+            None,
+            &format!("started on {model}: {}", route.reason),
+        );
+        Ok(())
+    }
+
+    pub async fn set_turns(&self, turn: u32) {
+        let id = self.id.clone();
+        self.store.post("turns", move |c| tasks::set_turns(c, &id, turn));
+    }
+
+    pub async fn observation(&self, turn: u32, tool: &str, ok: bool, output: &str, ms: f64) {
+        self.event(
+            Event::Observation { turn, tool: tool.to_owned(), ok, output: output.to_owned() },
+            if ok { "info" } else { "warn" },
+            "observation",
+            Some(turn),
+            output,
+        );
+        let (id, tool) = (self.id.clone(), tool.to_owned());
+        self.store.post("tool usage", move |c| tool_usage::record(c, &id, &tool, ms, ok));
+    }
+
+    /// Records one billed call in the ledger and emits `llm_call`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn call(
+        &self,
+        model: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_usd: f64,
+        latency_ms: u64,
+        attempt: u32,
+        estimated: bool,
+    ) {
+        let (id, m) = (self.id.clone(), model.to_owned());
+        self.store.post("cost", move |c| {
+            costs::record(
+                c,
+                &costs::CallCost {
+                    task_id: &id,
+                    model: &m,
+                    input_tokens,
+                    output_tokens,
+                    cost_usd,
+                    latency_ms,
+                    attempt,
+                },
+            )
+        });
+        let msg = format!(
+            "{model}: {input_tokens} in / {output_tokens} out tokens, ${cost_usd:.6}, {latency_ms} ms"
+        );
+        self.event(
+            Event::LlmCall {
+                model: model.to_owned(),
+                input_tokens,
+                output_tokens,
+                cost_usd,
+                latency_ms,
+                attempt,
+                estimated,
+            },
+            "info",
+            "llm_call",
+            None,
+            &msg,
+        );
+    }
+
+    pub async fn save_state(&self, turn: u32, messages: &[Message]) {
+        let json = serde_json::json!({ "turn": turn, "messages": messages }).to_string();
+        let id = self.id.clone();
+        self.store.post("state", move |c| state::save(c, &id, &json, None));
+    }
+
+    /// Writes the final status (awaited, so it is on disk before the event) and
+    /// emits `task_finished`.
+    pub async fn finish(
+        &self,
+        status: TaskStatus,
+        result: Option<String>,
+        error: Option<String>,
+        turns: u32,
+        cost_usd: f64,
+        started: Instant,
+    ) {
+        let (id, r, e) = (self.id.clone(), result.clone(), error.clone());
+        if let Err(err) =
+            self.store.call(move |c| tasks::finish(c, &id, status, r.as_deref(), e.as_deref())).await
+        {
+            self.error(&format!("cannot record the task's end: {err}"), "database", false);
+        }
+        let msg = match (&result, &error) {
+            (_, Some(e)) => format!("{}: {e}", status.as_str()),
+            (Some(r), None) => format!("{}: {r}", status.as_str()),
+            (None, None) => status.as_str().to_owned(),
+        };
+        self.log(if status == TaskStatus::Completed { "info" } else { "warn" }, "status", None, &msg);
+        self.emit(Event::TaskFinished {
+            status,
+            result,
+            turns,
+            cost_usd,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            error,
+        });
+    }
+}

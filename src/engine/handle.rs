@@ -1,0 +1,68 @@
+//! Starting the engine and talking to it: [`start`] spawns the scheduler and
+//! returns an [`EngineHandle`] for commands plus the receiver of events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::agent::Runner;
+use super::protocol::{Command, EngineEvent};
+use super::scheduler::Scheduler;
+use crate::config::Settings;
+use crate::llm;
+use crate::store::StoreHandle;
+
+/// How a front end wants the engine to run.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub settings: Arc<Settings>,
+    /// Workers: tasks run at once.
+    pub jobs: usize,
+    /// Send `thought_delta` events while replies stream (the TUI wants them).
+    pub stream_thoughts: bool,
+}
+
+/// Sends commands to a running engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+/// The engine could not take a command because it has stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the engine has stopped")]
+pub struct EngineStopped;
+
+impl EngineHandle {
+    pub fn send(&self, cmd: Command) -> Result<(), EngineStopped> {
+        self.tx.send(cmd).map_err(|_| EngineStopped)
+    }
+}
+
+/// Starts the engine on the current tokio runtime. Events arrive on the returned
+/// receiver until the engine has shut down and every worker is done; the join
+/// handle completes at the same time.
+pub fn start(
+    config: EngineConfig,
+    store: StoreHandle,
+) -> Result<(EngineHandle, mpsc::UnboundedReceiver<EngineEvent>, JoinHandle<()>), llm::LlmError> {
+    let d = &config.settings.defaults;
+    let http = llm::http_client(llm::Timeouts {
+        connect: Duration::from_secs(d.connect_timeout_s),
+        stream_idle: Duration::from_secs(d.stream_idle_timeout_s),
+    })?;
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let runner = Arc::new(Runner {
+        store,
+        settings: config.settings.clone(),
+        http,
+        events: ev_tx,
+        stream_thoughts: config.stream_thoughts,
+    });
+    let scheduler = Scheduler::new(runner, config.jobs.max(1));
+    let join = tokio::spawn(scheduler.run(cmd_rx));
+    Ok((EngineHandle { tx: cmd_tx }, ev_rx, join))
+}

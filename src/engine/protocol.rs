@@ -1,0 +1,161 @@
+//! The engine's protocol: [`Command`]s in, [`EngineEvent`]s out. Both serialize
+//! with a `type` tag; `--batch --json` prints events exactly as defined here, so
+//! the batch contract (docs/batch.md) and the TUI see the same facts.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::TaskStatus;
+use crate::util::ids::TaskId;
+use crate::util::time::{now_unix, rfc3339};
+
+/// What a task needs to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub description: String,
+    /// Directory the task's tools are confined to.
+    pub workdir: PathBuf,
+    /// Overrides `defaults.max_turns`.
+    pub max_turns: Option<u32>,
+    /// Hard cap for this task in USD; overrides `defaults.budget_usd_per_task`.
+    pub budget_usd: Option<f64>,
+    /// Skips routing: run on this model (a `[[models]]` name).
+    pub model: Option<String>,
+}
+
+/// Requests to the engine. Each is answered by events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// From a front end: store the task as `pending` and queue it. Answered by
+    /// `task_queued`, later `task_started` … `task_finished`.
+    Submit { id: TaskId, spec: TaskSpec },
+    /// From a front end: queue a finished task again with its stored spec.
+    /// Answered like `submit`, or by `error` if the task is unknown or still running.
+    Retry { id: TaskId },
+    /// From a front end: stop a queued or running task. Answered by
+    /// `task_finished` with status `cancelled` (nothing if it already finished).
+    Cancel { id: TaskId },
+    /// From a front end: cancel everything (when `cancel_running`) or wait for
+    /// running tasks, then stop. The event stream closes when the engine is done.
+    Shutdown { cancel_running: bool },
+}
+
+/// How the router chose a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    /// `simple`, `medium`, `complex` or `critical`.
+    pub complexity: String,
+    /// Tier of the chosen model.
+    pub tier: String,
+    /// The router's score for the chosen model (higher is better).
+    pub score: f64,
+    /// One sentence on why.
+    pub reason: String,
+}
+
+/// One thing that happened, stamped with time and (for task events) the task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineEvent {
+    #[serde(flatten)]
+    pub event: Event,
+    /// The task this is about; `null` for engine-wide events.
+    pub task_id: Option<TaskId>,
+    /// RFC 3339, UTC.
+    pub ts: String,
+}
+
+impl EngineEvent {
+    pub fn task(task_id: &TaskId, event: Event) -> Self {
+        Self { event, task_id: Some(task_id.clone()), ts: rfc3339(now_unix()) }
+    }
+
+    pub fn global(event: Event) -> Self {
+        Self { event, task_id: None, ts: rfc3339(now_unix()) }
+    }
+}
+
+/// Event payloads. Every variant is sent by the engine; front ends only read them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The task was stored as `pending` and waits for a worker.
+    TaskQueued { description: String },
+    /// A worker took the task and the router picked `model`.
+    TaskStarted { model: String, route: Route },
+    /// A ReAct turn (one model request) begins.
+    TurnStarted { turn: u32 },
+    /// Part of the model's reasoning as it streams in (only when the front end
+    /// asked for deltas: the TUI does, batch mode does not).
+    ThoughtDelta { turn: u32, text: String },
+    /// The model's reasoning for this turn, complete.
+    Thought { turn: u32, text: String },
+    /// The model asked to run `tool` with `input` (its JSON arguments; a string
+    /// when the model sent arguments that are not valid JSON).
+    Action { turn: u32, tool: String, input: serde_json::Value },
+    /// What the tool returned (truncated head and tail when long).
+    Observation { turn: u32, tool: String, ok: bool, output: String },
+    /// The engine's note on the turn: what changed and how many turns remain.
+    Reflection { turn: u32, text: String },
+    /// One billed model request.
+    LlmCall {
+        model: String,
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_usd: f64,
+        latency_ms: u64,
+        attempt: u32,
+        /// Token counts were estimated because the provider reported none.
+        #[serde(default)]
+        estimated: bool,
+    },
+    /// A model request failed and will be tried again after `delay_ms`.
+    Retry { model: String, attempt: u32, delay_ms: u64, category: String },
+    /// The task ended.
+    TaskFinished {
+        status: TaskStatus,
+        result: Option<String>,
+        turns: u32,
+        cost_usd: f64,
+        duration_ms: u64,
+        error: Option<String>,
+    },
+    /// Something failed. `category` is the error class (`rate_limit`, `malformed`,
+    /// `database`, …); `retryable` says whether trying again may help.
+    Error { message: String, category: String, retryable: bool },
+    /// Something the user should know that is not an error (for example tasks
+    /// recovered as `interrupted` at start-up).
+    Notice { message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_flat_with_type_task_id_and_ts() {
+        let e = EngineEvent::task(&TaskId::from("abc"), Event::TurnStarted { turn: 2 });
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "turn_started");
+        assert_eq!(v["task_id"], "abc");
+        assert_eq!(v["turn"], 2);
+        assert!(v["ts"].as_str().unwrap().ends_with('Z'));
+        let back: EngineEvent = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn finished_status_is_snake_case() {
+        let e = Event::TaskFinished {
+            status: TaskStatus::BudgetExceeded,
+            result: None,
+            turns: 1,
+            cost_usd: 0.0,
+            duration_ms: 5,
+            error: Some("cap".into()),
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["status"], "budget_exceeded");
+    }
+}

@@ -1,0 +1,225 @@
+//! The scheduler: a FIFO queue of tasks and a pool of at most `jobs` running at
+//! once. It owns the cancel token of every running task, so cancel and shutdown
+//! reach them, and it writes the queue's changes (submit, retry, cancel of a
+//! queued task) to the store.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::agent::{Runner, run_task};
+use super::protocol::{Command, EngineEvent, Event, TaskSpec};
+use crate::store::{NewTask, TaskStatus, tasks};
+use crate::util::ids::TaskId;
+
+pub struct Scheduler {
+    runner: Arc<Runner>,
+    jobs: usize,
+    queue: VecDeque<TaskId>,
+    running: HashMap<TaskId, CancellationToken>,
+    workers: JoinSet<TaskId>,
+    stopping: bool,
+}
+
+impl Scheduler {
+    pub fn new(runner: Arc<Runner>, jobs: usize) -> Self {
+        Self {
+            runner,
+            jobs,
+            queue: VecDeque::new(),
+            running: HashMap::new(),
+            workers: JoinSet::new(),
+            stopping: false,
+        }
+    }
+
+    /// Runs until a `Shutdown` command (or every handle dropped) and then until
+    /// the last worker is done.
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        self.recover().await;
+        let mut commands_open = true;
+        loop {
+            if self.stopping && self.running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                cmd = commands.recv(), if commands_open => match cmd {
+                    Some(cmd) => self.handle(cmd).await,
+                    None => {
+                        commands_open = false;
+                        self.stop(false).await;
+                    }
+                },
+                Some(done) = self.workers.join_next() => {
+                    if let Ok(id) = done {
+                        self.running.remove(&id);
+                    } else {
+                        // A worker panicked: its id is unknown here, so drop finished tokens.
+                        self.running.retain(|_, t| !t.is_cancelled());
+                    }
+                    self.fill();
+                }
+                else => break,
+            }
+        }
+        // Everything posted to the store is written before the engine reports done.
+        let _ = self.runner.store.call(|_| Ok(())).await;
+    }
+
+    fn emit(&self, id: &TaskId, event: Event) {
+        let _ = self.runner.events.send(EngineEvent::task(id, event));
+    }
+
+    fn error(&self, id: Option<&TaskId>, message: String, category: &str) {
+        let event = Event::Error { message, category: category.into(), retryable: false };
+        let _ = self.runner.events.send(match id {
+            Some(id) => EngineEvent::task(id, event),
+            None => EngineEvent::global(event),
+        });
+    }
+
+    async fn recover(&self) {
+        match self.runner.store.call(|c| tasks::recover_interrupted(c)).await {
+            Ok(0) => {}
+            Ok(n) => {
+                let _ = self.runner.events.send(EngineEvent::global(Event::Notice {
+                    message: format!(
+                        "{n} task(s) left running by a stopped az-os are now marked interrupted"
+                    ),
+                }));
+            }
+            Err(e) => self.error(None, e.to_string(), "database"),
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Submit { id, spec } => self.submit(id, spec).await,
+            Command::Retry { id } => self.retry(id).await,
+            Command::Cancel { id } => self.cancel(&id).await,
+            Command::Shutdown { cancel_running } => self.stop(cancel_running).await,
+        }
+    }
+
+    async fn submit(&mut self, id: TaskId, spec: TaskSpec) {
+        if self.stopping {
+            self.error(Some(&id), "the engine is shutting down; task not queued".into(), "engine");
+            return;
+        }
+        let d = &self.runner.settings.defaults;
+        let new = NewTask {
+            id: id.clone(),
+            description: spec.description.clone(),
+            workdir: spec.workdir.display().to_string(),
+            max_turns: spec.max_turns.unwrap_or(d.max_turns),
+            budget_usd: spec.budget_usd,
+            requested_model: spec.model,
+        };
+        match self.runner.store.call(move |c| tasks::insert(c, &new)).await {
+            Ok(_) => {
+                self.emit(&id, Event::TaskQueued { description: spec.description });
+                self.queue.push_back(id);
+                self.fill();
+            }
+            Err(e) => {
+                self.error(Some(&id), format!("cannot queue the task: {e}"), "database");
+                self.emit_finished(&id, TaskStatus::Failed, Some(e.to_string()));
+            }
+        }
+    }
+
+    async fn retry(&mut self, id: TaskId) {
+        if self.running.contains_key(&id) || self.queue.contains(&id) {
+            self.error(Some(&id), format!("task {id} is still queued or running"), "usage");
+            return;
+        }
+        let lookup = id.clone();
+        let result = self
+            .runner
+            .store
+            .call(move |c| {
+                let Some(t) = tasks::get(c, &lookup)? else {
+                    return Err(crate::store::StoreError::NoSuchTask(lookup.to_string()));
+                };
+                tasks::requeue(c, &lookup)?;
+                Ok(t)
+            })
+            .await;
+        match result {
+            Ok(t) => {
+                self.emit(&id, Event::TaskQueued { description: t.description });
+                self.queue.push_back(id);
+                self.fill();
+            }
+            Err(e) => self.error(Some(&id), e.to_string(), "usage"),
+        }
+    }
+
+    async fn cancel(&mut self, id: &TaskId) {
+        if let Some(token) = self.running.get(id) {
+            token.cancel();
+            return;
+        }
+        if let Some(pos) = self.queue.iter().position(|q| q == id) {
+            self.queue.remove(pos);
+            self.finish_queued(id).await;
+        }
+    }
+
+    async fn stop(&mut self, cancel_running: bool) {
+        self.stopping = true;
+        let queued: Vec<TaskId> = self.queue.drain(..).collect();
+        for id in &queued {
+            self.finish_queued(id).await;
+        }
+        if cancel_running {
+            for token in self.running.values() {
+                token.cancel();
+            }
+        }
+    }
+
+    /// A queued task that never ran ends `cancelled`.
+    async fn finish_queued(&self, id: &TaskId) {
+        let tid = id.clone();
+        let r = self
+            .runner
+            .store
+            .call(move |c| {
+                tasks::finish(c, &tid, TaskStatus::Cancelled, None, Some("cancelled before it started"))
+            })
+            .await;
+        if let Err(e) = r {
+            self.error(Some(id), e.to_string(), "database");
+        }
+        self.emit_finished(id, TaskStatus::Cancelled, Some("cancelled before it started".into()));
+    }
+
+    fn emit_finished(&self, id: &TaskId, status: TaskStatus, error: Option<String>) {
+        self.emit(
+            id,
+            Event::TaskFinished { status, result: None, turns: 0, cost_usd: 0.0, duration_ms: 0, error },
+        );
+    }
+
+    /// Starts queued tasks while workers are free.
+    fn fill(&mut self) {
+        while self.running.len() < self.jobs && !self.stopping {
+            let Some(id) = self.queue.pop_front() else { break };
+            let token = CancellationToken::new();
+            self.running.insert(id.clone(), token.clone());
+            let runner = self.runner.clone();
+            let started = Instant::now();
+            self.workers.spawn(async move {
+                run_task(runner, id.clone(), token).await;
+                tracing::debug!(task = %id, ms = started.elapsed().as_millis(), "worker done");
+                id
+            });
+        }
+    }
+}

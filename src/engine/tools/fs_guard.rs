@@ -1,0 +1,88 @@
+//! Confines paths to the task's workdir. A path is resolved against the workdir,
+//! its longest existing ancestor is canonicalized (resolving symlinks), and the
+//! rest may not contain `..`. Whatever lands outside the workdir is refused.
+
+use std::path::{Component, Path, PathBuf};
+
+/// Why a path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path {0:?} is outside the task's workdir; use a path inside it")]
+    Outside(String),
+    #[error("path is empty")]
+    Empty,
+    #[error("the workdir {0} cannot be resolved: {1}")]
+    Workdir(String, String),
+}
+
+/// Resolves `path` (relative to `workdir`, or absolute) to a canonical path inside
+/// the canonical `workdir`; the file itself need not exist.
+pub fn confine(workdir: &Path, path: &str) -> Result<PathBuf, PathError> {
+    if path.trim().is_empty() {
+        return Err(PathError::Empty);
+    }
+    let root = workdir
+        .canonicalize()
+        .map_err(|e| PathError::Workdir(workdir.display().to_string(), e.to_string()))?;
+    let joined = root.join(path);
+    // Split into the longest existing prefix and the not-yet-existing rest.
+    let mut existing = joined.as_path();
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    let canonical = loop {
+        match existing.canonicalize() {
+            Ok(c) => break c,
+            Err(_) => {
+                let Some(name) = existing.file_name() else {
+                    return Err(PathError::Outside(path.to_owned()));
+                };
+                rest.push(name);
+                existing = existing.parent().ok_or_else(|| PathError::Outside(path.to_owned()))?;
+            }
+        }
+    };
+    // `file_name()` skips `..`, so check the unresolved tail for it explicitly.
+    let tail = joined.strip_prefix(existing).unwrap_or(Path::new(""));
+    if tail.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(PathError::Outside(path.to_owned()));
+    }
+    let mut full = canonical;
+    for part in rest.iter().rev() {
+        full.push(part);
+    }
+    if full.starts_with(&root) {
+        Ok(full)
+    } else {
+        Err(PathError::Outside(path.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inside_paths_resolve_and_escapes_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        assert_eq!(confine(&root, "a.txt").unwrap(), root.join("a.txt"));
+        assert_eq!(confine(&root, "sub/../b.txt").unwrap(), root.join("b.txt"));
+        assert_eq!(confine(&root, "new/dir/c.txt").unwrap(), root.join("new/dir/c.txt"));
+        assert_eq!(confine(&root, root.join("d").to_str().unwrap()).unwrap(), root.join("d"));
+        for bad in ["../x", "/etc/passwd", "sub/../../x", "new/../../x", "/"] {
+            assert!(matches!(confine(&root, bad), Err(PathError::Outside(_))), "{bad}");
+        }
+        assert_eq!(confine(&root, " "), Err(PathError::Empty));
+    }
+
+    #[test]
+    fn symlinks_out_of_the_workdir_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("link")).unwrap();
+        assert!(confine(&root, "link/secret").is_err());
+        std::os::unix::fs::symlink("/etc/passwd", root.join("pw")).unwrap();
+        assert!(confine(&root, "pw").is_err());
+    }
+}

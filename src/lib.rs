@@ -1,0 +1,14 @@
+//! az-os: a terminal agent that runs tasks with language models through a ReAct
+//! loop, routes them to the cheapest capable model and records everything in
+//! SQLite.
+//!
+//! Layers, bottom up: [`util`], [`config`], [`store`], [`llm`], [`engine`]; the
+//! front ends [`batch`] and [`cli`] drive the engine through its protocol.
+
+pub mod batch;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod llm;
+pub mod store;
+pub mod util;

@@ -1,0 +1,170 @@
+//! Model providers over HTTP: a provider-neutral conversation, the two wire
+//! protocols that cover every supported provider (OpenAI-compatible chat
+//! completions and Anthropic Messages), streaming and failure classification.
+//!
+//! This module knows nothing of tasks or tools' behaviour; it moves messages.
+
+mod anthropic;
+mod error;
+mod openai;
+mod sse;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{ErrorCategory, LlmError};
+
+use crate::config::{ModelSpec, Provider};
+
+/// One message of a conversation, in provider-neutral form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Message {
+    /// Text from the user (the task, or a follow-up).
+    User { text: String },
+    /// A model reply: its text and the tools it asked to run.
+    Assistant {
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<ToolCall>,
+    },
+    /// The outcome of one tool call, answering the call with the same id.
+    ToolResult { call_id: String, name: String, content: String, is_error: bool },
+}
+
+/// A tool call requested by the model. `arguments` is the raw JSON text as sent,
+/// so a malformed argument string reaches the tool layer and becomes an observation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// A tool offered to the model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub parameters: serde_json::Value,
+}
+
+/// What to send.
+#[derive(Clone, Copy, Debug)]
+pub struct ChatRequest<'a> {
+    pub system: &'a str,
+    pub messages: &'a [Message],
+    pub tools: &'a [ToolSpec],
+}
+
+/// Token counts of one call; `estimated` when the provider did not report them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub estimated: bool,
+}
+
+/// A complete model reply.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChatResponse {
+    pub text: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub usage: Usage,
+    pub stop_reason: Option<String>,
+}
+
+/// Network limits for provider calls.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub stream_idle: Duration,
+}
+
+/// A client for one configured model.
+#[derive(Clone)]
+pub struct LlmClient {
+    http: reqwest::Client,
+    spec: Arc<ModelSpec>,
+    key: Option<Arc<str>>,
+    timeouts: Timeouts,
+}
+
+/// Installs the ring crypto provider for rustls. Call once before building a
+/// client; later calls do nothing.
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Builds the shared HTTP client.
+pub fn http_client(timeouts: Timeouts) -> Result<reqwest::Client, LlmError> {
+    init_tls();
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .user_agent(concat!("az-os/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| LlmError::new(ErrorCategory::Network, format!("cannot build HTTP client: {e}")))
+}
+
+impl LlmClient {
+    pub fn new(
+        http: reqwest::Client,
+        spec: Arc<ModelSpec>,
+        key: Option<String>,
+        timeouts: Timeouts,
+    ) -> Self {
+        Self { http, spec, key: key.map(Arc::from), timeouts }
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// Sends the conversation and returns the whole reply; `on_text` sees text as it
+    /// streams in.
+    pub async fn chat(
+        &self,
+        req: ChatRequest<'_>,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<ChatResponse, LlmError> {
+        let mut resp = match self.spec.provider {
+            Provider::Anthropic => anthropic::chat(self, req, on_text).await?,
+            Provider::Openai | Provider::Gemini | Provider::Ollama => {
+                openai::chat(self, req, on_text).await?
+            }
+        };
+        if resp.usage.input_tokens == 0 && resp.usage.output_tokens == 0 {
+            resp.usage = estimate_usage(&req, &resp);
+        }
+        Ok(resp)
+    }
+}
+
+/// About four characters per token: good enough to bill a provider that does
+/// not report usage, and marked as an estimate.
+fn estimate_usage(req: &ChatRequest<'_>, resp: &ChatResponse) -> Usage {
+    let mut input = req.system.len();
+    for m in req.messages {
+        input += match m {
+            Message::User { text } => text.len(),
+            Message::Assistant { text, tool_calls } => {
+                text.len() + tool_calls.iter().map(|c| c.name.len() + c.arguments.len()).sum::<usize>()
+            }
+            Message::ToolResult { content, .. } => content.len(),
+        };
+    }
+    input += req
+        .tools
+        .iter()
+        .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len())
+        .sum::<usize>();
+    let output = resp.text.len()
+        + resp.tool_calls.iter().map(|c| c.name.len() + c.arguments.len()).sum::<usize>();
+    Usage {
+        input_tokens: (input as u64).div_ceil(4),
+        output_tokens: (output as u64).div_ceil(4),
+        estimated: true,
+    }
+}

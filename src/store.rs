@@ -1,0 +1,87 @@
+//! The SQLite store: every task, log line, model call, tool use and lesson.
+//!
+//! Functions here are plain synchronous functions over a [`rusqlite::Connection`];
+//! the engine reaches them through [`StoreHandle`], which runs them on one
+//! dedicated thread so the async runtime never blocks on the database.
+//! Every statement is parameterized.
+
+mod actor;
+pub mod costs;
+pub mod logs;
+pub mod memories;
+mod schema;
+pub mod state;
+pub mod tasks;
+pub mod tool_usage;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use actor::StoreHandle;
+pub use schema::{SCHEMA_VERSION, migrate, migrate_to};
+pub use tasks::{NewTask, TaskRow, TaskStatus};
+
+/// A database failure, with a message that says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database {path} is locked by another process; try again or close the other az-os")]
+    Locked { path: String },
+    #[error("the database {path} is read-only; check its permissions or use --home with a writable directory")]
+    ReadOnly { path: String },
+    #[error("the database {path} is newer (schema {found}) than this az-os understands ({supported}); upgrade az-os")]
+    TooNew { path: String, found: i64, supported: i64 },
+    #[error("no task matches id {0:?}; `az-os tasks list` shows the ids")]
+    NoSuchTask(String),
+    #[error("id prefix {0:?} matches several tasks; type more characters")]
+    Ambiguous(String),
+    #[error("the store thread has stopped")]
+    Closed,
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+impl StoreError {
+    /// Turns low-level errors on `path` into the specific variants users can act on.
+    fn classify(e: rusqlite::Error, path: &Path) -> Self {
+        use rusqlite::ffi::ErrorCode;
+        let p = path.display().to_string();
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Locked { path: p },
+            Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+                Self::ReadOnly { path: p }
+            }
+            _ => Self::Sql(e),
+        }
+    }
+}
+
+/// Opens (creating if needed) the database at `path`, applies the connection
+/// settings and brings the schema up to date.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|e| StoreError::classify(e, path))?;
+    configure(&conn).map_err(|e| StoreError::classify(e, path))?;
+    migrate(&conn, path)?;
+    Ok(conn)
+}
+
+/// An in-memory database with the current schema (tests and benchmarks).
+pub fn open_in_memory() -> Result<Connection, StoreError> {
+    let conn = Connection::open_in_memory()?;
+    configure(&conn)?;
+    migrate(&conn, Path::new(":memory:"))?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // WAL lets readers (the CLI, the TUI) work while a batch run writes.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The `cost_tracking` ledger: one row per model call, and the reports built on it.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::StoreError;
+use crate::util::ids::TaskId;
+use crate::util::time::now_unix;
+
+/// One model call as billed.
+#[derive(Clone, Debug)]
+pub struct CallCost<'a> {
+    pub task_id: &'a TaskId,
+    pub model: &'a str,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub latency_ms: u64,
+    pub attempt: u32,
+}
+
+/// Records a call in the ledger and adds its cost to the task, atomically.
+pub fn record(conn: &Connection, c: &CallCost<'_>) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    tx.prepare_cached(
+        "INSERT INTO cost_tracking (task_id, model, input_tokens, output_tokens, cost_usd, \
+         timestamp, latency_ms, attempt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        c.task_id.as_str(),
+        c.model,
+        i64::try_from(c.input_tokens).unwrap_or(i64::MAX),
+        i64::try_from(c.output_tokens).unwrap_or(i64::MAX),
+        c.cost_usd,
+        now_unix(),
+        i64::try_from(c.latency_ms).unwrap_or(i64::MAX),
+        c.attempt
+    ])?;
+    tx.prepare_cached("UPDATE tasks SET cost_usd = COALESCE(cost_usd, 0) + ?2 WHERE id = ?1")?
+        .execute(params![c.task_id.as_str(), c.cost_usd])?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Total spent since `since` (Unix seconds), across all tasks.
+pub fn spent_since(conn: &Connection, since: f64) -> Result<f64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(SUM(cost_usd), 0) FROM cost_tracking WHERE timestamp >= ?1")?
+        .query_row(params![since], |r| r.get(0))?)
+}
+
+/// How a report groups the ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupBy {
+    Model,
+    Day,
+    Task,
+}
+
+/// One line of a spending report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CostLine {
+    pub key: String,
+    pub calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// Spending grouped by model, UTC day or task, biggest (or newest day) first.
+pub fn report(conn: &Connection, by: GroupBy, limit: usize) -> Result<Vec<CostLine>, StoreError> {
+    let (key, order) = match by {
+        GroupBy::Model => ("COALESCE(model, '?')", "5 DESC, 1"),
+        GroupBy::Day => ("date(timestamp, 'unixepoch')", "1 DESC"),
+        GroupBy::Task => ("COALESCE(task_id, '?')", "5 DESC, 1"),
+    };
+    let sql = format!(
+        "SELECT {key}, COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), \
+         COALESCE(SUM(cost_usd), 0) FROM cost_tracking GROUP BY 1 ORDER BY {order} LIMIT ?1"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok(CostLine {
+                key: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                calls: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                input_tokens: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                output_tokens: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                cost_usd: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Spent today (UTC) and in total.
+pub fn totals(conn: &Connection) -> Result<(f64, f64), StoreError> {
+    let today = spent_since(conn, crate::util::time::start_of_utc_day(now_unix()))?;
+    let all = spent_since(conn, f64::MIN)?;
+    Ok((today, all))
+}

@@ -1,0 +1,148 @@
+//! Schema versions and forward migrations, tracked in `PRAGMA user_version`.
+//!
+//! Version 1 is the design's five tables exactly as named there. Later versions
+//! only add: columns, indexes and tables, so older data always survives.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// The schema this build writes.
+pub const SCHEMA_VERSION: i64 = 2;
+
+const V1: &str = "
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    description TEXT,
+    model TEXT,
+    status TEXT,
+    created_at REAL,
+    completed_at REAL,
+    result TEXT,
+    cost_usd REAL
+);
+CREATE TABLE IF NOT EXISTS task_logs (
+    id INTEGER PRIMARY KEY,
+    task_id TEXT,
+    timestamp REAL,
+    level TEXT,
+    message TEXT,
+    FOREIGN KEY (task_id) REFERENCES tasks(id)
+);
+CREATE TABLE IF NOT EXISTS cost_tracking (
+    id INTEGER PRIMARY KEY,
+    task_id TEXT,
+    model TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cost_usd REAL,
+    timestamp REAL,
+    FOREIGN KEY (task_id) REFERENCES tasks(id)
+);
+CREATE TABLE IF NOT EXISTS task_state (
+    id INTEGER PRIMARY KEY,
+    task_id TEXT UNIQUE,
+    state_json TEXT,
+    checkpoint_id TEXT,
+    updated_at REAL,
+    FOREIGN KEY (task_id) REFERENCES tasks(id)
+);
+CREATE TABLE IF NOT EXISTS tool_usage (
+    id INTEGER PRIMARY KEY,
+    task_id TEXT,
+    tool_name TEXT,
+    invocation_count INTEGER,
+    total_duration_ms REAL,
+    FOREIGN KEY (task_id) REFERENCES tasks(id)
+);
+";
+
+/// What the engine needs beyond the design: run details on tasks, structured
+/// log lines, call metrics, error counts, lessons with full-text search, and the
+/// indexes behind every query the app makes.
+const V2: &str = "
+ALTER TABLE tasks ADD COLUMN workdir TEXT;
+ALTER TABLE tasks ADD COLUMN started_at REAL;
+ALTER TABLE tasks ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN max_turns INTEGER NOT NULL DEFAULT 5;
+ALTER TABLE tasks ADD COLUMN error TEXT;
+ALTER TABLE tasks ADD COLUMN route_json TEXT;
+ALTER TABLE tasks ADD COLUMN budget_usd REAL;
+ALTER TABLE tasks ADD COLUMN requested_model TEXT;
+ALTER TABLE tasks ADD COLUMN runner_pid INTEGER;
+CREATE INDEX IF NOT EXISTS idx_tasks_created ON tasks(created_at DESC);
+CREATE INDEX IF NOT EXISTS idx_tasks_status ON tasks(status, created_at DESC);
+
+ALTER TABLE task_logs ADD COLUMN turn INTEGER;
+ALTER TABLE task_logs ADD COLUMN kind TEXT;
+CREATE INDEX IF NOT EXISTS idx_task_logs_task ON task_logs(task_id, id);
+
+ALTER TABLE cost_tracking ADD COLUMN latency_ms INTEGER;
+ALTER TABLE cost_tracking ADD COLUMN attempt INTEGER;
+CREATE INDEX IF NOT EXISTS idx_cost_task ON cost_tracking(task_id);
+CREATE INDEX IF NOT EXISTS idx_cost_time ON cost_tracking(timestamp);
+
+ALTER TABLE tool_usage ADD COLUMN error_count INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS idx_tool_usage_task ON tool_usage(task_id, tool_name);
+
+CREATE TABLE IF NOT EXISTS memories (
+    id TEXT PRIMARY KEY,
+    task_id TEXT REFERENCES tasks(id) ON DELETE SET NULL,
+    lesson TEXT NOT NULL,
+    category TEXT NOT NULL DEFAULT 'general',
+    success INTEGER NOT NULL DEFAULT 1,
+    score REAL NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    access_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
+    lesson, category, content='memories', content_rowid='rowid'
+);
+CREATE TRIGGER IF NOT EXISTS memories_ai AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts(rowid, lesson, category) VALUES (new.rowid, new.lesson, new.category);
+END;
+CREATE TRIGGER IF NOT EXISTS memories_ad AFTER DELETE ON memories BEGIN
+    INSERT INTO memories_fts(memories_fts, rowid, lesson, category)
+    VALUES ('delete', old.rowid, old.lesson, old.category);
+END;
+CREATE TRIGGER IF NOT EXISTS memories_au AFTER UPDATE OF lesson, category ON memories BEGIN
+    INSERT INTO memories_fts(memories_fts, rowid, lesson, category)
+    VALUES ('delete', old.rowid, old.lesson, old.category);
+    INSERT INTO memories_fts(rowid, lesson, category) VALUES (new.rowid, new.lesson, new.category);
+END;
+";
+
+const MIGRATIONS: [&str; 2] = [V1, V2];
+
+/// Applies every migration newer than the database's version, each in its own
+/// transaction, so a crash mid-way leaves the last complete version.
+pub fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.display().to_string(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+        let version = i as i64 + 1;
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Applies migrations up to `version` only (tests of upgrades from old schemas).
+#[doc(hidden)]
+pub fn migrate_to(conn: &Connection, version: usize) -> rusqlite::Result<()> {
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(version) {
+        conn.execute_batch(sql)?;
+        conn.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! The `task_state` table: the latest resumable state of each task (its
+//! conversation so far), replaced after every turn.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use crate::util::ids::TaskId;
+use crate::util::time::now_unix;
+
+/// Saves the task's state, replacing the previous one.
+pub fn save(
+    conn: &Connection,
+    task_id: &TaskId,
+    state_json: &str,
+    checkpoint_id: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO task_state (task_id, state_json, checkpoint_id, updated_at) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT(task_id) DO UPDATE SET \
+         state_json = excluded.state_json, \
+         checkpoint_id = COALESCE(excluded.checkpoint_id, task_state.checkpoint_id), \
+         updated_at = excluded.updated_at",
+    )?
+    .execute(params![task_id.as_str(), state_json, checkpoint_id, now_unix()])?;
+    Ok(())
+}
+
+/// The saved state of a task, if any.
+pub fn load(conn: &Connection, task_id: &TaskId) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT state_json FROM task_state WHERE task_id = ?1")?
+        .query_row(params![task_id.as_str()], |r| r.get(0))
+        .optional()?)
+}

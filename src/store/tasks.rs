@@ -1,0 +1,276 @@
+//! The `tasks` table: one row per task, from queued to finished.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use crate::util::ids::TaskId;
+use crate::util::time::now_unix;
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    BudgetExceeded,
+    Interrupted,
+}
+
+impl TaskStatus {
+    pub const ALL: [Self; 7] = [
+        Self::Pending,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::BudgetExceeded,
+        Self::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::BudgetExceeded => "budget_exceeded",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether the task will not change any more.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Pending | Self::Running)
+    }
+}
+
+/// What is needed to queue a task.
+#[derive(Clone, Debug)]
+pub struct NewTask {
+    pub id: TaskId,
+    pub description: String,
+    pub workdir: String,
+    pub max_turns: u32,
+    pub budget_usd: Option<f64>,
+    pub requested_model: Option<String>,
+}
+
+/// One task as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskRow {
+    pub id: TaskId,
+    pub description: String,
+    pub model: Option<String>,
+    pub status: TaskStatus,
+    pub created_at: f64,
+    pub started_at: Option<f64>,
+    pub completed_at: Option<f64>,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub cost_usd: f64,
+    pub workdir: Option<String>,
+    pub turns: u32,
+    pub max_turns: u32,
+    pub budget_usd: Option<f64>,
+    pub requested_model: Option<String>,
+    pub route_json: Option<String>,
+}
+
+const COLUMNS: &str = "id, description, model, status, created_at, started_at, completed_at, \
+     result, error, cost_usd, workdir, turns, max_turns, budget_usd, requested_model, route_json";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
+    let status: Option<String> = r.get(3)?;
+    Ok(TaskRow {
+        id: TaskId(r.get(0)?),
+        description: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        model: r.get(2)?,
+        // Rows written by other tools may hold statuses we do not know.
+        status: status.as_deref().and_then(TaskStatus::parse).unwrap_or(TaskStatus::Failed),
+        created_at: r.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
+        started_at: r.get(5)?,
+        completed_at: r.get(6)?,
+        result: r.get(7)?,
+        error: r.get(8)?,
+        cost_usd: r.get::<_, Option<f64>>(9)?.unwrap_or(0.0),
+        workdir: r.get(10)?,
+        turns: r.get(11)?,
+        max_turns: r.get(12)?,
+        budget_usd: r.get(13)?,
+        requested_model: r.get(14)?,
+        route_json: r.get(15)?,
+    })
+}
+
+/// Inserts a new `pending` task and returns its creation time.
+pub fn insert(conn: &Connection, t: &NewTask) -> Result<f64, StoreError> {
+    let now = now_unix();
+    conn.prepare_cached(
+        "INSERT INTO tasks (id, description, status, created_at, cost_usd, workdir, turns, \
+         max_turns, budget_usd, requested_model) VALUES (?1, ?2, 'pending', ?3, 0, ?4, 0, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        t.id.as_str(),
+        t.description,
+        now,
+        t.workdir,
+        t.max_turns,
+        t.budget_usd,
+        t.requested_model
+    ])?;
+    Ok(now)
+}
+
+/// Marks a task `running` on `model`, owned by this process.
+pub fn mark_started(
+    conn: &Connection,
+    id: &TaskId,
+    model: &str,
+    route_json: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE tasks SET status = 'running', model = ?2, route_json = ?3, started_at = ?4, \
+         runner_pid = ?5, error = NULL, result = NULL WHERE id = ?1",
+    )?
+    .execute(params![id.as_str(), model, route_json, now_unix(), std::process::id()])?;
+    Ok(())
+}
+
+/// Records how many turns have run.
+pub fn set_turns(conn: &Connection, id: &TaskId, turns: u32) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE tasks SET turns = ?2 WHERE id = ?1")?
+        .execute(params![id.as_str(), turns])?;
+    Ok(())
+}
+
+/// Ends a task with its final status, result and error.
+pub fn finish(
+    conn: &Connection,
+    id: &TaskId,
+    status: TaskStatus,
+    result: Option<&str>,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE tasks SET status = ?2, result = ?3, error = ?4, completed_at = ?5, \
+         runner_pid = NULL WHERE id = ?1",
+    )?
+    .execute(params![id.as_str(), status.as_str(), result, error, now_unix()])?;
+    Ok(())
+}
+
+/// Puts a finished task back to `pending` for a retry, keeping its history.
+pub fn requeue(conn: &Connection, id: &TaskId) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE tasks SET status = 'pending', completed_at = NULL, error = NULL, result = NULL, \
+         turns = 0 WHERE id = ?1",
+    )?
+    .execute(params![id.as_str()])?;
+    Ok(())
+}
+
+/// One task by exact id.
+pub fn get(conn: &Connection, id: &TaskId) -> Result<Option<TaskRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row(params![id.as_str()], from_row).optional()?)
+}
+
+/// Resolves a full id or a unique prefix of one.
+pub fn resolve(conn: &Connection, prefix: &str) -> Result<TaskId, StoreError> {
+    let prefix = prefix.trim();
+    if prefix.is_empty() {
+        return Err(StoreError::NoSuchTask(prefix.to_owned()));
+    }
+    // Range scan on the primary key: ids in [prefix, prefix + U+FFFF).
+    let upper = format!("{prefix}\u{ffff}");
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM tasks WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 2")?;
+    let ids: Vec<String> =
+        stmt.query_map(params![prefix, upper], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    match ids.as_slice() {
+        [one] => Ok(TaskId(one.clone())),
+        [] => Err(StoreError::NoSuchTask(prefix.to_owned())),
+        _ if ids.iter().any(|i| i == prefix) => Ok(TaskId(prefix.to_owned())),
+        _ => Err(StoreError::Ambiguous(prefix.to_owned())),
+    }
+}
+
+/// Newest tasks first, optionally of one status.
+pub fn list(
+    conn: &Connection,
+    status: Option<TaskStatus>,
+    limit: usize,
+    offset: usize,
+) -> Result<Vec<TaskRow>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(offset).unwrap_or(0);
+    let rows = if let Some(s) = status {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tasks WHERE status = ?1 ORDER BY created_at DESC LIMIT ?2 OFFSET ?3"
+        );
+        conn.prepare_cached(&sql)?
+            .query_map(params![s.as_str(), limit, offset], from_row)?
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        let sql = format!("SELECT {COLUMNS} FROM tasks ORDER BY created_at DESC LIMIT ?1 OFFSET ?2");
+        conn.prepare_cached(&sql)?
+            .query_map(params![limit, offset], from_row)?
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    Ok(rows)
+}
+
+/// Tasks left `running` by a process that no longer exists become `interrupted`.
+/// Tasks owned by a live process (another az-os) are left alone.
+pub fn recover_interrupted(conn: &Connection) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare("SELECT id, runner_pid FROM tasks WHERE status = 'running'")?;
+    let running: Vec<(String, Option<i64>)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let me = i64::from(std::process::id());
+    let mut n = 0;
+    for (id, pid) in running {
+        let alive = pid.is_some_and(|p| p != me && process_alive(p));
+        if !alive {
+            n += conn
+                .prepare_cached(
+                    "UPDATE tasks SET status = 'interrupted', completed_at = ?2, runner_pid = NULL, \
+                     error = 'the az-os process running this task stopped before it finished' \
+                     WHERE id = ?1 AND status = 'running'",
+                )?
+                .execute(params![id, now_unix()])?;
+        }
+    }
+    Ok(n)
+}
+
+fn process_alive(pid: i64) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    // Signal 0 checks existence; EPERM means it exists but belongs to someone else.
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(e) => e == nix::errno::Errno::EPERM,
+    }
+}
+
+/// Counts of tasks per status.
+pub fn count_by_status(conn: &Connection) -> Result<Vec<(TaskStatus, u64)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM tasks GROUP BY status")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(s, n)| {
+            Some((TaskStatus::parse(s.as_deref()?)?, u64::try_from(n).unwrap_or(0)))
+        })
+        .collect())
+}

@@ -1,0 +1,62 @@
+//! The `tool_usage` table: per task and tool, how often it ran, for how long and
+//! how often it failed.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::StoreError;
+use crate::util::ids::TaskId;
+
+/// Usage of one tool by one task.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolUsageRow {
+    pub tool_name: String,
+    pub invocation_count: u64,
+    pub total_duration_ms: f64,
+    pub error_count: u64,
+}
+
+/// Adds one invocation of `tool` to the task's totals.
+pub fn record(
+    conn: &Connection,
+    task_id: &TaskId,
+    tool: &str,
+    duration_ms: f64,
+    ok: bool,
+) -> Result<(), StoreError> {
+    let err = i64::from(!ok);
+    let updated = conn
+        .prepare_cached(
+            "UPDATE tool_usage SET invocation_count = invocation_count + 1, \
+             total_duration_ms = total_duration_ms + ?3, error_count = error_count + ?4 \
+             WHERE task_id = ?1 AND tool_name = ?2",
+        )?
+        .execute(params![task_id.as_str(), tool, duration_ms, err])?;
+    if updated == 0 {
+        conn.prepare_cached(
+            "INSERT INTO tool_usage (task_id, tool_name, invocation_count, total_duration_ms, \
+             error_count) VALUES (?1, ?2, 1, ?3, ?4)",
+        )?
+        .execute(params![task_id.as_str(), tool, duration_ms, err])?;
+    }
+    Ok(())
+}
+
+/// A task's tool totals, most used first.
+pub fn for_task(conn: &Connection, task_id: &TaskId) -> Result<Vec<ToolUsageRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT tool_name, SUM(invocation_count), SUM(total_duration_ms), SUM(error_count) \
+         FROM tool_usage WHERE task_id = ?1 GROUP BY tool_name ORDER BY 2 DESC, 1",
+    )?;
+    let rows = stmt
+        .query_map(params![task_id.as_str()], |r| {
+            Ok(ToolUsageRow {
+                tool_name: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                invocation_count: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                total_duration_ms: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
+                error_count: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
