@@ -1,1 +1,186 @@
-//! Headless batch mode.
+//! Headless mode: runs tasks with the same engine as the dashboard and prints
+//! events as JSON Lines (`--json`) or as human progress on stderr with results
+//! alone on stdout. Exit codes follow SPEC.md.
+
+mod preflight;
+mod printer;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+
+use crate::cli::args::RunArgs;
+use crate::cli::{Ctx, Exit, exit};
+use crate::engine::{self, Command, EngineConfig, Event, TaskSpec};
+use crate::store::{StoreHandle, TaskStatus, tasks};
+use crate::util::ids::TaskId;
+use printer::Printer;
+
+/// Longest task description accepted.
+const MAX_TASK_BYTES: usize = 64 * 1024;
+
+/// `az-os [--batch] run TASK…` and `run -`.
+pub fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
+    let descriptions = if args.task.len() == 1 && args.task[0] == "-" {
+        read_stdin_tasks()?
+    } else {
+        vec![args.task.join(" ")]
+    };
+    for d in &descriptions {
+        if d.trim().is_empty() {
+            return Err(eyre!(Exit::usage("the task is empty; say what to do, e.g. az-os --batch run \"count the lines in data.csv\"")));
+        }
+        if d.len() > MAX_TASK_BYTES {
+            return Err(eyre!(Exit::usage(format!(
+                "a task is {} bytes, over the {MAX_TASK_BYTES}-byte limit; put the details in a file and refer to it",
+                d.len()
+            ))));
+        }
+    }
+    if let Some(b) = args.budget
+        && (!b.is_finite() || b < 0.0)
+    {
+        return Err(eyre!(Exit::usage("--budget must be 0 or more USD")));
+    }
+    let workdir = resolve_workdir(args.workdir.clone())?;
+    let mut settings = ctx.settings()?;
+    let store = open_store(ctx)?;
+    preflight::ensure_model(&mut settings, args.model.as_deref(), ctx.global.quiet)?;
+    let jobs = args.jobs.map_or(settings.defaults.jobs, usize::from);
+    let specs = descriptions
+        .into_iter()
+        .map(|description| {
+            (
+                TaskId::new(),
+                TaskSpec {
+                    description,
+                    workdir: workdir.clone(),
+                    max_turns: args.max_turns,
+                    budget_usd: args.budget,
+                    model: args.model.clone(),
+                },
+            )
+        })
+        .collect::<Vec<_>>();
+    let commands = specs.into_iter().map(|(id, spec)| Command::Submit { id, spec }).collect();
+    drive(ctx, settings, store, jobs, commands)
+}
+
+/// `az-os tasks retry ID`: the stored task again, headless.
+pub fn retry_command(ctx: &Ctx, id: &str) -> Result<i32> {
+    let mut settings = ctx.settings()?;
+    let conn = ctx.open_store()?;
+    let id = tasks::resolve(&conn, id).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
+    let task = tasks::get(&conn, &id)?.ok_or_else(|| eyre!(Exit::usage(format!("no task {id}"))))?;
+    if !task.status.is_final() {
+        return Err(eyre!(Exit::usage(format!(
+            "task {id} is {}; cancel it first with `az-os tasks cancel {id}`",
+            task.status.as_str()
+        ))));
+    }
+    preflight::ensure_model(&mut settings, task.requested_model.as_deref(), ctx.global.quiet)?;
+    let store = StoreHandle::from_connection(conn);
+    let jobs = 1;
+    drive(ctx, settings, store, jobs, vec![Command::Retry { id }])
+}
+
+fn read_stdin_tasks() -> Result<Vec<String>> {
+    let stdin = std::io::stdin();
+    let mut tasks = Vec::new();
+    for line in stdin.lock().lines() {
+        let line = line.wrap_err("cannot read tasks from stdin")?;
+        let t = line.trim();
+        if !t.is_empty() && !t.starts_with('#') {
+            tasks.push(t.to_owned());
+        }
+    }
+    if tasks.is_empty() {
+        return Err(eyre!(Exit::usage(
+            "no tasks on stdin; give one task per line, e.g. printf 'task one\\ntask two\\n' | az-os --batch run -"
+        )));
+    }
+    Ok(tasks)
+}
+
+fn resolve_workdir(flag: Option<PathBuf>) -> Result<PathBuf> {
+    let dir = match flag {
+        Some(d) => d,
+        None => std::env::current_dir().wrap_err("cannot read the current directory")?,
+    };
+    if !dir.is_dir() {
+        return Err(eyre!(Exit::usage(format!(
+            "the workdir {} does not exist or is not a directory; create it or pass --workdir DIR",
+            dir.display()
+        ))));
+    }
+    Ok(dir.canonicalize().unwrap_or(dir))
+}
+
+fn open_store(ctx: &Ctx) -> Result<StoreHandle> {
+    let conn = ctx.open_store()?;
+    Ok(StoreHandle::from_connection(conn))
+}
+
+/// Starts the engine, sends `commands`, prints events until every task ended,
+/// and returns the exit code.
+fn drive(
+    ctx: &Ctx,
+    settings: crate::config::Settings,
+    store: StoreHandle,
+    jobs: usize,
+    commands: Vec<Command>,
+) -> Result<i32> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the async runtime")?;
+    let json = ctx.global.json;
+    let quiet = ctx.global.quiet;
+    let verbose = ctx.global.verbose;
+    runtime.block_on(async move {
+        let config = EngineConfig { settings: Arc::new(settings), jobs, stream_thoughts: false };
+        let (handle, mut events, join) =
+            engine::start(config, store).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
+        let mut pending = commands.len();
+        for cmd in commands {
+            handle.send(cmd).map_err(|e| eyre!(e))?;
+        }
+        let mut printer = Printer::new(json, quiet, verbose);
+        let mut worst = exit::OK;
+        let mut interrupted = false;
+        let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+        loop {
+            tokio::select! {
+                ev = events.recv() => {
+                    let Some(ev) = ev else { break };
+                    printer.print(&ev);
+                    if let Event::TaskFinished { status, .. } = &ev.event {
+                        if *status != TaskStatus::Completed {
+                            worst = exit::TASK_FAILED;
+                        }
+                        pending = pending.saturating_sub(1);
+                        if pending == 0 {
+                            let _ = handle.send(Command::Shutdown { cancel_running: false });
+                        }
+                    } else if let (Event::Error { .. }, None) = (&ev.event, &ev.task_id) {
+                        worst = exit::TASK_FAILED;
+                    }
+                }
+                _ = &mut ctrl_c => {
+                    if interrupted {
+                        return Ok(exit::INTERRUPTED);
+                    }
+                    interrupted = true;
+                    printer.note("interrupted: cancelling running tasks (Ctrl-C again to quit now)");
+                    let _ = handle.send(Command::Shutdown { cancel_running: true });
+                    ctrl_c.set(tokio::signal::ctrl_c());
+                }
+            }
+        }
+        let _ = join.await;
+        Ok(if interrupted { exit::INTERRUPTED } else { worst })
+    })
+}

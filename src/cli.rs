@@ -1,1 +1,130 @@
-//! Command line.
+//! The command line: parses arguments, resolves home and config, and runs the
+//! chosen command. Store-only commands (`tasks`, `cost`, `config`, `models`)
+//! run synchronously; commands that run tasks start a tokio runtime and hand
+//! over to [`crate::batch`].
+
+pub mod args;
+mod config_cmd;
+mod cost_cmd;
+mod models_cmd;
+pub mod style;
+pub mod table;
+mod tasks_cmd;
+
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
+use color_eyre::eyre::{Result, WrapErr, eyre};
+
+use crate::config::{Home, Settings};
+use args::{Cli, Cmd, TasksCmd};
+
+/// Exit codes of SPEC.md.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const TASK_FAILED: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// An error that ends the process with a given exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Exit {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { code: exit::USAGE, message: message.into() }
+    }
+}
+
+/// Parses the command line and runs it; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.downcast_ref::<Exit>().map_or(exit::USAGE, |x| x.code);
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "az-os: {e}");
+            for cause in e.chain().skip(1) {
+                let _ = writeln!(err, "  caused by: {cause}");
+            }
+            code
+        }
+    }
+}
+
+/// Resolved home and settings, shared by the commands.
+pub struct Ctx {
+    pub global: args::Global,
+    pub home: Home,
+}
+
+impl Ctx {
+    fn new(global: args::Global) -> Result<Self> {
+        let home = Home::resolve(global.home.as_deref(), global.config.as_deref())
+            .wrap_err("cannot find the home directory")?;
+        Ok(Self { global, home })
+    }
+
+    /// Reads `config.toml` (an error here is a usage error: exit 2).
+    pub fn settings(&self) -> Result<Settings> {
+        Settings::load(self.home.clone()).map_err(|e| eyre!(Exit::usage(e.to_string())))
+    }
+
+    /// Opens the database, creating the home first.
+    pub fn open_store(&self) -> Result<rusqlite::Connection> {
+        self.home
+            .ensure()
+            .wrap_err_with(|| format!("cannot create {}", self.home.root().display()))?;
+        crate::store::open(&self.home.database()).map_err(|e| eyre!(Exit::usage(e.to_string())))
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    let ctx = Ctx::new(cli.global)?;
+    let Some(command) = cli.command else {
+        // The dashboard is the default once it exists; until then, show the way in.
+        let mut cmd = Cli::command();
+        cmd.print_help()?;
+        return Ok(exit::OK);
+    };
+    match command {
+        Cmd::Run(run) => crate::batch::run_command(&ctx, &run),
+        Cmd::Tasks { action } => match action.unwrap_or(TasksCmd::List { status: None, limit: 20 }) {
+            TasksCmd::List { status, limit } => tasks_cmd::list(&ctx, status.map(Into::into), limit),
+            TasksCmd::Show { id } => tasks_cmd::show(&ctx, &id),
+            TasksCmd::Logs { id } => tasks_cmd::logs(&ctx, &id),
+            TasksCmd::Cancel { id } => tasks_cmd::cancel(&ctx, &id),
+            TasksCmd::Retry { id } => crate::batch::retry_command(&ctx, &id),
+        },
+        Cmd::Cost { by, limit } => cost_cmd::report(&ctx, by, limit),
+        Cmd::Models { action } => models_cmd::run(&ctx, action),
+        Cmd::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "az-os", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Cmd::Config { action } => config_cmd::run(&ctx, action),
+    }
+}
+
+/// Writes `text` to stdout, treating a closed pipe (`| head`) as success.
+pub fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.wrap_err("cannot write to stdout"),
+    }
+}
+
+/// Prints `value` as pretty JSON.
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    let mut s = serde_json::to_string_pretty(value)?;
+    s.push('\n');
+    print(&s)
+}

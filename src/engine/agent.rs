@@ -146,7 +146,7 @@ async fn run(
     let caller = calls::Caller { runner, rec, client: &client, cancel, budget };
 
     for turn in 1..=max_turns {
-        if cancel.is_cancelled() {
+        if cancel.is_cancelled() || cancelled_elsewhere(runner, &task.id).await {
             return cancelled();
         }
         rec.event(Event::TurnStarted { turn }, "info", "turn", Some(turn), &format!("turn {turn}"));
@@ -253,6 +253,16 @@ fn reflect(rec: &Recorder, turn: u32, max_turns: u32, summary: &str) {
         format!("{summary} {left} of {max_turns} turns left.")
     };
     rec.event(Event::Reflection { turn, text: text.clone() }, "info", "reflection", Some(turn), &text);
+}
+
+/// `az-os tasks cancel` from another process marks the row; the runner sees it
+/// at the next turn.
+async fn cancelled_elsewhere(runner: &Runner, id: &TaskId) -> bool {
+    let id = id.clone();
+    matches!(
+        runner.store.call(move |c| tasks::get(c, &id)).await,
+        Ok(Some(t)) if t.status == TaskStatus::Cancelled
+    )
 }
 
 fn cancelled() -> Ending {

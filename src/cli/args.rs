@@ -1,0 +1,203 @@
+//! The command line, declared with clap. Every command's help says what it does
+//! and shows an example.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A terminal agent that runs tasks with language models, cheaply and on the record.
+#[derive(Debug, Parser)]
+#[command(
+    name = "az-os",
+    version,
+    about,
+    after_help = "Examples:\n  az-os --batch run \"count the lines in data.csv\"\n  printf 'task one\\ntask two\\n' | az-os --batch --json run - --jobs 2\n  az-os tasks list --status failed\n  az-os cost --by day"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+/// Flags accepted before or after any subcommand.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Run headless: no dashboard, results on stdout, progress on stderr.
+    #[arg(long, global = true)]
+    pub batch: bool,
+    /// Machine-readable output: JSON Lines events with --batch, JSON elsewhere.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Home directory (default: $AZ_OS_HOME, else ~/.az-os).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Configuration file (default: HOME/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only results and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run a task (headless with --batch or when stdout is not a terminal).
+    #[command(after_help = "Examples:\n  az-os --batch run \"summarise README.md in three bullets\"\n  az-os --batch run --model claude-sonnet --budget 0.10 \"fix the failing test\"\n  cat tasks.txt | az-os --batch --json run - --jobs 4")]
+    Run(RunArgs),
+    /// Inspect and manage stored tasks.
+    #[command(after_help = "Examples:\n  az-os tasks list --status failed\n  az-os tasks show 3f2a\n  az-os tasks logs 3f2a\n  az-os tasks retry 3f2a")]
+    Tasks {
+        #[command(subcommand)]
+        action: Option<TasksCmd>,
+    },
+    /// Spending report from the ledger.
+    #[command(after_help = "Examples:\n  az-os cost\n  az-os cost --by day\n  az-os --json cost --by task")]
+    Cost {
+        /// How to group the report.
+        #[arg(long, value_enum, default_value_t = CostBy::Model)]
+        by: CostBy,
+        /// Most lines shown.
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+    },
+    /// The model catalogue, and which model the router would pick.
+    #[command(after_help = "Examples:\n  az-os models list\n  az-os models route \"refactor the parser\"")]
+    Models {
+        #[command(subcommand)]
+        action: Option<ModelsCmd>,
+    },
+    /// Shell completion script for bash, zsh or fish.
+    #[command(after_help = "Examples:\n  az-os completions bash > ~/.local/share/bash-completion/completions/az-os\n  az-os completions fish > ~/.config/fish/completions/az-os.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Where the config is, the effective config, or write a commented default.
+    #[command(after_help = "Examples:\n  az-os config path\n  az-os config show\n  az-os config init")]
+    Config {
+        #[command(subcommand)]
+        action: Option<ConfigCmd>,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// The task, words joined with spaces; `-` reads one task per line from stdin.
+    #[arg(required = true, value_name = "TASK")]
+    pub task: Vec<String>,
+    /// Run on this model (a name from `az-os models list`), skipping the router.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// ReAct turns before the task fails (default: config, else 5).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_turns: Option<u32>,
+    /// Directory the task works in (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Hard cap in USD for this task, checked before every model request.
+    #[arg(long, value_name = "USD")]
+    pub budget: Option<f64>,
+    /// Tasks run at once (default: config, else 2).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// Approve every command that policy would ask about.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TasksCmd {
+    /// Newest tasks first.
+    List {
+        /// Only tasks with this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Most tasks shown.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One task in detail: status, result, tools used, cost.
+    Show {
+        /// Task id or a unique prefix of it.
+        id: String,
+    },
+    /// A task's ReAct transcript.
+    Logs {
+        /// Task id or a unique prefix of it.
+        id: String,
+    },
+    /// Cancel a pending or running task (a running one stops at its next turn).
+    Cancel {
+        /// Task id or a unique prefix of it.
+        id: String,
+    },
+    /// Run a finished task again, headless.
+    Retry {
+        /// Task id or a unique prefix of it.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCmd {
+    /// Every configured model with provider, tier, prices and key status.
+    List,
+    /// Which model the router would pick for TASK, and why.
+    Route {
+        /// The task, words joined with spaces.
+        #[arg(required = true)]
+        task: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Print the config file's path.
+    Path,
+    /// Print the effective configuration (keys shown by source, never their value).
+    Show,
+    /// Write a commented default config file.
+    Init {
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CostBy {
+    Model,
+    Day,
+    Task,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+#[value(rename_all = "snake_case")]
+pub enum StatusArg {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    BudgetExceeded,
+    Interrupted,
+}
+
+impl From<StatusArg> for crate::store::TaskStatus {
+    fn from(s: StatusArg) -> Self {
+        use crate::store::TaskStatus as T;
+        match s {
+            StatusArg::Pending => T::Pending,
+            StatusArg::Running => T::Running,
+            StatusArg::Completed => T::Completed,
+            StatusArg::Failed => T::Failed,
+            StatusArg::Cancelled => T::Cancelled,
+            StatusArg::BudgetExceeded => T::BudgetExceeded,
+            StatusArg::Interrupted => T::Interrupted,
+        }
+    }
+}
