@@ -1,0 +1,7 @@
+//! Integration test modules.
+
+mod batch;
+mod cli;
+mod layers;
+mod llm;
+mod store;

@@ -1,0 +1,1 @@
+//! LLM client tests against the fake provider.
