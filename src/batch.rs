@@ -30,7 +30,9 @@ pub fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
     };
     for d in &descriptions {
         if d.trim().is_empty() {
-            return Err(eyre!(Exit::usage("the task is empty; say what to do, e.g. az-os --batch run \"count the lines in data.csv\"")));
+            return Err(eyre!(Exit::usage(
+                "the task is empty; say what to do, e.g. az-os --batch run \"count the lines in data.csv\""
+            )));
         }
         if d.len() > MAX_TASK_BYTES {
             return Err(eyre!(Exit::usage(format!(
@@ -64,7 +66,10 @@ pub fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
             )
         })
         .collect::<Vec<_>>();
-    let commands = specs.into_iter().map(|(id, spec)| Command::Submit { id, spec }).collect();
+    let commands = specs
+        .into_iter()
+        .map(|(id, spec)| Command::Submit { id, spec })
+        .collect();
     drive(ctx, settings, store, jobs, commands)
 }
 
@@ -73,14 +78,19 @@ pub fn retry_command(ctx: &Ctx, id: &str) -> Result<i32> {
     let mut settings = ctx.settings()?;
     let conn = ctx.open_store()?;
     let id = tasks::resolve(&conn, id).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
-    let task = tasks::get(&conn, &id)?.ok_or_else(|| eyre!(Exit::usage(format!("no task {id}"))))?;
+    let task =
+        tasks::get(&conn, &id)?.ok_or_else(|| eyre!(Exit::usage(format!("no task {id}"))))?;
     if !task.status.is_final() {
         return Err(eyre!(Exit::usage(format!(
             "task {id} is {}; cancel it first with `az-os tasks cancel {id}`",
             task.status.as_str()
         ))));
     }
-    preflight::ensure_model(&mut settings, task.requested_model.as_deref(), ctx.global.quiet)?;
+    preflight::ensure_model(
+        &mut settings,
+        task.requested_model.as_deref(),
+        ctx.global.quiet,
+    )?;
     let store = StoreHandle::from_connection(conn);
     let jobs = 1;
     drive(ctx, settings, store, jobs, vec![Command::Retry { id }])

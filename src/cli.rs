@@ -37,7 +37,10 @@ pub struct Exit {
 
 impl Exit {
     pub fn usage(message: impl Into<String>) -> Self {
-        Self { code: exit::USAGE, message: message.into() }
+        Self {
+            code: exit::USAGE,
+            message: message.into(),
+        }
     }
 }
 
@@ -95,8 +98,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
     };
     match command {
         Cmd::Run(run) => crate::batch::run_command(&ctx, &run),
-        Cmd::Tasks { action } => match action.unwrap_or(TasksCmd::List { status: None, limit: 20 }) {
-            TasksCmd::List { status, limit } => tasks_cmd::list(&ctx, status.map(Into::into), limit),
+        Cmd::Tasks { action } => match action.unwrap_or(TasksCmd::List {
+            status: None,
+            limit: 20,
+        }) {
+            TasksCmd::List { status, limit } => {
+                tasks_cmd::list(&ctx, status.map(Into::into), limit)
+            }
             TasksCmd::Show { id } => tasks_cmd::show(&ctx, &id),
             TasksCmd::Logs { id } => tasks_cmd::logs(&ctx, &id),
             TasksCmd::Cancel { id } => tasks_cmd::cancel(&ctx, &id),

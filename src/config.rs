@@ -9,7 +9,9 @@ mod file;
 mod home;
 
 pub use catalogue::builtin_models;
-pub use file::{ConfigError, DEFAULT_CONFIG_TOML, Defaults, KeyError, ModelSpec, Provider, Settings, Tier};
+pub use file::{
+    ConfigError, DEFAULT_CONFIG_TOML, Defaults, KeyError, ModelSpec, Provider, Settings, Tier,
+};
 pub use home::Home;
 
 /// How to make a model available, for messages when none is.

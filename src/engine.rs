@@ -14,5 +14,5 @@ mod scheduler;
 pub mod tools;
 
 pub use handle::{EngineConfig, EngineHandle, start};
-pub use protocol::{Command, EngineEvent, Event, Route, TaskSpec};
 pub use prompt::{request_overhead_bytes, system_prompt};
+pub use protocol::{Command, EngineEvent, Event, Route, TaskSpec};

@@ -31,7 +31,12 @@ pub enum Message {
         tool_calls: Vec<ToolCall>,
     },
     /// The outcome of one tool call, answering the call with the same id.
-    ToolResult { call_id: String, name: String, content: String, is_error: bool },
+    ToolResult {
+        call_id: String,
+        name: String,
+        content: String,
+        is_error: bool,
+    },
 }
 
 /// A tool call requested by the model. `arguments` is the raw JSON text as sent,
@@ -105,7 +110,12 @@ pub fn http_client(timeouts: Timeouts) -> Result<reqwest::Client, LlmError> {
         .connect_timeout(timeouts.connect)
         .user_agent(concat!("az-os/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| LlmError::new(ErrorCategory::Network, format!("cannot build HTTP client: {e}")))
+        .map_err(|e| {
+            LlmError::new(
+                ErrorCategory::Network,
+                format!("cannot build HTTP client: {e}"),
+            )
+        })
 }
 
 impl LlmClient {
@@ -115,7 +125,12 @@ impl LlmClient {
         key: Option<String>,
         timeouts: Timeouts,
     ) -> Self {
-        Self { http, spec, key: key.map(Arc::from), timeouts }
+        Self {
+            http,
+            spec,
+            key: key.map(Arc::from),
+            timeouts,
+        }
     }
 
     pub fn spec(&self) -> &ModelSpec {
@@ -150,7 +165,11 @@ fn estimate_usage(req: &ChatRequest<'_>, resp: &ChatResponse) -> Usage {
         input += match m {
             Message::User { text } => text.len(),
             Message::Assistant { text, tool_calls } => {
-                text.len() + tool_calls.iter().map(|c| c.name.len() + c.arguments.len()).sum::<usize>()
+                text.len()
+                    + tool_calls
+                        .iter()
+                        .map(|c| c.name.len() + c.arguments.len())
+                        .sum::<usize>()
             }
             Message::ToolResult { content, .. } => content.len(),
         };
@@ -161,7 +180,11 @@ fn estimate_usage(req: &ChatRequest<'_>, resp: &ChatResponse) -> Usage {
         .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len())
         .sum::<usize>();
     let output = resp.text.len()
-        + resp.tool_calls.iter().map(|c| c.name.len() + c.arguments.len()).sum::<usize>();
+        + resp
+            .tool_calls
+            .iter()
+            .map(|c| c.name.len() + c.arguments.len())
+            .sum::<usize>();
     Usage {
         input_tokens: (input as u64).div_ceil(4),
         output_tokens: (output as u64).div_ceil(4),

@@ -28,10 +28,18 @@ pub use tasks::{NewTask, TaskRow, TaskStatus};
 pub enum StoreError {
     #[error("the database {path} is locked by another process; try again or close the other az-os")]
     Locked { path: String },
-    #[error("the database {path} is read-only; check its permissions or use --home with a writable directory")]
+    #[error(
+        "the database {path} is read-only; check its permissions or use --home with a writable directory"
+    )]
     ReadOnly { path: String },
-    #[error("the database {path} is newer (schema {found}) than this az-os understands ({supported}); upgrade az-os")]
-    TooNew { path: String, found: i64, supported: i64 },
+    #[error(
+        "the database {path} is newer (schema {found}) than this az-os understands ({supported}); upgrade az-os"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
     #[error("no task matches id {0:?}; `az-os tasks list` shows the ids")]
     NoSuchTask(String),
     #[error("id prefix {0:?} matches several tasks; type more characters")]

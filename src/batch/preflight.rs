@@ -7,14 +7,19 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, eyre};
 
 use crate::cli::Exit;
-use crate::config::{ModelSpec, Provider, Settings, Tier, ADD_MODEL_HINT};
+use crate::config::{ADD_MODEL_HINT, ModelSpec, Provider, Settings, Tier};
 
 /// Ollama's default address.
 const OLLAMA: &str = "127.0.0.1:11434";
 
 pub fn ensure_model(settings: &mut Settings, requested: Option<&str>, quiet: bool) -> Result<()> {
     if let Some(name) = requested {
-        let Some((i, spec)) = settings.models.iter().enumerate().find(|(_, m)| m.name == name) else {
+        let Some((i, spec)) = settings
+            .models
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.name == name)
+        else {
             let known: Vec<&str> = settings.models.iter().map(|m| m.name.as_str()).collect();
             return Err(eyre!(Exit::usage(format!(
                 "--model {name}: no such model; configured models: {}",
@@ -27,7 +32,12 @@ pub fn ensure_model(settings: &mut Settings, requested: Option<&str>, quiet: boo
         return Ok(());
     }
     // Models the user listed must be usable: a missing key is a config error.
-    for (i, m) in settings.models.iter().enumerate().filter(|(_, m)| !m.builtin) {
+    for (i, m) in settings
+        .models
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !m.builtin)
+    {
         if let Err(e) = m.api_key() {
             return Err(eyre!(Exit::usage(key_message(settings, i, m, &e))));
         }
@@ -59,10 +69,17 @@ pub fn ensure_model(settings: &mut Settings, requested: Option<&str>, quiet: boo
         });
         return Ok(());
     }
-    Err(eyre!(Exit::usage(format!("no model is configured; {ADD_MODEL_HINT}"))))
+    Err(eyre!(Exit::usage(format!(
+        "no model is configured; {ADD_MODEL_HINT}"
+    ))))
 }
 
-fn key_message(settings: &Settings, i: usize, spec: &ModelSpec, e: &crate::config::KeyError) -> String {
+fn key_message(
+    settings: &Settings,
+    i: usize,
+    spec: &ModelSpec,
+    e: &crate::config::KeyError,
+) -> String {
     if spec.builtin {
         format!(
             "model {} needs an API key: {e}; export it, or {ADD_MODEL_HINT}",
@@ -77,21 +94,33 @@ fn key_message(settings: &Settings, i: usize, spec: &ModelSpec, e: &crate::confi
 /// Plain HTTP/1.0 over a socket with short timeouts: this runs before any runtime.
 fn ollama_models() -> Vec<String> {
     use std::io::{Read, Write};
-    let Ok(addr) = OLLAMA.parse() else { return Vec::new() };
+    let Ok(addr) = OLLAMA.parse() else {
+        return Vec::new();
+    };
     let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) else {
         return Vec::new();
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /api/tags HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+    if s.write_all(b"GET /api/tags HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
         return Vec::new();
     }
     let mut buf = Vec::new();
     let _ = s.take(4 * 1024 * 1024).read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf);
-    let Some(body) = text.split("\r\n\r\n").nth(1) else { return Vec::new() };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else { return Vec::new() };
+    let Some(body) = text.split("\r\n\r\n").nth(1) else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
     v["models"]
         .as_array()
-        .map(|a| a.iter().filter_map(|m| m["name"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["name"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -21,7 +21,13 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(json: bool, quiet: bool, verbose: u8) -> Self {
-        Self { json, quiet, verbose, color: color_enabled(false), labels: HashMap::new() }
+        Self {
+            json,
+            quiet,
+            verbose,
+            color: color_enabled(false),
+            labels: HashMap::new(),
+        }
     }
 
     pub fn print(&mut self, ev: &EngineEvent) {
@@ -34,8 +40,14 @@ impl Printer {
             }
             return;
         }
-        if let (Event::TaskFinished { status: TaskStatus::Completed, result: Some(r), .. }, _) =
-            (&ev.event, &ev.task_id)
+        if let (
+            Event::TaskFinished {
+                status: TaskStatus::Completed,
+                result: Some(r),
+                ..
+            },
+            _,
+        ) = (&ev.event, &ev.task_id)
         {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", strip_control(r));
@@ -67,14 +79,35 @@ impl Printer {
         let one = |s: &str, n: usize| ellipsize(&strip_control(s).replace('\n', " ⏎ "), n);
         let line = match &ev.event {
             // Errors and endings show even with -q.
-            Event::Error { message, category, .. } => {
-                format!("{label} {} {}", paint(c, style::red(), &format!("error ({category}):")), strip_control(message))
+            Event::Error {
+                message, category, ..
+            } => {
+                format!(
+                    "{label} {} {}",
+                    paint(c, style::red(), &format!("error ({category}):")),
+                    strip_control(message)
+                )
             }
-            Event::TaskFinished { status, turns, cost_usd, duration_ms, error, .. } => {
-                let mark = if *status == TaskStatus::Completed { "✓" } else { "✗" };
+            Event::TaskFinished {
+                status,
+                turns,
+                cost_usd,
+                duration_ms,
+                error,
+                ..
+            } => {
+                let mark = if *status == TaskStatus::Completed {
+                    "✓"
+                } else {
+                    "✗"
+                };
                 let mut s = format!(
                     "{label} {} in {turns} turn{} · ${cost_usd:.4} · {:.1}s",
-                    paint(c, style::status_style(*status), &format!("{mark} {}", status.as_str())),
+                    paint(
+                        c,
+                        style::status_style(*status),
+                        &format!("{mark} {}", status.as_str())
+                    ),
                     if *turns == 1 { "" } else { "s" },
                     *duration_ms as f64 / 1000.0
                 );
@@ -84,33 +117,71 @@ impl Printer {
                 s
             }
             _ if self.quiet => return None,
-            Event::TaskQueued { description } => format!("{label} queued: {}", one(description, 100)),
-            Event::TaskStarted { model, route } => {
-                format!("{label} started on {} ({})", paint(c, style::bold(), model), one(&route.reason, 120))
+            Event::TaskQueued { description } => {
+                format!("{label} queued: {}", one(description, 100))
             }
-            Event::Thought { turn, text } => format!("{label} {turn} {} {}", paint(c, style::bold(), "▸"), one(text, 160)),
+            Event::TaskStarted { model, route } => {
+                format!(
+                    "{label} started on {} ({})",
+                    paint(c, style::bold(), model),
+                    one(&route.reason, 120)
+                )
+            }
+            Event::Thought { turn, text } => format!(
+                "{label} {turn} {} {}",
+                paint(c, style::bold(), "▸"),
+                one(text, 160)
+            ),
             Event::Action { turn, tool, input } => {
                 let shown = match input {
-                    serde_json::Value::Object(m) if m.len() == 1 => {
-                        m.values().next().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).unwrap_or_default()
-                    }
+                    serde_json::Value::Object(m) if m.len() == 1 => m
+                        .values()
+                        .next()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        .unwrap_or_default(),
                     other => other.to_string(),
                 };
-                format!("{label} {turn} {} {tool} {}", paint(c, style::green(), "→"), one(&shown, 120))
+                format!(
+                    "{label} {turn} {} {tool} {}",
+                    paint(c, style::green(), "→"),
+                    one(&shown, 120)
+                )
             }
-            Event::Observation { turn, ok, output, .. } => {
-                let tag = if *ok { paint(c, style::green(), "← ok") } else { paint(c, style::yellow(), "← failed") };
+            Event::Observation {
+                turn, ok, output, ..
+            } => {
+                let tag = if *ok {
+                    paint(c, style::green(), "← ok")
+                } else {
+                    paint(c, style::yellow(), "← failed")
+                };
                 format!("{label} {turn} {tag} {}", one(output, 140))
             }
             Event::Reflection { turn, text } if self.verbose > 0 => {
-                format!("{label} {turn} {} {}", paint(c, style::dim(), "◦"), one(text, 140))
+                format!(
+                    "{label} {turn} {} {}",
+                    paint(c, style::dim(), "◦"),
+                    one(text, 140)
+                )
             }
-            Event::Retry { model, attempt, delay_ms, category } => format!(
+            Event::Retry {
+                model,
+                attempt,
+                delay_ms,
+                category,
+            } => format!(
                 "{label} {} {model}: {category}, attempt {attempt} in {:.1}s",
                 paint(c, style::yellow(), "↺"),
                 *delay_ms as f64 / 1000.0
             ),
-            Event::LlmCall { model, input_tokens, output_tokens, cost_usd, latency_ms, .. } if self.verbose > 0 => format!(
+            Event::LlmCall {
+                model,
+                input_tokens,
+                output_tokens,
+                cost_usd,
+                latency_ms,
+                ..
+            } if self.verbose > 0 => format!(
                 "{label}   {model}: {input_tokens}+{output_tokens} tokens, ${cost_usd:.6}, {latency_ms} ms"
             ),
             Event::Notice { message } => format!("{label} {}", strip_control(message)),

@@ -46,16 +46,22 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Run a task (headless with --batch or when stdout is not a terminal).
-    #[command(after_help = "Examples:\n  az-os --batch run \"summarise README.md in three bullets\"\n  az-os --batch run --model claude-sonnet --budget 0.10 \"fix the failing test\"\n  cat tasks.txt | az-os --batch --json run - --jobs 4")]
+    #[command(
+        after_help = "Examples:\n  az-os --batch run \"summarise README.md in three bullets\"\n  az-os --batch run --model claude-sonnet --budget 0.10 \"fix the failing test\"\n  cat tasks.txt | az-os --batch --json run - --jobs 4"
+    )]
     Run(RunArgs),
     /// Inspect and manage stored tasks.
-    #[command(after_help = "Examples:\n  az-os tasks list --status failed\n  az-os tasks show 3f2a\n  az-os tasks logs 3f2a\n  az-os tasks retry 3f2a")]
+    #[command(
+        after_help = "Examples:\n  az-os tasks list --status failed\n  az-os tasks show 3f2a\n  az-os tasks logs 3f2a\n  az-os tasks retry 3f2a"
+    )]
     Tasks {
         #[command(subcommand)]
         action: Option<TasksCmd>,
     },
     /// Spending report from the ledger.
-    #[command(after_help = "Examples:\n  az-os cost\n  az-os cost --by day\n  az-os --json cost --by task")]
+    #[command(
+        after_help = "Examples:\n  az-os cost\n  az-os cost --by day\n  az-os --json cost --by task"
+    )]
     Cost {
         /// How to group the report.
         #[arg(long, value_enum, default_value_t = CostBy::Model)]
@@ -65,19 +71,25 @@ pub enum Cmd {
         limit: usize,
     },
     /// The model catalogue, and which model the router would pick.
-    #[command(after_help = "Examples:\n  az-os models list\n  az-os models route \"refactor the parser\"")]
+    #[command(
+        after_help = "Examples:\n  az-os models list\n  az-os models route \"refactor the parser\""
+    )]
     Models {
         #[command(subcommand)]
         action: Option<ModelsCmd>,
     },
     /// Shell completion script for bash, zsh or fish.
-    #[command(after_help = "Examples:\n  az-os completions bash > ~/.local/share/bash-completion/completions/az-os\n  az-os completions fish > ~/.config/fish/completions/az-os.fish")]
+    #[command(
+        after_help = "Examples:\n  az-os completions bash > ~/.local/share/bash-completion/completions/az-os\n  az-os completions fish > ~/.config/fish/completions/az-os.fish"
+    )]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
     /// Where the config is, the effective config, or write a commented default.
-    #[command(after_help = "Examples:\n  az-os config path\n  az-os config show\n  az-os config init")]
+    #[command(
+        after_help = "Examples:\n  az-os config path\n  az-os config show\n  az-os config init"
+    )]
     Config {
         #[command(subcommand)]
         action: Option<ConfigCmd>,

@@ -19,7 +19,11 @@ pub fn run(ctx: &Ctx, action: Option<ConfigCmd>) -> Result<i32> {
             let mut out = format!(
                 "# {} ({})\n",
                 ctx.home.config_file().display(),
-                if s.file_loaded { "loaded" } else { "absent: built-in defaults" }
+                if s.file_loaded {
+                    "loaded"
+                } else {
+                    "absent: built-in defaults"
+                }
             );
             if ctx.global.json {
                 let v = serde_json::json!({
@@ -40,7 +44,9 @@ pub fn run(ctx: &Ctx, action: Option<ConfigCmd>) -> Result<i32> {
         }
         ConfigCmd::Init { force } => {
             let path = ctx.home.config_file();
-            ctx.home.ensure().wrap_err("cannot create the home directory")?;
+            ctx.home
+                .ensure()
+                .wrap_err("cannot create the home directory")?;
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)
                     .wrap_err_with(|| format!("cannot create {}", dir.display()))?;

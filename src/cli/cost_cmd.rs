@@ -36,7 +36,10 @@ pub fn report(ctx: &Ctx, by: CostBy, limit: usize) -> Result<i32> {
         CostBy::Day => "DAY",
         CostBy::Task => "TASK",
     };
-    let mut t = Table::new(vec![head, "CALLS", "IN TOKENS", "OUT TOKENS", "COST"], color);
+    let mut t = Table::new(
+        vec![head, "CALLS", "IN TOKENS", "OUT TOKENS", "COST"],
+        color,
+    );
     for l in lines {
         t.row(vec![
             l.key,
@@ -56,7 +59,11 @@ pub fn report(ctx: &Ctx, by: CostBy, limit: usize) -> Result<i32> {
     let today_s = format!("${today:.4} of ${daily:.2}");
     out.push_str(&format!(
         "\ntoday (UTC): {}   all time: ${total:.4}\n",
-        paint(color, if over { style::red() } else { style::green() }, &today_s)
+        paint(
+            color,
+            if over { style::red() } else { style::green() },
+            &today_s
+        )
     ));
     print(&out)?;
     Ok(exit::OK)

@@ -28,7 +28,9 @@ pub fn run(ctx: &Ctx, action: Option<ModelsCmd>) -> Result<i32> {
             }
             let color = color_enabled(true);
             let mut t = Table::new(
-                vec!["NAME", "PROVIDER", "TIER", "IN $/M", "OUT $/M", "QUALITY", "KEY", "MODEL"],
+                vec![
+                    "NAME", "PROVIDER", "TIER", "IN $/M", "OUT $/M", "QUALITY", "KEY", "MODEL",
+                ],
                 color,
             );
             for m in &settings.models {
@@ -41,8 +43,14 @@ pub fn run(ctx: &Ctx, action: Option<ModelsCmd>) -> Result<i32> {
                     (m.name.clone(), style::bold()),
                     (m.provider.as_str().into(), anstyle::Style::new()),
                     (m.tier.as_str().into(), anstyle::Style::new()),
-                    (format!("{:.2}", m.input_usd_per_mtok), anstyle::Style::new()),
-                    (format!("{:.2}", m.output_usd_per_mtok), anstyle::Style::new()),
+                    (
+                        format!("{:.2}", m.input_usd_per_mtok),
+                        anstyle::Style::new(),
+                    ),
+                    (
+                        format!("{:.2}", m.output_usd_per_mtok),
+                        anstyle::Style::new(),
+                    ),
                     (format!("{:.2}", m.quality), anstyle::Style::new()),
                     (key, st),
                     (m.model.clone(), style::dim()),

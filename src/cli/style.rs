@@ -12,7 +12,11 @@ pub fn color_enabled(stdout: bool) -> bool {
     if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         return false;
     }
-    if stdout { std::io::stdout().is_terminal() } else { std::io::stderr().is_terminal() }
+    if stdout {
+        std::io::stdout().is_terminal()
+    } else {
+        std::io::stderr().is_terminal()
+    }
 }
 
 /// Wraps `text` in `style` when colour is on.

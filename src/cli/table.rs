@@ -18,12 +18,17 @@ const MAX_CELL: usize = 60;
 
 impl Table {
     pub fn new(headers: Vec<&'static str>, color: bool) -> Self {
-        Self { headers, rows: Vec::new(), color }
+        Self {
+            headers,
+            rows: Vec::new(),
+            color,
+        }
     }
 
     /// Adds a row of unstyled cells.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells.into_iter().map(|c| (c, Style::new())).collect());
+        self.rows
+            .push(cells.into_iter().map(|c| (c, Style::new())).collect());
     }
 
     /// Adds a row with a style per cell.
@@ -54,7 +59,11 @@ impl Table {
         let last = self.headers.len().saturating_sub(1);
         let line = |out: &mut String, cells: Vec<(String, Style)>| {
             for (i, (c, s)) in cells.into_iter().enumerate() {
-                let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(c.chars().count());
+                let pad = widths
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(c.chars().count());
                 out.push_str(&paint(self.color, s, &c));
                 if i < last {
                     out.push_str(&" ".repeat(pad + 2));
@@ -62,7 +71,13 @@ impl Table {
             }
             out.push('\n');
         };
-        line(&mut out, self.headers.iter().map(|h| ((*h).to_owned(), bold())).collect());
+        line(
+            &mut out,
+            self.headers
+                .iter()
+                .map(|h| ((*h).to_owned(), bold()))
+                .collect(),
+        );
         for r in rows {
             line(&mut out, r);
         }

@@ -28,13 +28,19 @@ pub fn list(ctx: &Ctx, status: Option<TaskStatus>, limit: usize) -> Result<i32> 
     }
     let color = color_enabled(true);
     let now = now_unix();
-    let mut t = Table::new(vec!["ID", "STATUS", "MODEL", "TURNS", "COST", "AGE", "TASK"], color);
+    let mut t = Table::new(
+        vec!["ID", "STATUS", "MODEL", "TURNS", "COST", "AGE", "TASK"],
+        color,
+    );
     for r in rows {
         t.styled_row(vec![
             (r.id.to_string(), style::dim()),
             (r.status.as_str().to_owned(), status_style(r.status)),
             (r.model.unwrap_or_else(|| "-".into()), anstyle::Style::new()),
-            (format!("{}/{}", r.turns, r.max_turns), anstyle::Style::new()),
+            (
+                format!("{}/{}", r.turns, r.max_turns),
+                anstyle::Style::new(),
+            ),
             (format!("${:.4}", r.cost_usd), anstyle::Style::new()),
             (age(now - r.created_at), anstyle::Style::new()),
             (r.description, anstyle::Style::new()),
@@ -47,7 +53,8 @@ pub fn list(ctx: &Ctx, status: Option<TaskStatus>, limit: usize) -> Result<i32> 
 pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {
     let conn = ctx.open_store()?;
     let id = resolve(&conn, id)?;
-    let task = tasks::get(&conn, &id)?.ok_or_else(|| eyre!(Exit::usage(format!("no task {id}"))))?;
+    let task =
+        tasks::get(&conn, &id)?.ok_or_else(|| eyre!(Exit::usage(format!("no task {id}"))))?;
     let usage = tool_usage::for_task(&conn, &id)?;
     let calls: Vec<(String, i64, i64, f64)> = conn
         .prepare(
@@ -55,7 +62,9 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {
              COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0) \
              FROM cost_tracking WHERE task_id = ?1 GROUP BY 1 ORDER BY 1",
         )?
-        .query_map(params![id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .query_map(params![id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<Result<_, _>>()?;
     if ctx.global.json {
         let by_model: Vec<_> = calls
@@ -72,24 +81,44 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {
         out.push_str(&format!("{:<10} {v}\n", paint(color, style::bold(), k)));
     };
     field(&mut out, "id", task.id.as_str());
-    field(&mut out, "status", &paint(color, status_style(task.status), task.status.as_str()));
+    field(
+        &mut out,
+        "status",
+        &paint(color, status_style(task.status), task.status.as_str()),
+    );
     field(&mut out, "task", &clean(&task.description));
     field(&mut out, "model", task.model.as_deref().unwrap_or("-"));
     field(&mut out, "workdir", task.workdir.as_deref().unwrap_or("-"));
-    field(&mut out, "turns", &format!("{}/{}", task.turns, task.max_turns));
+    field(
+        &mut out,
+        "turns",
+        &format!("{}/{}", task.turns, task.max_turns),
+    );
     field(&mut out, "cost", &format!("${:.6}", task.cost_usd));
     field(&mut out, "created", &rfc3339(task.created_at));
     if let (Some(s), Some(e)) = (task.started_at, task.completed_at) {
         field(&mut out, "duration", &format!("{:.1}s", (e - s).max(0.0)));
     }
-    if let Some(route) = task.route_json.as_deref().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()) {
-        field(&mut out, "route", &clean(route["reason"].as_str().unwrap_or("-")));
+    if let Some(route) = task
+        .route_json
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+    {
+        field(
+            &mut out,
+            "route",
+            &clean(route["reason"].as_str().unwrap_or("-")),
+        );
     }
     if let Some(e) = &task.error {
         field(&mut out, "error", &paint(color, style::red(), &clean(e)));
     }
     if let Some(r) = &task.result {
-        out.push_str(&format!("{}\n{}\n", paint(color, style::bold(), "result"), clean(r)));
+        out.push_str(&format!(
+            "{}\n{}\n",
+            paint(color, style::bold(), "result"),
+            clean(r)
+        ));
     }
     if !usage.is_empty() {
         let mut t = Table::new(vec!["TOOL", "CALLS", "ERRORS", "TIME"], color);
@@ -154,19 +183,36 @@ pub fn logs(ctx: &Ctx, id: &str) -> Result<i32> {
 pub fn cancel(ctx: &Ctx, id: &str) -> Result<i32> {
     let conn = ctx.open_store()?;
     let id = resolve(&conn, id)?;
-    let task = tasks::get(&conn, &id)?.ok_or_else(|| eyre!(Exit::usage(format!("no task {id}"))))?;
+    let task =
+        tasks::get(&conn, &id)?.ok_or_else(|| eyre!(Exit::usage(format!("no task {id}"))))?;
     if task.status.is_final() {
         return Err(eyre!(Exit::usage(format!(
             "task {id} already ended ({}); nothing to cancel",
             task.status.as_str()
         ))));
     }
-    tasks::finish(&conn, &id, TaskStatus::Cancelled, None, Some("cancelled with `az-os tasks cancel`"))?;
-    let _ = logs::append(&conn, &id, "warn", "status", None, "cancelled with `az-os tasks cancel`");
+    tasks::finish(
+        &conn,
+        &id,
+        TaskStatus::Cancelled,
+        None,
+        Some("cancelled with `az-os tasks cancel`"),
+    )?;
+    let _ = logs::append(
+        &conn,
+        &id,
+        "warn",
+        "status",
+        None,
+        "cancelled with `az-os tasks cancel`",
+    );
     eprintln!(
         "task {id} cancelled{}",
-        if task.status == TaskStatus::Running { "; its runner stops at the next turn" } else { "" }
+        if task.status == TaskStatus::Running {
+            "; its runner stops at the next turn"
+        } else {
+            ""
+        }
     );
     Ok(exit::OK)
 }
-

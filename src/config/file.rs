@@ -259,7 +259,12 @@ impl Settings {
             Some(t) => parse(&path, &t)?,
             None => (Defaults::default(), builtin_models()),
         };
-        Ok(Self { home, defaults, models, file_loaded })
+        Ok(Self {
+            home,
+            defaults,
+            models,
+            file_loaded,
+        })
     }
 
     /// The model called `name`.
@@ -279,8 +284,11 @@ impl Settings {
             defaults: &'a Defaults,
             models: &'a [ModelSpec],
         }
-        toml::to_string_pretty(&Shown { defaults: &self.defaults, models: &self.models })
-            .unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+        toml::to_string_pretty(&Shown {
+            defaults: &self.defaults,
+            models: &self.models,
+        })
+        .unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 
     /// The error for a user-listed model whose key is missing.
@@ -335,7 +343,11 @@ fn parse(path: &Path, text: &str) -> Result<(Defaults, Vec<ModelSpec>), ConfigEr
         ("defaults.budget_usd_per_day", d.budget_usd_per_day),
     ] {
         if !v.is_finite() || v < 0.0 {
-            return Err(err(key.into(), format!("{v} is not a valid amount"), "use 0 or more USD"));
+            return Err(err(
+                key.into(),
+                format!("{v} is not a valid amount"),
+                "use 0 or more USD",
+            ));
         }
     }
     for (key, v) in [
@@ -344,7 +356,11 @@ fn parse(path: &Path, text: &str) -> Result<(Defaults, Vec<ModelSpec>), ConfigEr
         ("defaults.stream_idle_timeout_s", d.stream_idle_timeout_s),
     ] {
         if !(1..=3600).contains(&v) {
-            return Err(err(key.into(), format!("{v} is out of range"), "use 1 to 3600 seconds"));
+            return Err(err(
+                key.into(),
+                format!("{v} is out of range"),
+                "use 1 to 3600 seconds",
+            ));
         }
     }
     if raw.models.is_empty() {
@@ -354,30 +370,63 @@ fn parse(path: &Path, text: &str) -> Result<(Defaults, Vec<ModelSpec>), ConfigEr
     for (i, m) in raw.models.into_iter().enumerate() {
         let at = |k: &str| format!("models[{i}].{k}");
         if m.name.trim().is_empty() || m.name.contains(char::is_whitespace) {
-            return Err(err(at("name"), format!("{:?} is not a usable name", m.name), "use a short name without spaces, such as \"local-llama\""));
+            return Err(err(
+                at("name"),
+                format!("{:?} is not a usable name", m.name),
+                "use a short name without spaces, such as \"local-llama\"",
+            ));
         }
         if models.iter().any(|x: &ModelSpec| x.name == m.name) {
-            return Err(err(at("name"), format!("\"{}\" is listed twice", m.name), "give each [[models]] entry its own name"));
+            return Err(err(
+                at("name"),
+                format!("\"{}\" is listed twice", m.name),
+                "give each [[models]] entry its own name",
+            ));
         }
         if m.model.trim().is_empty() {
-            return Err(err(at("model"), "is empty".into(), "set the provider's model id, such as \"gpt-4o-mini\""));
+            return Err(err(
+                at("model"),
+                "is empty".into(),
+                "set the provider's model id, such as \"gpt-4o-mini\"",
+            ));
         }
-        let base_url = m.base_url.unwrap_or_else(|| m.provider.default_base_url().to_owned());
+        let base_url = m
+            .base_url
+            .unwrap_or_else(|| m.provider.default_base_url().to_owned());
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(err(at("base_url"), format!("{base_url:?} is not an http(s) URL"), "use a URL such as \"https://openrouter.ai/api/v1\""));
+            return Err(err(
+                at("base_url"),
+                format!("{base_url:?} is not an http(s) URL"),
+                "use a URL such as \"https://openrouter.ai/api/v1\"",
+            ));
         }
         if let Some(k) = &m.api_key
             && !k.starts_with("vault:")
         {
-            return Err(err(at("api_key"), "holds a key in clear text".into(), "never put keys in config.toml: use api_key_env = \"ENV_VAR\" or api_key = \"vault:NAME\""));
+            return Err(err(
+                at("api_key"),
+                "holds a key in clear text".into(),
+                "never put keys in config.toml: use api_key_env = \"ENV_VAR\" or api_key = \"vault:NAME\"",
+            ));
         }
         let quality = m.quality.unwrap_or(0.5);
         if !(0.0..=1.0).contains(&quality) {
-            return Err(err(at("quality"), format!("{quality} is outside 0..1"), "use a number from 0.0 to 1.0"));
+            return Err(err(
+                at("quality"),
+                format!("{quality} is outside 0..1"),
+                "use a number from 0.0 to 1.0",
+            ));
         }
-        for (k, v) in [("input_usd_per_mtok", m.input_usd_per_mtok), ("output_usd_per_mtok", m.output_usd_per_mtok)] {
+        for (k, v) in [
+            ("input_usd_per_mtok", m.input_usd_per_mtok),
+            ("output_usd_per_mtok", m.output_usd_per_mtok),
+        ] {
             if !v.is_finite() || v < 0.0 {
-                return Err(err(at(k), format!("{v} is not a valid price"), "use 0 or more USD per million tokens"));
+                return Err(err(
+                    at(k),
+                    format!("{v} is not a valid price"),
+                    "use 0 or more USD per million tokens",
+                ));
             }
         }
         let api_key_env = match (&m.api_key, m.api_key_env) {

@@ -17,22 +17,21 @@ impl Home {
     /// Resolves the home from `--home`, then `AZ_OS_HOME`, then `~/.az-os`; the
     /// config file from `--config`, else `config.toml` inside the home.
     pub fn resolve(home_flag: Option<&Path>, config_flag: Option<&Path>) -> io::Result<Self> {
-        let root = match home_flag {
-            Some(p) => p.to_path_buf(),
-            None => match std::env::var_os("AZ_OS_HOME").filter(|v| !v.is_empty()) {
-                Some(p) => PathBuf::from(p),
-                None => {
-                    let user_home = std::env::var_os("HOME").filter(|v| !v.is_empty()).ok_or_else(
-                        || {
-                            io::Error::new(
-                                io::ErrorKind::NotFound,
-                                "HOME is not set; set AZ_OS_HOME or pass --home DIR",
-                            )
-                        },
-                    )?;
-                    PathBuf::from(user_home).join(".az-os")
-                }
-            },
+        let env_home = std::env::var_os("AZ_OS_HOME").filter(|v| !v.is_empty());
+        let root = if let Some(p) = home_flag {
+            p.to_path_buf()
+        } else if let Some(p) = env_home {
+            PathBuf::from(p)
+        } else {
+            let user_home = std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "HOME is not set; set AZ_OS_HOME or pass --home DIR",
+                    )
+                })?;
+            PathBuf::from(user_home).join(".az-os")
         };
         let root = absolute(&root)?;
         let config_file = match config_flag {
@@ -45,13 +44,19 @@ impl Home {
     /// Creates the home (0700) and its `logs/` and `checkpoints/` folders if missing.
     pub fn ensure(&self) -> io::Result<()> {
         if !self.root.exists() {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.root)?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.root)?;
             fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))?;
         }
         for sub in ["logs", "checkpoints"] {
             let p = self.root.join(sub);
             if !p.exists() {
-                fs::DirBuilder::new().recursive(true).mode(0o700).create(p)?;
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(p)?;
             }
         }
         Ok(())

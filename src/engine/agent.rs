@@ -45,7 +45,11 @@ struct Ending {
 
 impl Ending {
     fn failed(error: impl Into<String>) -> Self {
-        Self { status: TaskStatus::Failed, result: None, error: Some(error.into()) }
+        Self {
+            status: TaskStatus::Failed,
+            result: None,
+            error: Some(error.into()),
+        }
     }
 }
 
@@ -63,7 +67,11 @@ pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken
     let task = match runner.store.call(move |c| tasks::get(c, &lookup)).await {
         Ok(Some(t)) => t,
         Ok(None) => {
-            rec.error(&format!("task {id} is not in the database"), "database", false);
+            rec.error(
+                &format!("task {id} is not in the database"),
+                "database",
+                false,
+            );
             return;
         }
         Err(e) => {
@@ -71,19 +79,85 @@ pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken
             return;
         }
     };
-    let mut state = RunState { turns: 0, cost_usd: 0.0 };
+    let mut state = RunState {
+        turns: 0,
+        cost_usd: 0.0,
+    };
     let ending = if cancel.is_cancelled() {
-        Ending { status: TaskStatus::Cancelled, result: None, error: None }
+        Ending {
+            status: TaskStatus::Cancelled,
+            result: None,
+            error: None,
+        }
     } else {
         run(&runner, &rec, &task, &cancel, &mut state).await
     };
-    rec.finish(ending.status, ending.result, ending.error, state.turns, state.cost_usd, started)
-        .await;
+    rec.finish(
+        ending.status,
+        ending.result,
+        ending.error,
+        state.turns,
+        state.cost_usd,
+        started,
+    )
+    .await;
 }
 
 struct RunState {
     turns: u32,
     cost_usd: f64,
+}
+
+/// What a task needs once it has a model and a workdir.
+struct Setup {
+    client: LlmClient,
+    workdir: PathBuf,
+    budget: Budget,
+    max_turns: u32,
+}
+
+/// Routes the task, checks its key and workdir, and marks it started.
+async fn prepare(runner: &Runner, rec: &Recorder, task: &TaskRow) -> Result<Setup, Ending> {
+    let settings = &runner.settings;
+    let (spec, route) = route::choose(settings, &task.description, task.requested_model.as_deref())
+        .map_err(|e| {
+            let msg = match e {
+                route::RouteError::NoModel => format!("{e}; {}", crate::config::ADD_MODEL_HINT),
+                _ => e.to_string(),
+            };
+            rec.error(&msg, "config", false);
+            Ending::failed(msg)
+        })?;
+    let key = spec.api_key().map_err(|e| Ending::failed(e.to_string()))?;
+    rec.started(&spec.name, &route)
+        .await
+        .map_err(Ending::failed)?;
+    let workdir = match task.workdir.as_deref().map(PathBuf::from) {
+        Some(w) if w.is_dir() => w.canonicalize().unwrap_or(w),
+        Some(w) => {
+            let msg = format!(
+                "the workdir {} does not exist; create it or pass --workdir",
+                w.display()
+            );
+            rec.error(&msg, "filesystem", false);
+            return Err(Ending::failed(msg));
+        }
+        None => return Err(Ending::failed("the task has no workdir")),
+    };
+    let d = &settings.defaults;
+    let timeouts = llm::Timeouts {
+        connect: Duration::from_secs(d.connect_timeout_s),
+        stream_idle: Duration::from_secs(d.stream_idle_timeout_s),
+    };
+    Ok(Setup {
+        client: LlmClient::new(runner.http.clone(), Arc::new(spec), key, timeouts),
+        workdir,
+        budget: Budget {
+            per_task: task.budget_usd.unwrap_or(d.budget_usd_per_task),
+            per_day: d.budget_usd_per_day,
+        },
+        max_turns: task.max_turns.max(1),
+    })
 }
 
 async fn run(
@@ -93,64 +167,46 @@ async fn run(
     cancel: &CancellationToken,
     st: &mut RunState,
 ) -> Ending {
-    let settings = &runner.settings;
-    let (spec, route) =
-        match route::choose(settings, &task.description, task.requested_model.as_deref()) {
-            Ok(r) => r,
-            Err(e) => {
-                let msg = match e {
-                    route::RouteError::NoModel => format!("{e}; {}", crate::config::ADD_MODEL_HINT),
-                    _ => e.to_string(),
-                };
-                rec.error(&msg, "config", false);
-                return Ending::failed(msg);
-            }
-        };
-    let key = match spec.api_key() {
-        Ok(k) => k,
-        Err(e) => return Ending::failed(e.to_string()),
+    let setup = match prepare(runner, rec, task).await {
+        Ok(s) => s,
+        Err(ending) => return ending,
     };
-    if let Err(e) = rec.started(&spec.name, &route).await {
-        return Ending::failed(e);
-    }
-    let workdir = match task.workdir.as_deref().map(PathBuf::from) {
-        Some(w) if w.is_dir() => w,
-        Some(w) => {
-            let msg = format!("the workdir {} does not exist; create it or pass --workdir", w.display());
-            rec.error(&msg, "filesystem", false);
-            return Ending::failed(msg);
-        }
-        None => return Ending::failed("the task has no workdir"),
-    };
-    let workdir = workdir.canonicalize().unwrap_or(workdir);
-    let d = &settings.defaults;
-    let timeouts = llm::Timeouts {
-        connect: Duration::from_secs(d.connect_timeout_s),
-        stream_idle: Duration::from_secs(d.stream_idle_timeout_s),
-    };
-    let client = LlmClient::new(runner.http.clone(), Arc::new(spec), key, timeouts);
-    let budget = Budget {
-        per_task: task.budget_usd.unwrap_or(d.budget_usd_per_task),
-        per_day: d.budget_usd_per_day,
-    };
-    let max_turns = task.max_turns.max(1);
-    let system = prompt::system_prompt(&workdir, max_turns);
+    let max_turns = setup.max_turns;
+    let system = prompt::system_prompt(&setup.workdir, max_turns);
     let tool_specs = tools::specs();
-    let mut messages = vec![Message::User { text: task.description.clone() }];
+    let mut messages = vec![Message::User {
+        text: task.description.clone(),
+    }];
     let ctx = ToolCtx {
-        workdir: &workdir,
+        workdir: &setup.workdir,
         cancel,
-        command_timeout: Duration::from_secs(d.command_timeout_s),
+        command_timeout: Duration::from_secs(runner.settings.defaults.command_timeout_s),
         store: &runner.store,
     };
-    let caller = calls::Caller { runner, rec, client: &client, cancel, budget };
+    let caller = calls::Caller {
+        runner,
+        rec,
+        client: &setup.client,
+        cancel,
+        budget: setup.budget,
+    };
 
     for turn in 1..=max_turns {
         if cancel.is_cancelled() || cancelled_elsewhere(runner, &task.id).await {
             return cancelled();
         }
-        rec.event(Event::TurnStarted { turn }, "info", "turn", Some(turn), &format!("turn {turn}"));
-        let req = llm::ChatRequest { system: &system, messages: &messages, tools: &tool_specs };
+        rec.event(
+            Event::TurnStarted { turn },
+            "info",
+            "turn",
+            Some(turn),
+            &format!("turn {turn}"),
+        );
+        let req = llm::ChatRequest {
+            system: &system,
+            messages: &messages,
+            tools: &tool_specs,
+        };
         let resp = match caller.call(req, turn, st.cost_usd).await {
             Ok((resp, cost)) => {
                 st.cost_usd += cost;
@@ -159,90 +215,161 @@ async fn run(
             Err(e) => return call_ending(e),
         };
         st.turns = turn;
-        rec.set_turns(turn).await;
+        rec.set_turns(turn);
         let text = resp.text.trim().to_owned();
         if !text.is_empty() {
-            rec.event(Event::Thought { turn, text: text.clone() }, "info", "thought", Some(turn), &text);
+            rec.event(
+                Event::Thought {
+                    turn,
+                    text: text.clone(),
+                },
+                "info",
+                "thought",
+                Some(turn),
+                &text,
+            );
         }
-        messages.push(Message::Assistant { text: text.clone(), tool_calls: resp.tool_calls.clone() });
+        messages.push(Message::Assistant {
+            text: text.clone(),
+            tool_calls: resp.tool_calls.clone(),
+        });
         if resp.tool_calls.is_empty() {
             if !text.is_empty() {
-                return Ending { status: TaskStatus::Completed, result: Some(text), error: None };
+                return Ending {
+                    status: TaskStatus::Completed,
+                    result: Some(text),
+                    error: None,
+                };
             }
             messages.push(Message::User {
                 text: "Your reply was empty. Call a tool, or call finish with the result.".into(),
             });
-            reflect(rec, turn, max_turns, "The model sent an empty reply; it was asked to act.");
+            reflect(
+                rec,
+                turn,
+                max_turns,
+                "The model sent an empty reply; it was asked to act.",
+            );
             continue;
         }
-
-        let mut finished: Option<String> = None;
-        let mut failures: Vec<String> = Vec::new();
-        for call in &resp.tool_calls {
-            let input = serde_json::from_str(&call.arguments)
-                .unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
-            let shown = truncate_middle(&input.to_string(), 2048);
-            rec.event(
-                Event::Action { turn, tool: call.name.clone(), input },
-                "info",
-                "action",
-                Some(turn),
-                &format!("{} {shown}", call.name),
+        let acted = match act(
+            &caller,
+            &ctx,
+            rec,
+            turn,
+            &resp.tool_calls,
+            &mut messages,
+            st,
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(ending) => return ending,
+        };
+        rec.save_state(turn, &messages);
+        if let Some(result) = acted.finished {
+            reflect(
+                rec,
+                turn,
+                max_turns,
+                "The model called finish; the task is complete.",
             );
-            let t0 = Instant::now();
-            let out = match call.name.as_str() {
-                "finish" => match tools::parse_args::<FinishArgs>("finish", &call.arguments) {
-                    Ok(a) => {
-                        finished = Some(a.result);
-                        ToolOutput::ok("finished")
-                    }
-                    Err(e) => e,
-                },
-                "query_llm" => match caller.query_llm(&call.arguments, turn, st.cost_usd).await {
-                    Ok((out, cost)) => {
-                        st.cost_usd += cost;
-                        out
-                    }
-                    Err(e) => return call_ending(e),
-                },
-                name => tools::run_local(name, &call.arguments, &ctx).await,
+            return Ending {
+                status: TaskStatus::Completed,
+                result: Some(result),
+                error: None,
             };
-            let elapsed_ms = t0.elapsed().as_secs_f64() * 1000.0;
-            let output = truncate_middle(&out.output, OBSERVATION_MAX_BYTES);
-            if !out.ok {
-                failures.push(format!(
-                    "{} failed: {}",
-                    call.name,
-                    output.lines().next().unwrap_or("").trim()
-                ));
-            }
-            rec.observation(turn, &call.name, out.ok, &output, elapsed_ms).await;
-            messages.push(Message::ToolResult {
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                content: output,
-                is_error: !out.ok,
-            });
-            if cancel.is_cancelled() {
-                return cancelled();
-            }
-        }
-        rec.save_state(turn, &messages).await;
-        if let Some(result) = finished {
-            reflect(rec, turn, max_turns, "The model called finish; the task is complete.");
-            return Ending { status: TaskStatus::Completed, result: Some(result), error: None };
         }
         let n = resp.tool_calls.len();
-        let summary = if failures.is_empty() {
+        let summary = if acted.failures.is_empty() {
             format!("{n} action{} succeeded.", if n == 1 { "" } else { "s" })
         } else {
-            format!("{}; the model sees the error and can adjust.", failures.join("; "))
+            format!(
+                "{}; the model sees the error and can adjust.",
+                acted.failures.join("; ")
+            )
         };
         reflect(rec, turn, max_turns, &summary);
     }
     Ending::failed(format!(
         "reached the turn limit ({max_turns}) without finishing; raise --max-turns or split the task"
     ))
+}
+
+/// What the tool calls of one turn did.
+struct Acted {
+    finished: Option<String>,
+    failures: Vec<String>,
+}
+
+/// Runs a turn's tool calls in order, feeding each observation back.
+async fn act(
+    caller: &calls::Caller<'_>,
+    ctx: &ToolCtx<'_>,
+    rec: &Recorder,
+    turn: u32,
+    tool_calls: &[llm::ToolCall],
+    messages: &mut Vec<Message>,
+    st: &mut RunState,
+) -> Result<Acted, Ending> {
+    let mut acted = Acted {
+        finished: None,
+        failures: Vec::new(),
+    };
+    for call in tool_calls {
+        let input = serde_json::from_str(&call.arguments)
+            .unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
+        let shown = truncate_middle(&input.to_string(), 2048);
+        rec.event(
+            Event::Action {
+                turn,
+                tool: call.name.clone(),
+                input,
+            },
+            "info",
+            "action",
+            Some(turn),
+            &format!("{} {shown}", call.name),
+        );
+        let t0 = Instant::now();
+        let out = match call.name.as_str() {
+            "finish" => match tools::parse_args::<FinishArgs>("finish", &call.arguments) {
+                Ok(a) => {
+                    acted.finished = Some(a.result);
+                    ToolOutput::ok("finished")
+                }
+                Err(e) => e,
+            },
+            "query_llm" => {
+                let (out, cost) = caller
+                    .query_llm(&call.arguments, turn, st.cost_usd)
+                    .await
+                    .map_err(call_ending)?;
+                st.cost_usd += cost;
+                out
+            }
+            name => tools::run_local(name, &call.arguments, ctx).await,
+        };
+        let elapsed_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let output = truncate_middle(&out.output, OBSERVATION_MAX_BYTES);
+        if !out.ok {
+            let first = output.lines().next().unwrap_or("").trim();
+            acted
+                .failures
+                .push(format!("{} failed: {first}", call.name));
+        }
+        rec.observation(turn, &call.name, out.ok, &output, elapsed_ms);
+        messages.push(Message::ToolResult {
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            content: output,
+            is_error: !out.ok,
+        });
+        if ctx.cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+    }
+    Ok(acted)
 }
 
 fn reflect(rec: &Recorder, turn: u32, max_turns: u32, summary: &str) {
@@ -252,7 +379,16 @@ fn reflect(rec: &Recorder, turn: u32, max_turns: u32, summary: &str) {
     } else {
         format!("{summary} {left} of {max_turns} turns left.")
     };
-    rec.event(Event::Reflection { turn, text: text.clone() }, "info", "reflection", Some(turn), &text);
+    rec.event(
+        Event::Reflection {
+            turn,
+            text: text.clone(),
+        },
+        "info",
+        "reflection",
+        Some(turn),
+        &text,
+    );
 }
 
 /// `az-os tasks cancel` from another process marks the row; the runner sees it
@@ -266,15 +402,21 @@ async fn cancelled_elsewhere(runner: &Runner, id: &TaskId) -> bool {
 }
 
 fn cancelled() -> Ending {
-    Ending { status: TaskStatus::Cancelled, result: None, error: Some("cancelled by the user".into()) }
+    Ending {
+        status: TaskStatus::Cancelled,
+        result: None,
+        error: Some("cancelled by the user".into()),
+    }
 }
 
 fn call_ending(e: CallError) -> Ending {
     match e {
         CallError::Cancelled => cancelled(),
-        CallError::Budget(msg) => {
-            Ending { status: TaskStatus::BudgetExceeded, result: None, error: Some(msg) }
-        }
+        CallError::Budget(msg) => Ending {
+            status: TaskStatus::BudgetExceeded,
+            result: None,
+            error: Some(msg),
+        },
         CallError::Llm(msg) | CallError::Store(msg) => Ending::failed(msg),
     }
 }

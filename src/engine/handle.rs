@@ -44,10 +44,18 @@ impl EngineHandle {
 /// Starts the engine on the current tokio runtime. Events arrive on the returned
 /// receiver until the engine has shut down and every worker is done; the join
 /// handle completes at the same time.
+#[allow(clippy::needless_pass_by_value)] // the config is kept by the engine's parts
 pub fn start(
     config: EngineConfig,
     store: StoreHandle,
-) -> Result<(EngineHandle, mpsc::UnboundedReceiver<EngineEvent>, JoinHandle<()>), llm::LlmError> {
+) -> Result<
+    (
+        EngineHandle,
+        mpsc::UnboundedReceiver<EngineEvent>,
+        JoinHandle<()>,
+    ),
+    llm::LlmError,
+> {
     let d = &config.settings.defaults;
     let http = llm::http_client(llm::Timeouts {
         connect: Duration::from_secs(d.connect_timeout_s),

@@ -68,11 +68,19 @@ pub struct EngineEvent {
 
 impl EngineEvent {
     pub fn task(task_id: &TaskId, event: Event) -> Self {
-        Self { event, task_id: Some(task_id.clone()), ts: rfc3339(now_unix()) }
+        Self {
+            event,
+            task_id: Some(task_id.clone()),
+            ts: rfc3339(now_unix()),
+        }
     }
 
     pub fn global(event: Event) -> Self {
-        Self { event, task_id: None, ts: rfc3339(now_unix()) }
+        Self {
+            event,
+            task_id: None,
+            ts: rfc3339(now_unix()),
+        }
     }
 }
 
@@ -93,9 +101,18 @@ pub enum Event {
     Thought { turn: u32, text: String },
     /// The model asked to run `tool` with `input` (its JSON arguments; a string
     /// when the model sent arguments that are not valid JSON).
-    Action { turn: u32, tool: String, input: serde_json::Value },
+    Action {
+        turn: u32,
+        tool: String,
+        input: serde_json::Value,
+    },
     /// What the tool returned (truncated head and tail when long).
-    Observation { turn: u32, tool: String, ok: bool, output: String },
+    Observation {
+        turn: u32,
+        tool: String,
+        ok: bool,
+        output: String,
+    },
     /// The engine's note on the turn: what changed and how many turns remain.
     Reflection { turn: u32, text: String },
     /// One billed model request.
@@ -111,7 +128,12 @@ pub enum Event {
         estimated: bool,
     },
     /// A model request failed and will be tried again after `delay_ms`.
-    Retry { model: String, attempt: u32, delay_ms: u64, category: String },
+    Retry {
+        model: String,
+        attempt: u32,
+        delay_ms: u64,
+        category: String,
+    },
     /// The task ended.
     TaskFinished {
         status: TaskStatus,
@@ -123,7 +145,11 @@ pub enum Event {
     },
     /// Something failed. `category` is the error class (`rate_limit`, `malformed`,
     /// `database`, …); `retryable` says whether trying again may help.
-    Error { message: String, category: String, retryable: bool },
+    Error {
+        message: String,
+        category: String,
+        retryable: bool,
+    },
     /// Something the user should know that is not an error (for example tasks
     /// recovered as `interrupted` at start-up).
     Notice { message: String },

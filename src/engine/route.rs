@@ -37,12 +37,21 @@ pub fn choose(
 ) -> Result<(ModelSpec, Route), RouteError> {
     let (tier, tokens) = complexity(description);
     if let Some(name) = requested {
-        let spec = settings.model(name).ok_or_else(|| RouteError::UnknownModel {
+        let spec = settings
+            .model(name)
+            .ok_or_else(|| RouteError::UnknownModel {
+                name: name.to_owned(),
+                known: settings
+                    .models
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        spec.api_key().map_err(|e| RouteError::NoKey {
             name: name.to_owned(),
-            known: settings.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+            why: e.to_string(),
         })?;
-        spec.api_key()
-            .map_err(|e| RouteError::NoKey { name: name.to_owned(), why: e.to_string() })?;
         let route = Route {
             complexity: tier.as_str().into(),
             tier: spec.tier.as_str().into(),
@@ -58,7 +67,10 @@ pub fn choose(
     let price = |m: &ModelSpec| m.input_usd_per_mtok + m.output_usd_per_mtok;
     let fits: Vec<&ModelSpec> = usable.iter().copied().filter(|m| m.tier >= tier).collect();
     let (pool, note) = if fits.is_empty() {
-        (usable, format!("no usable model is rated {} or above; ", tier.as_str()))
+        (
+            usable,
+            format!("no usable model is rated {} or above; ", tier.as_str()),
+        )
     } else {
         (fits, String::new())
     };

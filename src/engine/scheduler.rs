@@ -48,13 +48,14 @@ impl Scheduler {
             }
             tokio::select! {
                 biased;
-                cmd = commands.recv(), if commands_open => match cmd {
-                    Some(cmd) => self.handle(cmd).await,
-                    None => {
+                cmd = commands.recv(), if commands_open => {
+                    if let Some(cmd) = cmd {
+                        self.handle(cmd).await;
+                    } else {
                         commands_open = false;
                         self.stop(false).await;
                     }
-                },
+                }
                 Some(done) = self.workers.join_next() => {
                     if let Ok(id) = done {
                         self.running.remove(&id);
@@ -76,7 +77,11 @@ impl Scheduler {
     }
 
     fn error(&self, id: Option<&TaskId>, message: String, category: &str) {
-        let event = Event::Error { message, category: category.into(), retryable: false };
+        let event = Event::Error {
+            message,
+            category: category.into(),
+            retryable: false,
+        };
         let _ = self.runner.events.send(match id {
             Some(id) => EngineEvent::task(id, event),
             None => EngineEvent::global(event),
@@ -84,7 +89,12 @@ impl Scheduler {
     }
 
     async fn recover(&self) {
-        match self.runner.store.call(|c| tasks::recover_interrupted(c)).await {
+        match self
+            .runner
+            .store
+            .call(|c| tasks::recover_interrupted(c))
+            .await
+        {
             Ok(0) => {}
             Ok(n) => {
                 let _ = self.runner.events.send(EngineEvent::global(Event::Notice {
@@ -108,7 +118,11 @@ impl Scheduler {
 
     async fn submit(&mut self, id: TaskId, spec: TaskSpec) {
         if self.stopping {
-            self.error(Some(&id), "the engine is shutting down; task not queued".into(), "engine");
+            self.error(
+                Some(&id),
+                "the engine is shutting down; task not queued".into(),
+                "engine",
+            );
             return;
         }
         let d = &self.runner.settings.defaults;
@@ -120,9 +134,19 @@ impl Scheduler {
             budget_usd: spec.budget_usd,
             requested_model: spec.model,
         };
-        match self.runner.store.call(move |c| tasks::insert(c, &new)).await {
+        match self
+            .runner
+            .store
+            .call(move |c| tasks::insert(c, &new))
+            .await
+        {
             Ok(_) => {
-                self.emit(&id, Event::TaskQueued { description: spec.description });
+                self.emit(
+                    &id,
+                    Event::TaskQueued {
+                        description: spec.description,
+                    },
+                );
                 self.queue.push_back(id);
                 self.fill();
             }
@@ -135,7 +159,11 @@ impl Scheduler {
 
     async fn retry(&mut self, id: TaskId) {
         if self.running.contains_key(&id) || self.queue.contains(&id) {
-            self.error(Some(&id), format!("task {id} is still queued or running"), "usage");
+            self.error(
+                Some(&id),
+                format!("task {id} is still queued or running"),
+                "usage",
+            );
             return;
         }
         let lookup = id.clone();
@@ -152,7 +180,12 @@ impl Scheduler {
             .await;
         match result {
             Ok(t) => {
-                self.emit(&id, Event::TaskQueued { description: t.description });
+                self.emit(
+                    &id,
+                    Event::TaskQueued {
+                        description: t.description,
+                    },
+                );
                 self.queue.push_back(id);
                 self.fill();
             }
@@ -191,26 +224,45 @@ impl Scheduler {
             .runner
             .store
             .call(move |c| {
-                tasks::finish(c, &tid, TaskStatus::Cancelled, None, Some("cancelled before it started"))
+                tasks::finish(
+                    c,
+                    &tid,
+                    TaskStatus::Cancelled,
+                    None,
+                    Some("cancelled before it started"),
+                )
             })
             .await;
         if let Err(e) = r {
             self.error(Some(id), e.to_string(), "database");
         }
-        self.emit_finished(id, TaskStatus::Cancelled, Some("cancelled before it started".into()));
+        self.emit_finished(
+            id,
+            TaskStatus::Cancelled,
+            Some("cancelled before it started".into()),
+        );
     }
 
     fn emit_finished(&self, id: &TaskId, status: TaskStatus, error: Option<String>) {
         self.emit(
             id,
-            Event::TaskFinished { status, result: None, turns: 0, cost_usd: 0.0, duration_ms: 0, error },
+            Event::TaskFinished {
+                status,
+                result: None,
+                turns: 0,
+                cost_usd: 0.0,
+                duration_ms: 0,
+                error,
+            },
         );
     }
 
     /// Starts queued tasks while workers are free.
     fn fill(&mut self) {
         while self.running.len() < self.jobs && !self.stopping {
-            let Some(id) = self.queue.pop_front() else { break };
+            let Some(id) = self.queue.pop_front() else {
+                break;
+            };
             let token = CancellationToken::new();
             self.running.insert(id.clone(), token.clone());
             let runner = self.runner.clone();

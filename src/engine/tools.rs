@@ -21,8 +21,14 @@ use crate::llm::ToolSpec;
 use crate::store::StoreHandle;
 
 /// Names of every tool, in the order they are offered.
-pub const TOOL_NAMES: [&str; 6] =
-    ["read_file", "write_file", "execute_command", "query_llm", "search_memory", "finish"];
+pub const TOOL_NAMES: [&str; 6] = [
+    "read_file",
+    "write_file",
+    "execute_command",
+    "query_llm",
+    "search_memory",
+    "finish",
+];
 
 /// Largest observation kept in the conversation and in events.
 pub const OBSERVATION_MAX_BYTES: usize = 8 * 1024;
@@ -89,11 +95,17 @@ pub struct ToolOutput {
 
 impl ToolOutput {
     pub fn ok(output: impl Into<String>) -> Self {
-        Self { ok: true, output: output.into() }
+        Self {
+            ok: true,
+            output: output.into(),
+        }
     }
 
     pub fn err(output: impl Into<String>) -> Self {
-        Self { ok: false, output: output.into() }
+        Self {
+            ok: false,
+            output: output.into(),
+        }
     }
 }
 
@@ -143,7 +155,11 @@ mod tests {
         }
         let e = parse_args::<A>("read_file", "{\"path\": 3}").unwrap_err();
         assert!(!e.ok);
-        assert!(e.output.contains("invalid arguments for read_file"), "{}", e.output);
+        assert!(
+            e.output.contains("invalid arguments for read_file"),
+            "{}",
+            e.output
+        );
         assert!(parse_args::<A>("read_file", "not json").is_err());
     }
 }

@@ -33,7 +33,11 @@ pub async fn chat(
             .collect();
     }
     let url = format!("{}/messages", spec.base_url);
-    let mut rb = client.http.post(url).header("anthropic-version", API_VERSION).json(&body);
+    let mut rb = client
+        .http
+        .post(url)
+        .header("anthropic-version", API_VERSION)
+        .json(&body);
     if let Some(key) = &client.key {
         rb = rb.header("x-api-key", key.as_ref());
     }
@@ -89,7 +93,12 @@ fn messages(msgs: &[Message]) -> Vec<Value> {
                 }
                 ("assistant", b)
             }
-            Message::ToolResult { call_id, content, is_error, .. } => (
+            Message::ToolResult {
+                call_id,
+                content,
+                is_error,
+                ..
+            } => (
                 "user",
                 vec![json!({"type": "tool_result", "tool_use_id": call_id,
                             "content": content, "is_error": is_error})],
@@ -103,7 +112,9 @@ fn messages(msgs: &[Message]) -> Vec<Value> {
             _ => out.push((role, blocks)),
         }
     }
-    out.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect()
+    out.into_iter()
+        .map(|(role, content)| json!({"role": role, "content": content}))
+        .collect()
 }
 
 fn parse_whole(text: &str) -> Result<ChatResponse, LlmError> {
@@ -116,18 +127,39 @@ fn parse_whole(text: &str) -> Result<ChatResponse, LlmError> {
     let mut out = ChatResponse::default();
     for block in content {
         match block.get("type").and_then(Value::as_str) {
-            Some("text") => out.text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
+            Some("text") => out
+                .text
+                .push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
             Some("tool_use") => out.tool_calls.push(ToolCall {
-                id: block.get("id").and_then(Value::as_str).unwrap_or("").to_owned(),
-                name: block.get("name").and_then(Value::as_str).unwrap_or("").to_owned(),
-                arguments: block.get("input").map_or_else(|| "{}".to_owned(), Value::to_string),
+                id: block
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                name: block
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                arguments: block
+                    .get("input")
+                    .map_or_else(|| "{}".to_owned(), Value::to_string),
             }),
             _ => {}
         }
     }
-    out.usage.input_tokens = v.pointer("/usage/input_tokens").and_then(Value::as_u64).unwrap_or(0);
-    out.usage.output_tokens = v.pointer("/usage/output_tokens").and_then(Value::as_u64).unwrap_or(0);
-    out.stop_reason = v.get("stop_reason").and_then(Value::as_str).map(str::to_owned);
+    out.usage.input_tokens = v
+        .pointer("/usage/input_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    out.usage.output_tokens = v
+        .pointer("/usage/output_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    out.stop_reason = v
+        .get("stop_reason")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Ok(out)
 }
 
@@ -145,13 +177,20 @@ async fn read_stream(
     let mut blocks: BTreeMap<u64, Block> = BTreeMap::new();
     let complete = sse::read_events(resp, idle, |data| {
         let v: Value = serde_json::from_str(data).map_err(|e| {
-            LlmError::new(ErrorCategory::Malformed, format!("stream event is not JSON: {e}"))
+            LlmError::new(
+                ErrorCategory::Malformed,
+                format!("stream event is not JSON: {e}"),
+            )
         })?;
         let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
         match v.get("type").and_then(Value::as_str).unwrap_or("") {
             "message_start" => {
                 let u = v.pointer("/message/usage");
-                let get = |k: &str| u.and_then(|u| u.get(k)).and_then(Value::as_u64).unwrap_or(0);
+                let get = |k: &str| {
+                    u.and_then(|u| u.get(k))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                };
                 out.usage.input_tokens = get("input_tokens")
                     + get("cache_read_input_tokens")
                     + get("cache_creation_input_tokens");
@@ -161,8 +200,16 @@ async fn read_stream(
                 let b = v.get("content_block");
                 let block = match b.and_then(|b| b.get("type")).and_then(Value::as_str) {
                     Some("tool_use") => Block::Tool(ToolCall {
-                        id: b.and_then(|b| b.get("id")).and_then(Value::as_str).unwrap_or("").to_owned(),
-                        name: b.and_then(|b| b.get("name")).and_then(Value::as_str).unwrap_or("").to_owned(),
+                        id: b
+                            .and_then(|b| b.get("id"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned(),
+                        name: b
+                            .and_then(|b| b.get("name"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned(),
                         arguments: String::new(),
                     }),
                     _ => Block::Text,
@@ -171,14 +218,23 @@ async fn read_stream(
             }
             "content_block_delta" => {
                 let d = v.get("delta");
-                match (d.and_then(|d| d.get("type")).and_then(Value::as_str), blocks.get_mut(&index)) {
+                match (
+                    d.and_then(|d| d.get("type")).and_then(Value::as_str),
+                    blocks.get_mut(&index),
+                ) {
                     (Some("text_delta"), _) => {
-                        let t = d.and_then(|d| d.get("text")).and_then(Value::as_str).unwrap_or("");
+                        let t = d
+                            .and_then(|d| d.get("text"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
                         out.text.push_str(t);
                         on_text(t);
                     }
                     (Some("input_json_delta"), Some(Block::Tool(c))) => {
-                        let p = d.and_then(|d| d.get("partial_json")).and_then(Value::as_str).unwrap_or("");
+                        let p = d
+                            .and_then(|d| d.get("partial_json"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
                         c.arguments.push_str(p);
                     }
                     _ => {}
@@ -194,8 +250,14 @@ async fn read_stream(
             }
             "message_stop" => return Ok(true),
             "error" => {
-                let kind = v.pointer("/error/type").and_then(Value::as_str).unwrap_or("");
-                let msg = v.pointer("/error/message").and_then(Value::as_str).unwrap_or("unknown error");
+                let kind = v
+                    .pointer("/error/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let msg = v
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error");
                 let category = match kind {
                     "rate_limit_error" => ErrorCategory::RateLimit,
                     "overloaded_error" | "api_error" => ErrorCategory::Server,
@@ -203,7 +265,10 @@ async fn read_stream(
                     "not_found_error" => ErrorCategory::NotFound,
                     _ => ErrorCategory::Validation,
                 };
-                return Err(LlmError::new(category, format!("provider error in stream: {msg}")));
+                return Err(LlmError::new(
+                    category,
+                    format!("provider error in stream: {msg}"),
+                ));
             }
             _ => {}
         }
@@ -211,7 +276,10 @@ async fn read_stream(
     })
     .await?;
     if !complete {
-        return Err(LlmError::new(ErrorCategory::Network, "the stream ended before the reply was complete"));
+        return Err(LlmError::new(
+            ErrorCategory::Network,
+            "the stream ended before the reply was complete",
+        ));
     }
     for (_, b) in blocks {
         if let Block::Tool(mut c) = b {
@@ -231,13 +299,26 @@ mod tests {
     #[test]
     fn consecutive_roles_merge_and_tool_results_are_user_blocks() {
         let msgs = vec![
-            Message::User { text: "task".into() },
+            Message::User {
+                text: "task".into(),
+            },
             Message::Assistant {
                 text: "thinking".into(),
-                tool_calls: vec![ToolCall { id: "t1".into(), name: "read_file".into(), arguments: "{\"path\":\"a\"}".into() }],
+                tool_calls: vec![ToolCall {
+                    id: "t1".into(),
+                    name: "read_file".into(),
+                    arguments: "{\"path\":\"a\"}".into(),
+                }],
             },
-            Message::ToolResult { call_id: "t1".into(), name: "read_file".into(), content: "x".into(), is_error: false },
-            Message::User { text: "more".into() },
+            Message::ToolResult {
+                call_id: "t1".into(),
+                name: "read_file".into(),
+                content: "x".into(),
+                is_error: false,
+            },
+            Message::User {
+                text: "more".into(),
+            },
         ];
         let v = messages(&msgs);
         assert_eq!(v.len(), 3);

@@ -42,7 +42,10 @@ impl ErrorCategory {
 
     /// Whether trying again later may succeed.
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::RateLimit | Self::Server | Self::Network | Self::Timeout)
+        matches!(
+            self,
+            Self::RateLimit | Self::Server | Self::Network | Self::Timeout
+        )
     }
 }
 
@@ -58,7 +61,12 @@ pub struct LlmError {
 
 impl LlmError {
     pub fn new(category: ErrorCategory, message: impl Into<String>) -> Self {
-        Self { category, message: message.into(), status: None, retry_after: None }
+        Self {
+            category,
+            message: message.into(),
+            status: None,
+            retry_after: None,
+        }
     }
 
     pub fn retryable(&self) -> bool {
@@ -121,7 +129,11 @@ fn provider_message(body: &str) -> String {
             .and_then(|m| m.as_str().map(str::to_owned))
     });
     let text = msg.unwrap_or_else(|| body.trim().to_owned());
-    let text = if text.is_empty() { "no details".to_owned() } else { text };
+    let text = if text.is_empty() {
+        "no details".to_owned()
+    } else {
+        text
+    };
     crate::util::text::ellipsize(&crate::util::text::strip_control(&text), 300)
 }
 
@@ -153,7 +165,11 @@ mod tests {
             (400, ErrorCategory::Validation),
         ];
         for (status, cat) in cases {
-            assert_eq!(LlmError::from_status(status, &h, "").category, cat, "{status}");
+            assert_eq!(
+                LlmError::from_status(status, &h, "").category,
+                cat,
+                "{status}"
+            );
         }
     }
 

@@ -93,7 +93,9 @@ fn messages(req: ChatRequest<'_>) -> Vec<Value> {
                 }
                 v
             }
-            Message::ToolResult { call_id, content, .. } => {
+            Message::ToolResult {
+                call_id, content, ..
+            } => {
                 json!({"role": "tool", "tool_call_id": call_id, "content": content})
             }
         });
@@ -103,30 +105,43 @@ fn messages(req: ChatRequest<'_>) -> Vec<Value> {
 
 /// A non-streamed completion.
 fn parse_whole(text: &str) -> Result<ChatResponse, LlmError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| {
-        LlmError::new(ErrorCategory::Malformed, format!("reply is not JSON: {e}"))
-    })?;
-    let choice = v.pointer("/choices/0").ok_or_else(|| {
-        LlmError::new(ErrorCategory::Malformed, "reply has no choices")
-    })?;
-    let msg = choice.get("message").ok_or_else(|| {
-        LlmError::new(ErrorCategory::Malformed, "reply has no message")
-    })?;
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| LlmError::new(ErrorCategory::Malformed, format!("reply is not JSON: {e}")))?;
+    let choice = v
+        .pointer("/choices/0")
+        .ok_or_else(|| LlmError::new(ErrorCategory::Malformed, "reply has no choices"))?;
+    let msg = choice
+        .get("message")
+        .ok_or_else(|| LlmError::new(ErrorCategory::Malformed, "reply has no message"))?;
     let mut tool_calls = Vec::new();
     if let Some(calls) = msg.get("tool_calls").and_then(Value::as_array) {
         for (i, c) in calls.iter().enumerate() {
             tool_calls.push(ToolCall {
-                id: c.get("id").and_then(Value::as_str).map_or_else(|| format!("call_{i}"), str::to_owned),
-                name: c.pointer("/function/name").and_then(Value::as_str).unwrap_or("").to_owned(),
+                id: c
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("call_{i}"), str::to_owned),
+                name: c
+                    .pointer("/function/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
                 arguments: arguments_text(c.pointer("/function/arguments")),
             });
         }
     }
     Ok(ChatResponse {
-        text: msg.get("content").and_then(Value::as_str).unwrap_or("").to_owned(),
+        text: msg
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
         tool_calls,
         usage: usage(v.get("usage")),
-        stop_reason: choice.get("finish_reason").and_then(Value::as_str).map(str::to_owned),
+        stop_reason: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     })
 }
 
@@ -140,8 +155,16 @@ fn arguments_text(v: Option<&Value>) -> String {
 }
 
 fn usage(v: Option<&Value>) -> Usage {
-    let get = |k: &str| v.and_then(|u| u.get(k)).and_then(Value::as_u64).unwrap_or(0);
-    Usage { input_tokens: get("prompt_tokens"), output_tokens: get("completion_tokens"), estimated: false }
+    let get = |k: &str| {
+        v.and_then(|u| u.get(k))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Usage {
+        input_tokens: get("prompt_tokens"),
+        output_tokens: get("completion_tokens"),
+        estimated: false,
+    }
 }
 
 #[derive(Default)]
@@ -164,16 +187,27 @@ async fn read_stream(
             return Ok(true);
         }
         let v: Value = serde_json::from_str(data).map_err(|e| {
-            LlmError::new(ErrorCategory::Malformed, format!("stream chunk is not JSON: {e}"))
+            LlmError::new(
+                ErrorCategory::Malformed,
+                format!("stream chunk is not JSON: {e}"),
+            )
         })?;
         if let Some(err) = v.get("error") {
-            let msg = err.get("message").and_then(Value::as_str).unwrap_or("unknown error");
-            return Err(LlmError::new(ErrorCategory::Server, format!("provider error in stream: {msg}")));
+            let msg = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error");
+            return Err(LlmError::new(
+                ErrorCategory::Server,
+                format!("provider error in stream: {msg}"),
+            ));
         }
         if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
             out.usage = usage(Some(u));
         }
-        let Some(choice) = v.pointer("/choices/0") else { return Ok(false) };
+        let Some(choice) = v.pointer("/choices/0") else {
+            return Ok(false);
+        };
         if let Some(delta) = choice.get("delta") {
             if let Some(t) = delta.get("content").and_then(Value::as_str)
                 && !t.is_empty()
@@ -183,10 +217,13 @@ async fn read_stream(
             }
             if let Some(tcs) = delta.get("tool_calls").and_then(Value::as_array) {
                 for (pos, tc) in tcs.iter().enumerate() {
-                    let idx = tc.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
+                    let idx = tc
+                        .get("index")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(pos as u64);
                     let entry = calls.entry(idx).or_default();
                     if let Some(id) = tc.get("id").and_then(Value::as_str) {
-                        entry.id = id.to_owned();
+                        id.clone_into(&mut entry.id);
                     }
                     if let Some(n) = tc.pointer("/function/name").and_then(Value::as_str) {
                         entry.name.push_str(n);
@@ -207,12 +244,19 @@ async fn read_stream(
     })
     .await?;
     if !complete && !finished {
-        return Err(LlmError::new(ErrorCategory::Network, "the stream ended before the reply was complete"));
+        return Err(LlmError::new(
+            ErrorCategory::Network,
+            "the stream ended before the reply was complete",
+        ));
     }
     out.tool_calls = calls
         .into_iter()
         .map(|(i, c)| ToolCall {
-            id: if c.id.is_empty() { format!("call_{i}") } else { c.id },
+            id: if c.id.is_empty() {
+                format!("call_{i}")
+            } else {
+                c.id
+            },
             name: c.name,
             arguments: c.arguments,
         })
@@ -238,7 +282,13 @@ mod tests {
 
     #[test]
     fn junk_is_malformed() {
-        assert_eq!(parse_whole("nope").unwrap_err().category, ErrorCategory::Malformed);
-        assert_eq!(parse_whole("{}").unwrap_err().category, ErrorCategory::Malformed);
+        assert_eq!(
+            parse_whole("nope").unwrap_err().category,
+            ErrorCategory::Malformed
+        );
+        assert_eq!(
+            parse_whole("{}").unwrap_err().category,
+            ErrorCategory::Malformed
+        );
     }
 }

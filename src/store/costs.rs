@@ -45,7 +45,9 @@ pub fn record(conn: &Connection, c: &CallCost<'_>) -> Result<(), StoreError> {
 /// Total spent since `since` (Unix seconds), across all tasks.
 pub fn spent_since(conn: &Connection, since: f64) -> Result<f64, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT COALESCE(SUM(cost_usd), 0) FROM cost_tracking WHERE timestamp >= ?1")?
+        .prepare_cached(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM cost_tracking WHERE timestamp >= ?1",
+        )?
         .query_row(params![since], |r| r.get(0))?)
 }
 

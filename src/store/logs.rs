@@ -32,7 +32,14 @@ pub fn append(
         "INSERT INTO task_logs (task_id, timestamp, level, message, turn, kind) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![task_id.as_str(), now_unix(), level, message, turn, kind])?;
+    .execute(params![
+        task_id.as_str(),
+        now_unix(),
+        level,
+        message,
+        turn,
+        kind
+    ])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -49,7 +56,11 @@ pub fn list(
     )?;
     let rows = stmt
         .query_map(
-            params![task_id.as_str(), after_id, i64::try_from(limit).unwrap_or(i64::MAX)],
+            params![
+                task_id.as_str(),
+                after_id,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
             |r| {
                 Ok(LogRow {
                     id: r.get(0)?,

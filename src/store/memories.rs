@@ -34,7 +34,15 @@ pub fn add(
         "INSERT INTO memories (id, task_id, lesson, category, success, score, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![id, task_id, lesson, category, success, score, now_unix()])?;
+    .execute(params![
+        id,
+        task_id,
+        lesson,
+        category,
+        success,
+        score,
+        now_unix()
+    ])?;
     Ok(id)
 }
 
@@ -102,8 +110,22 @@ mod tests {
     #[test]
     fn search_ranks_matches_and_survives_fts_syntax() -> Result<(), StoreError> {
         let c = crate::store::open_in_memory()?;
-        add(&c, None, "Use csv module for parsing CSV files", "best_practice", true, 9.0)?;
-        add(&c, None, "git status before committing", "workflow", true, 5.0)?;
+        add(
+            &c,
+            None,
+            "Use csv module for parsing CSV files",
+            "best_practice",
+            true,
+            9.0,
+        )?;
+        add(
+            &c,
+            None,
+            "git status before committing",
+            "workflow",
+            true,
+            5.0,
+        )?;
         let hits = search(&c, "how to parse a CSV?", 5)?;
         assert_eq!(hits.len(), 1);
         assert!(hits[0].lesson.contains("csv"));

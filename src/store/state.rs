@@ -21,7 +21,12 @@ pub fn save(
          checkpoint_id = COALESCE(excluded.checkpoint_id, task_state.checkpoint_id), \
          updated_at = excluded.updated_at",
     )?
-    .execute(params![task_id.as_str(), state_json, checkpoint_id, now_unix()])?;
+    .execute(params![
+        task_id.as_str(),
+        state_json,
+        checkpoint_id,
+        now_unix()
+    ])?;
     Ok(())
 }
 

@@ -95,7 +95,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
         description: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
         model: r.get(2)?,
         // Rows written by other tools may hold statuses we do not know.
-        status: status.as_deref().and_then(TaskStatus::parse).unwrap_or(TaskStatus::Failed),
+        status: status
+            .as_deref()
+            .and_then(TaskStatus::parse)
+            .unwrap_or(TaskStatus::Failed),
         created_at: r.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
         started_at: r.get(5)?,
         completed_at: r.get(6)?,
@@ -141,7 +144,13 @@ pub fn mark_started(
         "UPDATE tasks SET status = 'running', model = ?2, route_json = ?3, started_at = ?4, \
          runner_pid = ?5, error = NULL, result = NULL WHERE id = ?1",
     )?
-    .execute(params![id.as_str(), model, route_json, now_unix(), std::process::id()])?;
+    .execute(params![
+        id.as_str(),
+        model,
+        route_json,
+        now_unix(),
+        std::process::id()
+    ])?;
     Ok(())
 }
 
@@ -164,7 +173,13 @@ pub fn finish(
         "UPDATE tasks SET status = ?2, result = ?3, error = ?4, completed_at = ?5, \
          runner_pid = NULL WHERE id = ?1",
     )?
-    .execute(params![id.as_str(), status.as_str(), result, error, now_unix()])?;
+    .execute(params![
+        id.as_str(),
+        status.as_str(),
+        result,
+        error,
+        now_unix()
+    ])?;
     Ok(())
 }
 
@@ -181,7 +196,10 @@ pub fn requeue(conn: &Connection, id: &TaskId) -> Result<(), StoreError> {
 /// One task by exact id.
 pub fn get(conn: &Connection, id: &TaskId) -> Result<Option<TaskRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row(params![id.as_str()], from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![id.as_str()], from_row)
+        .optional()?)
 }
 
 /// Resolves a full id or a unique prefix of one.
@@ -194,8 +212,9 @@ pub fn resolve(conn: &Connection, prefix: &str) -> Result<TaskId, StoreError> {
     let upper = format!("{prefix}\u{ffff}");
     let mut stmt =
         conn.prepare_cached("SELECT id FROM tasks WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 2")?;
-    let ids: Vec<String> =
-        stmt.query_map(params![prefix, upper], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let ids: Vec<String> = stmt
+        .query_map(params![prefix, upper], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     match ids.as_slice() {
         [one] => Ok(TaskId(one.clone())),
         [] => Err(StoreError::NoSuchTask(prefix.to_owned())),
@@ -221,7 +240,8 @@ pub fn list(
             .query_map(params![s.as_str(), limit, offset], from_row)?
             .collect::<Result<Vec<_>, _>>()?
     } else {
-        let sql = format!("SELECT {COLUMNS} FROM tasks ORDER BY created_at DESC LIMIT ?1 OFFSET ?2");
+        let sql =
+            format!("SELECT {COLUMNS} FROM tasks ORDER BY created_at DESC LIMIT ?1 OFFSET ?2");
         conn.prepare_cached(&sql)?
             .query_map(params![limit, offset], from_row)?
             .collect::<Result<Vec<_>, _>>()?
@@ -233,8 +253,9 @@ pub fn list(
 /// Tasks owned by a live process (another az-os) are left alone.
 pub fn recover_interrupted(conn: &Connection) -> Result<usize, StoreError> {
     let mut stmt = conn.prepare("SELECT id, runner_pid FROM tasks WHERE status = 'running'")?;
-    let running: Vec<(String, Option<i64>)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let running: Vec<(String, Option<i64>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     let me = i64::from(std::process::id());
     let mut n = 0;
     for (id, pid) in running {
@@ -253,7 +274,9 @@ pub fn recover_interrupted(conn: &Connection) -> Result<usize, StoreError> {
 }
 
 fn process_alive(pid: i64) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
     // Signal 0 checks existence; EPERM means it exists but belongs to someone else.
     match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
         Ok(()) => true,
@@ -265,12 +288,17 @@ fn process_alive(pid: i64) -> bool {
 pub fn count_by_status(conn: &Connection) -> Result<Vec<(TaskStatus, u64)>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM tasks GROUP BY status")?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?)))?
+        .query_map([], |r| {
+            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows
         .into_iter()
         .filter_map(|(s, n)| {
-            Some((TaskStatus::parse(s.as_deref()?)?, u64::try_from(n).unwrap_or(0)))
+            Some((
+                TaskStatus::parse(s.as_deref()?)?,
+                u64::try_from(n).unwrap_or(0),
+            ))
         })
         .collect())
 }

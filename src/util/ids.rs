@@ -2,6 +2,7 @@
 //! unique enough for millions of tasks. Commands accept any unique prefix.
 
 use std::fmt;
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +22,11 @@ impl TaskId {
                 .map_or(0, |d| d.as_nanos());
             bytes.copy_from_slice(&n.to_le_bytes()[..6]);
         }
-        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        let mut s = String::with_capacity(12);
+        for b in bytes {
+            let _ = write!(s, "{b:02x}");
+        }
+        Self(s)
     }
 
     pub fn as_str(&self) -> &str {

@@ -16,7 +16,9 @@ pub fn rfc3339(unix: f64) -> String {
     let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
         return String::from("1970-01-01T00:00:00Z");
     };
-    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
+    let t = t
+        .replace_nanosecond(u32::from(t.millisecond()) * 1_000_000)
+        .unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
 }

@@ -13,7 +13,10 @@ use crate::common::{TestEnv, json_lines, of_type};
 fn tools(calls: &[(&str, &str)]) -> Reply {
     Reply::Tools {
         text: "Let me act.".into(),
-        calls: calls.iter().map(|(n, a)| ((*n).to_owned(), (*a).to_owned())).collect(),
+        calls: calls
+            .iter()
+            .map(|(n, a)| ((*n).to_owned(), (*a).to_owned()))
+            .collect(),
     }
 }
 
@@ -31,44 +34,96 @@ fn multi_turn_task_runs_a_command_writes_a_file_and_finishes() {
         tools(&[("finish", r#"{"result":"data.csv has 3 lines"}"#)]),
     ]);
     env.config("openai", &fake.base_url(), "");
-    let out = env.cmd().args(["--batch", "--json", "run", "count the lines in data.csv"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "count the lines in data.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out.stdout);
 
     let obs = of_type(&events, "observation");
     assert_eq!(obs.len(), 3);
     assert_eq!(obs[0]["tool"], "execute_command");
     assert_eq!(obs[0]["ok"], true);
-    assert!(obs[0]["output"].as_str().unwrap().contains("exit code: 0\n3"), "{}", obs[0]);
-    assert_eq!(std::fs::read_to_string(env.work().join("out/count.txt")).unwrap(), "3\n");
+    assert!(
+        obs[0]["output"]
+            .as_str()
+            .unwrap()
+            .contains("exit code: 0\n3"),
+        "{}",
+        obs[0]
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("out/count.txt")).unwrap(),
+        "3\n"
+    );
     let fin = of_type(&events, "task_finished");
     assert_eq!(fin.len(), 1);
     assert_eq!(fin[0]["status"], "completed");
     assert_eq!(fin[0]["result"], "data.csv has 3 lines");
     assert_eq!(fin[0]["turns"], 3);
-    for ty in ["thought", "action", "reflection", "llm_call", "turn_started"] {
+    for ty in [
+        "thought",
+        "action",
+        "reflection",
+        "llm_call",
+        "turn_started",
+    ] {
         assert_eq!(of_type(&events, ty).len(), 3, "{ty}");
     }
 
     // The observation went back to the model as a tool result.
     let reqs = fake.requests();
     let second = &reqs[1].body["messages"];
-    let tool_msg = second.as_array().unwrap().iter().find(|m| m["role"] == "tool").unwrap();
-    assert!(tool_msg["content"].as_str().unwrap().contains("exit code: 0"));
+    let tool_msg = second
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .unwrap();
+    assert!(
+        tool_msg["content"]
+            .as_str()
+            .unwrap()
+            .contains("exit code: 0")
+    );
 
     let conn = env.conn();
     let (status, result, turns): (String, String, i64) = conn
-        .query_row("SELECT status, result, turns FROM tasks", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row("SELECT status, result, turns FROM tasks", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .unwrap();
-    assert_eq!((status.as_str(), result.as_str(), turns), ("completed", "data.csv has 3 lines", 3));
-    assert_eq!(count(&conn, "SELECT COUNT(*) FROM cost_tracking"), 3);
-    assert!(count(&conn, "SELECT COUNT(*) FROM task_logs WHERE kind = 'observation'") == 3);
     assert_eq!(
-        count(&conn, "SELECT invocation_count FROM tool_usage WHERE tool_name = 'execute_command'"),
+        (status.as_str(), result.as_str(), turns),
+        ("completed", "data.csv has 3 lines", 3)
+    );
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM cost_tracking"), 3);
+    assert!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM task_logs WHERE kind = 'observation'"
+        ) == 3
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT invocation_count FROM tool_usage WHERE tool_name = 'execute_command'"
+        ),
         1
     );
-    let cost: f64 = conn.query_row("SELECT cost_usd FROM tasks", [], |r| r.get(0)).unwrap();
-    let ledger: f64 = conn.query_row("SELECT SUM(cost_usd) FROM cost_tracking", [], |r| r.get(0)).unwrap();
+    let cost: f64 = conn
+        .query_row("SELECT cost_usd FROM tasks", [], |r| r.get(0))
+        .unwrap();
+    let ledger: f64 = conn
+        .query_row("SELECT SUM(cost_usd) FROM cost_tracking", [], |r| r.get(0))
+        .unwrap();
     assert!(cost > 0.0 && (cost - ledger).abs() < 1e-12);
     assert!(count(&conn, "SELECT COUNT(*) FROM task_state") == 1);
 }
@@ -86,7 +141,9 @@ fn human_mode_prints_only_the_result_on_stdout() {
         .assert()
         .success()
         .stdout("All done: hi\n")
-        .stderr(predicate::str::contains("execute_command").and(predicate::str::contains("completed")));
+        .stderr(
+            predicate::str::contains("execute_command").and(predicate::str::contains("completed")),
+        );
 }
 
 #[test]
@@ -97,8 +154,15 @@ fn anthropic_wire_runs_a_task_end_to_end() {
         tools(&[("finish", r#"{"result":"wrote a.txt"}"#)]),
     ]);
     env.config("anthropic", &fake.base_url(), "");
-    env.cmd().args(["--batch", "run", "write a.txt"]).assert().success().stdout("wrote a.txt\n");
-    assert_eq!(std::fs::read_to_string(env.work().join("a.txt")).unwrap(), "x");
+    env.cmd()
+        .args(["--batch", "run", "write a.txt"])
+        .assert()
+        .success()
+        .stdout("wrote a.txt\n");
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("a.txt")).unwrap(),
+        "x"
+    );
     let reqs = fake.requests();
     assert!(reqs[0].path.ends_with("/messages"));
     // The tool result went back as a user tool_result block.
@@ -117,7 +181,11 @@ fn non_streaming_server_works_too() {
     ]);
     std::fs::write(env.work().join("note.txt"), "hello").unwrap();
     env.config("openai", &fake.base_url(), "");
-    env.cmd().args(["--batch", "run", "read note.txt"]).assert().success().stdout("the note says hello\n");
+    env.cmd()
+        .args(["--batch", "run", "read note.txt"])
+        .assert()
+        .success()
+        .stdout("the note says hello\n");
 }
 
 #[test]
@@ -128,15 +196,25 @@ fn max_turns_ends_the_task_failed_with_the_reason() {
         tools(&[("execute_command", r#"{"command":"true"}"#)]),
     ]);
     env.config("openai", &fake.base_url(), "");
-    let out = env.cmd().args(["--batch", "--json", "run", "--max-turns", "2", "loop"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "--max-turns", "2", "loop"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let events = json_lines(&out.stdout);
     let fin = of_type(&events, "task_finished")[0];
     assert_eq!(fin["status"], "failed");
     assert_eq!(fin["turns"], 2);
-    assert!(fin["error"].as_str().unwrap().contains("turn limit (2)"), "{fin}");
+    assert!(
+        fin["error"].as_str().unwrap().contains("turn limit (2)"),
+        "{fin}"
+    );
     assert_eq!(fake.chat_count(), 2);
-    let status: String = env.conn().query_row("SELECT status FROM tasks", [], |r| r.get(0)).unwrap();
+    let status: String = env
+        .conn()
+        .query_row("SELECT status FROM tasks", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(status, "failed");
 }
 
@@ -157,14 +235,24 @@ fn path_escapes_are_refused_with_a_clear_observation() {
         Reply::Text("refused".into()),
     ]);
     env.config("openai", &fake.base_url(), "");
-    let out = env.cmd().args(["--batch", "--json", "run", "escape"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "escape"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let events = json_lines(&out.stdout);
     let obs = of_type(&events, "observation");
     assert_eq!(obs.len(), 3);
     for o in obs {
         assert_eq!(o["ok"], false, "{o}");
-        assert!(o["output"].as_str().unwrap().contains("outside the task's workdir"), "{o}");
+        assert!(
+            o["output"]
+                .as_str()
+                .unwrap()
+                .contains("outside the task's workdir"),
+            "{o}"
+        );
     }
     assert!(!target.exists());
     assert!(!String::from_utf8_lossy(&out.stdout).contains("\"secret\""));
@@ -175,20 +263,34 @@ fn bad_tool_calls_become_observations() {
     let env = TestEnv::new();
     let fake = FakeProvider::start(vec![
         tools(&[
-            ("delete_everything", r#"{}"#),
+            ("delete_everything", "{}"),
             ("write_file", r#"{"path": 7}"#),
             ("execute_command", "{not json"),
         ]),
         Reply::Text("ok".into()),
     ]);
     env.config("openai", &fake.base_url(), "");
-    let out = env.cmd().args(["--batch", "--json", "run", "misbehave"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "misbehave"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let events = json_lines(&out.stdout);
     let obs = of_type(&events, "observation");
     assert!(obs[0]["output"].as_str().unwrap().contains("unknown tool"));
-    assert!(obs[1]["output"].as_str().unwrap().contains("invalid arguments for write_file"));
-    assert!(obs[2]["output"].as_str().unwrap().contains("invalid arguments for execute_command"));
+    assert!(
+        obs[1]["output"]
+            .as_str()
+            .unwrap()
+            .contains("invalid arguments for write_file")
+    );
+    assert!(
+        obs[2]["output"]
+            .as_str()
+            .unwrap()
+            .contains("invalid arguments for execute_command")
+    );
     // Arguments that are not JSON are shown as a string.
     assert_eq!(of_type(&events, "action")[2]["input"], "{not json");
 }
@@ -198,7 +300,11 @@ fn malformed_model_reply_is_an_error_event_not_a_panic() {
     let env = TestEnv::new();
     let fake = FakeProvider::start_json_only(vec![Reply::Raw("{not json".into())]);
     env.config("openai", &fake.base_url(), "");
-    let out = env.cmd().args(["--batch", "--json", "run", "anything"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "anything"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -215,11 +321,19 @@ fn malformed_model_reply_is_an_error_event_not_a_panic() {
 fn rate_limit_is_retried_after_the_servers_delay() {
     let env = TestEnv::new();
     let fake = FakeProvider::start(vec![
-        Reply::Status { code: 429, retry_after: Some(1), message: "slow down".into() },
+        Reply::Status {
+            code: 429,
+            retry_after: Some(1),
+            message: "slow down".into(),
+        },
         Reply::Text("finally".into()),
     ]);
     env.config("openai", &fake.base_url(), "");
-    let out = env.cmd().args(["--batch", "--json", "run", "x"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "x"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let events = json_lines(&out.stdout);
     let retry = of_type(&events, "retry")[0];
@@ -232,10 +346,22 @@ fn rate_limit_is_retried_after_the_servers_delay() {
 #[test]
 fn dropped_stream_is_retried() {
     let env = TestEnv::new();
-    let fake = FakeProvider::start(vec![Reply::DropStream("partial".into()), Reply::Text("whole".into())]);
+    let fake = FakeProvider::start(vec![
+        Reply::DropStream("partial".into()),
+        Reply::Text("whole".into()),
+    ]);
     env.config("anthropic", &fake.base_url(), "");
-    let out = env.cmd().args(["--batch", "--json", "run", "x"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out.stdout);
     assert_eq!(of_type(&events, "retry")[0]["category"], "network");
     assert_eq!(of_type(&events, "task_finished")[0]["result"], "whole");
@@ -244,7 +370,12 @@ fn dropped_stream_is_retried() {
 #[test]
 fn two_workers_run_tasks_from_stdin_side_by_side() {
     let env = TestEnv::new();
-    let slow = |t: &str| Reply::Delay(std::time::Duration::from_millis(400), Box::new(Reply::Text(t.into())));
+    let slow = |t: &str| {
+        Reply::Delay(
+            std::time::Duration::from_millis(400),
+            Box::new(Reply::Text(t.into())),
+        )
+    };
     let fake = FakeProvider::start(vec![slow("one done"), slow("two done")]);
     env.config("openai", &fake.base_url(), "");
     let out = env
@@ -255,18 +386,34 @@ fn two_workers_run_tasks_from_stdin_side_by_side() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let events = json_lines(&out.stdout);
-    let started: Vec<usize> =
-        events.iter().enumerate().filter(|(_, e)| e["type"] == "task_started").map(|(i, _)| i).collect();
-    let finished: Vec<usize> =
-        events.iter().enumerate().filter(|(_, e)| e["type"] == "task_finished").map(|(i, _)| i).collect();
+    let started: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["type"] == "task_started")
+        .map(|(i, _)| i)
+        .collect();
+    let finished: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["type"] == "task_finished")
+        .map(|(i, _)| i)
+        .collect();
     assert_eq!((started.len(), finished.len()), (2, 2));
     // Both started before either finished: they ran at the same time.
     assert!(started[1] < finished[0], "{events:#?}");
-    let mut results: Vec<&str> =
-        finished.iter().map(|&i| events[i]["result"].as_str().unwrap()).collect();
+    let mut results: Vec<&str> = finished
+        .iter()
+        .map(|&i| events[i]["result"].as_str().unwrap())
+        .collect();
     results.sort_unstable();
     assert_eq!(results, ["one done", "two done"]);
-    assert_eq!(count(&env.conn(), "SELECT COUNT(*) FROM tasks WHERE status = 'completed'"), 2);
+    assert_eq!(
+        count(
+            &env.conn(),
+            "SELECT COUNT(*) FROM tasks WHERE status = 'completed'"
+        ),
+        2
+    );
 }
 
 /// Fields each event type must carry (SPEC.md).
@@ -278,9 +425,23 @@ fn required(ty: &str) -> &'static [&'static str] {
         "thought" | "reflection" => &["turn", "text"],
         "action" => &["turn", "tool", "input"],
         "observation" => &["turn", "tool", "ok", "output"],
-        "llm_call" => &["model", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "attempt"],
+        "llm_call" => &[
+            "model",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "latency_ms",
+            "attempt",
+        ],
         "retry" => &["model", "attempt", "delay_ms", "category"],
-        "task_finished" => &["status", "result", "turns", "cost_usd", "duration_ms", "error"],
+        "task_finished" => &[
+            "status",
+            "result",
+            "turns",
+            "cost_usd",
+            "duration_ms",
+            "error",
+        ],
         "error" => &["message", "category", "retryable"],
         "notice" => &["message"],
         other => panic!("unexpected event type {other}"),
@@ -291,12 +452,20 @@ fn required(ty: &str) -> &'static [&'static str] {
 fn json_lines_follow_the_contract() {
     let env = TestEnv::new();
     let fake = FakeProvider::start(vec![
-        Reply::Status { code: 500, retry_after: Some(0), message: "boom".into() },
+        Reply::Status {
+            code: 500,
+            retry_after: Some(0),
+            message: "boom".into(),
+        },
         tools(&[("execute_command", r#"{"command":"echo 1"}"#)]),
         tools(&[("finish", r#"{"result":"1"}"#)]),
     ]);
     env.config("openai", &fake.base_url(), "");
-    let out = env.cmd().args(["--batch", "--json", "run", "echo one"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "echo one"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let events = json_lines(&out.stdout);
     assert!(events.len() >= 10);
@@ -305,7 +474,10 @@ fn json_lines_follow_the_contract() {
         let ty = e["type"].as_str().unwrap();
         assert_eq!(e["task_id"], id.as_str(), "{e}");
         let ts = e["ts"].as_str().unwrap();
-        assert!(time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).is_ok(), "{ts}");
+        assert!(
+            time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).is_ok(),
+            "{ts}"
+        );
         for f in required(ty) {
             assert!(e.get(*f).is_some(), "{ty} lacks {f}: {e}");
         }
@@ -326,7 +498,11 @@ fn task_budget_stops_before_the_request_that_would_pass_it() {
     let env = TestEnv::new();
     let fake = FakeProvider::start(vec![tools(&[("execute_command", r#"{"command":"true"}"#)])]);
     env.config("openai", &fake.base_url(), "");
-    let out = env.cmd().args(["--batch", "--json", "run", "--budget", "0.0000001", "x"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "--budget", "0.0000001", "x"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let events = json_lines(&out.stdout);
     let fin = of_type(&events, "task_finished")[0];
@@ -362,7 +538,10 @@ fn ctrl_c_cancels_the_running_task_and_kills_its_command() {
     // Wait until the shell is really running (bounded).
     let mut seen = false;
     for _ in 0..200 {
-        let ps = std::process::Command::new("pgrep").args(["-f", marker]).output().unwrap();
+        let ps = std::process::Command::new("pgrep")
+            .args(["-f", marker])
+            .output()
+            .unwrap();
         if ps.status.success() {
             seen = true;
             break;
@@ -375,13 +554,21 @@ fn ctrl_c_cancels_the_running_task_and_kills_its_command() {
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let rest: Vec<Value> = lines.map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    let rest: Vec<Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let fin = rest.iter().find(|e| e["type"] == "task_finished").unwrap();
     assert_eq!(fin["status"], "cancelled");
-    let db: String = env.conn().query_row("SELECT status FROM tasks", [], |r| r.get(0)).unwrap();
+    let db: String = env
+        .conn()
+        .query_row("SELECT status FROM tasks", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(db, "cancelled");
-    let ps = std::process::Command::new("pgrep").args(["-f", marker]).output().unwrap();
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .unwrap();
     assert!(!ps.status.success(), "the command's process group survived");
 }

@@ -29,7 +29,10 @@ fn engine_llm_and_store_never_import_the_terminal() {
             scan(&p, &mut hits);
         } else if p.is_file() {
             let text = std::fs::read_to_string(&p).unwrap();
-            if ["ratatui", "crossterm", "textarea"].iter().any(|w| text.contains(w)) {
+            if ["ratatui", "crossterm", "textarea"]
+                .iter()
+                .any(|w| text.contains(w))
+            {
                 hits.push(p.display().to_string());
             }
         }

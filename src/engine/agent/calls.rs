@@ -63,10 +63,13 @@ impl Caller<'_> {
         let mut attempt = 1;
         loop {
             let t0 = Instant::now();
-            let events = self.runner.stream_thoughts.then(|| self.rec);
+            let events = self.runner.stream_thoughts.then_some(self.rec);
             let mut on_text = |t: &str| {
                 if let Some(rec) = events {
-                    rec.emit(Event::ThoughtDelta { turn, text: t.to_owned() });
+                    rec.emit(Event::ThoughtDelta {
+                        turn,
+                        text: t.to_owned(),
+                    });
                 }
             };
             let result = tokio::select! {
@@ -90,7 +93,10 @@ impl Caller<'_> {
                     return Ok((resp, cost));
                 }
                 Err(e) if e.retryable() && attempt < MAX_ATTEMPTS => {
-                    let delay = e.retry_after.unwrap_or_else(|| backoff(attempt)).min(MAX_DELAY);
+                    let delay = e
+                        .retry_after
+                        .unwrap_or_else(|| backoff(attempt))
+                        .min(MAX_DELAY);
                     let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                     self.rec.event(
                         Event::Retry {
@@ -134,7 +140,11 @@ impl Caller<'_> {
             return Ok((ToolOutput::err("prompt is empty"), 0.0));
         }
         let messages = [Message::User { text: args.prompt }];
-        let req = ChatRequest { system: "Answer concisely and accurately.", messages: &messages, tools: &[] };
+        let req = ChatRequest {
+            system: "Answer concisely and accurately.",
+            messages: &messages,
+            tools: &[],
+        };
         let (resp, cost) = self.call(req, turn, spent).await?;
         Ok((ToolOutput::ok(resp.text), cost))
     }

@@ -28,19 +28,32 @@ impl Recorder {
     }
 
     /// Emits `event` and appends a log line for it.
-    pub fn event(&self, event: Event, level: &str, kind: &'static str, turn: Option<u32>, msg: &str) {
+    pub fn event(
+        &self,
+        event: Event,
+        level: &str,
+        kind: &'static str,
+        turn: Option<u32>,
+        msg: &str,
+    ) {
         self.emit(event);
         self.log(level, kind, turn, msg);
     }
 
     pub fn log(&self, level: &str, kind: &'static str, turn: Option<u32>, msg: &str) {
         let (id, level, msg) = (self.id.clone(), level.to_owned(), msg.to_owned());
-        self.store.post("log", move |c| logs::append(c, &id, &level, kind, turn, &msg).map(|_| ()));
+        self.store.post("log", move |c| {
+            logs::append(c, &id, &level, kind, turn, &msg).map(|_| ())
+        });
     }
 
     pub fn error(&self, message: &str, category: &str, retryable: bool) {
         self.event(
-            Event::Error { message: message.to_owned(), category: category.to_owned(), retryable },
+            Event::Error {
+                message: message.to_owned(),
+                category: category.to_owned(),
+                retryable,
+            },
             "error",
             "error",
             None,
@@ -49,14 +62,25 @@ impl Recorder {
     }
 
     pub async fn started(&self, model: &str, route: &Route) -> Result<(), String> {
-        let (id, m, r) = (self.id.clone(), model.to_owned(), serde_json::to_string(route).unwrap_or_default());
-        if let Err(e) = self.store.call(move |c| tasks::mark_started(c, &id, &m, &r)).await {
+        let (id, m, r) = (
+            self.id.clone(),
+            model.to_owned(),
+            serde_json::to_string(route).unwrap_or_default(),
+        );
+        if let Err(e) = self
+            .store
+            .call(move |c| tasks::mark_started(c, &id, &m, &r))
+            .await
+        {
             let msg = e.to_string();
             self.error(&msg, "database", false);
             return Err(msg);
         }
         self.event(
-            Event::TaskStarted { model: model.to_owned(), route: route.clone() },
+            Event::TaskStarted {
+                model: model.to_owned(),
+                route: route.clone(),
+            },
             "info",
             "status",
             None,
@@ -65,21 +89,29 @@ impl Recorder {
         Ok(())
     }
 
-    pub async fn set_turns(&self, turn: u32) {
+    pub fn set_turns(&self, turn: u32) {
         let id = self.id.clone();
-        self.store.post("turns", move |c| tasks::set_turns(c, &id, turn));
+        self.store
+            .post("turns", move |c| tasks::set_turns(c, &id, turn));
     }
 
-    pub async fn observation(&self, turn: u32, tool: &str, ok: bool, output: &str, ms: f64) {
+    pub fn observation(&self, turn: u32, tool: &str, ok: bool, output: &str, ms: f64) {
         self.event(
-            Event::Observation { turn, tool: tool.to_owned(), ok, output: output.to_owned() },
+            Event::Observation {
+                turn,
+                tool: tool.to_owned(),
+                ok,
+                output: output.to_owned(),
+            },
             if ok { "info" } else { "warn" },
             "observation",
             Some(turn),
             output,
         );
         let (id, tool) = (self.id.clone(), tool.to_owned());
-        self.store.post("tool usage", move |c| tool_usage::record(c, &id, &tool, ms, ok));
+        self.store.post("tool usage", move |c| {
+            tool_usage::record(c, &id, &tool, ms, ok)
+        });
     }
 
     /// Records one billed call in the ledger and emits `llm_call`.
@@ -129,10 +161,11 @@ impl Recorder {
         );
     }
 
-    pub async fn save_state(&self, turn: u32, messages: &[Message]) {
+    pub fn save_state(&self, turn: u32, messages: &[Message]) {
         let json = serde_json::json!({ "turn": turn, "messages": messages }).to_string();
         let id = self.id.clone();
-        self.store.post("state", move |c| state::save(c, &id, &json, None));
+        self.store
+            .post("state", move |c| state::save(c, &id, &json, None));
     }
 
     /// Writes the final status (awaited, so it is on disk before the event) and
@@ -147,17 +180,32 @@ impl Recorder {
         started: Instant,
     ) {
         let (id, r, e) = (self.id.clone(), result.clone(), error.clone());
-        if let Err(err) =
-            self.store.call(move |c| tasks::finish(c, &id, status, r.as_deref(), e.as_deref())).await
+        if let Err(err) = self
+            .store
+            .call(move |c| tasks::finish(c, &id, status, r.as_deref(), e.as_deref()))
+            .await
         {
-            self.error(&format!("cannot record the task's end: {err}"), "database", false);
+            self.error(
+                &format!("cannot record the task's end: {err}"),
+                "database",
+                false,
+            );
         }
         let msg = match (&result, &error) {
             (_, Some(e)) => format!("{}: {e}", status.as_str()),
             (Some(r), None) => format!("{}: {r}", status.as_str()),
             (None, None) => status.as_str().to_owned(),
         };
-        self.log(if status == TaskStatus::Completed { "info" } else { "warn" }, "status", None, &msg);
+        self.log(
+            if status == TaskStatus::Completed {
+                "info"
+            } else {
+                "warn"
+            },
+            "status",
+            None,
+            &msg,
+        );
         self.emit(Event::TaskFinished {
             status,
             result,

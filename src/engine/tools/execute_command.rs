@@ -37,9 +37,9 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
     if args.command.trim().is_empty() {
         return ToolOutput::err("command is empty");
     }
-    let timeout = args
-        .timeout_s
-        .map_or(ctx.command_timeout, |s| Duration::from_secs(s.clamp(1, MAX_TIMEOUT_S)));
+    let timeout = args.timeout_s.map_or(ctx.command_timeout, |s| {
+        Duration::from_secs(s.clamp(1, MAX_TIMEOUT_S))
+    });
     let mut child = match tokio::process::Command::new("sh")
         .arg("-c")
         .arg(&args.command)

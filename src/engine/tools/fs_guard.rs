@@ -29,16 +29,16 @@ pub fn confine(workdir: &Path, path: &str) -> Result<PathBuf, PathError> {
     let mut existing = joined.as_path();
     let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
     let canonical = loop {
-        match existing.canonicalize() {
-            Ok(c) => break c,
-            Err(_) => {
-                let Some(name) = existing.file_name() else {
-                    return Err(PathError::Outside(path.to_owned()));
-                };
-                rest.push(name);
-                existing = existing.parent().ok_or_else(|| PathError::Outside(path.to_owned()))?;
-            }
+        if let Ok(c) = existing.canonicalize() {
+            break c;
         }
+        let Some(name) = existing.file_name() else {
+            return Err(PathError::Outside(path.to_owned()));
+        };
+        rest.push(name);
+        existing = existing
+            .parent()
+            .ok_or_else(|| PathError::Outside(path.to_owned()))?;
     };
     // `file_name()` skips `..`, so check the unresolved tail for it explicitly.
     let tail = joined.strip_prefix(existing).unwrap_or(Path::new(""));
@@ -67,10 +67,19 @@ mod tests {
         std::fs::create_dir(root.join("sub")).unwrap();
         assert_eq!(confine(&root, "a.txt").unwrap(), root.join("a.txt"));
         assert_eq!(confine(&root, "sub/../b.txt").unwrap(), root.join("b.txt"));
-        assert_eq!(confine(&root, "new/dir/c.txt").unwrap(), root.join("new/dir/c.txt"));
-        assert_eq!(confine(&root, root.join("d").to_str().unwrap()).unwrap(), root.join("d"));
+        assert_eq!(
+            confine(&root, "new/dir/c.txt").unwrap(),
+            root.join("new/dir/c.txt")
+        );
+        assert_eq!(
+            confine(&root, root.join("d").to_str().unwrap()).unwrap(),
+            root.join("d")
+        );
         for bad in ["../x", "/etc/passwd", "sub/../../x", "new/../../x", "/"] {
-            assert!(matches!(confine(&root, bad), Err(PathError::Outside(_))), "{bad}");
+            assert!(
+                matches!(confine(&root, bad), Err(PathError::Outside(_))),
+                "{bad}"
+            );
         }
         assert_eq!(confine(&root, " "), Err(PathError::Empty));
     }

@@ -19,7 +19,11 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
     };
     let k = args.k.unwrap_or(5).clamp(1, 20);
     let query = args.query.clone();
-    match ctx.store.call(move |c| memories::search(c, &query, k)).await {
+    match ctx
+        .store
+        .call(move |c| memories::search(c, &query, k))
+        .await
+    {
         Ok(hits) if hits.is_empty() => ToolOutput::ok(format!("no lessons match {:?}", args.query)),
         Ok(hits) => ToolOutput::ok(
             hits.iter()

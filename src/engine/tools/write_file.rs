@@ -41,7 +41,9 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
     }
     let tmp = path.with_file_name(format!(
         ".{}.az-os-tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
     ));
     let result = async {
         tokio::fs::write(&tmp, args.content.as_bytes()).await?;
