@@ -47,6 +47,7 @@ impl Exit {
 /// Parses the command line and runs it; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    init_logging(cli.global.verbose, cli.global.quiet);
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -59,6 +60,25 @@ pub fn main() -> i32 {
             code
         }
     }
+}
+
+/// Diagnostics go to stderr: warnings by default, more with `-v`, `-vv`;
+/// `AZ_OS_LOG` (a tracing filter such as `az_os=debug`) overrides.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AZ_OS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
 
 /// Resolved home and settings, shared by the commands.

@@ -9,13 +9,15 @@ use assert_cmd::Command;
 use tempfile::TempDir;
 
 /// Provider key variables a developer's shell might hold; tests never see them.
-const KEY_VARS: [&str; 6] = [
+const KEY_VARS: [&str; 8] = [
     "OPENROUTER_API_KEY",
     "GEMINI_API_KEY",
     "MISTRAL_API_KEY",
     "ANTHROPIC_API_KEY",
     "OPENAI_API_KEY",
     "AZ_OS_HOME",
+    "OLLAMA_HOST",
+    "AZ_OS_LOG",
 ];
 
 /// A private home and workdir for one test.

@@ -9,8 +9,16 @@ use color_eyre::eyre::{Result, eyre};
 use crate::cli::Exit;
 use crate::config::{ADD_MODEL_HINT, ModelSpec, Provider, Settings, Tier};
 
-/// Ollama's default address.
-const OLLAMA: &str = "127.0.0.1:11434";
+/// Ollama's address: `OLLAMA_HOST` (as Ollama itself reads it), else its default.
+fn ollama_addr() -> String {
+    let host = std::env::var("OLLAMA_HOST").unwrap_or_default();
+    let host = host.trim().trim_start_matches("http://").trim_end_matches('/');
+    match host {
+        "" => "127.0.0.1:11434".to_owned(),
+        h if h.contains(':') => h.to_owned(),
+        h => format!("{h}:11434"),
+    }
+}
 
 pub fn ensure_model(settings: &mut Settings, requested: Option<&str>, quiet: bool) -> Result<()> {
     if let Some(name) = requested {
@@ -57,7 +65,7 @@ pub fn ensure_model(settings: &mut Settings, requested: Option<&str>, quiet: boo
             name: format!("ollama:{model}"),
             provider: Provider::Ollama,
             model,
-            base_url: Provider::Ollama.default_base_url().into(),
+            base_url: format!("http://{}/v1", ollama_addr()),
             api_key_env: None,
             api_key: None,
             tier: Tier::Complex,
@@ -94,7 +102,7 @@ fn key_message(
 /// Plain HTTP/1.0 over a socket with short timeouts: this runs before any runtime.
 fn ollama_models() -> Vec<String> {
     use std::io::{Read, Write};
-    let Ok(addr) = OLLAMA.parse() else {
+    let Ok(addr) = ollama_addr().parse() else {
         return Vec::new();
     };
     let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) else {

@@ -326,3 +326,19 @@ fn completions_and_help() {
         .success()
         .stdout(predicate::str::starts_with("az-os "));
 }
+
+#[test]
+fn a_local_ollama_is_used_when_no_key_is_set() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![Reply::Text("hello from llama".into())]);
+    env.cmd()
+        .env("OLLAMA_HOST", fake.addr().to_string())
+        .args(["--batch", "run", "say hello"])
+        .assert()
+        .success()
+        .stdout("hello from llama\n")
+        .stderr(predicate::str::contains("local Ollama model llama3.2:latest"));
+    let chat = fake.requests().into_iter().find(|r| r.path.ends_with("/chat/completions")).unwrap();
+    assert_eq!(chat.body["model"], "llama3.2:latest");
+    assert!(chat.headers.iter().all(|(k, _)| k != "authorization"), "no key is sent to Ollama");
+}

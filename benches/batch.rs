@@ -1,0 +1,133 @@
+//! Whole-binary benchmarks, run as a user would run az-os:
+//! - `az-os --version`: wall time and peak RSS (targets: 5 ms, 10 MB);
+//! - a batch task that runs one command and then answers, against an instant local
+//!   fake provider: wall time, time from process start to the first model request,
+//!   and peak RSS (targets: 100 ms, 30 ms, 30 MB);
+//! - bytes of system prompt and tool schemas per request (target: 3 KiB).
+//!
+//! Run with `cargo bench --bench batch` (see scripts/bench.sh).
+
+#[path = "../tests/common/fake_provider.rs"]
+mod fake_provider;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_provider::{FakeProvider, Reply};
+
+const RUNS: usize = 40;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_az-os")
+}
+
+/// Peak RSS in MB of the largest child waited for so far.
+fn children_peak_rss_mb() -> f64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map_or(0.0, |u| u.max_rss() as f64 / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx].as_secs_f64() * 1000.0
+}
+
+fn report(name: &str, mut v: Vec<Duration>) {
+    v.sort();
+    println!(
+        "{name:<34} p50 {:>7.2} ms   p95 {:>7.2} ms   min {:>7.2} ms   (n={})",
+        percentile(&v, 0.5),
+        percentile(&v, 0.95),
+        v[0].as_secs_f64() * 1000.0,
+        v.len()
+    );
+}
+
+fn version() {
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let t0 = Instant::now();
+        let status = Command::new(bin())
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        times.push(t0.elapsed());
+        assert!(status.success());
+    }
+    report("az-os --version (wall)", times);
+    println!("{:<34} {:.1} MB", "az-os --version (peak RSS)", children_peak_rss_mb());
+}
+
+fn batch_task(home: &Path, work: &Path, fake: &FakeProvider) -> (Duration, Duration) {
+    fake.push([
+        Reply::Tools {
+            text: "Running it.".into(),
+            calls: vec![("execute_command".into(), r#"{"command":"echo hello"}"#.into())],
+        },
+        Reply::Text("It printed hello.".into()),
+    ]);
+    let before = fake.requests().len();
+    let t0 = Instant::now();
+    let out = Command::new(bin())
+        .args(["--batch", "-q", "run", "run echo hello and tell me what it printed"])
+        .env("AZ_OS_HOME", home)
+        .env("AZ_OS_BENCH_KEY", "sk-bench")
+        .current_dir(work)
+        .output()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let wall = t0.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first = fake
+        .requests()
+        .get(before)
+        .map(|r| r.at.duration_since(t0))
+        .unwrap_or_default();
+    (wall, first)
+}
+
+fn batch() {
+    let fake = FakeProvider::start(Vec::new());
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[[models]]\nname = \"fake\"\nprovider = \"openai\"\nmodel = \"fake-model\"\n\
+             base_url = \"{}\"\napi_key_env = \"AZ_OS_BENCH_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The first run creates the database; report it apart from the warm runs.
+    let (cold, cold_first) = batch_task(home.path(), work.path(), &fake);
+    println!(
+        "{:<34} {:>7.2} ms (first request at {:.2} ms)",
+        "batch task, new home (wall)",
+        cold.as_secs_f64() * 1000.0,
+        cold_first.as_secs_f64() * 1000.0
+    );
+    let mut walls = Vec::new();
+    let mut firsts = Vec::new();
+    for _ in 0..RUNS {
+        let (w, f) = batch_task(home.path(), work.path(), &fake);
+        walls.push(w);
+        firsts.push(f);
+    }
+    report("batch task: command + answer (wall)", walls);
+    report("batch task: first request sent", firsts);
+    println!("{:<34} {:.1} MB", "batch task (peak RSS)", children_peak_rss_mb());
+}
+
+fn prompt_bytes() {
+    let n = az_os::engine::request_overhead_bytes(Path::new("/home/user/projects/app"), 5);
+    println!("{:<34} {n} bytes", "system prompt + tool schemas");
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing to filter here.
+    version();
+    batch();
+    prompt_bytes();
+}
