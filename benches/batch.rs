@@ -57,28 +57,44 @@ fn version() {
         assert!(status.success());
     }
     report("az-os --version (wall)", times);
-    println!("{:<34} {:.1} MB", "az-os --version (peak RSS)", children_peak_rss_mb());
+    println!(
+        "{:<34} {:.1} MB",
+        "az-os --version (peak RSS)",
+        children_peak_rss_mb()
+    );
 }
 
 fn batch_task(home: &Path, work: &Path, fake: &FakeProvider) -> (Duration, Duration) {
     fake.push([
         Reply::Tools {
             text: "Running it.".into(),
-            calls: vec![("execute_command".into(), r#"{"command":"echo hello"}"#.into())],
+            calls: vec![(
+                "execute_command".into(),
+                r#"{"command":"echo hello"}"#.into(),
+            )],
         },
         Reply::Text("It printed hello.".into()),
     ]);
     let before = fake.requests().len();
     let t0 = Instant::now();
     let out = Command::new(bin())
-        .args(["--batch", "-q", "run", "run echo hello and tell me what it printed"])
+        .args([
+            "--batch",
+            "-q",
+            "run",
+            "run echo hello and tell me what it printed",
+        ])
         .env("AZ_OS_HOME", home)
         .env("AZ_OS_BENCH_KEY", "sk-bench")
         .current_dir(work)
         .output()
         .unwrap_or_else(|e| panic!("spawn: {e}"));
     let wall = t0.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let first = fake
         .requests()
         .get(before)
@@ -117,7 +133,11 @@ fn batch() {
     }
     report("batch task: command + answer (wall)", walls);
     report("batch task: first request sent", firsts);
-    println!("{:<34} {:.1} MB", "batch task (peak RSS)", children_peak_rss_mb());
+    println!(
+        "{:<34} {:.1} MB",
+        "batch task (peak RSS)",
+        children_peak_rss_mb()
+    );
 }
 
 fn prompt_bytes() {

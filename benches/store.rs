@@ -35,12 +35,17 @@ fn bench(c: &mut Criterion) {
     let have: usize = conn
         .query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get::<_, i64>(0))
         .map_or(0, |n| usize::try_from(n).unwrap_or(0));
-    let tx = conn.unchecked_transaction().unwrap_or_else(|e| panic!("{e}"));
+    let tx = conn
+        .unchecked_transaction()
+        .unwrap_or_else(|e| panic!("{e}"));
     for j in have..100_000 {
         tasks::insert(&tx, &new_task(j)).unwrap_or_else(|e| panic!("{e}"));
     }
-    tx.execute("UPDATE tasks SET status = 'completed' WHERE rowid % 3 = 0", [])
-        .unwrap_or_else(|e| panic!("{e}"));
+    tx.execute(
+        "UPDATE tasks SET status = 'completed' WHERE rowid % 3 = 0",
+        [],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     tx.commit().unwrap_or_else(|e| panic!("{e}"));
 
     c.bench_function("tasks_list_first_page_100k", |b| {

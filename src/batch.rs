@@ -151,7 +151,10 @@ fn drive(
     let quiet = ctx.global.quiet;
     let verbose = ctx.global.verbose;
     runtime.block_on(async move {
-        let config = EngineConfig { settings: Arc::new(settings), jobs, stream_thoughts: false };
+        // Alerts (not every snapshot) reach the batch output; providers are not polled.
+        let health = engine::HealthEvents { sampler: true, snapshots: false, providers: false };
+        let config =
+            EngineConfig { settings: Arc::new(settings), jobs, stream_thoughts: false, health };
         let (handle, mut events, join) =
             engine::start(config, store).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
         let mut pending = commands.len();

@@ -6,6 +6,7 @@
 pub mod args;
 mod config_cmd;
 mod cost_cmd;
+mod health_cmd;
 mod models_cmd;
 pub mod style;
 pub mod table;
@@ -132,6 +133,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         },
         Cmd::Cost { by, limit } => cost_cmd::report(&ctx, by, limit),
         Cmd::Models { action } => models_cmd::run(&ctx, action),
+        Cmd::Health { deep, fresh } => health_cmd::run(&ctx, deep, fresh),
         Cmd::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "az-os", &mut std::io::stdout());

@@ -6,12 +6,14 @@
 
 mod catalogue;
 mod file;
+mod health;
 mod home;
 
 pub use catalogue::builtin_models;
 pub use file::{
     ConfigError, DEFAULT_CONFIG_TOML, Defaults, KeyError, ModelSpec, Provider, Settings, Tier,
 };
+pub use health::HealthConfig;
 pub use home::Home;
 
 /// How to make a model available, for messages when none is.

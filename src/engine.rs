@@ -6,7 +6,9 @@
 //! checks that.
 
 mod agent;
+pub mod breaker;
 mod handle;
+pub mod monitor;
 mod prompt;
 pub mod protocol;
 pub mod route;
@@ -14,5 +16,6 @@ mod scheduler;
 pub mod tools;
 
 pub use handle::{EngineConfig, EngineHandle, start};
+pub use monitor::HealthEvents;
 pub use prompt::{request_overhead_bytes, system_prompt};
 pub use protocol::{Command, EngineEvent, Event, Route, TaskSpec};

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod health;
 pub mod llm;
 pub mod store;
 pub mod util;

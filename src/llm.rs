@@ -7,7 +7,9 @@
 mod anthropic;
 mod error;
 mod openai;
+pub mod rate_limit;
 mod sse;
+mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +81,14 @@ pub struct ChatResponse {
     pub tool_calls: Vec<ToolCall>,
     pub usage: Usage,
     pub stop_reason: Option<String>,
+    pub headroom: Headroom,
+}
+
+/// What the provider said is left of its rate limits after this call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Headroom {
+    pub requests_remaining: Option<i64>,
+    pub tokens_remaining: Option<i64>,
 }
 
 /// Network limits for provider calls.

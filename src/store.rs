@@ -6,9 +6,11 @@
 //! Every statement is parameterized.
 
 mod actor;
+pub mod alerts;
 pub mod costs;
 pub mod logs;
 pub mod memories;
+pub mod provider_checks;
 mod schema;
 pub mod state;
 pub mod tasks;
@@ -40,6 +42,10 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    #[error(
+        "{path} is not an az-os database or is damaged ({detail}); move it aside and az-os starts a new one"
+    )]
+    Corrupt { path: String, detail: String },
     #[error("no task matches id {0:?}; `az-os tasks list` shows the ids")]
     NoSuchTask(String),
     #[error("id prefix {0:?} matches several tasks; type more characters")]
@@ -60,6 +66,10 @@ impl StoreError {
             Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
                 Self::ReadOnly { path: p }
             }
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Self::Corrupt {
+                path: p,
+                detail: e.to_string(),
+            },
             _ => Self::Sql(e),
         }
     }
@@ -69,8 +79,22 @@ impl StoreError {
 /// settings and brings the schema up to date.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| StoreError::classify(e, path))?;
+    // Refuse a newer schema before changing anything on disk (journal mode included).
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| StoreError::classify(e, path))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.display().to_string(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
     configure(&conn).map_err(|e| StoreError::classify(e, path))?;
-    migrate(&conn, path)?;
+    migrate(&conn, path).map_err(|e| match e {
+        StoreError::Sql(e) => StoreError::classify(e, path),
+        other => other,
+    })?;
     Ok(conn)
 }
 

@@ -12,7 +12,10 @@ use crate::config::{ADD_MODEL_HINT, ModelSpec, Provider, Settings, Tier};
 /// Ollama's address: `OLLAMA_HOST` (as Ollama itself reads it), else its default.
 fn ollama_addr() -> String {
     let host = std::env::var("OLLAMA_HOST").unwrap_or_default();
-    let host = host.trim().trim_start_matches("http://").trim_end_matches('/');
+    let host = host
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
     match host {
         "" => "127.0.0.1:11434".to_owned(),
         h if h.contains(':') => h.to_owned(),

@@ -185,6 +185,11 @@ impl Printer {
                 "{label}   {model}: {input_tokens}+{output_tokens} tokens, ${cost_usd:.6}, {latency_ms} ms"
             ),
             Event::Notice { message } => format!("{label} {}", strip_control(message)),
+            Event::Alert { message, level, .. } => format!(
+                "{label} {} {}",
+                paint(c, style::yellow(), &format!("alert ({}):", level.as_str())),
+                strip_control(message)
+            ),
             _ => return None,
         };
         Some(line)

@@ -78,6 +78,18 @@ pub enum Cmd {
         #[command(subcommand)]
         action: Option<ModelsCmd>,
     },
+    /// One health check of the machine, the database and every provider with a key.
+    #[command(
+        after_help = "Exit code: 0 healthy, 1 degraded, 2 unhealthy.\n\nExamples:\n  az-os health\n  az-os health --json | jq .status\n  az-os health --deep --fresh"
+    )]
+    Health {
+        /// Also run SQLite's integrity check (slower on big databases).
+        #[arg(long)]
+        deep: bool,
+        /// Ask providers now instead of reusing a recent result.
+        #[arg(long)]
+        fresh: bool,
+    },
     /// Shell completion script for bash, zsh or fish.
     #[command(
         after_help = "Examples:\n  az-os completions bash > ~/.local/share/bash-completion/completions/az-os\n  az-os completions fish > ~/.config/fish/completions/az-os.fish"

@@ -23,7 +23,10 @@ pub fn list(ctx: &Ctx, status: Option<TaskStatus>, limit: usize) -> Result<i32> 
         return Ok(exit::OK);
     }
     if rows.is_empty() {
-        eprintln!("no tasks yet; run one with: az-os --batch run \"TASK\"");
+        match status {
+            Some(s) => eprintln!("no {} tasks", s.as_str()),
+            None => eprintln!("no tasks yet; run one with: az-os --batch run \"TASK\""),
+        }
         return Ok(exit::OK);
     }
     let color = color_enabled(true);

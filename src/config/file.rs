@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::builtin_models;
+use super::health::HealthConfig;
 use super::home::Home;
 
 /// The commented default written by `az-os config init`.
@@ -207,6 +208,8 @@ struct RawFile {
     #[serde(default)]
     defaults: Defaults,
     #[serde(default)]
+    health: HealthConfig,
+    #[serde(default)]
     models: Vec<RawModel>,
 }
 
@@ -233,6 +236,7 @@ struct RawModel {
 pub struct Settings {
     pub home: Home,
     pub defaults: Defaults,
+    pub health: HealthConfig,
     pub models: Vec<ModelSpec>,
     /// Whether `config.toml` existed and was read.
     pub file_loaded: bool,
@@ -255,14 +259,19 @@ impl Settings {
             }
         };
         let file_loaded = text.is_some();
-        let (defaults, models) = match text {
+        let parsed = match text {
             Some(t) => parse(&path, &t)?,
-            None => (Defaults::default(), builtin_models()),
+            None => Parsed {
+                defaults: Defaults::default(),
+                health: HealthConfig::default(),
+                models: builtin_models(),
+            },
         };
         Ok(Self {
             home,
-            defaults,
-            models,
+            defaults: parsed.defaults,
+            health: parsed.health,
+            models: parsed.models,
             file_loaded,
         })
     }
@@ -282,13 +291,15 @@ impl Settings {
         #[derive(Serialize)]
         struct Shown<'a> {
             defaults: &'a Defaults,
+            health: &'a HealthConfig,
             models: &'a [ModelSpec],
         }
-        toml::to_string_pretty(&Shown {
+        let shown = Shown {
             defaults: &self.defaults,
+            health: &self.health,
             models: &self.models,
-        })
-        .unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+        };
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 
     /// The error for a user-listed model whose key is missing.
@@ -315,7 +326,14 @@ impl Settings {
     }
 }
 
-fn parse(path: &Path, text: &str) -> Result<(Defaults, Vec<ModelSpec>), ConfigError> {
+/// What a config file says.
+struct Parsed {
+    defaults: Defaults,
+    health: HealthConfig,
+    models: Vec<ModelSpec>,
+}
+
+fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
     let raw: RawFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
     let err = |key: String, message: String, fix: &str| ConfigError {
         file: path.to_path_buf(),
@@ -363,8 +381,15 @@ fn parse(path: &Path, text: &str) -> Result<(Defaults, Vec<ModelSpec>), ConfigEr
             ));
         }
     }
+    if let Some((key, message, fix)) = raw.health.invalid() {
+        return Err(err(key, message, fix));
+    }
     if raw.models.is_empty() {
-        return Ok((raw.defaults, builtin_models()));
+        return Ok(Parsed {
+            defaults: raw.defaults,
+            health: raw.health,
+            models: builtin_models(),
+        });
     }
     let mut models = Vec::with_capacity(raw.models.len());
     for (i, m) in raw.models.into_iter().enumerate() {
@@ -449,7 +474,11 @@ fn parse(path: &Path, text: &str) -> Result<(Defaults, Vec<ModelSpec>), ConfigEr
             builtin: false,
         });
     }
-    Ok((raw.defaults, models))
+    Ok(Parsed {
+        defaults: raw.defaults,
+        health: raw.health,
+        models,
+    })
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {

@@ -22,6 +22,8 @@ pub struct EngineConfig {
     pub jobs: usize,
     /// Send `thought_delta` events while replies stream (the TUI wants them).
     pub stream_thoughts: bool,
+    /// Health sampling, snapshots and provider checks.
+    pub health: super::monitor::HealthEvents,
 }
 
 /// Sends commands to a running engine.
@@ -70,7 +72,14 @@ pub fn start(
         events: ev_tx,
         stream_thoughts: config.stream_thoughts,
     });
-    let scheduler = Scheduler::new(runner, config.jobs.max(1));
+    let monitor = super::monitor::start(
+        config.health,
+        &config.settings,
+        &runner.http,
+        &runner.store,
+        &runner.events,
+    );
+    let scheduler = Scheduler::new(runner, config.jobs.max(1), monitor);
     let join = tokio::spawn(scheduler.run(cmd_rx));
     Ok((EngineHandle { tx: cmd_tx }, ev_rx, join))
 }

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::health::Level;
+use crate::health::checks::ComponentCheck;
+use crate::health::machine::{Gauge, MachineSnapshot};
 use crate::store::TaskStatus;
 use crate::util::ids::TaskId;
 use crate::util::time::{now_unix, rfc3339};
@@ -149,6 +152,22 @@ pub enum Event {
         message: String,
         category: String,
         retryable: bool,
+    },
+    /// A sample of the machine with its classified gauges (only when the front
+    /// end asked for health snapshots: the dashboard does).
+    Health {
+        machine: MachineSnapshot,
+        gauges: Vec<Gauge>,
+    },
+    /// Fresh checks of the provider endpoints (dashboard only).
+    ProviderHealth { checks: Vec<ComponentCheck> },
+    /// A gauge or component crossed into a worse level. `key` is what it is
+    /// about (`cpu`, `memory`, `disk`, a provider host); `value` its percent.
+    Alert {
+        key: String,
+        level: Level,
+        value: Option<f64>,
+        message: String,
     },
     /// Something the user should know that is not an error (for example tasks
     /// recovered as `interrupted` at start-up).

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::agent::{Runner, run_task};
+use super::monitor::Monitor;
 use super::protocol::{Command, EngineEvent, Event, TaskSpec};
 use crate::store::{NewTask, TaskStatus, tasks};
 use crate::util::ids::TaskId;
@@ -23,10 +24,12 @@ pub struct Scheduler {
     running: HashMap<TaskId, CancellationToken>,
     workers: JoinSet<TaskId>,
     stopping: bool,
+    /// Health sampling; dropped (stopped) when the scheduler ends.
+    monitor: Monitor,
 }
 
 impl Scheduler {
-    pub fn new(runner: Arc<Runner>, jobs: usize) -> Self {
+    pub fn new(runner: Arc<Runner>, jobs: usize, monitor: Monitor) -> Self {
         Self {
             runner,
             jobs,
@@ -34,6 +37,7 @@ impl Scheduler {
             running: HashMap::new(),
             workers: JoinSet::new(),
             stopping: false,
+            monitor,
         }
     }
 
@@ -68,6 +72,7 @@ impl Scheduler {
                 else => break,
             }
         }
+        drop(self.monitor);
         // Everything posted to the store is written before the engine reports done.
         let _ = self.runner.store.call(|_| Ok(())).await;
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::error::{ErrorCategory, LlmError};
-use super::{ChatRequest, ChatResponse, LlmClient, Message, ToolCall, sse};
+use super::{ChatRequest, ChatResponse, LlmClient, Message, ToolCall, sse, transport};
 
 const API_VERSION: &str = "2023-06-01";
 
@@ -41,34 +41,20 @@ pub async fn chat(
     if let Some(key) = &client.key {
         rb = rb.header("x-api-key", key.as_ref());
     }
-    let resp = rb.send().await.map_err(|e| LlmError::from_reqwest(&e))?;
-    let status = resp.status();
-    if !status.is_success() {
-        let headers = resp.headers().clone();
-        let text = read_body(resp, client.timeouts.stream_idle).await;
-        return Err(LlmError::from_status(status.as_u16(), &headers, &text));
-    }
-    let is_sse = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if is_sse {
-        read_stream(resp, client.timeouts.stream_idle, on_text).await
-    } else {
-        let text = read_body(resp, client.timeouts.stream_idle).await;
-        let out = parse_whole(&text)?;
-        if !out.text.is_empty() {
-            on_text(&out.text);
+    match transport::send(rb, client.timeouts.stream_idle).await? {
+        transport::Body::Sse(resp, room) => {
+            let mut out = read_stream(resp, client.timeouts.stream_idle, on_text).await?;
+            out.headroom = room;
+            Ok(out)
         }
-        Ok(out)
-    }
-}
-
-async fn read_body(resp: reqwest::Response, idle: Duration) -> String {
-    match tokio::time::timeout(idle, resp.text()).await {
-        Ok(Ok(t)) => t,
-        _ => String::new(),
+        transport::Body::Whole(text, room) => {
+            let mut out = parse_whole(&text)?;
+            out.headroom = room;
+            if !out.text.is_empty() {
+                on_text(&out.text);
+            }
+            Ok(out)
+        }
     }
 }
 

@@ -23,7 +23,10 @@ pub async fn read_events(
             Err(_) => {
                 return Err(LlmError::new(
                     ErrorCategory::Timeout,
-                    format!("the stream was silent for {}s", idle.as_secs()),
+                    format!(
+                        "the stream was silent for {}",
+                        crate::util::time::short_duration(idle)
+                    ),
                 ));
             }
             Ok(None) => return Ok(false),

@@ -17,6 +17,10 @@ pub struct CallCost<'a> {
     pub cost_usd: f64,
     pub latency_ms: u64,
     pub attempt: u32,
+    /// The error category of a failed call (which costs nothing).
+    pub error: Option<&'a str>,
+    pub requests_remaining: Option<i64>,
+    pub tokens_remaining: Option<i64>,
 }
 
 /// Records a call in the ledger and adds its cost to the task, atomically.
@@ -24,7 +28,8 @@ pub fn record(conn: &Connection, c: &CallCost<'_>) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
     tx.prepare_cached(
         "INSERT INTO cost_tracking (task_id, model, input_tokens, output_tokens, cost_usd, \
-         timestamp, latency_ms, attempt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         timestamp, latency_ms, attempt, error, ratelimit_requests_remaining, \
+         ratelimit_tokens_remaining) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         c.task_id.as_str(),
@@ -34,7 +39,10 @@ pub fn record(conn: &Connection, c: &CallCost<'_>) -> Result<(), StoreError> {
         c.cost_usd,
         now_unix(),
         i64::try_from(c.latency_ms).unwrap_or(i64::MAX),
-        c.attempt
+        c.attempt,
+        c.error,
+        c.requests_remaining,
+        c.tokens_remaining
     ])?;
     tx.prepare_cached("UPDATE tasks SET cost_usd = COALESCE(cost_usd, 0) + ?2 WHERE id = ?1")?
         .execute(params![c.task_id.as_str(), c.cost_usd])?;

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -114,7 +114,34 @@ CREATE TRIGGER IF NOT EXISTS memories_au AFTER UPDATE OF lesson, category ON mem
 END;
 ";
 
-const MIGRATIONS: [&str; 2] = [V1, V2];
+/// Health: failed calls and rate-limit headroom in the ledger, alerts, and the
+/// cache of provider checks.
+const V3: &str = "
+ALTER TABLE cost_tracking ADD COLUMN error TEXT;
+ALTER TABLE cost_tracking ADD COLUMN ratelimit_requests_remaining INTEGER;
+ALTER TABLE cost_tracking ADD COLUMN ratelimit_tokens_remaining INTEGER;
+CREATE INDEX IF NOT EXISTS idx_cost_model_time ON cost_tracking(model, timestamp);
+
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    level TEXT NOT NULL,
+    value REAL,
+    message TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_alerts_key_time ON alerts(key, created_at DESC);
+
+CREATE TABLE IF NOT EXISTS provider_checks (
+    provider TEXT PRIMARY KEY,
+    level TEXT NOT NULL,
+    latency_ms REAL,
+    detail TEXT NOT NULL,
+    checked_at REAL NOT NULL
+);
+";
+
+const MIGRATIONS: [&str; 3] = [V1, V2, V3];
 
 /// Applies every migration newer than the database's version, each in its own
 /// transaction, so a crash mid-way leaves the last complete version.

@@ -27,8 +27,9 @@ pub fn record(
     let err = i64::from(!ok);
     let updated = conn
         .prepare_cached(
-            "UPDATE tool_usage SET invocation_count = invocation_count + 1, \
-             total_duration_ms = total_duration_ms + ?3, error_count = error_count + ?4 \
+            "UPDATE tool_usage SET invocation_count = COALESCE(invocation_count, 0) + 1, \
+             total_duration_ms = COALESCE(total_duration_ms, 0) + ?3, \
+             error_count = COALESCE(error_count, 0) + ?4 \
              WHERE task_id = ?1 AND tool_name = ?2",
         )?
         .execute(params![task_id.as_str(), tool, duration_ms, err])?;
@@ -45,7 +46,8 @@ pub fn record(
 /// A task's tool totals, most used first.
 pub fn for_task(conn: &Connection, task_id: &TaskId) -> Result<Vec<ToolUsageRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT tool_name, SUM(invocation_count), SUM(total_duration_ms), SUM(error_count) \
+        "SELECT tool_name, COALESCE(SUM(invocation_count), 0), \
+         COALESCE(SUM(total_duration_ms), 0), COALESCE(SUM(error_count), 0) \
          FROM tool_usage WHERE task_id = ?1 GROUP BY tool_name ORDER BY 2 DESC, 1",
     )?;
     let rows = stmt

@@ -12,13 +12,11 @@ pub fn now_unix() -> f64 {
 
 /// Formats Unix seconds as RFC 3339 in UTC with millisecond precision.
 pub fn rfc3339(unix: f64) -> String {
-    let nanos = (unix * 1e9) as i128;
+    // Rounded to the millisecond first: f64 seconds cannot hold nanoseconds exactly.
+    let nanos = (unix * 1000.0).round() as i128 * 1_000_000;
     let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
         return String::from("1970-01-01T00:00:00Z");
     };
-    let t = t
-        .replace_nanosecond(u32::from(t.millisecond()) * 1_000_000)
-        .unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
 }
@@ -31,6 +29,15 @@ pub fn start_of_utc_day(unix: f64) -> f64 {
 /// `YYYY-MM-DD` of a Unix time in UTC.
 pub fn utc_date(unix: f64) -> String {
     rfc3339(unix).chars().take(10).collect()
+}
+
+/// A duration for messages: `300 ms` below a second, else `2s`.
+pub fn short_duration(d: std::time::Duration) -> String {
+    if d < std::time::Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
 }
 
 /// A short human age such as `42s`, `7m`, `3h`, `2d`.

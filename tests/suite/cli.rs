@@ -337,8 +337,17 @@ fn a_local_ollama_is_used_when_no_key_is_set() {
         .assert()
         .success()
         .stdout("hello from llama\n")
-        .stderr(predicate::str::contains("local Ollama model llama3.2:latest"));
-    let chat = fake.requests().into_iter().find(|r| r.path.ends_with("/chat/completions")).unwrap();
+        .stderr(predicate::str::contains(
+            "local Ollama model llama3.2:latest",
+        ));
+    let chat = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/chat/completions"))
+        .unwrap();
     assert_eq!(chat.body["model"], "llama3.2:latest");
-    assert!(chat.headers.iter().all(|(k, _)| k != "authorization"), "no key is sent to Ollama");
+    assert!(
+        chat.headers.iter().all(|(k, _)| k != "authorization"),
+        "no key is sent to Ollama"
+    );
 }

@@ -62,6 +62,9 @@ fn approx(a: f64, b: f64) -> bool {
 
 const OLD_ID: &str = "0123456789ab";
 
+/// The design's columns of a task, after the id.
+type V1Task = (String, String, String, f64, f64, String, f64);
+
 /// Rows in all five tables of the design's schema, using only its columns.
 fn insert_v1_rows(conn: &Connection) {
     let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
@@ -120,7 +123,6 @@ fn check_v1_rows_after_upgrade(conn: &Connection) {
     }
     assert_eq!(count(conn, "memories"), 0);
 
-    type V1Task = (String, String, String, f64, f64, String, f64);
     let row: V1Task = conn
         .query_row(
             "SELECT description, model, status, created_at, completed_at, result, cost_usd \
@@ -224,10 +226,10 @@ fn check_v1_rows_after_upgrade(conn: &Connection) {
 }
 
 /// After an upgrade the new features work on old rows too.
-fn check_writes_after_upgrade(conn: &Connection) {
+fn check_writes_after_upgrade(conn: &Connection) -> Result<(), StoreError> {
     let id = TaskId::from(OLD_ID);
-    tool_usage::record(conn, &id, "execute_command", 0.5, false).unwrap();
-    let usage = tool_usage::for_task(conn, &id).unwrap();
+    tool_usage::record(conn, &id, "execute_command", 0.5, false)?;
+    let usage = tool_usage::for_task(conn, &id)?;
     assert_eq!((usage[0].invocation_count, usage[0].error_count), (4, 1));
     assert!(approx(usage[0].total_duration_ms, 1501.0));
 
@@ -241,9 +243,12 @@ fn check_writes_after_upgrade(conn: &Connection) {
         cost_usd: 0.5,
         latency_ms: 10,
         attempt: 1,
+        error: None,
+        requests_remaining: None,
+        tokens_remaining: None,
     };
-    costs::record(conn, &call).unwrap();
-    let t = tasks::get(conn, &sparse).unwrap().unwrap();
+    costs::record(conn, &call)?;
+    let t = tasks::get(conn, &sparse)?.ok_or_else(|| StoreError::NoSuchTask(sparse.0.clone()))?;
     assert!(approx(t.cost_usd, 0.5), "{}", t.cost_usd);
 
     memories::add(
@@ -253,11 +258,11 @@ fn check_writes_after_upgrade(conn: &Connection) {
         "tools",
         true,
         1.0,
-    )
-    .unwrap();
-    let hits = memories::search(conn, "how to count lines", 5).unwrap();
+    )?;
+    let hits = memories::search(conn, "how to count lines", 5)?;
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].task_id.as_deref(), Some(OLD_ID));
+    Ok(())
 }
 
 #[test]
@@ -271,7 +276,7 @@ fn upgrade_from_schema_1_keeps_every_row() {
 
     let conn = open(&path);
     check_v1_rows_after_upgrade(&conn);
-    check_writes_after_upgrade(&conn);
+    check_writes_after_upgrade(&conn).unwrap();
     close(conn);
 
     // Opening again migrates nothing and loses nothing.
@@ -318,7 +323,7 @@ fn python_era_database_without_version_is_upgraded() {
 
     let conn = open(&path);
     check_v1_rows_after_upgrade(&conn);
-    check_writes_after_upgrade(&conn);
+    check_writes_after_upgrade(&conn).unwrap();
 }
 
 #[test]
@@ -347,6 +352,43 @@ fn database_from_a_newer_az_os_is_refused_untouched() {
     let raw = Connection::open(&path).unwrap();
     assert_eq!(user_version(&raw), SCHEMA_VERSION + 1);
     assert_eq!(count(&raw, "tasks"), 1);
+}
+
+#[test]
+fn database_from_a_newer_az_os_keeps_its_journal_mode() {
+    let (_dir, path) = db();
+    let conn = Connection::open(&path).unwrap();
+    store::migrate_to(&conn, 2).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    close(conn);
+    assert!(matches!(store::open(&path), Err(StoreError::TooNew { .. })));
+    let raw = Connection::open(&path).unwrap();
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+}
+
+#[test]
+fn legacy_tool_usage_with_null_counts_is_readable() {
+    let (_dir, path) = db();
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(PYTHON_SCHEMA).unwrap();
+    conn.execute("INSERT INTO tasks (id) VALUES (?1)", [OLD_ID])
+        .unwrap();
+    conn.execute(
+        "INSERT INTO tool_usage (task_id, tool_name) VALUES (?1, 'read_file')",
+        [OLD_ID],
+    )
+    .unwrap();
+    close(conn);
+    let conn = open(&path);
+    let id = TaskId::from(OLD_ID);
+    tool_usage::record(&conn, &id, "read_file", 1.0, true).unwrap();
+    let usage = tool_usage::for_task(&conn, &id).unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0].invocation_count, 1);
 }
 
 #[test]
@@ -401,6 +443,46 @@ fn hostile_strings() -> Vec<String> {
     ]
 }
 
+/// Reads one task's rows back through the store and compares every text column
+/// written from `s`.
+fn check_hostile_row(conn: &Connection, id: &TaskId, s: &str) -> Result<(), StoreError> {
+    let short: String = s.chars().take(40).collect();
+    let t = tasks::get(conn, id)?.ok_or_else(|| StoreError::NoSuchTask(id.0.clone()))?;
+    assert_eq!(t.description, s, "description {short:?}");
+    assert_eq!(t.workdir.as_deref(), Some(s), "workdir {short:?}");
+    assert_eq!(
+        t.requested_model.as_deref(),
+        Some(s),
+        "requested_model {short:?}"
+    );
+    assert_eq!(t.status, TaskStatus::Pending);
+    assert!(approx(t.cost_usd, 0.001));
+
+    let lines = logs::list(conn, id, 0, 10)?;
+    assert_eq!(lines.len(), 1, "{short:?}");
+    assert_eq!(lines[0].level, s, "level {short:?}");
+    assert_eq!(lines[0].kind.as_deref(), Some(s), "kind {short:?}");
+    assert_eq!(lines[0].message, s, "message {short:?}");
+
+    let usage = tool_usage::for_task(conn, id)?;
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0].tool_name, s, "tool {short:?}");
+    assert_eq!(usage[0].error_count, 1);
+
+    assert_eq!(
+        state::load(conn, id)?.as_deref(),
+        Some(s),
+        "state {short:?}"
+    );
+    let checkpoint: Option<String> = conn.query_row(
+        "SELECT checkpoint_id FROM task_state WHERE task_id = ?1",
+        [id.as_str()],
+        |r| r.get(0),
+    )?;
+    assert_eq!(checkpoint.as_deref(), Some(s), "checkpoint {short:?}");
+    Ok(())
+}
+
 #[test]
 fn hostile_strings_round_trip_through_every_text_column() {
     let (_dir, path) = db();
@@ -430,6 +512,9 @@ fn hostile_strings_round_trip_through_every_text_column() {
             cost_usd: 0.001,
             latency_ms: 5,
             attempt: 1,
+            error: None,
+            requests_remaining: None,
+            tokens_remaining: None,
         };
         costs::record(&conn, &call).unwrap();
         state::save(&conn, &id, s, Some(s)).unwrap();
@@ -453,41 +538,7 @@ fn hostile_strings_round_trip_through_every_text_column() {
     let model_lines = costs::report(&conn, GroupBy::Model, 1000).unwrap();
     for ((s, id), mem_id) in strings.iter().zip(&task_ids).zip(&memory_ids) {
         let short: String = s.chars().take(40).collect();
-        let t = tasks::get(&conn, id).unwrap().unwrap();
-        assert_eq!(&t.description, s, "description {short:?}");
-        assert_eq!(t.workdir.as_ref(), Some(s), "workdir {short:?}");
-        assert_eq!(
-            t.requested_model.as_ref(),
-            Some(s),
-            "requested_model {short:?}"
-        );
-        assert_eq!(t.status, TaskStatus::Pending);
-        assert!(approx(t.cost_usd, 0.001));
-
-        let lines = logs::list(&conn, id, 0, 10).unwrap();
-        assert_eq!(lines.len(), 1, "{short:?}");
-        assert_eq!(&lines[0].level, s, "level {short:?}");
-        assert_eq!(lines[0].kind.as_ref(), Some(s), "kind {short:?}");
-        assert_eq!(&lines[0].message, s, "message {short:?}");
-
-        let usage = tool_usage::for_task(&conn, id).unwrap();
-        assert_eq!(usage.len(), 1);
-        assert_eq!(&usage[0].tool_name, s, "tool {short:?}");
-        assert_eq!(usage[0].error_count, 1);
-
-        assert_eq!(
-            state::load(&conn, id).unwrap().as_ref(),
-            Some(s),
-            "state {short:?}"
-        );
-        let checkpoint: Option<String> = conn
-            .query_row(
-                "SELECT checkpoint_id FROM task_state WHERE task_id = ?1",
-                [id.as_str()],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(checkpoint.as_ref(), Some(s), "checkpoint {short:?}");
+        check_hostile_row(&conn, id, s).unwrap();
 
         let m = all_memories.iter().find(|m| &m.id == mem_id).unwrap();
         assert_eq!(&m.lesson, s, "lesson {short:?}");
@@ -796,6 +847,9 @@ fn costs_add_up_on_tasks_and_in_reports() {
             cost_usd: usd,
             latency_ms: 100,
             attempt: 1,
+            error: None,
+            requests_remaining: None,
+            tokens_remaining: None,
         };
         costs::record(&conn, &c).unwrap();
     }

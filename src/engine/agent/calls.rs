@@ -76,20 +76,16 @@ impl Caller<'_> {
                 r = self.client.chat(req, &mut on_text) => r,
                 () = self.cancel.cancelled() => return Err(CallError::Cancelled),
             };
+            if let Err(e) = &result {
+                let latency_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+                self.rec
+                    .failed_call(&spec.name, e.category.as_str(), latency_ms, attempt);
+            }
             match result {
                 Ok(resp) => {
                     let latency_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    let u = resp.usage;
-                    let cost = spec.cost_usd(u.input_tokens, u.output_tokens);
-                    self.rec.call(
-                        &spec.name,
-                        u.input_tokens,
-                        u.output_tokens,
-                        cost,
-                        latency_ms,
-                        attempt,
-                        u.estimated,
-                    );
+                    let cost = spec.cost_usd(resp.usage.input_tokens, resp.usage.output_tokens);
+                    self.rec.call(&spec.name, &resp, cost, latency_ms, attempt);
                     return Ok((resp, cost));
                 }
                 Err(e) if e.retryable() && attempt < MAX_ATTEMPTS => {

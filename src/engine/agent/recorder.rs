@@ -7,7 +7,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use crate::engine::protocol::{EngineEvent, Event, Route};
-use crate::llm::Message;
+use crate::llm::{ChatResponse, Message};
 use crate::store::{StoreHandle, TaskStatus, costs, logs, state, tasks, tool_usage};
 use crate::util::ids::TaskId;
 
@@ -115,50 +115,76 @@ impl Recorder {
     }
 
     /// Records one billed call in the ledger and emits `llm_call`.
-    #[allow(clippy::too_many_arguments)]
     pub fn call(
         &self,
         model: &str,
-        input_tokens: u64,
-        output_tokens: u64,
+        resp: &ChatResponse,
         cost_usd: f64,
         latency_ms: u64,
         attempt: u32,
-        estimated: bool,
     ) {
         let (id, m) = (self.id.clone(), model.to_owned());
+        let u = resp.usage;
+        let room = resp.headroom;
         self.store.post("cost", move |c| {
             costs::record(
                 c,
                 &costs::CallCost {
                     task_id: &id,
                     model: &m,
-                    input_tokens,
-                    output_tokens,
+                    input_tokens: u.input_tokens,
+                    output_tokens: u.output_tokens,
                     cost_usd,
                     latency_ms,
                     attempt,
+                    error: None,
+                    requests_remaining: room.requests_remaining,
+                    tokens_remaining: room.tokens_remaining,
                 },
             )
         });
         let msg = format!(
-            "{model}: {input_tokens} in / {output_tokens} out tokens, ${cost_usd:.6}, {latency_ms} ms"
+            "{model}: {} in / {} out tokens, ${cost_usd:.6}, {latency_ms} ms",
+            u.input_tokens, u.output_tokens
         );
         self.event(
             Event::LlmCall {
                 model: model.to_owned(),
-                input_tokens,
-                output_tokens,
+                input_tokens: u.input_tokens,
+                output_tokens: u.output_tokens,
                 cost_usd,
                 latency_ms,
                 attempt,
-                estimated,
+                estimated: u.estimated,
             },
             "info",
             "llm_call",
             None,
             &msg,
         );
+    }
+
+    /// Records a failed call (no cost) so error rates and success rates per model
+    /// come from the ledger.
+    pub fn failed_call(&self, model: &str, category: &'static str, latency_ms: u64, attempt: u32) {
+        let (id, m) = (self.id.clone(), model.to_owned());
+        self.store.post("failed call", move |c| {
+            costs::record(
+                c,
+                &costs::CallCost {
+                    task_id: &id,
+                    model: &m,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                    cost_usd: 0.0,
+                    latency_ms,
+                    attempt,
+                    error: Some(category),
+                    requests_remaining: None,
+                    tokens_remaining: None,
+                },
+            )
+        });
     }
 
     pub fn save_state(&self, turn: u32, messages: &[Message]) {

@@ -1,0 +1,137 @@
+//! The engine's health monitor: runs the machine sampler (a thread) and, when
+//! asked, periodic provider checks (a tokio task), turning both into events and
+//! stored alerts. Dropping it stops both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::protocol::{EngineEvent, Event};
+use crate::config::Settings;
+use crate::health::Level;
+use crate::health::alerts::{Alert, AlertTracker};
+use crate::health::checks;
+use crate::health::sampler::{self, Sample, SamplerHandle};
+use crate::store::{StoreHandle, alerts};
+
+/// Which health events a front end wants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HealthEvents {
+    /// Sample the machine and raise alerts on threshold crossings.
+    pub sampler: bool,
+    /// Also send every snapshot (`health` events), not just alerts.
+    pub snapshots: bool,
+    /// Check provider endpoints every `health.provider_cache_s`.
+    pub providers: bool,
+}
+
+pub struct Monitor {
+    _sampler: Option<SamplerHandle>,
+    providers: Option<JoinHandle<()>>,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        if let Some(p) = self.providers.take() {
+            p.abort();
+        }
+    }
+}
+
+fn raise(events: &mpsc::UnboundedSender<EngineEvent>, store: &StoreHandle, a: Alert) -> bool {
+    tracing::warn!("alert: {}", a.message);
+    let (key, level, value, message) = (a.key.clone(), a.level, a.value, a.message.clone());
+    store.post("alert", move |c| {
+        alerts::insert(c, &key, level.as_str(), value, &message)
+    });
+    events
+        .send(EngineEvent::global(Event::Alert {
+            key: a.key,
+            level: a.level,
+            value: a.value,
+            message: a.message,
+        }))
+        .is_ok()
+}
+
+pub fn start(
+    want: HealthEvents,
+    settings: &Arc<Settings>,
+    http: &reqwest::Client,
+    store: &StoreHandle,
+    events: &mpsc::UnboundedSender<EngineEvent>,
+) -> Monitor {
+    let sampler = want.sampler.then(|| {
+        let (ev, st) = (events.clone(), store.clone());
+        let snapshots = want.snapshots;
+        sampler::spawn(
+            settings.home.root().to_path_buf(),
+            settings.health.clone(),
+            move |s| match s {
+                Sample::Snapshot(machine, gauges) => {
+                    !snapshots
+                        || ev
+                            .send(EngineEvent::global(Event::Health { machine, gauges }))
+                            .is_ok()
+                }
+                Sample::Alert(a) => raise(&ev, &st, a),
+            },
+        )
+        .map_err(|e| tracing::error!("cannot start the health sampler: {e}"))
+        .ok()
+    });
+    let providers = want.providers.then(|| {
+        let (ev, st, http, settings) = (
+            events.clone(),
+            store.clone(),
+            http.clone(),
+            settings.clone(),
+        );
+        tokio::spawn(async move {
+            let cfg = &settings.health;
+            let every = Duration::from_secs(cfg.provider_cache_s.max(15));
+            let timeout = Duration::from_millis(cfg.provider_timeout_ms);
+            let slow = Duration::from_millis(cfg.provider_slow_ms);
+            let mut tracker = AlertTracker::new(Duration::from_secs(cfg.alert_cooldown_s));
+            let endpoints = checks::endpoints(&settings.models);
+            loop {
+                let results = futures_util::future::join_all(
+                    endpoints
+                        .iter()
+                        .map(|ep| checks::provider(&http, ep, timeout, slow)),
+                )
+                .await;
+                let now = tokio::time::Instant::now();
+                for c in &results {
+                    let alert = tracker.observe(
+                        &c.name,
+                        c.level,
+                        None,
+                        || format!("{} is {}: {}", c.name, c.level.as_str(), c.detail),
+                        now,
+                    );
+                    if let Some(a) = alert
+                        && a.level != Level::Healthy
+                    {
+                        raise(&ev, &st, a);
+                    }
+                }
+                if ev
+                    .send(EngineEvent::global(Event::ProviderHealth {
+                        checks: results,
+                    }))
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    });
+    Monitor {
+        _sampler: sampler.flatten(),
+        providers,
+    }
+}

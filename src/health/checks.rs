@@ -1,0 +1,189 @@
+//! Component checks: the database answers a query, each provider's models
+//! endpoint answers (no tokens spent), the key vault file is sound.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::Level;
+use crate::config::{ModelSpec, Provider};
+
+/// The outcome of one check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComponentCheck {
+    /// What was checked: `database`, `vault`, or a provider's host.
+    pub name: String,
+    /// `database`, `provider` or `vault`.
+    pub kind: String,
+    pub level: Level,
+    pub latency_ms: Option<f64>,
+    /// What was found, in a few words.
+    pub detail: String,
+}
+
+/// A query is slower than this: the database is degraded.
+const DB_SLOW_MS: f64 = 250.0;
+
+/// Opens the database and runs a query; with `deep`, SQLite's `quick_check` too.
+pub fn database(path: &Path, deep: bool) -> ComponentCheck {
+    let t0 = Instant::now();
+    let result = (|| -> Result<String, String> {
+        let conn = crate::store::open(path).map_err(|e| e.to_string())?;
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))
+            .map_err(|e| e.to_string())?;
+        if deep {
+            let verdict: String = conn
+                .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                .map_err(|e| e.to_string())?;
+            if verdict != "ok" {
+                return Err(format!("quick_check: {verdict}"));
+            }
+            return Ok(format!("{n} tasks, quick_check ok"));
+        }
+        Ok(format!("{n} tasks"))
+    })();
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let (level, detail) = match result {
+        Ok(d) if ms > DB_SLOW_MS => (Level::Degraded, format!("{d}; slow ({ms:.0} ms)")),
+        Ok(d) => (Level::Healthy, d),
+        Err(e) => (Level::Unhealthy, e),
+    };
+    ComponentCheck {
+        name: "database".into(),
+        kind: "database".into(),
+        level,
+        latency_ms: Some(ms),
+        detail,
+    }
+}
+
+/// The vault file, when there is one: readable JSON, private to the user.
+pub fn vault(home: &Path) -> Option<ComponentCheck> {
+    let path = home.join("vault.json");
+    let meta = std::fs::metadata(&path).ok()?;
+    let mode = meta.permissions().mode() & 0o777;
+    let (level, detail) = match std::fs::read_to_string(&path) {
+        Err(e) => (Level::Unhealthy, format!("cannot read: {e}")),
+        Ok(t) if serde_json::from_str::<serde_json::Value>(&t).is_err() => (
+            Level::Unhealthy,
+            "not valid JSON: restore it from a backup".to_owned(),
+        ),
+        Ok(_) if mode & 0o077 != 0 => (
+            Level::Degraded,
+            format!(
+                "mode {mode:o} lets others read it; run chmod 600 {}",
+                path.display()
+            ),
+        ),
+        Ok(_) => (Level::Healthy, "present, mode 600".to_owned()),
+    };
+    Some(ComponentCheck {
+        name: "vault".into(),
+        kind: "vault".into(),
+        level,
+        latency_ms: None,
+        detail,
+    })
+}
+
+/// A provider endpoint shared by one or more models.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub name: String,
+    pub provider: Provider,
+    pub base_url: String,
+    pub key: Option<String>,
+    pub models: Vec<String>,
+}
+
+/// The distinct endpoints of the models that have a key (others cannot be used,
+/// so they are not checked).
+pub fn endpoints(models: &[ModelSpec]) -> Vec<Endpoint> {
+    let mut by_url: BTreeMap<String, Endpoint> = BTreeMap::new();
+    for m in models {
+        let Ok(key) = m.api_key() else { continue };
+        let e = by_url
+            .entry(m.base_url.clone())
+            .or_insert_with(|| Endpoint {
+                name: host(&m.base_url),
+                provider: m.provider,
+                base_url: m.base_url.clone(),
+                key,
+                models: Vec::new(),
+            });
+        e.models.push(m.name.clone());
+    }
+    by_url.into_values().collect()
+}
+
+fn host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_owned()
+}
+
+/// Asks the endpoint for its model list: reachable, key accepted, how fast.
+pub async fn provider(
+    http: &reqwest::Client,
+    ep: &Endpoint,
+    timeout: Duration,
+    slow: Duration,
+) -> ComponentCheck {
+    let mut rb = http.get(format!("{}/models", ep.base_url)).timeout(timeout);
+    if let Some(key) = &ep.key {
+        rb = match ep.provider {
+            Provider::Anthropic => rb
+                .header("x-api-key", key)
+                .header("anthropic-version", "2023-06-01"),
+            _ => rb.bearer_auth(key),
+        };
+    }
+    let t0 = Instant::now();
+    let result = rb.send().await;
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let for_models = ep.models.join(", ");
+    let (level, detail) = match result {
+        Ok(r) if r.status().is_success() => {
+            if ms > slow.as_secs_f64() * 1000.0 {
+                (Level::Degraded, format!("slow: {ms:.0} ms ({for_models})"))
+            } else {
+                (Level::Healthy, format!("up ({for_models})"))
+            }
+        }
+        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => (
+            Level::Unhealthy,
+            format!(
+                "key rejected (HTTP {}) for {for_models}",
+                r.status().as_u16()
+            ),
+        ),
+        Ok(r) => (
+            Level::Degraded,
+            format!("answers HTTP {} ({for_models})", r.status().as_u16()),
+        ),
+        Err(e) if e.is_timeout() => (
+            Level::Unhealthy,
+            format!("no answer within {} ms ({for_models})", timeout.as_millis()),
+        ),
+        Err(e) => {
+            let why = crate::llm::LlmError::from_reqwest(&e).message;
+            (
+                Level::Unhealthy,
+                format!(
+                    "unreachable: {} ({for_models})",
+                    crate::util::text::ellipsize(&why, 120)
+                ),
+            )
+        }
+    };
+    ComponentCheck {
+        name: ep.name.clone(),
+        kind: "provider".into(),
+        level,
+        latency_ms: Some(ms),
+        detail,
+    }
+}
