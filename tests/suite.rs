@@ -2,6 +2,7 @@
 
 mod batch;
 mod cli;
+mod health;
 mod layers;
 mod llm;
 mod store;

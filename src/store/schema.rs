@@ -143,10 +143,19 @@ CREATE TABLE IF NOT EXISTS provider_checks (
 
 const MIGRATIONS: [&str; 3] = [V1, V2, V3];
 
-/// Applies every migration newer than the database's version, each in its own
-/// transaction, so a crash mid-way leaves the last complete version.
+/// Applies every migration newer than the database's version. Several
+/// processes (or connections) may open a new database at once, so the version
+/// is read again under a write lock (`BEGIN IMMEDIATE`) and all pending
+/// migrations commit together: a crash leaves the previous complete version.
 pub fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let version = |c: &Connection| -> rusqlite::Result<i64> {
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+    };
+    if version(conn)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let found = version(&tx)?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::TooNew {
             path: path.display().to_string(),
@@ -154,17 +163,11 @@ pub fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    for (i, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(found).unwrap_or(0))
-    {
-        let version = i as i64 + 1;
-        let tx = conn.unchecked_transaction()?;
+    for sql in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", version)?;
-        tx.commit()?;
     }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
     Ok(())
 }
 

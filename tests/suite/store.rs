@@ -1014,3 +1014,21 @@ async fn two_handles_on_one_file_write_concurrently_without_loss() {
     let raw = Connection::open(&path).unwrap();
     assert_eq!(count(&raw, "task_logs"), 2 * i64::from(LINES_PER_WRITER));
 }
+
+#[test]
+fn many_connections_opening_a_new_database_at_once_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race.db");
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || az_os::store::open(&path).map(|_| ()).map_err(|e| e.to_string()))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().unwrap();
+    }
+    let conn = az_os::store::open(&path).unwrap();
+    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(v, az_os::store::SCHEMA_VERSION);
+}
