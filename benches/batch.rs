@@ -3,7 +3,8 @@
 //! - a batch task that runs one command and then answers, against an instant local
 //!   fake provider: wall time, time from process start to the first model request,
 //!   and peak RSS (targets: 100 ms, 30 ms, 30 MB);
-//! - bytes of system prompt and tool schemas per request (target: 3 KiB).
+//! - bytes of system prompt and tool schemas per request (target: 3 KiB);
+//! - `az-os health` with a provider on loopback (target: 50 ms).
 //!
 //! Run with `cargo bench --bench batch` (see scripts/bench.sh).
 
@@ -140,6 +141,36 @@ fn batch() {
     );
 }
 
+fn health() {
+    let fake = FakeProvider::start(Vec::new());
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[[models]]\nname = \"fake\"\nprovider = \"openai\"\nmodel = \"fake-model\"\n\
+             base_url = \"{}\"\napi_key_env = \"AZ_OS_BENCH_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let t0 = Instant::now();
+        // --fresh: ask the provider every time rather than reuse the cached result.
+        let status = Command::new(bin())
+            .args(["health", "--fresh"])
+            .env("AZ_OS_HOME", home.path())
+            .env("AZ_OS_BENCH_KEY", "sk-bench")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        times.push(t0.elapsed());
+        // 0, 1 or 2 depending on this machine's load; any answer counts here.
+        assert!(status.code().is_some());
+    }
+    report("az-os health --fresh (wall)", times);
+}
+
 fn prompt_bytes() {
     let n = az_os::engine::request_overhead_bytes(Path::new("/home/user/projects/app"), 5);
     println!("{:<34} {n} bytes", "system prompt + tool schemas");
@@ -149,5 +180,6 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing to filter here.
     version();
     batch();
+    health();
     prompt_bytes();
 }

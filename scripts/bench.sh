@@ -7,4 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/az-os/target}"
 cargo bench --bench batch
+cargo bench --bench health
 cargo bench --bench store -- --noplot "$@"

@@ -57,7 +57,13 @@ async fn check(base_url: String, timeout_ms: u64, slow_ms: u64) -> ComponentChec
     let http = reqwest::Client::new();
     let eps = checks::endpoints(&[spec(base_url)]);
     assert_eq!(eps.len(), 1);
-    checks::provider(&http, &eps[0], Duration::from_millis(timeout_ms), Duration::from_millis(slow_ms)).await
+    checks::provider(
+        &http,
+        &eps[0],
+        Duration::from_millis(timeout_ms),
+        Duration::from_millis(slow_ms),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -65,7 +71,11 @@ async fn provider_checks_tell_up_slow_rejected_and_down_apart() {
     let fake = FakeProvider::start(Vec::new());
     let up = check(fake.base_url(), 2000, 1000).await;
     assert_eq!(up.level, Level::Healthy, "{up:?}");
-    assert!(fake.requests().iter().any(|r| r.method == "GET" && r.path.ends_with("/models")));
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/models"))
+    );
     assert_eq!(fake.chat_count(), 0, "a health check spends no tokens");
 
     let slow = server(Duration::from_millis(300), 200);
@@ -83,7 +93,11 @@ async fn provider_checks_tell_up_slow_rejected_and_down_apart() {
     assert_eq!(c.level, Level::Unhealthy);
     assert!(c.detail.contains("key rejected"));
 
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let c = check(format!("http://127.0.0.1:{port}/v1"), 2000, 1000).await;
     assert_eq!(c.level, Level::Unhealthy);
     assert!(c.detail.contains("unreachable"), "{c:?}");
@@ -99,41 +113,94 @@ fn health_command_exit_codes_follow_the_worst_component() {
     let fake = FakeProvider::start(Vec::new());
     env.config("openai", &fake.base_url(), CALM);
     let out = env.cmd().args(["health", "--json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "healthy");
-    for key in ["checked_at", "machine", "gauges", "components", "metrics", "alerts"] {
+    for key in [
+        "checked_at",
+        "machine",
+        "gauges",
+        "components",
+        "metrics",
+        "alerts",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
-    let gauges: Vec<&str> = v["gauges"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    let gauges: Vec<&str> = v["gauges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
     assert_eq!(gauges, ["cpu", "memory", "disk"]);
-    let kinds: Vec<&str> = v["components"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = v["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["database", "provider"]);
     assert!(v["machine"]["memory_total_bytes"].as_u64().unwrap() > 0);
     assert_eq!(v["metrics"]["budget_usd_per_day"], 5.0);
 
     let slow = server(Duration::from_millis(300), 200);
-    env.config("openai", &format!("http://{slow}/v1"), &format!("{CALM}provider_slow_ms = 100\n"));
-    env.cmd().args(["health", "--fresh"]).assert().code(1).stdout(predicates::str::contains("degraded"));
+    env.config(
+        "openai",
+        &format!("http://{slow}/v1"),
+        &format!("{CALM}provider_slow_ms = 100\n"),
+    );
+    env.cmd()
+        .args(["health", "--fresh"])
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("degraded"));
 
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     env.config("openai", &format!("http://127.0.0.1:{port}/v1"), CALM);
-    env.cmd().args(["health", "--fresh"]).assert().code(2).stdout(predicates::str::contains("unreachable"));
+    env.cmd()
+        .args(["health", "--fresh"])
+        .assert()
+        .code(2)
+        .stdout(predicates::str::contains("unreachable"));
 }
 
 #[test]
 fn unhealthy_checks_alert_once_per_cooldown_and_are_stored() {
     let env = TestEnv::new();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     env.config("openai", &format!("http://127.0.0.1:{port}/v1"), CALM);
     let out = env.cmd().args(["health", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["alerts"].as_array().unwrap().len(), 1, "{}", v["alerts"]);
-    let out = env.cmd().args(["health", "--json", "--fresh"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["health", "--json", "--fresh"])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["alerts"].as_array().unwrap().is_empty(), "within the cooldown: {}", v["alerts"]);
-    let n: i64 = env.conn().query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0)).unwrap();
+    assert!(
+        v["alerts"].as_array().unwrap().is_empty(),
+        "within the cooldown: {}",
+        v["alerts"]
+    );
+    let n: i64 = env
+        .conn()
+        .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 1);
 }
 
@@ -141,12 +208,24 @@ fn unhealthy_checks_alert_once_per_cooldown_and_are_stored() {
 fn no_usable_model_is_unhealthy_and_says_why() {
     let env = TestEnv::new();
     std::fs::write(env.home().join("config.toml"), CALM).unwrap();
-    env.cmd().arg("health").assert().code(2).stdout(predicates::str::contains("no model has an API key"));
+    env.cmd()
+        .arg("health")
+        .assert()
+        .code(2)
+        .stdout(predicates::str::contains("no model has an API key"));
 }
 
 #[test]
 fn bad_health_config_names_the_key() {
     let env = TestEnv::new();
-    std::fs::write(env.home().join("config.toml"), "[health]\ncpu = { degraded = 95, unhealthy = 90 }\n").unwrap();
-    env.cmd().arg("health").assert().code(2).stderr(predicates::str::contains("health.cpu"));
+    std::fs::write(
+        env.home().join("config.toml"),
+        "[health]\ncpu = { degraded = 95, unhealthy = 90 }\n",
+    )
+    .unwrap();
+    env.cmd()
+        .arg("health")
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("health.cpu"));
 }

@@ -1022,13 +1022,19 @@ fn many_connections_opening_a_new_database_at_once_all_succeed() {
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let path = path.clone();
-            std::thread::spawn(move || az_os::store::open(&path).map(|_| ()).map_err(|e| e.to_string()))
+            std::thread::spawn(move || {
+                az_os::store::open(&path)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
         })
         .collect();
     for h in handles {
         h.join().unwrap().unwrap();
     }
     let conn = az_os::store::open(&path).unwrap();
-    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, az_os::store::SCHEMA_VERSION);
 }
