@@ -36,7 +36,7 @@ fn main() {
         }
     }
     drop(handle);
-    let used = cpu_time() - before;
+    let used = cpu_time().saturating_sub(before);
     let per_sample = used / samples;
     let pct_at_1hz = per_sample.as_secs_f64() * 100.0;
     println!(
