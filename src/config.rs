@@ -1,5 +1,6 @@
 //! Configuration: where the home directory is, what `config.toml` says, and the
-//! built-in model catalogue that applies when the file lists no models.
+//! built-in model catalogue that applies when the file lists no models (or that the
+//! file's models extend).
 //!
 //! Parsing is strict (unknown keys are errors) and every error names the file,
 //! the key and the fix, because a config mistake should cost the user seconds.
@@ -8,13 +9,15 @@ mod catalogue;
 mod file;
 mod health;
 mod home;
+mod model;
+mod routing;
 
 pub use catalogue::builtin_models;
-pub use file::{
-    ConfigError, DEFAULT_CONFIG_TOML, Defaults, KeyError, ModelSpec, Provider, Settings, Tier,
-};
+pub use file::{ConfigError, DEFAULT_CONFIG_TOML, Defaults, Settings};
 pub use health::HealthConfig;
 pub use home::Home;
+pub use model::{KeyError, ModelSpec, Provider, Tier};
+pub use routing::RoutingConfig;
 
 /// How to make a model available, for messages when none is.
 pub const ADD_MODEL_HINT: &str = "add a model in one of these ways:

@@ -76,6 +76,8 @@ pub fn ensure_model(settings: &mut Settings, requested: Option<&str>, quiet: boo
             output_usd_per_mtok: 0.0,
             quality: 0.5,
             max_output_tokens: 4096,
+            requests_per_minute: None,
+            tokens_per_minute: None,
             builtin: true,
         });
         return Ok(());

@@ -1,8 +1,13 @@
 //! The built-in model catalogue: the four models of the design, with their public
-//! endpoints, ids and per-million-token prices. Used when `config.toml` lists no
-//! `[[models]]`. Free tiers are priced at zero; the paid model at its list price.
+//! endpoints, ids, per-million-token prices and the free tiers' published rate limits.
+//! Used when `config.toml` lists no `[[models]]`, or extended by them with
+//! `routing.extend_catalogue`. Free tiers are priced at zero; the paid model at its list
+//! price. The limits are the providers' entry-level ones (OpenRouter free models 20
+//! requests a minute, Gemini 2.5 Pro free 5 a minute and 250k tokens, Mistral's free tier
+//! one request a second, Anthropic tier 1 50 a minute and 30k input tokens); an account
+//! with higher limits lists the model in `[[models]]` with its own.
 
-use super::file::{ModelSpec, Provider, Tier};
+use super::model::{ModelSpec, Provider, Tier};
 
 /// The catalogue, cheapest tier first.
 pub fn builtin_models() -> Vec<ModelSpec> {
@@ -19,6 +24,8 @@ pub fn builtin_models() -> Vec<ModelSpec> {
             output_usd_per_mtok: 0.0,
             quality: 0.6,
             max_output_tokens: 4096,
+            requests_per_minute: Some(20),
+            tokens_per_minute: None,
             builtin: true,
         },
         ModelSpec {
@@ -33,6 +40,8 @@ pub fn builtin_models() -> Vec<ModelSpec> {
             output_usd_per_mtok: 0.0,
             quality: 0.8,
             max_output_tokens: 8192,
+            requests_per_minute: Some(5),
+            tokens_per_minute: Some(250_000),
             builtin: true,
         },
         ModelSpec {
@@ -47,6 +56,8 @@ pub fn builtin_models() -> Vec<ModelSpec> {
             output_usd_per_mtok: 0.0,
             quality: 0.75,
             max_output_tokens: 8192,
+            requests_per_minute: Some(60),
+            tokens_per_minute: Some(500_000),
             builtin: true,
         },
         ModelSpec {
@@ -61,6 +72,8 @@ pub fn builtin_models() -> Vec<ModelSpec> {
             output_usd_per_mtok: 15.0,
             quality: 0.95,
             max_output_tokens: 8192,
+            requests_per_minute: Some(50),
+            tokens_per_minute: Some(30_000),
             builtin: true,
         },
     ]

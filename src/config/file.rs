@@ -1,8 +1,9 @@
 //! `config.toml`: parsing, validation and the resolved [`Settings`].
 //!
-//! The file is optional. `[defaults]` tunes limits and budgets; `[[models]]`, when
-//! present, replaces the built-in catalogue. Keys are never stored here in clear:
-//! a model names the environment variable (or vault entry) that holds its key.
+//! The file is optional. `[defaults]` tunes limits, budgets and retries; `[health]` the
+//! health checks; `[routing]` the router; `[[models]]`, when present, replaces the built-in
+//! catalogue (or extends it with `routing.extend_catalogue`). Keys are never stored here in
+//! clear: a model names the environment variable (or vault entry) that holds its key.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::catalogue::builtin_models;
 use super::health::HealthConfig;
 use super::home::Home;
+use super::model::{KeyError, ModelSpec, RawModel};
+use super::routing::RoutingConfig;
 
 /// The commented default written by `az-os config init`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../assets/config.toml");
@@ -38,70 +41,6 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Which wire protocol a model speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    /// Any OpenAI-compatible chat-completions API (OpenAI, OpenRouter, Mistral, ...).
-    Openai,
-    /// Anthropic's native Messages API.
-    Anthropic,
-    /// Google Gemini through its OpenAI-compatible endpoint (tools and streaming work there).
-    Gemini,
-    /// A local Ollama server through its OpenAI-compatible `/v1`; needs no key.
-    Ollama,
-}
-
-impl Provider {
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            Self::Openai => "https://api.openai.com/v1",
-            Self::Anthropic => "https://api.anthropic.com/v1",
-            Self::Gemini => "https://generativelanguage.googleapis.com/v1beta/openai",
-            Self::Ollama => "http://127.0.0.1:11434/v1",
-        }
-    }
-
-    pub fn default_key_env(self) -> Option<&'static str> {
-        match self {
-            Self::Openai => Some("OPENAI_API_KEY"),
-            Self::Anthropic => Some("ANTHROPIC_API_KEY"),
-            Self::Gemini => Some("GEMINI_API_KEY"),
-            Self::Ollama => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Openai => "openai",
-            Self::Anthropic => "anthropic",
-            Self::Gemini => "gemini",
-            Self::Ollama => "ollama",
-        }
-    }
-}
-
-/// How demanding a task is, and so which models may take it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    Simple,
-    Medium,
-    Complex,
-    Critical,
-}
-
-impl Tier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Simple => "simple",
-            Self::Medium => "medium",
-            Self::Complex => "complex",
-            Self::Critical => "critical",
-        }
-    }
-}
-
 /// Limits and budgets from `[defaults]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -120,6 +59,11 @@ pub struct Defaults {
     pub connect_timeout_s: u64,
     /// Longest silence allowed inside a streamed reply, in seconds.
     pub stream_idle_timeout_s: u64,
+    /// Attempts per model request, the first included, before the model counts as failing.
+    pub retry_attempts: u32,
+    /// Longest wait between attempts, in seconds (backoff 1 s, 2 s, 4 s … is capped here).
+    /// A `Retry-After` longer than this is not waited out: the task falls back instead.
+    pub retry_max_delay_s: f64,
 }
 
 impl Default for Defaults {
@@ -132,72 +76,8 @@ impl Default for Defaults {
             command_timeout_s: 60,
             connect_timeout_s: 10,
             stream_idle_timeout_s: 60,
-        }
-    }
-}
-
-/// One model the router may use.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ModelSpec {
-    pub name: String,
-    pub provider: Provider,
-    pub model: String,
-    pub base_url: String,
-    pub api_key_env: Option<String>,
-    pub api_key: Option<String>,
-    pub tier: Tier,
-    pub input_usd_per_mtok: f64,
-    pub output_usd_per_mtok: f64,
-    pub quality: f64,
-    pub max_output_tokens: u32,
-    /// From the built-in catalogue rather than the user's file.
-    #[serde(skip)]
-    pub builtin: bool,
-}
-
-/// Why a model's key could not be had.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyError {
-    #[error("environment variable {0} is not set")]
-    EnvMissing(String),
-    #[error("vault entry {0} cannot be read: the key vault is not available in this build")]
-    VaultUnavailable(String),
-}
-
-impl ModelSpec {
-    /// The API key, or `None` for providers that need none (Ollama).
-    pub fn api_key(&self) -> Result<Option<String>, KeyError> {
-        if let Some(v) = &self.api_key {
-            let name = v.strip_prefix("vault:").unwrap_or(v);
-            return Err(KeyError::VaultUnavailable(name.to_owned()));
-        }
-        match &self.api_key_env {
-            Some(var) => match std::env::var(var) {
-                Ok(k) if !k.trim().is_empty() => Ok(Some(k.trim().to_owned())),
-                _ => Err(KeyError::EnvMissing(var.clone())),
-            },
-            None => Ok(None),
-        }
-    }
-
-    /// Whether a request could be authenticated right now.
-    pub fn has_key(&self) -> bool {
-        self.api_key().is_ok()
-    }
-
-    /// Cost in USD of a call with these token counts.
-    pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64) -> f64 {
-        (input_tokens as f64 * self.input_usd_per_mtok
-            + output_tokens as f64 * self.output_usd_per_mtok)
-            / 1_000_000.0
-    }
-
-    /// Where the key comes from, for messages (`OPENROUTER_API_KEY`, `vault:NAME`).
-    pub fn key_source(&self) -> String {
-        match (&self.api_key, &self.api_key_env) {
-            (Some(v), _) => v.clone(),
-            (None, Some(e)) => e.clone(),
-            (None, None) => "none needed".into(),
+            retry_attempts: 3,
+            retry_max_delay_s: 60.0,
         }
     }
 }
@@ -210,25 +90,9 @@ struct RawFile {
     #[serde(default)]
     health: HealthConfig,
     #[serde(default)]
+    routing: RoutingConfig,
+    #[serde(default)]
     models: Vec<RawModel>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawModel {
-    name: String,
-    provider: Provider,
-    model: String,
-    base_url: Option<String>,
-    api_key_env: Option<String>,
-    api_key: Option<String>,
-    tier: Option<Tier>,
-    #[serde(default)]
-    input_usd_per_mtok: f64,
-    #[serde(default)]
-    output_usd_per_mtok: f64,
-    quality: Option<f64>,
-    max_output_tokens: Option<u32>,
 }
 
 /// Everything resolved: home, defaults and the models available to the router.
@@ -237,6 +101,7 @@ pub struct Settings {
     pub home: Home,
     pub defaults: Defaults,
     pub health: HealthConfig,
+    pub routing: RoutingConfig,
     pub models: Vec<ModelSpec>,
     /// Whether `config.toml` existed and was read.
     pub file_loaded: bool,
@@ -264,6 +129,7 @@ impl Settings {
             None => Parsed {
                 defaults: Defaults::default(),
                 health: HealthConfig::default(),
+                routing: RoutingConfig::default(),
                 models: builtin_models(),
             },
         };
@@ -271,6 +137,7 @@ impl Settings {
             home,
             defaults: parsed.defaults,
             health: parsed.health,
+            routing: parsed.routing,
             models: parsed.models,
             file_loaded,
         })
@@ -286,17 +153,36 @@ impl Settings {
         self.models.iter().filter(|m| m.has_key())
     }
 
+    /// The rate limits of `spec`'s endpoint: limits are per provider endpoint (`base_url`),
+    /// so when several models share one, the tightest value any of them gives applies.
+    pub fn endpoint_limits(&self, spec: &ModelSpec) -> (Option<u32>, Option<u32>) {
+        let tightest = |get: fn(&ModelSpec) -> Option<u32>| {
+            self.models
+                .iter()
+                .filter(|m| m.base_url == spec.base_url)
+                .filter_map(get)
+                .chain(get(spec))
+                .min()
+        };
+        (
+            tightest(|m| m.requests_per_minute),
+            tightest(|m| m.tokens_per_minute),
+        )
+    }
+
     /// The effective configuration as TOML, keys shown by source only.
     pub fn to_toml(&self) -> String {
         #[derive(Serialize)]
         struct Shown<'a> {
             defaults: &'a Defaults,
             health: &'a HealthConfig,
+            routing: &'a RoutingConfig,
             models: &'a [ModelSpec],
         }
         let shown = Shown {
             defaults: &self.defaults,
             health: &self.health,
+            routing: &self.routing,
             models: &self.models,
         };
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
@@ -330,155 +216,109 @@ impl Settings {
 struct Parsed {
     defaults: Defaults,
     health: HealthConfig,
+    routing: RoutingConfig,
     models: Vec<ModelSpec>,
 }
 
 fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
     let raw: RawFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
-    let err = |key: String, message: String, fix: &str| ConfigError {
+    let err = |(key, message, fix): (String, String, &str)| ConfigError {
         file: path.to_path_buf(),
         key,
         message,
         fix: fix.to_owned(),
     };
-    let d = &raw.defaults;
-    if !(1..=100).contains(&d.max_turns) {
-        return Err(err(
-            "defaults.max_turns".into(),
-            format!("{} is out of range", d.max_turns),
-            "use a number from 1 to 100",
-        ));
+    if let Some(bad) = raw.defaults.invalid() {
+        return Err(err(bad));
     }
-    if !(1..=64).contains(&d.jobs) {
-        return Err(err(
-            "defaults.jobs".into(),
-            format!("{} is out of range", d.jobs),
-            "use a number from 1 to 64",
-        ));
+    if let Some(bad) = raw.health.invalid() {
+        return Err(err(bad));
     }
-    for (key, v) in [
-        ("defaults.budget_usd_per_task", d.budget_usd_per_task),
-        ("defaults.budget_usd_per_day", d.budget_usd_per_day),
-    ] {
-        if !v.is_finite() || v < 0.0 {
-            return Err(err(
-                key.into(),
-                format!("{v} is not a valid amount"),
-                "use 0 or more USD",
-            ));
-        }
+    if let Some(bad) = raw.routing.invalid() {
+        return Err(err(bad));
     }
-    for (key, v) in [
-        ("defaults.command_timeout_s", d.command_timeout_s),
-        ("defaults.connect_timeout_s", d.connect_timeout_s),
-        ("defaults.stream_idle_timeout_s", d.stream_idle_timeout_s),
-    ] {
-        if !(1..=3600).contains(&v) {
-            return Err(err(
-                key.into(),
-                format!("{v} is out of range"),
-                "use 1 to 3600 seconds",
-            ));
-        }
-    }
-    if let Some((key, message, fix)) = raw.health.invalid() {
-        return Err(err(key, message, fix));
-    }
-    if raw.models.is_empty() {
-        return Ok(Parsed {
-            defaults: raw.defaults,
-            health: raw.health,
-            models: builtin_models(),
-        });
-    }
-    let mut models = Vec::with_capacity(raw.models.len());
+    let mut models: Vec<ModelSpec> = Vec::with_capacity(raw.models.len());
     for (i, m) in raw.models.into_iter().enumerate() {
-        let at = |k: &str| format!("models[{i}].{k}");
-        if m.name.trim().is_empty() || m.name.contains(char::is_whitespace) {
-            return Err(err(
-                at("name"),
-                format!("{:?} is not a usable name", m.name),
-                "use a short name without spaces, such as \"local-llama\"",
-            ));
-        }
-        if models.iter().any(|x: &ModelSpec| x.name == m.name) {
-            return Err(err(
-                at("name"),
-                format!("\"{}\" is listed twice", m.name),
-                "give each [[models]] entry its own name",
-            ));
-        }
-        if m.model.trim().is_empty() {
-            return Err(err(
-                at("model"),
-                "is empty".into(),
-                "set the provider's model id, such as \"gpt-4o-mini\"",
-            ));
-        }
-        let base_url = m
-            .base_url
-            .unwrap_or_else(|| m.provider.default_base_url().to_owned());
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(err(
-                at("base_url"),
-                format!("{base_url:?} is not an http(s) URL"),
-                "use a URL such as \"https://openrouter.ai/api/v1\"",
-            ));
-        }
-        if let Some(k) = &m.api_key
-            && !k.starts_with("vault:")
-        {
-            return Err(err(
-                at("api_key"),
-                "holds a key in clear text".into(),
-                "never put keys in config.toml: use api_key_env = \"ENV_VAR\" or api_key = \"vault:NAME\"",
-            ));
-        }
-        let quality = m.quality.unwrap_or(0.5);
-        if !(0.0..=1.0).contains(&quality) {
-            return Err(err(
-                at("quality"),
-                format!("{quality} is outside 0..1"),
-                "use a number from 0.0 to 1.0",
-            ));
-        }
-        for (k, v) in [
-            ("input_usd_per_mtok", m.input_usd_per_mtok),
-            ("output_usd_per_mtok", m.output_usd_per_mtok),
-        ] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(err(
-                    at(k),
-                    format!("{v} is not a valid price"),
-                    "use 0 or more USD per million tokens",
-                ));
-            }
-        }
-        let api_key_env = match (&m.api_key, m.api_key_env) {
-            (Some(_), _) => None,
-            (None, Some(e)) => Some(e),
-            (None, None) => m.provider.default_key_env().map(str::to_owned),
-        };
-        models.push(ModelSpec {
-            name: m.name,
-            provider: m.provider,
-            model: m.model,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            api_key_env,
-            api_key: m.api_key,
-            tier: m.tier.unwrap_or(Tier::Medium),
-            input_usd_per_mtok: m.input_usd_per_mtok,
-            output_usd_per_mtok: m.output_usd_per_mtok,
-            quality,
-            max_output_tokens: m.max_output_tokens.unwrap_or(4096),
-            builtin: false,
-        });
+        models.push(m.resolve(i, &models).map_err(err)?);
+    }
+    if models.is_empty() {
+        models = builtin_models();
+    } else if raw.routing.extend_catalogue {
+        // The user's entries first (they replace built-ins of the same name), then the rest
+        // of the catalogue; `models[i]` in messages keeps pointing at the file's entries.
+        let extra: Vec<ModelSpec> = builtin_models()
+            .into_iter()
+            .filter(|b| !models.iter().any(|m| m.name == b.name))
+            .collect();
+        models.extend(extra);
     }
     Ok(Parsed {
         defaults: raw.defaults,
         health: raw.health,
+        routing: raw.routing,
         models,
     })
+}
+
+impl Defaults {
+    /// The first invalid setting as (key, problem, fix).
+    fn invalid(&self) -> Option<(String, String, &'static str)> {
+        let d = self;
+        if !(1..=100).contains(&d.max_turns) {
+            return Some((
+                "defaults.max_turns".into(),
+                format!("{} is out of range", d.max_turns),
+                "use a number from 1 to 100",
+            ));
+        }
+        if !(1..=64).contains(&d.jobs) {
+            return Some((
+                "defaults.jobs".into(),
+                format!("{} is out of range", d.jobs),
+                "use a number from 1 to 64",
+            ));
+        }
+        for (key, v) in [
+            ("defaults.budget_usd_per_task", d.budget_usd_per_task),
+            ("defaults.budget_usd_per_day", d.budget_usd_per_day),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Some((
+                    key.into(),
+                    format!("{v} is not a valid amount"),
+                    "use 0 or more USD",
+                ));
+            }
+        }
+        for (key, v) in [
+            ("defaults.command_timeout_s", d.command_timeout_s),
+            ("defaults.connect_timeout_s", d.connect_timeout_s),
+            ("defaults.stream_idle_timeout_s", d.stream_idle_timeout_s),
+        ] {
+            if !(1..=3600).contains(&v) {
+                return Some((
+                    key.into(),
+                    format!("{v} is out of range"),
+                    "use 1 to 3600 seconds",
+                ));
+            }
+        }
+        if !(1..=10).contains(&d.retry_attempts) {
+            return Some((
+                "defaults.retry_attempts".into(),
+                format!("{} is out of range", d.retry_attempts),
+                "use 1 (no retries) to 10 attempts",
+            ));
+        }
+        if !(d.retry_max_delay_s.is_finite() && (0.0..=600.0).contains(&d.retry_max_delay_s)) {
+            return Some((
+                "defaults.retry_max_delay_s".into(),
+                format!("{} is out of range", d.retry_max_delay_s),
+                "use 0 to 600 seconds",
+            ));
+        }
+        None
+    }
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
@@ -582,6 +422,64 @@ mod tests {
             .err()
             .map(|e| e.key);
         assert_eq!(e.as_deref(), Some("models[0].api_key"));
+    }
+
+    #[test]
+    fn extend_catalogue_adds_user_models_and_overrides_by_name() -> Result<(), ConfigError> {
+        let s = load(
+            "[routing]\nextend_catalogue = true\n\
+             [[models]]\nname='local'\nprovider='ollama'\nmodel='llama3.2'\n\
+             [[models]]\nname='trinity'\nprovider='openai'\nmodel='other'\ntier='medium'\n",
+        )?;
+        let names: Vec<&str> = s.models.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["local", "trinity", "gemini-pro", "mistral", "claude-sonnet"]
+        );
+        let trinity = s.model("trinity").map(|m| (m.model.as_str(), m.builtin));
+        assert_eq!(trinity, Some(("other", false)));
+        Ok(())
+    }
+
+    #[test]
+    fn rate_limits_and_retries_are_checked() {
+        let key = |text: &str| load(text).err().map(|e| e.key);
+        let model = "[[models]]\nname='a'\nprovider='openai'\nmodel='m'\n";
+        assert_eq!(
+            key(&format!("{model}requests_per_minute = 0\n")).as_deref(),
+            Some("models[0].requests_per_minute")
+        );
+        // A negative number is not a u32: toml rejects it and points at the line.
+        assert!(
+            key(&format!("{model}tokens_per_minute = -5\n")).is_some_and(|k| k.contains("line 5"))
+        );
+        assert_eq!(
+            key("[defaults]\nretry_attempts = 0\n").as_deref(),
+            Some("defaults.retry_attempts")
+        );
+        assert_eq!(
+            key("[defaults]\nretry_max_delay_s = 1e9\n").as_deref(),
+            Some("defaults.retry_max_delay_s")
+        );
+        assert_eq!(
+            key("[routing]\nbreaker_failures = 0\n").as_deref(),
+            Some("routing.breaker_failures")
+        );
+        assert!(key("[routing]\nextend = true\n").is_some_and(|k| k.contains("extend")));
+    }
+
+    #[test]
+    fn endpoint_limits_take_the_tightest_of_models_sharing_a_base_url() -> Result<(), ConfigError> {
+        let s = load(
+            "[[models]]\nname='a'\nprovider='openai'\nmodel='m'\nrequests_per_minute = 20\n\
+             [[models]]\nname='b'\nprovider='openai'\nmodel='n'\nrequests_per_minute = 5\n\
+             tokens_per_minute = 1000\n\
+             [[models]]\nname='c'\nprovider='anthropic'\nmodel='o'\n",
+        )?;
+        let limits = |n: &str| s.model(n).map(|m| s.endpoint_limits(m));
+        assert_eq!(limits("a"), Some((Some(5), Some(1000))));
+        assert_eq!(limits("c"), Some((None, None)));
+        Ok(())
     }
 
     #[test]

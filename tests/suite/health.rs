@@ -48,6 +48,8 @@ fn spec(base_url: String) -> ModelSpec {
         output_usd_per_mtok: 0.0,
         quality: 0.5,
         max_output_tokens: 100,
+        requests_per_minute: None,
+        tokens_per_minute: None,
         builtin: false,
     }
 }

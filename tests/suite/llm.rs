@@ -41,6 +41,8 @@ fn spec(provider: Provider, base_url: String) -> Arc<ModelSpec> {
         output_usd_per_mtok: 2.0,
         quality: 0.5,
         max_output_tokens: 1024,
+        requests_per_minute: None,
+        tokens_per_minute: None,
         builtin: false,
     })
 }
