@@ -16,6 +16,7 @@ fn new_task(i: usize) -> NewTask {
         max_turns: 5,
         budget_usd: None,
         requested_model: None,
+        critical: false,
     }
 }
 

@@ -62,6 +62,7 @@ pub fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
                     max_turns: args.max_turns,
                     budget_usd: args.budget,
                     model: args.model.clone(),
+                    critical: args.critical,
                 },
             )
         })

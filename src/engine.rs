@@ -7,6 +7,7 @@
 
 mod agent;
 pub mod breaker;
+pub mod budget;
 mod handle;
 pub mod monitor;
 mod prompt;

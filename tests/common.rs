@@ -1,7 +1,9 @@
-//! Shared test support: a fake provider server and a sandboxed az-os environment
-//! (temporary home and workdir, provider keys removed from the environment).
+//! Shared test support: a fake provider server, a fault-injection soak run, and a
+//! sandboxed az-os environment (temporary home and workdir, provider keys removed from
+//! the environment).
 
 pub mod fake_provider;
+pub mod soak;
 
 use std::path::{Path, PathBuf};
 

@@ -5,4 +5,5 @@ mod cli;
 mod health;
 mod layers;
 mod llm;
+mod routing;
 mod store;

@@ -174,6 +174,16 @@ impl Printer {
                 paint(c, style::yellow(), "↺"),
                 *delay_ms as f64 / 1000.0
             ),
+            Event::Fallback {
+                from_model,
+                to_model,
+                reason,
+            } => format!(
+                "{label} {} {from_model} → {}: {}",
+                paint(c, style::yellow(), "⇢ fallback"),
+                paint(c, style::bold(), to_model),
+                one(reason, 200)
+            ),
             Event::LlmCall {
                 model,
                 input_tokens,

@@ -125,6 +125,9 @@ pub struct RunArgs {
     /// Hard cap in USD for this task, checked before every model request.
     #[arg(long, value_name = "USD")]
     pub budget: Option<f64>,
+    /// Critical work: route only to critical-tier models (the paid tier of the catalogue).
+    #[arg(long, conflicts_with = "model")]
+    pub critical: bool,
     /// Tasks run at once (default: config, else 2).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
@@ -170,8 +173,11 @@ pub enum TasksCmd {
 pub enum ModelsCmd {
     /// Every configured model with provider, tier, prices and key status.
     List,
-    /// Which model the router would pick for TASK, and why.
+    /// Which model the router would pick for TASK, and why: scores and runners-up.
     Route {
+        /// Route as a critical task (as `run --critical` would).
+        #[arg(long)]
+        critical: bool,
         /// The task, words joined with spaces.
         #[arg(required = true)]
         task: Vec<String>,

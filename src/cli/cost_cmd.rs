@@ -1,5 +1,5 @@
 //! `az-os cost`: spending from the ledger by model, UTC day or task, with
-//! today's total against the daily budget.
+//! today's total against the daily budget. Failed requests are counted (FAILED) at zero cost.
 
 use color_eyre::eyre::Result;
 
@@ -37,13 +37,14 @@ pub fn report(ctx: &Ctx, by: CostBy, limit: usize) -> Result<i32> {
         CostBy::Task => "TASK",
     };
     let mut t = Table::new(
-        vec![head, "CALLS", "IN TOKENS", "OUT TOKENS", "COST"],
+        vec![head, "CALLS", "FAILED", "IN TOKENS", "OUT TOKENS", "COST"],
         color,
     );
     for l in lines {
         t.row(vec![
             l.key,
             l.calls.to_string(),
+            l.failed.to_string(),
             l.input_tokens.to_string(),
             l.output_tokens.to_string(),
             format!("${:.6}", l.cost_usd),

@@ -2,9 +2,16 @@
 //! observe (the tools' output, fed back), reflect (the engine's note on the turn),
 //! until the model finishes, the turn limit or budget is reached, or the task is
 //! cancelled. Every step is an event and a `task_logs` row.
+//!
+//! The task is routed when it starts; its requests go through `calls.rs` (budget, rate
+//! limit, retries) and may move it to another model (`fallback.rs`). What every task
+//! shares — the store, the circuit breakers, the rate limiter, the daily budget's
+//! reservations — lives in [`Runner`].
 
 mod calls;
+mod fallback;
 mod recorder;
+mod retry;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,26 +21,46 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::breaker::Breakers;
+use super::budget::{Caps, InFlight};
+use super::prompt;
 use super::protocol::{EngineEvent, Event};
+use super::route::{self, SuccessRates};
 use super::tools::{self, OBSERVATION_MAX_BYTES, ToolCtx, ToolOutput};
-use super::{prompt, route};
 use crate::config::Settings;
+use crate::llm::rate_limit::RateLimiter;
 use crate::llm::{self, LlmClient, Message};
-use crate::store::{StoreHandle, TaskRow, TaskStatus, tasks};
+use crate::store::{StoreHandle, TaskRow, TaskStatus, costs, tasks};
 use crate::util::ids::TaskId;
 use crate::util::text::truncate_middle;
+use crate::util::time::now_unix;
 
-use calls::{Budget, CallError};
+use calls::{CallError, Caller};
 use recorder::Recorder;
+use retry::RetryPolicy;
 
 /// What every task run shares.
 pub struct Runner {
     pub store: StoreHandle,
     pub settings: Arc<Settings>,
     pub http: reqwest::Client,
+    pub timeouts: llm::Timeouts,
     pub events: mpsc::UnboundedSender<EngineEvent>,
     /// Send `thought_delta` events while replies stream.
     pub stream_thoughts: bool,
+    /// Circuit breakers per model, shared by every worker.
+    pub breakers: Breakers,
+    /// Token buckets per provider endpoint, shared by every worker.
+    pub limiter: RateLimiter,
+    /// Worst cases of requests in flight, held against the daily budget.
+    pub in_flight: InFlight,
+}
+
+impl Runner {
+    /// The longest a breaker stays open by itself (`routing.breaker_max_cooldown_s`).
+    pub fn max_cooldown(&self) -> Duration {
+        Duration::from_secs(self.settings.routing.breaker_max_cooldown_s)
+    }
 }
 
 /// How a run ended, before it is written down.
@@ -112,15 +139,37 @@ struct RunState {
 struct Setup {
     client: LlmClient,
     workdir: PathBuf,
-    budget: Budget,
+    caps: Caps,
     max_turns: u32,
+    rates: SuccessRates,
+    wait: Option<Duration>,
 }
 
 /// Routes the task, checks its key and workdir, and marks it started.
 async fn prepare(runner: &Runner, rec: &Recorder, task: &TaskRow) -> Result<Setup, Ending> {
     let settings = &runner.settings;
-    let (spec, route) = route::choose(settings, &task.description, task.requested_model.as_deref())
-        .map_err(|e| {
+    let since = now_unix() - route::SUCCESS_WINDOW_S;
+    let rates = match runner
+        .store
+        .call(move |c| costs::model_records(c, since))
+        .await
+    {
+        Ok(records) => SuccessRates::new(records),
+        Err(e) => {
+            // Routing still works on the priors; the task need not fail for this.
+            tracing::warn!("cannot read success rates from the ledger: {e}");
+            SuccessRates::default()
+        }
+    };
+    let ask = route::Ask {
+        description: &task.description,
+        critical: task.critical,
+        requested: task.requested_model.as_deref(),
+        exclude: &[],
+        at_least: None,
+    };
+    let decision =
+        route::decide(settings, &ask, &rates, |m| runner.breakers.open_for(m)).map_err(|e| {
             let msg = match e {
                 route::RouteError::NoModel => format!("{e}; {}", crate::config::ADD_MODEL_HINT),
                 _ => e.to_string(),
@@ -128,8 +177,9 @@ async fn prepare(runner: &Runner, rec: &Recorder, task: &TaskRow) -> Result<Setu
             rec.error(&msg, "config", false);
             Ending::failed(msg)
         })?;
+    let spec = decision.model;
     let key = spec.api_key().map_err(|e| Ending::failed(e.to_string()))?;
-    rec.started(&spec.name, &route)
+    rec.started(&spec.name, &decision.route, &decision.ranked)
         .await
         .map_err(Ending::failed)?;
     let workdir = match task.workdir.as_deref().map(PathBuf::from) {
@@ -145,18 +195,16 @@ async fn prepare(runner: &Runner, rec: &Recorder, task: &TaskRow) -> Result<Setu
         None => return Err(Ending::failed("the task has no workdir")),
     };
     let d = &settings.defaults;
-    let timeouts = llm::Timeouts {
-        connect: Duration::from_secs(d.connect_timeout_s),
-        stream_idle: Duration::from_secs(d.stream_idle_timeout_s),
-    };
     Ok(Setup {
-        client: LlmClient::new(runner.http.clone(), Arc::new(spec), key, timeouts),
+        client: LlmClient::new(runner.http.clone(), Arc::new(spec), key, runner.timeouts),
         workdir,
-        budget: Budget {
+        caps: Caps {
             per_task: task.budget_usd.unwrap_or(d.budget_usd_per_task),
             per_day: d.budget_usd_per_day,
         },
         max_turns: task.max_turns.max(1),
+        rates,
+        wait: decision.wait,
     })
 }
 
@@ -172,7 +220,8 @@ async fn run(
         Err(ending) => return ending,
     };
     let max_turns = setup.max_turns;
-    let system = prompt::system_prompt(&setup.workdir, max_turns);
+    let mut limit = max_turns;
+    let mut system = prompt::system_prompt(&setup.workdir, limit);
     let tool_specs = tools::specs();
     let mut messages = vec![Message::User {
         text: task.description.clone(),
@@ -183,15 +232,38 @@ async fn run(
         command_timeout: Duration::from_secs(runner.settings.defaults.command_timeout_s),
         store: &runner.store,
     };
-    let caller = calls::Caller {
+    let mut caller = Caller {
         runner,
         rec,
-        client: &setup.client,
+        task,
         cancel,
-        budget: setup.budget,
+        caps: setup.caps,
+        policy: RetryPolicy::from_defaults(&runner.settings.defaults),
+        rates: setup.rates,
+        client: setup.client,
+        given_up: Vec::new(),
+        failures: Vec::new(),
+        escalated: false,
     };
+    if let Some(wait) = setup.wait
+        && let Err(e) = caller.wait_for_cooldown(wait, 0).await
+    {
+        return call_ending(e);
+    }
 
-    for turn in 1..=max_turns {
+    let mut turn = 0;
+    loop {
+        turn += 1;
+        if turn > limit {
+            match caller.escalate(turn, limit).await {
+                Ok(true) => {
+                    limit += max_turns;
+                    system = prompt::system_prompt(&setup.workdir, limit);
+                }
+                Ok(false) => break,
+                Err(e) => return call_ending(e),
+            }
+        }
         if cancel.is_cancelled() || cancelled_elsewhere(runner, &task.id).await {
             return cancelled();
         }
@@ -247,13 +319,13 @@ async fn run(
             reflect(
                 rec,
                 turn,
-                max_turns,
+                limit,
                 "The model sent an empty reply; it was asked to act.",
             );
             continue;
         }
         let acted = match act(
-            &caller,
+            &mut caller,
             &ctx,
             rec,
             turn,
@@ -271,7 +343,7 @@ async fn run(
             reflect(
                 rec,
                 turn,
-                max_turns,
+                limit,
                 "The model called finish; the task is complete.",
             );
             return Ending {
@@ -289,10 +361,16 @@ async fn run(
                 acted.failures.join("; ")
             )
         };
-        reflect(rec, turn, max_turns, &summary);
+        reflect(rec, turn, limit, &summary);
     }
+    let escalation = if runner.settings.routing.escalate_on_max_turns {
+        ""
+    } else {
+        ", or set routing.escalate_on_max_turns"
+    };
     Ending::failed(format!(
-        "reached the turn limit ({max_turns}) without finishing; raise --max-turns or split the task"
+        "reached the turn limit ({limit}) without finishing on {}; raise --max-turns or split the task{escalation}",
+        caller.model_name()
     ))
 }
 
@@ -304,7 +382,7 @@ struct Acted {
 
 /// Runs a turn's tool calls in order, feeding each observation back.
 async fn act(
-    caller: &calls::Caller<'_>,
+    caller: &mut Caller<'_>,
     ctx: &ToolCtx<'_>,
     rec: &Recorder,
     turn: u32,

@@ -8,10 +8,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::agent::Runner;
+use super::breaker::{BreakerConfig, Breakers};
+use super::budget::InFlight;
 use super::protocol::{Command, EngineEvent};
 use super::scheduler::Scheduler;
 use crate::config::Settings;
 use crate::llm;
+use crate::llm::rate_limit::RateLimiter;
 use crate::store::StoreHandle;
 
 /// How a front end wants the engine to run.
@@ -59,18 +62,29 @@ pub fn start(
     llm::LlmError,
 > {
     let d = &config.settings.defaults;
-    let http = llm::http_client(llm::Timeouts {
+    let timeouts = llm::Timeouts {
         connect: Duration::from_secs(d.connect_timeout_s),
         stream_idle: Duration::from_secs(d.stream_idle_timeout_s),
-    })?;
+    };
+    let http = llm::http_client(timeouts)?;
+    let r = &config.settings.routing;
+    let breakers = Breakers::new(BreakerConfig {
+        failure_threshold: r.breaker_failures,
+        base_cooldown: Duration::from_secs(r.breaker_cooldown_s),
+        max_cooldown: Duration::from_secs(r.breaker_max_cooldown_s),
+    });
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let runner = Arc::new(Runner {
         store,
         settings: config.settings.clone(),
         http,
+        timeouts,
         events: ev_tx,
         stream_thoughts: config.stream_thoughts,
+        breakers,
+        limiter: RateLimiter::new(),
+        in_flight: InFlight::default(),
     });
     let monitor = super::monitor::start(
         config.health,

@@ -23,8 +23,13 @@ pub struct TaskSpec {
     pub max_turns: Option<u32>,
     /// Hard cap for this task in USD; overrides `defaults.budget_usd_per_task`.
     pub budget_usd: Option<f64>,
-    /// Skips routing: run on this model (a `[[models]]` name).
+    /// Skips routing: run on this model (a `[[models]]` name). No fallback either: the
+    /// task fails if this model does.
     pub model: Option<String>,
+    /// Critical work (`--critical`): only critical-tier models take it. Configured
+    /// keywords (`routing.critical_keywords`) mark a task critical too.
+    #[serde(default)]
+    pub critical: bool,
 }
 
 /// Requests to the engine. Each is answered by events.
@@ -137,6 +142,16 @@ pub enum Event {
         delay_ms: u64,
         category: String,
     },
+    /// The task switched models and goes on, same conversation, on `to_model`: the
+    /// previous one kept failing after its retries (its circuit breaker is now open), was
+    /// unusable (key refused, model unknown, request rejected), was cooling down when the
+    /// request was due, or the task used its turns and escalates one tier up. `reason`
+    /// says which. Followed by the next request's `llm_call` (or `retry`).
+    Fallback {
+        from_model: String,
+        to_model: String,
+        reason: String,
+    },
     /// The task ended.
     TaskFinished {
         status: TaskStatus,
@@ -188,6 +203,23 @@ mod tests {
         assert!(v["ts"].as_str().unwrap().ends_with('Z'));
         let back: EngineEvent = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn fallback_carries_both_models_and_the_reason() {
+        let e = EngineEvent::task(
+            &TaskId::from("t"),
+            Event::Fallback {
+                from_model: "a".into(),
+                to_model: "b".into(),
+                reason: "server errors".into(),
+            },
+        );
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "fallback");
+        assert_eq!(v["from_model"], "a");
+        assert_eq!(v["to_model"], "b");
+        assert_eq!(v["reason"], "server errors");
     }
 
     #[test]

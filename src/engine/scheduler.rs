@@ -138,6 +138,7 @@ impl Scheduler {
             max_turns: spec.max_turns.unwrap_or(d.max_turns),
             budget_usd: spec.budget_usd,
             requested_model: spec.model,
+            critical: spec.critical,
         };
         match self
             .runner

@@ -1,4 +1,7 @@
-//! The `cost_tracking` ledger: one row per model call, and the reports built on it.
+//! The `cost_tracking` ledger: one row per model request, billed or failed (a failed request
+//! has an `error` category and costs nothing), and what is read back from it: spending
+//! reports, the day's total for the budget check, and per-model success counts for the
+//! router.
 
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -59,6 +62,36 @@ pub fn spent_since(conn: &Connection, since: f64) -> Result<f64, StoreError> {
         .query_row(params![since], |r| r.get(0))?)
 }
 
+/// Requests and successes of one model in the ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ModelRecord {
+    pub calls: u64,
+    pub successes: u64,
+}
+
+/// Requests and successes per model since `since` (Unix seconds).
+pub fn model_records(
+    conn: &Connection,
+    since: f64,
+) -> Result<Vec<(String, ModelRecord)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT model, COUNT(*), COALESCE(SUM(error IS NULL), 0) FROM cost_tracking \
+         WHERE timestamp >= ?1 AND model IS NOT NULL GROUP BY model",
+    )?;
+    let rows = stmt
+        .query_map(params![since], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                ModelRecord {
+                    calls: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    successes: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                },
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 /// How a report groups the ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupBy {
@@ -72,6 +105,8 @@ pub enum GroupBy {
 pub struct CostLine {
     pub key: String,
     pub calls: u64,
+    /// Requests that failed (rate limited, server error…): counted, never charged.
+    pub failed: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: f64,
@@ -86,7 +121,8 @@ pub fn report(conn: &Connection, by: GroupBy, limit: usize) -> Result<Vec<CostLi
     };
     let sql = format!(
         "SELECT {key}, COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), \
-         COALESCE(SUM(cost_usd), 0) FROM cost_tracking GROUP BY 1 ORDER BY {order} LIMIT ?1"
+         COALESCE(SUM(cost_usd), 0), COALESCE(SUM(error IS NOT NULL), 0) FROM cost_tracking \
+         GROUP BY 1 ORDER BY {order} LIMIT ?1"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
@@ -97,8 +133,21 @@ pub fn report(conn: &Connection, by: GroupBy, limit: usize) -> Result<Vec<CostLi
                 input_tokens: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
                 output_tokens: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
                 cost_usd: r.get(4)?,
+                failed: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
             })
         })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Spend since `since` by model, biggest first.
+pub fn by_model_since(conn: &Connection, since: f64) -> Result<Vec<(String, f64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT COALESCE(model, '?'), COALESCE(SUM(cost_usd), 0) FROM cost_tracking \
+         WHERE timestamp >= ?1 GROUP BY 1 ORDER BY 2 DESC",
+    )?;
+    let rows = stmt
+        .query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -141,7 +141,13 @@ CREATE TABLE IF NOT EXISTS provider_checks (
 );
 ";
 
-const MIGRATIONS: [&str; 3] = [V1, V2, V3];
+/// Routing: whether a task was marked critical (`--critical`), so a retry routes it the
+/// same way.
+const V4: &str = "
+ALTER TABLE tasks ADD COLUMN critical INTEGER NOT NULL DEFAULT 0;
+";
+
+const MIGRATIONS: [&str; 4] = [V1, V2, V3, V4];
 
 /// Applies every migration newer than the database's version. Several
 /// processes (or connections) may open a new database at once, so the version

@@ -62,6 +62,8 @@ pub struct NewTask {
     pub max_turns: u32,
     pub budget_usd: Option<f64>,
     pub requested_model: Option<String>,
+    /// Marked critical by the user (`--critical`): only critical-tier models take it.
+    pub critical: bool,
 }
 
 /// One task as stored.
@@ -83,10 +85,11 @@ pub struct TaskRow {
     pub budget_usd: Option<f64>,
     pub requested_model: Option<String>,
     pub route_json: Option<String>,
+    pub critical: bool,
 }
 
 const COLUMNS: &str = "id, description, model, status, created_at, started_at, completed_at, \
-     result, error, cost_usd, workdir, turns, max_turns, budget_usd, requested_model, route_json";
+     result, error, cost_usd, workdir, turns, max_turns, budget_usd, requested_model, route_json, critical";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
     let status: Option<String> = r.get(3)?;
@@ -111,6 +114,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
         budget_usd: r.get(13)?,
         requested_model: r.get(14)?,
         route_json: r.get(15)?,
+        critical: r.get(16)?,
     })
 }
 
@@ -119,7 +123,8 @@ pub fn insert(conn: &Connection, t: &NewTask) -> Result<f64, StoreError> {
     let now = now_unix();
     conn.prepare_cached(
         "INSERT INTO tasks (id, description, status, created_at, cost_usd, workdir, turns, \
-         max_turns, budget_usd, requested_model) VALUES (?1, ?2, 'pending', ?3, 0, ?4, 0, ?5, ?6, ?7)",
+         max_turns, budget_usd, requested_model, critical) \
+         VALUES (?1, ?2, 'pending', ?3, 0, ?4, 0, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         t.id.as_str(),
@@ -128,7 +133,8 @@ pub fn insert(conn: &Connection, t: &NewTask) -> Result<f64, StoreError> {
         t.workdir,
         t.max_turns,
         t.budget_usd,
-        t.requested_model
+        t.requested_model,
+        t.critical
     ])?;
     Ok(now)
 }
@@ -151,6 +157,13 @@ pub fn mark_started(
         now_unix(),
         std::process::id()
     ])?;
+    Ok(())
+}
+
+/// The model a running task continues on after a fallback.
+pub fn set_model(conn: &Connection, id: &TaskId, model: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE tasks SET model = ?2 WHERE id = ?1")?
+        .execute(params![id.as_str(), model])?;
     Ok(())
 }
 
@@ -282,6 +295,36 @@ fn process_alive(pid: i64) -> bool {
         Ok(()) => true,
         Err(e) => e == nix::errno::Errno::EPERM,
     }
+}
+
+/// Deletes a finished task with its transcript, state and tool totals. Its model
+/// calls stay in the ledger (detached from the task) so spend history is kept.
+pub fn delete(conn: &Connection, id: &TaskId) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let status: Option<String> = tx
+        .prepare_cached("SELECT status FROM tasks WHERE id = ?1")?
+        .query_row(params![id.as_str()], |r| r.get(0))
+        .optional()?;
+    match status.as_deref().map(TaskStatus::parse) {
+        None => return Err(StoreError::NoSuchTask(id.to_string())),
+        Some(Some(TaskStatus::Pending | TaskStatus::Running)) => {
+            return Err(StoreError::NoSuchTask(format!(
+                "{id} (still queued or running)"
+            )));
+        }
+        _ => {}
+    }
+    for sql in [
+        "DELETE FROM task_logs WHERE task_id = ?1",
+        "DELETE FROM task_state WHERE task_id = ?1",
+        "DELETE FROM tool_usage WHERE task_id = ?1",
+        "UPDATE cost_tracking SET task_id = NULL WHERE task_id = ?1",
+        "DELETE FROM tasks WHERE id = ?1",
+    ] {
+        tx.prepare_cached(sql)?.execute(params![id.as_str()])?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// Counts of tasks per status.

@@ -31,6 +31,7 @@ fn new_task(id: &str, description: &str) -> NewTask {
         max_turns: 5,
         budget_usd: None,
         requested_model: None,
+        critical: false,
     }
 }
 
@@ -500,6 +501,7 @@ fn hostile_strings_round_trip_through_every_text_column() {
             max_turns: 7,
             budget_usd: Some(0.25),
             requested_model: Some(s.clone()),
+            critical: false,
         };
         tasks::insert(&conn, &t).unwrap();
         logs::append(&conn, &id, s, s, Some(turn), s).unwrap();

@@ -1,31 +1,26 @@
-//! Model requests for a task: the budget check before each one, retries with
-//! backoff (honouring `Retry-After`) for failures that may pass, cost recording,
-//! and `query_llm`, which asks the task's model a side question.
+//! Model requests for a task, and the resilience around each one. Per attempt, in order:
+//! skip the model if its circuit breaker is open (`fallback.rs`), check the task budget and
+//! reserve the daily one with the request's worst case (`engine::budget`), wait for the
+//! endpoint's rate limiter, send (cancellable), and record the outcome in the ledger, the
+//! breaker and the events. A failure is retried after backoff or `Retry-After` (`retry.rs`)
+//! or, once the model is given up on, the task falls back to the next-best model with the
+//! same conversation. `query_llm` asks the current model a side question the same way.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::Runner;
 use super::recorder::Recorder;
+use super::retry::{self, GiveUp, Next, RetryPolicy};
+use crate::engine::budget::{self, Caps, Refusal};
 use crate::engine::protocol::Event;
+use crate::engine::route::SuccessRates;
 use crate::engine::tools::{ToolOutput, parse_args};
-use crate::llm::{ChatRequest, ChatResponse, LlmClient, Message};
-use crate::store::costs;
-use crate::util::time::{now_unix, start_of_utc_day};
-
-/// Attempts per request, the first included.
-const MAX_ATTEMPTS: u32 = 3;
-/// Longest wait between attempts.
-const MAX_DELAY: Duration = Duration::from_secs(60);
-
-/// Caps in USD.
-#[derive(Clone, Copy, Debug)]
-pub struct Budget {
-    pub per_task: f64,
-    pub per_day: f64,
-}
+use crate::llm::rate_limit::Limits;
+use crate::llm::{ChatRequest, ChatResponse, ErrorCategory, LlmClient, LlmError, Message};
+use crate::store::TaskRow;
 
 /// Why a request did not produce a reply.
 pub enum CallError {
@@ -35,12 +30,23 @@ pub enum CallError {
     Store(String),
 }
 
+/// Sends a task's requests, and owns which model the task is on.
 pub struct Caller<'a> {
-    pub runner: &'a Runner,
-    pub rec: &'a Recorder,
-    pub client: &'a LlmClient,
-    pub cancel: &'a CancellationToken,
-    pub budget: Budget,
+    pub(super) runner: &'a Runner,
+    pub(super) rec: &'a Recorder,
+    pub(super) task: &'a TaskRow,
+    pub(super) cancel: &'a CancellationToken,
+    pub(super) caps: Caps,
+    pub(super) policy: RetryPolicy,
+    /// Ledger success rates read when the task started, for re-routing.
+    pub(super) rates: SuccessRates,
+    /// The model the task is on now.
+    pub(super) client: LlmClient,
+    /// Models given up on in this task, and the failure that did it.
+    pub(super) given_up: Vec<String>,
+    pub(super) failures: Vec<String>,
+    /// Escalation (one tier up after the turn limit) happens at most once.
+    pub(super) escalated: bool,
 }
 
 #[derive(Deserialize)]
@@ -50,49 +56,32 @@ struct QueryArgs {
 }
 
 impl Caller<'_> {
-    /// Sends one request (with retries) and records its cost; returns the reply
-    /// and what it cost.
+    /// The model the task is on now.
+    pub fn model_name(&self) -> &str {
+        &self.client.spec().name
+    }
+
+    /// Sends one request, retrying and falling back as needed; returns the reply and
+    /// what it cost.
     pub async fn call(
-        &self,
+        &mut self,
         req: ChatRequest<'_>,
         turn: u32,
         spent: f64,
     ) -> Result<(ChatResponse, f64), CallError> {
-        self.check_budget(&req, spent).await?;
-        let spec = self.client.spec();
         let mut attempt = 1;
         loop {
-            let t0 = Instant::now();
-            let events = self.runner.stream_thoughts.then_some(self.rec);
-            let mut on_text = |t: &str| {
-                if let Some(rec) = events {
-                    rec.emit(Event::ThoughtDelta {
-                        turn,
-                        text: t.to_owned(),
-                    });
-                }
-            };
-            let result = tokio::select! {
-                r = self.client.chat(req, &mut on_text) => r,
-                () = self.cancel.cancelled() => return Err(CallError::Cancelled),
-            };
-            if let Err(e) = &result {
-                let latency_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
-                self.rec
-                    .failed_call(&spec.name, e.category.as_str(), latency_ms, attempt);
+            if self.leave_open_breaker(turn).await? {
+                attempt = 1;
             }
-            match result {
-                Ok(resp) => {
-                    let latency_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    let cost = spec.cost_usd(resp.usage.input_tokens, resp.usage.output_tokens);
-                    self.rec.call(&spec.name, &resp, cost, latency_ms, attempt);
-                    return Ok((resp, cost));
-                }
-                Err(e) if e.retryable() && attempt < MAX_ATTEMPTS => {
-                    let delay = e
-                        .retry_after
-                        .unwrap_or_else(|| backoff(attempt))
-                        .min(MAX_DELAY);
+            let result = self.attempt(req, turn, spent, attempt).await?;
+            let e = match result {
+                Ok(done) => return Ok(done),
+                Err(e) => e,
+            };
+            let spec = self.client.spec();
+            match self.policy.next(&e, attempt, retry::jitter()) {
+                Next::Retry(delay) => {
                     let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                     self.rec.event(
                         Event::Retry {
@@ -104,26 +93,151 @@ impl Caller<'_> {
                         "warn",
                         "retry",
                         Some(turn),
-                        &format!("{} on {}; retrying in {delay_ms} ms", e, spec.name),
+                        &format!("{e} on {}; retrying in {delay_ms} ms", spec.name),
                     );
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = self.cancel.cancelled() => return Err(CallError::Cancelled),
-                    }
+                    self.sleep(delay).await?;
                     attempt += 1;
                 }
-                Err(e) => {
-                    let msg = format!("model {} failed: {e}", spec.name);
-                    self.rec.error(&msg, e.category.as_str(), e.retryable());
-                    return Err(CallError::Llm(msg));
+                Next::GiveUp(why) => {
+                    self.give_up(&e, why, attempt, turn).await?;
+                    attempt = 1;
                 }
             }
         }
     }
 
-    /// `query_llm`: the same model, no tools, one question.
-    pub async fn query_llm(
+    /// One attempt on the current model: budget, rate limit, send, record.
+    /// `Ok(Err(e))` is a failed request worth deciding about; `Err` ends the task.
+    async fn attempt(
         &self,
+        req: ChatRequest<'_>,
+        turn: u32,
+        spent: f64,
+        attempt: u32,
+    ) -> Result<Result<(ChatResponse, f64), LlmError>, CallError> {
+        let runner = self.runner;
+        let spec = self.client.spec();
+        let worst = budget::worst_case(spec, &req);
+        budget::check_task(self.caps, spent, &worst, &spec.name).map_err(CallError::Budget)?;
+        let held = runner
+            .in_flight
+            .reserve_daily(&runner.store, self.caps, &worst, &spec.name)
+            .await
+            .map_err(|r| match r {
+                Refusal::Budget(msg) => CallError::Budget(msg),
+                Refusal::Store(e) => CallError::Store(e.to_string()),
+            })?;
+        let (requests_per_minute, tokens_per_minute) = runner.settings.endpoint_limits(spec);
+        let limits = Limits {
+            requests_per_minute,
+            tokens_per_minute,
+        };
+        tokio::select! {
+            _ = runner.limiter.acquire(&spec.base_url, limits, worst.input_tokens) => {}
+            () = self.cancel.cancelled() => return Err(CallError::Cancelled),
+        }
+
+        let t0 = Instant::now();
+        let rec = self.rec;
+        let stream = runner.stream_thoughts;
+        let mut on_text = |t: &str| {
+            if stream {
+                rec.emit(Event::ThoughtDelta {
+                    turn,
+                    text: t.to_owned(),
+                });
+            }
+        };
+        let result = tokio::select! {
+            r = self.client.chat(req, &mut on_text) => r,
+            () = self.cancel.cancelled() => return Err(CallError::Cancelled),
+        };
+        let latency_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let outcome = match result {
+            Ok(resp) => {
+                let cost = spec.cost_usd(resp.usage.input_tokens, resp.usage.output_tokens);
+                rec.call(&spec.name, &resp, cost, latency_ms, attempt);
+                runner.breakers.record_success(&spec.name);
+                Ok((resp, cost))
+            }
+            Err(e) => {
+                rec.failed_call(&spec.name, e.category.as_str(), latency_ms, attempt);
+                if e.retryable() {
+                    runner.breakers.record_failure(&spec.name, e.retry_after);
+                }
+                if let Some(wait) = e.retry_after.filter(|w| !w.is_zero()) {
+                    // Everyone waits for this provider, not just this task.
+                    runner
+                        .limiter
+                        .pause_until(&spec.base_url, tokio::time::Instant::now() + wait);
+                }
+                Err(e)
+            }
+        };
+        // Released behind the ledger row just posted, so the daily total never misses it.
+        drop(held);
+        Ok(outcome)
+    }
+
+    /// Stops using the current model for this task and moves to the next-best one, or ends
+    /// the task when none is left (or the user pinned the model with `--model`).
+    async fn give_up(
+        &mut self,
+        e: &LlmError,
+        why: GiveUp,
+        attempts: u32,
+        turn: u32,
+    ) -> Result<(), CallError> {
+        let spec = self.client.spec();
+        let name = spec.name.clone();
+        let breakers = &self.runner.breakers;
+        let detail = match why {
+            GiveUp::Exhausted => {
+                breakers.trip(&name, e.retry_after);
+                format!(
+                    "{e} after {attempts} attempt{}",
+                    if attempts == 1 { "" } else { "s" }
+                )
+            }
+            GiveUp::WaitTooLong(wait) => {
+                breakers.trip(&name, Some(wait));
+                format!(
+                    "{e}; its Retry-After of {}s is longer than defaults.retry_max_delay_s",
+                    wait.as_secs()
+                )
+            }
+            GiveUp::NotRetryable => {
+                // A refused key or an unknown model will not mend during this run.
+                if matches!(e.category, ErrorCategory::Auth | ErrorCategory::NotFound) {
+                    breakers.trip(&name, Some(self.runner.max_cooldown()));
+                }
+                e.to_string()
+            }
+        };
+        self.given_up.push(name.clone());
+        self.failures.push(format!("{name}: {detail}"));
+        if self.task.requested_model.is_some() {
+            let msg = format!(
+                "model {name} failed: {detail}; run without --model to let the router fall back"
+            );
+            self.rec.error(&msg, e.category.as_str(), e.retryable());
+            return Err(CallError::Llm(msg));
+        }
+        let Some(decision) = self.reroute(None) else {
+            let msg = format!(
+                "no model left to fall back to: {}",
+                self.failures.join("; ")
+            );
+            self.rec.error(&msg, e.category.as_str(), e.retryable());
+            return Err(CallError::Llm(msg));
+        };
+        let reason = format!("{name} failed: {detail}");
+        self.switch(decision, &reason, turn).await
+    }
+
+    /// `query_llm`: the task's current model, no tools, one question.
+    pub async fn query_llm(
+        &mut self,
         raw: &str,
         turn: u32,
         spent: f64,
@@ -145,71 +259,11 @@ impl Caller<'_> {
         Ok((ToolOutput::ok(resp.text), cost))
     }
 
-    /// Refuses the request when it could take the task or the day over budget.
-    async fn check_budget(&self, req: &ChatRequest<'_>, spent: f64) -> Result<(), CallError> {
-        let spec = self.client.spec();
-        let next = estimate_input_cost(req, spec.input_usd_per_mtok);
-        if next <= 0.0 && spent <= 0.0 {
-            return Ok(());
-        }
-        if spent + next > self.budget.per_task {
-            return Err(CallError::Budget(format!(
-                "task budget of ${:.2} reached: ${spent:.4} spent and the next request would cost about ${next:.4}; raise --budget or defaults.budget_usd_per_task",
-                self.budget.per_task
-            )));
-        }
-        let since = start_of_utc_day(now_unix());
-        let today = self
-            .runner
-            .store
-            .call(move |c| costs::spent_since(c, since))
-            .await
-            .map_err(|e| CallError::Store(e.to_string()))?;
-        if today + next > self.budget.per_day {
-            return Err(CallError::Budget(format!(
-                "daily budget of ${:.2} reached: ${today:.4} spent today; raise defaults.budget_usd_per_day or wait for tomorrow (UTC)",
-                self.budget.per_day
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// 1 s, 2 s, 4 s … with ±20% jitter so parallel tasks do not retry in step.
-fn backoff(attempt: u32) -> Duration {
-    let base = 1000u64.saturating_mul(1 << (attempt - 1).min(6));
-    let mut b = [0u8; 2];
-    let jitter = if getrandom::fill(&mut b).is_ok() {
-        f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) * 0.4 - 0.2
-    } else {
-        0.0
-    };
-    Duration::from_millis((base as f64 * (1.0 + jitter)) as u64)
-}
-
-/// Input cost of a request, from its size (about four characters per token).
-fn estimate_input_cost(req: &ChatRequest<'_>, usd_per_mtok: f64) -> f64 {
-    if usd_per_mtok <= 0.0 {
-        return 0.0;
-    }
-    let chars: usize = req.system.len()
-        + req
-            .messages
-            .iter()
-            .map(|m| serde_json::to_string(m).map_or(0, |s| s.len()))
-            .sum::<usize>();
-    (chars as f64 / 4.0) * usd_per_mtok / 1_000_000.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_bounded_jitter() {
-        for (attempt, base) in [(1, 1000.0), (2, 2000.0), (3, 4000.0)] {
-            let d = backoff(attempt).as_millis() as f64;
-            assert!(d >= base * 0.79 && d <= base * 1.21, "{attempt}: {d}");
+    /// Waits `delay` unless the task is cancelled first.
+    pub(super) async fn sleep(&self, delay: std::time::Duration) -> Result<(), CallError> {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => Ok(()),
+            () = self.cancel.cancelled() => Err(CallError::Cancelled),
         }
     }
 }

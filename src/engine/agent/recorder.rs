@@ -7,6 +7,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use crate::engine::protocol::{EngineEvent, Event, Route};
+use crate::engine::route::Scored;
 use crate::llm::{ChatResponse, Message};
 use crate::store::{StoreHandle, TaskStatus, costs, logs, state, tasks, tool_usage};
 use crate::util::ids::TaskId;
@@ -61,12 +62,22 @@ impl Recorder {
         );
     }
 
-    pub async fn started(&self, model: &str, route: &Route) -> Result<(), String> {
-        let (id, m, r) = (
-            self.id.clone(),
-            model.to_owned(),
-            serde_json::to_string(route).unwrap_or_default(),
-        );
+    /// Marks the task running on `model` and records the router's decision on it: the
+    /// route and every candidate's score.
+    pub async fn started(
+        &self,
+        model: &str,
+        route: &Route,
+        candidates: &[Scored],
+    ) -> Result<(), String> {
+        let decision = serde_json::json!({
+            "complexity": route.complexity,
+            "tier": route.tier,
+            "score": route.score,
+            "reason": route.reason,
+            "candidates": candidates,
+        });
+        let (id, m, r) = (self.id.clone(), model.to_owned(), decision.to_string());
         if let Err(e) = self
             .store
             .call(move |c| tasks::mark_started(c, &id, &m, &r))
