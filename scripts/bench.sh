@@ -2,10 +2,16 @@
 # Runs the repository's benchmarks in release mode and prints their numbers:
 #   batch: `az-os --version`, an end-to-end batch task against a local fake provider,
 #          prompt + schema bytes;
+#   health: the sampler's CPU cost;
+#   route: a routing decision and the resilience layer per request (criterion);
+#   soak:  100 batch tasks under 30% injected faults, audited (fails if any is lost or
+#          charged twice);
 #   store: task creation and `tasks list` on 100k tasks (criterion).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/az-os/target}"
 cargo bench --bench batch
 cargo bench --bench health
+cargo bench --bench route -- --noplot
+cargo bench --bench soak
 cargo bench --bench store -- --noplot "$@"
