@@ -12,8 +12,8 @@ mod calls;
 mod fallback;
 mod recorder;
 mod retry;
+mod setup;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,22 +22,21 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::breaker::Breakers;
-use super::budget::{Caps, InFlight};
+use super::budget::InFlight;
 use super::prompt;
 use super::protocol::{EngineEvent, Event};
-use super::route::{self, SuccessRates};
 use super::tools::{self, OBSERVATION_MAX_BYTES, ToolCtx, ToolOutput};
 use crate::config::Settings;
 use crate::llm::rate_limit::RateLimiter;
-use crate::llm::{self, LlmClient, Message};
-use crate::store::{StoreHandle, TaskRow, TaskStatus, costs, tasks};
+use crate::llm::{self, Message};
+use crate::store::{StoreHandle, TaskRow, TaskStatus, tasks};
 use crate::util::ids::TaskId;
 use crate::util::text::truncate_middle;
-use crate::util::time::now_unix;
 
 use calls::{CallError, Caller};
 use recorder::Recorder;
 use retry::RetryPolicy;
+use setup::prepare;
 
 /// What every task run shares.
 pub struct Runner {
@@ -133,79 +132,6 @@ pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken
 struct RunState {
     turns: u32,
     cost_usd: f64,
-}
-
-/// What a task needs once it has a model and a workdir.
-struct Setup {
-    client: LlmClient,
-    workdir: PathBuf,
-    caps: Caps,
-    max_turns: u32,
-    rates: SuccessRates,
-    wait: Option<Duration>,
-}
-
-/// Routes the task, checks its key and workdir, and marks it started.
-async fn prepare(runner: &Runner, rec: &Recorder, task: &TaskRow) -> Result<Setup, Ending> {
-    let settings = &runner.settings;
-    let since = now_unix() - route::SUCCESS_WINDOW_S;
-    let rates = match runner
-        .store
-        .call(move |c| costs::model_records(c, since))
-        .await
-    {
-        Ok(records) => SuccessRates::new(records),
-        Err(e) => {
-            // Routing still works on the priors; the task need not fail for this.
-            tracing::warn!("cannot read success rates from the ledger: {e}");
-            SuccessRates::default()
-        }
-    };
-    let ask = route::Ask {
-        description: &task.description,
-        critical: task.critical,
-        requested: task.requested_model.as_deref(),
-        exclude: &[],
-        at_least: None,
-    };
-    let decision =
-        route::decide(settings, &ask, &rates, |m| runner.breakers.open_for(m)).map_err(|e| {
-            let msg = match e {
-                route::RouteError::NoModel => format!("{e}; {}", crate::config::ADD_MODEL_HINT),
-                _ => e.to_string(),
-            };
-            rec.error(&msg, "config", false);
-            Ending::failed(msg)
-        })?;
-    let spec = decision.model;
-    let key = spec.api_key().map_err(|e| Ending::failed(e.to_string()))?;
-    rec.started(&spec.name, &decision.route, &decision.ranked)
-        .await
-        .map_err(Ending::failed)?;
-    let workdir = match task.workdir.as_deref().map(PathBuf::from) {
-        Some(w) if w.is_dir() => w.canonicalize().unwrap_or(w),
-        Some(w) => {
-            let msg = format!(
-                "the workdir {} does not exist; create it or pass --workdir",
-                w.display()
-            );
-            rec.error(&msg, "filesystem", false);
-            return Err(Ending::failed(msg));
-        }
-        None => return Err(Ending::failed("the task has no workdir")),
-    };
-    let d = &settings.defaults;
-    Ok(Setup {
-        client: LlmClient::new(runner.http.clone(), Arc::new(spec), key, runner.timeouts),
-        workdir,
-        caps: Caps {
-            per_task: task.budget_usd.unwrap_or(d.budget_usd_per_task),
-            per_day: d.budget_usd_per_day,
-        },
-        max_turns: task.max_turns.max(1),
-        rates,
-        wait: decision.wait,
-    })
 }
 
 async fn run(

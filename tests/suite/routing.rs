@@ -119,6 +119,11 @@ fn critical_flag_and_keywords_pick_the_critical_model() {
         .unwrap();
     let route: Value = serde_json::from_str(&route).unwrap();
     assert_eq!(route["candidates"][0]["model"], "premium");
+    // --critical is stored, so `tasks retry` routes the task the same way.
+    assert_eq!(
+        count(&env, "SELECT COUNT(*) FROM tasks WHERE critical = 1"),
+        1
+    );
     assert!(route["candidates"][0]["success_rate"].as_f64().is_some());
 
     env.cmd()
@@ -204,6 +209,41 @@ fn retry_after_is_honoured_and_failed_calls_cost_nothing() {
     );
     let billed = of_type(&ev, "llm_call")[0]["cost_usd"].as_f64().unwrap();
     assert!((line["cost_usd"].as_f64().unwrap() - billed).abs() < 1e-12);
+}
+
+#[test]
+fn retry_after_pauses_the_provider_for_every_worker() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![status(429, Some(2)), text("one"), text("two")]);
+    // One request a second: the second worker's request waits for its slot at 1 s, and
+    // by then the first one's 429 has paused the endpoint until 2 s.
+    write_config(
+        &env,
+        &model(
+            "m",
+            "complex",
+            0.5,
+            &fake.base_url(),
+            "requests_per_minute = 60",
+        ),
+    );
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "-", "--jobs", "2"])
+        .write_stdin("first\nsecond\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 3);
+    for r in &reqs[1..] {
+        let after = r.at.duration_since(reqs[0].at);
+        // 2 s of Retry-After; 1.9 s leaves room for the 429's own trip back.
+        assert!(
+            after >= Duration::from_millis(1900),
+            "sent {after:?} after the 429"
+        );
+    }
 }
 
 #[test]

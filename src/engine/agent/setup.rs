@@ -1,0 +1,94 @@
+//! Before the first turn: read the ledger's success rates, route the task (or take the
+//! model `--model` named), record the decision and mark the task running, check its
+//! workdir, and work out its budget caps. A failure here ends the task before any request.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::recorder::Recorder;
+use super::{Ending, Runner};
+use crate::engine::budget::Caps;
+use crate::engine::route::{self, SuccessRates};
+use crate::llm::LlmClient;
+use crate::store::{TaskRow, costs};
+use crate::util::time::now_unix;
+
+/// What a task needs once it has a model and a workdir.
+pub(super) struct Setup {
+    pub client: LlmClient,
+    pub workdir: PathBuf,
+    pub caps: Caps,
+    pub max_turns: u32,
+    /// Ledger success rates, kept for re-routing.
+    pub rates: SuccessRates,
+    /// Every candidate is cooling down: wait this long before the first request.
+    pub wait: Option<Duration>,
+}
+
+/// Routes the task, checks its key and workdir, and marks it started.
+pub(super) async fn prepare(
+    runner: &Runner,
+    rec: &Recorder,
+    task: &TaskRow,
+) -> Result<Setup, Ending> {
+    let settings = &runner.settings;
+    let since = now_unix() - route::SUCCESS_WINDOW_S;
+    let rates = match runner
+        .store
+        .call(move |c| costs::model_records(c, since))
+        .await
+    {
+        Ok(records) => SuccessRates::new(records),
+        Err(e) => {
+            // Routing still works on the priors; the task need not fail for this.
+            tracing::warn!("cannot read success rates from the ledger: {e}");
+            SuccessRates::default()
+        }
+    };
+    let ask = route::Ask {
+        description: &task.description,
+        critical: task.critical,
+        requested: task.requested_model.as_deref(),
+        exclude: &[],
+        at_least: None,
+    };
+    let decision =
+        route::decide(settings, &ask, &rates, |m| runner.breakers.open_for(m)).map_err(|e| {
+            let msg = match e {
+                route::RouteError::NoModel => format!("{e}; {}", crate::config::ADD_MODEL_HINT),
+                _ => e.to_string(),
+            };
+            rec.error(&msg, "config", false);
+            Ending::failed(msg)
+        })?;
+    let spec = decision.model;
+    let key = spec.api_key().map_err(|e| Ending::failed(e.to_string()))?;
+    rec.started(&spec.name, &decision.route, &decision.ranked)
+        .await
+        .map_err(Ending::failed)?;
+    let workdir = match task.workdir.as_deref().map(PathBuf::from) {
+        Some(w) if w.is_dir() => w.canonicalize().unwrap_or(w),
+        Some(w) => {
+            let msg = format!(
+                "the workdir {} does not exist; create it or pass --workdir",
+                w.display()
+            );
+            rec.error(&msg, "filesystem", false);
+            return Err(Ending::failed(msg));
+        }
+        None => return Err(Ending::failed("the task has no workdir")),
+    };
+    let d = &settings.defaults;
+    Ok(Setup {
+        client: LlmClient::new(runner.http.clone(), Arc::new(spec), key, runner.timeouts),
+        workdir,
+        caps: Caps {
+            per_task: task.budget_usd.unwrap_or(d.budget_usd_per_task),
+            per_day: d.budget_usd_per_day,
+        },
+        max_turns: task.max_turns.max(1),
+        rates,
+        wait: decision.wait,
+    })
+}
