@@ -111,7 +111,7 @@ fn route_task(ctx: &Ctx, settings: &Settings, task: &str, critical: bool) -> Res
     }
     let color = color_enabled(true);
     let mut out = format!(
-        "{}\n  complexity: {}\n  tier: {}\n  score: {:.2}\n  reason: {}\n\n",
+        "{}\n  complexity: {}\n  tier: {}\n  score: {:.3}\n  reason: {}\n\n",
         paint(color, style::bold(), &d.model.name),
         d.route.complexity,
         d.route.tier,

@@ -188,7 +188,7 @@ pub fn decide(
         .map_or_else(|| usable[0].clone(), |m| (*m).clone());
     let wait = chosen.cooling_down_ms.map(Duration::from_millis);
     let mut reason = format!(
-        "{why}: {note}{} scores {:.2} (quality {:.2}, success {:.2}, cost {:.2})",
+        "{why}: {note}{} scores {:.3} (quality {:.2}, success {:.2}, cost {:.2})",
         chosen.model, chosen.score, chosen.quality, chosen.success_rate, chosen.cost_score
     );
     if let Some(w) = wait {
@@ -199,7 +199,7 @@ pub fn decide(
         ));
     }
     if let Some(next) = ranked.iter().find(|s| s.model != chosen.model) {
-        reason.push_str(&format!("; next {} {:.2}", next.model, next.score));
+        reason.push_str(&format!("; next {} {:.3}", next.model, next.score));
     }
     let route = Route {
         complexity: tier.as_str().into(),

@@ -99,7 +99,7 @@ fn score_table() {
         // No history: every success rate is the 0.9 prior, free models all cost 1.
         // simple .3+.27+.2 = .77, medium .4+.27+.2 = .87, complex .375+.27+.2 = .845.
         Case {
-            reason_has: "simple task (~7 tokens): medium scores 0.87",
+            reason_has: "simple task (~7 tokens): medium scores 0.870",
             ..case(
                 "short task, quality decides among free",
                 SHORT,
