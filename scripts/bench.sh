@@ -6,12 +6,14 @@
 #   route: a routing decision and the resilience layer per request (criterion);
 #   soak:  100 batch tasks under 30% injected faults, audited (fails if any is lost or
 #          charged twice);
-#   store: task creation and `tasks list` on 100k tasks (criterion).
+#   store: task creation and `tasks list` on 100k tasks (criterion);
+#   vault: unlocking the key vault at 600k PBKDF2 iterations (the KDF's cost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/az-os/target}"
 cargo bench --bench batch
 cargo bench --bench health
+cargo bench --bench vault
 cargo bench --bench route -- --noplot
 cargo bench --bench soak
 cargo bench --bench store -- --noplot "$@"

@@ -7,6 +7,7 @@ pub mod args;
 mod config_cmd;
 mod cost_cmd;
 mod health_cmd;
+mod keys_cmd;
 mod models_cmd;
 pub mod style;
 pub mod table;
@@ -48,7 +49,10 @@ impl Exit {
 /// Parses the command line and runs it; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_logging(cli.global.verbose, cli.global.quiet);
+    // The dashboard logs to a file; everything else to stderr.
+    if !opens_dashboard(&cli) {
+        init_logging(cli.global.verbose, cli.global.quiet);
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -60,6 +64,22 @@ pub fn main() -> i32 {
             }
             code
         }
+    }
+}
+
+/// Whether this command line opens the full-screen dashboard: no command, or
+/// `run TASK` without `--batch` on a terminal.
+fn opens_dashboard(cli: &Cli) -> bool {
+    use std::io::IsTerminal;
+    match &cli.command {
+        None => true,
+        Some(Cmd::Run(r)) => {
+            !cli.global.batch
+                && (r.task.len() != 1 || r.task[0] != "-")
+                && std::io::stdout().is_terminal()
+                && std::io::stdin().is_terminal()
+        }
+        Some(_) => false,
     }
 }
 
@@ -92,6 +112,7 @@ impl Ctx {
     fn new(global: args::Global) -> Result<Self> {
         let home = Home::resolve(global.home.as_deref(), global.config.as_deref())
             .wrap_err("cannot find the home directory")?;
+        crate::vault::bind_home(home.root());
         Ok(Self { global, home })
     }
 
@@ -110,14 +131,34 @@ impl Ctx {
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
+    let dashboard = opens_dashboard(&cli);
     let ctx = Ctx::new(cli.global)?;
+    if dashboard {
+        // Ask for the vault's master password now, before the dashboard owns the terminal.
+        let models = ctx.settings().map(|s| s.models).unwrap_or_default();
+        crate::vault::unlock_before_fullscreen(&models).map_err(|e| eyre!(Exit::usage(e)))?;
+    }
+    let tui_opts = |task: Option<crate::engine::TaskSpec>, workdir| crate::tui::TuiOptions {
+        task,
+        no_alt_screen: ctx.global.no_alt_screen,
+        no_mouse: ctx.global.no_mouse,
+        workdir,
+    };
     let Some(command) = cli.command else {
-        // The dashboard is the default once it exists; until then, show the way in.
-        let mut cmd = Cli::command();
-        cmd.print_help()?;
-        return Ok(exit::OK);
+        return crate::tui::run(&ctx, tui_opts(None, None));
     };
     match command {
+        Cmd::Run(run) if dashboard => {
+            let spec = crate::engine::TaskSpec {
+                description: run.task.join(" "),
+                workdir: run.workdir.clone().unwrap_or_default(),
+                max_turns: run.max_turns,
+                budget_usd: run.budget,
+                model: run.model.clone(),
+                critical: run.critical,
+            };
+            crate::tui::run(&ctx, tui_opts(Some(spec), run.workdir.clone()))
+        }
         Cmd::Run(run) => crate::batch::run_command(&ctx, &run),
         Cmd::Tasks { action } => match action.unwrap_or(TasksCmd::List {
             status: None,
@@ -134,6 +175,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Cost { by, limit } => cost_cmd::report(&ctx, by, limit),
         Cmd::Models { action } => models_cmd::run(&ctx, action),
         Cmd::Health { deep, fresh } => health_cmd::run(&ctx, deep, fresh),
+        Cmd::Keys { action } => keys_cmd::run(&ctx, action),
         Cmd::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "az-os", &mut std::io::stdout());

@@ -11,6 +11,7 @@ mod health;
 mod home;
 mod model;
 mod routing;
+mod tui;
 
 pub use catalogue::builtin_models;
 pub use file::{ConfigError, DEFAULT_CONFIG_TOML, Defaults, Settings};
@@ -18,6 +19,7 @@ pub use health::HealthConfig;
 pub use home::Home;
 pub use model::{KeyError, ModelSpec, Provider, Tier};
 pub use routing::RoutingConfig;
+pub use tui::TuiConfig;
 
 /// How to make a model available, for messages when none is.
 pub const ADD_MODEL_HINT: &str = "add a model in one of these ways:
@@ -25,4 +27,5 @@ pub const ADD_MODEL_HINT: &str = "add a model in one of these ways:
      MISTRAL_API_KEY or ANTHROPIC_API_KEY;
   2. list a model under [[models]] in config.toml (`az-os config init` writes an example);
   3. start Ollama (ollama serve) on 127.0.0.1:11434 with a pulled model;
-  4. store a key in the encrypted vault with `az-os keys set NAME` (when the vault is available)";
+  4. store a key in the encrypted vault with `az-os keys set NAME` and list a model with
+     api_key = \"vault:NAME\" under [[models]]";

@@ -12,4 +12,6 @@ pub mod engine;
 pub mod health;
 pub mod llm;
 pub mod store;
+pub mod tui;
 pub mod util;
+pub mod vault;

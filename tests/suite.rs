@@ -7,3 +7,5 @@ mod layers;
 mod llm;
 mod routing;
 mod store;
+mod tui;
+mod vault;

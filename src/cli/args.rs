@@ -22,6 +22,7 @@ pub struct Cli {
 
 /// Flags accepted before or after any subcommand.
 #[derive(Debug, Args, Clone)]
+#[allow(clippy::struct_excessive_bools)] // each is a command-line switch
 pub struct Global {
     /// Run headless: no dashboard, results on stdout, progress on stderr.
     #[arg(long, global = true)]
@@ -41,6 +42,12 @@ pub struct Global {
     /// Only results and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Dashboard: draw inline below the prompt instead of in the alternate screen.
+    #[arg(long, global = true)]
+    pub no_alt_screen: bool,
+    /// Dashboard: leave the mouse to the terminal (no click-to-focus or wheel scroll).
+    #[arg(long, global = true)]
+    pub no_mouse: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +96,18 @@ pub enum Cmd {
         /// Ask providers now instead of reusing a recent result.
         #[arg(long)]
         fresh: bool,
+    },
+    /// The encrypted key vault: store, list and remove API keys (vault.json in the home).
+    #[command(
+        after_help = "Keys are sealed with AES-256-GCM under a key derived from your master password \
+(PBKDF2-HMAC-SHA256, 600,000 iterations). The password comes from AZ_OS_MASTER_PASSWORD, or a \
+hidden prompt on a terminal. A model uses a stored key with api_key = \"vault:NAME\" in config.toml.\n\n\
+Examples:\n  az-os keys set openrouter\n  printf %s \"$KEY\" | AZ_OS_MASTER_PASSWORD=... az-os keys set openrouter\n  \
+az-os keys list\n  az-os keys remove openrouter"
+    )]
+    Keys {
+        #[command(subcommand)]
+        action: Option<KeysCmd>,
     },
     /// Shell completion script for bash, zsh or fish.
     #[command(
@@ -182,6 +201,38 @@ pub enum ModelsCmd {
         #[arg(required = true)]
         task: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// Store a key under NAME (replacing one already there): typed at a hidden prompt, or
+    /// the first line of standard input when it is not a terminal.
+    #[command(
+        after_help = "Creating the vault asks for a new master password twice (or takes \
+AZ_OS_MASTER_PASSWORD). Then use the key with api_key = \"vault:NAME\" under [[models]].\n\n\
+Examples:\n  az-os keys set openrouter\n  pass show openrouter | AZ_OS_MASTER_PASSWORD=\"$PW\" az-os keys set openrouter"
+    )]
+    Set {
+        /// Entry name: letters, digits, `_`, `.` or `-`, at most 64.
+        #[arg(value_parser = key_name)]
+        name: String,
+    },
+    /// The names of the stored keys (never their values).
+    #[command(
+        after_help = "Examples:\n  az-os keys list\n  az-os --json keys list | jq -r '.names[]'"
+    )]
+    List,
+    /// Delete the key stored under NAME.
+    #[command(after_help = "Examples:\n  az-os keys remove openrouter")]
+    Remove {
+        /// Entry name, as shown by `az-os keys list`.
+        #[arg(value_parser = key_name)]
+        name: String,
+    },
+}
+
+fn key_name(s: &str) -> Result<String, String> {
+    crate::vault::check_name(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]

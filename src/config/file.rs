@@ -90,6 +90,8 @@ struct RawFile {
     #[serde(default)]
     health: HealthConfig,
     #[serde(default)]
+    tui: super::tui::TuiConfig,
+    #[serde(default)]
     routing: RoutingConfig,
     #[serde(default)]
     models: Vec<RawModel>,
@@ -102,6 +104,7 @@ pub struct Settings {
     pub defaults: Defaults,
     pub health: HealthConfig,
     pub routing: RoutingConfig,
+    pub tui: super::tui::TuiConfig,
     pub models: Vec<ModelSpec>,
     /// Whether `config.toml` existed and was read.
     pub file_loaded: bool,
@@ -130,6 +133,7 @@ impl Settings {
                 defaults: Defaults::default(),
                 health: HealthConfig::default(),
                 routing: RoutingConfig::default(),
+                tui: super::tui::TuiConfig::default(),
                 models: builtin_models(),
             },
         };
@@ -138,6 +142,7 @@ impl Settings {
             defaults: parsed.defaults,
             health: parsed.health,
             routing: parsed.routing,
+            tui: parsed.tui,
             models: parsed.models,
             file_loaded,
         })
@@ -198,10 +203,7 @@ impl Settings {
                     spec.name
                 ),
             ),
-            KeyError::VaultUnavailable(_) => (
-                format!("models[{index}].api_key"),
-                "use api_key_env = \"NAME_OF_ENV_VAR\" until the key vault is available".into(),
-            ),
+            KeyError::Vault { fix, .. } => (format!("models[{index}].api_key"), fix.clone()),
         };
         ConfigError {
             file: self.home.config_file().to_path_buf(),
@@ -217,6 +219,7 @@ struct Parsed {
     defaults: Defaults,
     health: HealthConfig,
     routing: RoutingConfig,
+    tui: super::tui::TuiConfig,
     models: Vec<ModelSpec>,
 }
 
@@ -256,6 +259,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         defaults: raw.defaults,
         health: raw.health,
         routing: raw.routing,
+        tui: raw.tui,
         models,
     })
 }

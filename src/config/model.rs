@@ -110,8 +110,14 @@ pub struct ModelSpec {
 pub enum KeyError {
     #[error("environment variable {0} is not set")]
     EnvMissing(String),
-    #[error("vault entry {0} cannot be read: the key vault is not available in this build")]
-    VaultUnavailable(String),
+    /// `api_key = "vault:NAME"` could not be resolved; `fix` says what to do.
+    #[error("vault entry {name} cannot be read from {}: {reason}", file.display())]
+    Vault {
+        name: String,
+        file: std::path::PathBuf,
+        reason: String,
+        fix: String,
+    },
 }
 
 impl ModelSpec {
@@ -119,7 +125,12 @@ impl ModelSpec {
     pub fn api_key(&self) -> Result<Option<String>, KeyError> {
         if let Some(v) = &self.api_key {
             let name = v.strip_prefix("vault:").unwrap_or(v);
-            return Err(KeyError::VaultUnavailable(name.to_owned()));
+            // Opens the vault once per process; the copy returned here is the caller's.
+            return crate::vault::key(name).map(|k| Some(k.as_str().to_owned()));
+        }
+        // Remembered so a redactor can mask the value (`vault::secrets`).
+        if let Some(var) = &self.api_key_env {
+            crate::vault::note_key_env(var);
         }
         match &self.api_key_env {
             Some(var) => match std::env::var(var) {
@@ -225,6 +236,15 @@ impl RawModel {
                 at("api_key"),
                 "holds a key in clear text".into(),
                 "never put keys in config.toml: use api_key_env = \"ENV_VAR\" or api_key = \"vault:NAME\"",
+            ));
+        }
+        if let Some(name) = m.api_key.as_deref().and_then(|k| k.strip_prefix("vault:"))
+            && !crate::vault::valid_name(name)
+        {
+            return Err((
+                at("api_key"),
+                format!("{name:?} is not a vault entry name"),
+                "use \"vault:NAME\" with NAME made of letters, digits, `_`, `.` or `-` (at most 64), as stored by `az-os keys set NAME`",
             ));
         }
         let quality = m.quality.unwrap_or(0.5);

@@ -41,7 +41,7 @@ impl Drop for Monitor {
 }
 
 fn raise(events: &mpsc::UnboundedSender<EngineEvent>, store: &StoreHandle, a: Alert) -> bool {
-    tracing::warn!("alert: {}", a.message);
+    tracing::info!("alert: {}", a.message);
     let (key, level, value, message) = (a.key.clone(), a.level, a.value, a.message.clone());
     store.post("alert", move |c| {
         alerts::insert(c, &key, level.as_str(), value, &message)

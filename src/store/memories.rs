@@ -90,6 +90,14 @@ pub fn list(conn: &Connection, limit: usize) -> Result<Vec<Memory>, StoreError> 
     Ok(rows)
 }
 
+/// Deletes a lesson; returns whether it existed.
+pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM memories WHERE id = ?1")?
+        .execute(params![id])?
+        > 0)
+}
+
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Memory> {
     Ok(Memory {
         id: r.get(0)?,

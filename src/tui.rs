@@ -1,0 +1,165 @@
+//! The full-screen dashboard. `run` takes the terminal, starts the engine with
+//! thought streaming and health sampling, and drives the Elm-style loop in
+//! [`app`]: messages → [`update`] → effects, and [`view`] on demand.
+//!
+//! Nothing under `engine/` knows this module exists; it talks to the engine only
+//! through commands and events.
+
+pub mod action;
+pub mod app;
+pub mod effects;
+pub mod keymap;
+pub mod layout;
+pub mod model;
+pub mod msg;
+pub mod panes;
+pub mod terminal;
+pub mod theme;
+pub mod update;
+pub mod view;
+
+use std::sync::Arc;
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use ratatui::crossterm::event::EventStream;
+
+use crate::cli::{Ctx, Exit, exit};
+use crate::engine::{self, Command, EngineConfig, HealthEvents, TaskSpec};
+use crate::store::StoreHandle;
+use crate::util::ids::TaskId;
+use keymap::Keymap;
+use model::{Model, TaskDefaults};
+use theme::Theme;
+
+/// What the command line asked of the dashboard.
+#[derive(Clone, Debug, Default)]
+pub struct TuiOptions {
+    /// A task to queue and select at start (`az-os run TASK` on a terminal).
+    pub task: Option<TaskSpec>,
+    pub no_alt_screen: bool,
+    pub no_mouse: bool,
+    pub workdir: Option<std::path::PathBuf>,
+}
+
+/// Opens the dashboard; returns the process exit code.
+pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
+    let settings = ctx.settings()?;
+    // Bad keymap or theme files are setup errors: say so before taking the screen.
+    let keymap =
+        Keymap::load(ctx.home.root(), &settings.tui.keymap).map_err(|e| eyre!(Exit::usage(e)))?;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = Theme::load(ctx.home.root(), &settings.tui.theme, no_color)
+        .map_err(|e| eyre!(Exit::usage(e)))?;
+    let conn = ctx.open_store()?;
+    let store = StoreHandle::from_connection(conn);
+    let _log_guard = init_file_logging(&ctx.home.logs_dir());
+
+    let workdir = match opts.workdir.clone() {
+        Some(w) => w,
+        None => std::env::current_dir().wrap_err("cannot read the current directory")?,
+    };
+    let defaults = TaskDefaults {
+        workdir: workdir.canonicalize().unwrap_or(workdir),
+        max_turns: None,
+        budget_usd: None,
+        model: None,
+        config_max_turns: settings.defaults.max_turns,
+    };
+    let mut model = Model::new(
+        keymap,
+        theme,
+        defaults,
+        settings.defaults.budget_usd_per_day,
+        settings.defaults.budget_usd_per_task,
+    );
+    if settings.usable_models().next().is_none() {
+        model.setup_hint = Some(setup_hint(ctx.home.config_file()));
+    }
+    let term_opts = terminal::TermOptions {
+        alt_screen: !opts.no_alt_screen,
+        mouse: settings.tui.mouse && !opts.no_mouse,
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let config = EngineConfig {
+            jobs: settings.defaults.jobs,
+            settings: Arc::new(settings),
+            stream_thoughts: true,
+            health: HealthEvents {
+                sampler: true,
+                snapshots: true,
+                providers: true,
+            },
+        };
+        let (handle, events, join) =
+            engine::start(config, store.clone()).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
+        if let Some(mut spec) = opts.task {
+            if spec.workdir.as_os_str().is_empty() {
+                spec.workdir.clone_from(&model.defaults.workdir);
+            }
+            let id = TaskId::new();
+            model.select_on_queue = Some(id.clone());
+            handle
+                .send(Command::Submit { id, spec })
+                .map_err(|e| eyre!(e))?;
+        }
+        let mut term = terminal::setup(term_opts).wrap_err("cannot take the terminal")?;
+        let mut copy = |text: &str| {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = out.write_all(effects::osc52(text).as_bytes());
+            let _ = out.flush();
+        };
+        let result = app::run_loop(
+            &mut term,
+            EventStream::new(),
+            model,
+            handle.clone(),
+            events,
+            store,
+            app::LoopOptions::default(),
+            &mut copy,
+        )
+        .await;
+        terminal::restore(term_opts);
+        // Running tasks are cancelled (and recorded so) before we leave.
+        let _ = handle.send(Command::Shutdown {
+            cancel_running: true,
+        });
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), join).await;
+        result.wrap_err("the dashboard stopped")?;
+        Ok(exit::OK)
+    })
+}
+
+/// What to do when no model is usable, laid out for a pane.
+fn setup_hint(config: &std::path::Path) -> String {
+    format!(
+        "No model is usable yet. Add one, then restart az-os:\n\n\
+         • export a provider key: OPENROUTER_API_KEY (free models), GEMINI_API_KEY, MISTRAL_API_KEY or ANTHROPIC_API_KEY\n\
+         • or list a model under [[models]] in {} (`az-os config init` writes an example)\n\
+         • or start Ollama on 127.0.0.1:11434 with a pulled model\n\n\
+         `az-os models list` shows which keys are present.",
+        config.display()
+    )
+}
+
+/// Diagnostics go to `logs/az-os.log`, never to the screen.
+fn init_file_logging(dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let appender = tracing_appender::rolling::never(dir, "az-os.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AZ_OS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init()
+        .ok()
+        .map(|()| guard)
+}

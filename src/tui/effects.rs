@@ -1,0 +1,155 @@
+//! Carries out what `update` asks for: engine commands, store reads and writes
+//! (on the store thread), each answered by a message back into the loop.
+//! Copying to the clipboard and quitting touch the terminal, so the loop does those.
+
+use tokio::sync::mpsc;
+
+use super::msg::{Effect, Msg};
+use crate::engine::EngineHandle;
+use crate::health::metrics;
+use crate::store::{StoreHandle, costs, logs, memories, tasks};
+use crate::util::time::{now_unix, start_of_utc_day};
+
+/// Most log lines loaded for one task.
+const LOG_LIMIT: usize = 200_000;
+/// Most lessons listed.
+const MEMORY_LIMIT: usize = 500;
+
+pub struct Effects {
+    pub engine: EngineHandle,
+    pub store: StoreHandle,
+    pub tx: mpsc::UnboundedSender<Msg>,
+    pub budget_day: f64,
+}
+
+impl Effects {
+    /// Starts `effect`; results arrive later as messages.
+    pub fn run(&self, effect: Effect) {
+        let tx = self.tx.clone();
+        let store = self.store.clone();
+        match effect {
+            Effect::Engine(cmd) => {
+                if self.engine.send(cmd).is_err() {
+                    let _ = tx.send(Msg::Done(Err("the engine has stopped".into())));
+                }
+            }
+            Effect::LoadLogs(id) => {
+                tokio::spawn(async move {
+                    let lookup = id.clone();
+                    if let Ok(rows) = store
+                        .call(move |c| logs::list(c, &lookup, 0, LOG_LIMIT))
+                        .await
+                    {
+                        let _ = tx.send(Msg::LogsLoaded(id, rows));
+                    }
+                });
+            }
+            Effect::LoadMemories(query) => {
+                tokio::spawn(async move {
+                    let r = store
+                        .call(move |c| match &query {
+                            Some(q) => memories::search(c, q, MEMORY_LIMIT),
+                            None => memories::list(c, MEMORY_LIMIT),
+                        })
+                        .await;
+                    let _ = tx.send(match r {
+                        Ok(items) => Msg::MemoriesLoaded(items),
+                        Err(e) => Msg::Done(Err(format!("memory: {e}"))),
+                    });
+                });
+            }
+            Effect::DeleteMemory(id) => {
+                tokio::spawn(async move {
+                    let r = store.call(move |c| memories::delete(c, &id)).await;
+                    let _ = tx.send(Msg::Done(
+                        r.map(|_| "Lesson deleted".to_owned())
+                            .map_err(|e| e.to_string()),
+                    ));
+                    if let Ok(items) = store.call(|c| memories::list(c, MEMORY_LIMIT)).await {
+                        let _ = tx.send(Msg::MemoriesLoaded(items));
+                    }
+                });
+            }
+            Effect::DeleteTask(id) => {
+                tokio::spawn(async move {
+                    let del = id.clone();
+                    let _ = tx.send(match store.call(move |c| tasks::delete(c, &del)).await {
+                        Ok(()) => Msg::TaskDeleted(id),
+                        Err(e) => Msg::Done(Err(e.to_string())),
+                    });
+                });
+            }
+            Effect::LoadCost => {
+                tokio::spawn(async move {
+                    let since = start_of_utc_day(now_unix());
+                    let r = store
+                        .call(move |c| {
+                            Ok((
+                                costs::spent_since(c, since)?,
+                                costs::by_model_since(c, since)?,
+                            ))
+                        })
+                        .await;
+                    if let Ok((today_usd, by_model)) = r {
+                        let _ = tx.send(Msg::CostLoaded {
+                            today_usd,
+                            by_model,
+                        });
+                    }
+                });
+            }
+            Effect::LoadMetrics => {
+                let budget = self.budget_day;
+                tokio::spawn(async move {
+                    if let Ok(m) = store.call(move |c| metrics::collect(c, budget)).await {
+                        let _ = tx.send(Msg::MetricsLoaded(Box::new(m)));
+                    }
+                });
+            }
+            // Handled by the loop, which owns the terminal.
+            Effect::Copy(_) | Effect::Quit => {}
+        }
+    }
+}
+
+/// The OSC 52 sequence that puts `text` on the clipboard of the terminal the
+/// user sits at, local or over SSH.
+pub fn osc52(text: &str) -> String {
+    format!("\u{1b}]52;c;{}\u{7}", base64(text.as_bytes()))
+}
+
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn osc52_encodes_base64() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"Hello, world"), "SGVsbG8sIHdvcmxk");
+        assert_eq!(osc52("hi"), "\u{1b}]52;c;aGk=\u{7}");
+    }
+}

@@ -1,0 +1,56 @@
+//! Messages into `update` and effects out of it. Every message carries the time
+//! it was stamped with by the loop, so `update` never reads a clock.
+
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::engine::{Command, EngineEvent};
+use crate::health::metrics::ServiceMetrics;
+use crate::store::TaskRow;
+use crate::store::logs::LogRow;
+use crate::store::memories::Memory;
+use crate::util::ids::TaskId;
+
+/// Something that happened, for `update`.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Paste(String),
+    Resize(u16, u16),
+    /// An event from the engine.
+    Engine(EngineEvent),
+    /// Stored tasks, newest first (at start-up).
+    TasksLoaded(Vec<TaskRow>),
+    /// A task's stored transcript (when a task from an earlier session is selected).
+    LogsLoaded(TaskId, Vec<LogRow>),
+    /// Lessons (all, or the hits of a search).
+    MemoriesLoaded(Vec<Memory>),
+    /// Spend today from the ledger, total and by model.
+    CostLoaded {
+        today_usd: f64,
+        by_model: Vec<(String, f64)>,
+    },
+    /// Service metrics from the ledger.
+    MetricsLoaded(Box<ServiceMetrics>),
+    /// A task was deleted from the store.
+    TaskDeleted(TaskId),
+    /// A store action finished; `Err` carries what went wrong.
+    Done(Result<String, String>),
+}
+
+/// What `update` asks the outside world to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Send a command to the engine.
+    Engine(Command),
+    LoadLogs(TaskId),
+    LoadMemories(Option<String>),
+    DeleteMemory(String),
+    /// Delete a finished task and its transcript (its spend stays in the ledger).
+    DeleteTask(TaskId),
+    LoadCost,
+    LoadMetrics,
+    /// Put text on the clipboard with OSC 52 (works over SSH).
+    Copy(String),
+    Quit,
+}

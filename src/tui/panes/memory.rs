@@ -1,0 +1,108 @@
+//! The memory browser: lessons from past tasks, newest first or as search hits;
+//! `/` edits the query, Enter views a lesson, `d` deletes one (after confirming).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use super::frame;
+use crate::store::memories::Memory;
+use crate::tui::theme::Theme;
+use crate::util::text::{ellipsize, strip_control};
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MemoryState {
+    pub items: Vec<Memory>,
+    pub selected: usize,
+    /// The query being typed (`Some` while the search line has focus).
+    pub editing: Option<String>,
+    /// The query the list shows hits for.
+    pub query: Option<String>,
+    pub height: usize,
+}
+
+impl MemoryState {
+    pub fn selected_item(&self) -> Option<&Memory> {
+        self.items.get(self.selected)
+    }
+
+    pub fn set_items(&mut self, items: Vec<Memory>) {
+        self.items = items;
+        self.selected = self.selected.min(self.items.len().saturating_sub(1));
+    }
+
+    pub fn move_by(&mut self, delta: isize) {
+        if !self.items.is_empty() {
+            self.selected = self
+                .selected
+                .saturating_add_signed(delta)
+                .min(self.items.len() - 1);
+        }
+    }
+}
+
+pub struct MemoryPane<'a> {
+    pub state: &'a MemoryState,
+    pub theme: &'a Theme,
+    pub focused: bool,
+}
+
+impl Widget for MemoryPane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let (s, th) = (self.state, self.theme);
+        let title = match &s.query {
+            Some(q) => format!(
+                "Memory · {} hits for \"{}\"",
+                s.items.len(),
+                ellipsize(q, 20)
+            ),
+            None => format!("Memory · {}", s.items.len()),
+        };
+        let block = frame(&title, "/ search", self.focused, th);
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let mut y = inner.y;
+        if let Some(q) = &s.editing {
+            let line = Line::from(vec![
+                Span::styled("/", th.accent),
+                Span::styled(format!("{q}▏"), th.input),
+            ]);
+            buf.set_line(inner.x, y, &line, inner.width);
+            y += 1;
+        }
+        if s.items.is_empty() {
+            let msg = if s.query.is_some() {
+                "No lesson matches."
+            } else {
+                "No lessons yet."
+            };
+            Paragraph::new(Span::styled(msg, th.dim)).render(
+                Rect {
+                    y,
+                    height: inner.height.saturating_sub(y - inner.y),
+                    ..inner
+                },
+                buf,
+            );
+            return;
+        }
+        let rows = usize::from(inner.height.saturating_sub(y - inner.y));
+        let offset = s.selected.saturating_sub(rows.saturating_sub(1));
+        for (i, m) in s.items.iter().enumerate().skip(offset).take(rows) {
+            let cat = format!("[{}] ", ellipsize(&m.category, 12));
+            let text = ellipsize(
+                &strip_control(&m.lesson).replace('\n', " "),
+                usize::from(inner.width)
+                    .saturating_sub(cat.chars().count())
+                    .max(1),
+            );
+            let mut line = Line::from(vec![Span::styled(cat, th.dim), Span::styled(text, th.text)]);
+            if i == s.selected && self.focused {
+                line = line.style(th.selected);
+            }
+            buf.set_line(inner.x, y, &line, inner.width);
+            y += 1;
+        }
+    }
+}

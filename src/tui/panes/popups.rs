@@ -1,0 +1,234 @@
+//! Popups drawn over the panes: help (generated from the keymap), task detail,
+//! a lesson, and confirmation dialogs.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
+
+use super::{centered, frame, status_style};
+use crate::tui::keymap::{Context, Keymap};
+use crate::tui::theme::Theme;
+use crate::util::text::strip_control;
+
+use super::queue::TaskItem;
+
+/// What a confirmation is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirm {
+    DeleteTask(crate::util::ids::TaskId),
+    DeleteMemory(String),
+    CancelTask(crate::util::ids::TaskId),
+}
+
+/// The popup on screen, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Popup {
+    Help {
+        scroll: u16,
+    },
+    Detail {
+        task: crate::util::ids::TaskId,
+        scroll: u16,
+    },
+    Lesson {
+        id: String,
+        scroll: u16,
+    },
+    Confirm {
+        what: Confirm,
+        question: String,
+    },
+}
+
+impl Popup {
+    pub fn context(&self) -> Context {
+        match self {
+            Self::Help { .. } => Context::Help,
+            Self::Detail { .. } | Self::Lesson { .. } => Context::Detail,
+            Self::Confirm { .. } => Context::Confirm,
+        }
+    }
+
+    /// Scrolls by `delta` lines, within `0..=max`.
+    pub fn scroll_by(&mut self, delta: i32, max: u16) {
+        if let Self::Help { scroll } | Self::Detail { scroll, .. } | Self::Lesson { scroll, .. } =
+            self
+        {
+            *scroll = u16::try_from((i32::from(*scroll) + delta).max(0))
+                .unwrap_or(0)
+                .min(max);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the popup's parts, all needed, none related
+fn draw(
+    area: Rect,
+    buf: &mut Buffer,
+    th: &Theme,
+    title: &str,
+    hint: &str,
+    lines: Vec<Line<'_>>,
+    w: u16,
+    h: u16,
+    scroll: u16,
+) {
+    let rect = centered(area, w, h);
+    Clear.render(rect, buf);
+    let block = frame(title, hint, true, th).style(th.popup);
+    Paragraph::new(lines)
+        .block(block)
+        .wrap(Wrap { trim: false })
+        .scroll((scroll, 0))
+        .render(rect, buf);
+}
+
+/// The help popup: every binding of every context, from the keymap.
+pub fn help(area: Rect, buf: &mut Buffer, th: &Theme, keymap: &Keymap, scroll: u16) {
+    let mut lines = Vec::new();
+    for ctx in Context::ALL {
+        let bindings = keymap.bindings(ctx);
+        if bindings.is_empty() {
+            continue;
+        }
+        lines.push(Line::from(Span::styled(ctx.name().to_owned(), th.accent)));
+        let mut seen: Vec<&str> = Vec::new();
+        for b in bindings {
+            // Several keys for one action share a line.
+            if seen.contains(&b.desc.as_str()) {
+                continue;
+            }
+            seen.push(&b.desc);
+            let keys: Vec<String> = bindings
+                .iter()
+                .filter(|o| o.desc == b.desc)
+                .map(|o| o.key.to_string())
+                .collect();
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<18}", keys.join(" ")), th.key_hint),
+                Span::styled(b.desc.clone(), th.text),
+            ]));
+        }
+    }
+    draw(
+        area,
+        buf,
+        th,
+        "Help",
+        "Esc close · j/k scroll",
+        lines,
+        64,
+        area.height.saturating_sub(2),
+        scroll,
+    );
+}
+
+/// The task detail popup.
+pub fn detail(area: Rect, buf: &mut Buffer, th: &Theme, t: &TaskItem, scroll: u16) {
+    let field = |k: &str, v: String| {
+        Line::from(vec![
+            Span::styled(format!("{k:<9}"), th.dim),
+            Span::styled(v, th.text),
+        ])
+    };
+    let mut lines = vec![
+        field("id", t.id.to_string()),
+        Line::from(vec![
+            Span::styled(format!("{:<9}", "status"), th.dim),
+            Span::styled(t.status.as_str(), status_style(th, t.status)),
+        ]),
+        field("model", t.model.clone().unwrap_or_else(|| "-".into())),
+        field("turns", format!("{}/{}", t.turns, t.max_turns)),
+        field("cost", format!("${:.6}", t.cost_usd)),
+    ];
+    if let Some(r) = &t.route {
+        lines.push(field("route", strip_control(r)));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled("task", th.accent)));
+    lines.extend(
+        strip_control(&t.description)
+            .lines()
+            .map(|l| Line::from(Span::styled(l.to_owned(), th.text))),
+    );
+    if let Some(e) = &t.error {
+        lines.push(Line::default());
+        lines.push(Line::from(Span::styled("error", th.error)));
+        lines.extend(
+            strip_control(e)
+                .lines()
+                .map(|l| Line::from(Span::styled(l.to_owned(), th.error))),
+        );
+    }
+    if let Some(r) = &t.result {
+        lines.push(Line::default());
+        lines.push(Line::from(Span::styled("result", th.accent)));
+        lines.extend(
+            strip_control(r)
+                .lines()
+                .map(|l| Line::from(Span::styled(l.to_owned(), th.text))),
+        );
+    }
+    let h = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height.saturating_sub(4));
+    draw(
+        area,
+        buf,
+        th,
+        "Task",
+        "y copy · Esc close",
+        lines,
+        90,
+        h,
+        scroll,
+    );
+}
+
+/// A lesson in full.
+pub fn lesson(
+    area: Rect,
+    buf: &mut Buffer,
+    th: &Theme,
+    m: &crate::store::memories::Memory,
+    scroll: u16,
+) {
+    let mut lines = vec![
+        Line::from(Span::styled(
+            format!(
+                "[{}] score {:.1} · used {}×",
+                m.category, m.score, m.access_count
+            ),
+            th.dim,
+        )),
+        Line::default(),
+    ];
+    lines.extend(
+        strip_control(&m.lesson)
+            .lines()
+            .map(|l| Line::from(Span::styled(l.to_owned(), th.text))),
+    );
+    let h = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .clamp(5, area.height.saturating_sub(4).max(5));
+    draw(area, buf, th, "Lesson", "Esc close", lines, 80, h, scroll);
+}
+
+/// A yes/no question.
+pub fn confirm(area: Rect, buf: &mut Buffer, th: &Theme, question: &str) {
+    let lines = vec![
+        Line::from(Span::styled(question.to_owned(), th.text)),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("y", th.key_hint),
+            Span::styled(" yes   ", th.text),
+            Span::styled("n", th.key_hint),
+            Span::styled(" no", th.text),
+        ]),
+    ];
+    let w = u16::try_from(question.chars().count() + 4)
+        .unwrap_or(60)
+        .clamp(30, 70);
+    draw(area, buf, th, "Confirm", "", lines, w, 6, 0);
+}

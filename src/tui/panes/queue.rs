@@ -1,0 +1,372 @@
+//! The task queue: every task of this session and the newest stored ones, with
+//! status, model, cost and age; filter by status, change the sort; the selected
+//! task drives the turns pane, the cost meter and the detail popup.
+
+use std::collections::HashMap;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use super::{frame, status_style};
+use crate::store::{TaskRow, TaskStatus};
+use crate::tui::theme::Theme;
+use crate::util::ids::TaskId;
+use crate::util::text::{ellipsize, strip_control};
+use crate::util::time::age;
+
+/// One task as the queue shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskItem {
+    pub id: TaskId,
+    pub description: String,
+    pub status: TaskStatus,
+    pub model: Option<String>,
+    pub cost_usd: f64,
+    pub created_at: f64,
+    pub turns: u32,
+    pub max_turns: u32,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub budget_usd: Option<f64>,
+    /// The route's reason, when known.
+    pub route: Option<String>,
+}
+
+impl From<TaskRow> for TaskItem {
+    fn from(r: TaskRow) -> Self {
+        let route = r
+            .route_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+            .and_then(|v| v["reason"].as_str().map(str::to_owned));
+        Self {
+            id: r.id,
+            description: r.description,
+            status: r.status,
+            model: r.model,
+            cost_usd: r.cost_usd,
+            created_at: r.created_at,
+            turns: r.turns,
+            max_turns: r.max_turns,
+            result: r.result,
+            error: r.error,
+            budget_usd: r.budget_usd,
+            route,
+        }
+    }
+}
+
+/// How the queue is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Newest,
+    Oldest,
+    Cost,
+    Status,
+}
+
+impl Sort {
+    #[must_use]
+    pub fn next(self) -> Self {
+        match self {
+            Self::Newest => Self::Oldest,
+            Self::Oldest => Self::Cost,
+            Self::Cost => Self::Status,
+            Self::Status => Self::Newest,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Newest => "newest",
+            Self::Oldest => "oldest",
+            Self::Cost => "cost",
+            Self::Status => "status",
+        }
+    }
+}
+
+/// The filters `queue.filter` cycles through.
+const FILTERS: [Option<TaskStatus>; 6] = [
+    None,
+    Some(TaskStatus::Running),
+    Some(TaskStatus::Pending),
+    Some(TaskStatus::Completed),
+    Some(TaskStatus::Failed),
+    Some(TaskStatus::Cancelled),
+];
+
+#[derive(Clone, Debug, Default)]
+pub struct QueueState {
+    tasks: Vec<TaskItem>,
+    index: HashMap<TaskId, usize>,
+    /// Indices into `tasks`, filtered and sorted.
+    view: Vec<usize>,
+    pub selected: usize,
+    pub offset: usize,
+    pub filter: Option<TaskStatus>,
+    pub sort: Sort,
+    /// Rows visible at the last layout (for paging and scrolling).
+    pub height: usize,
+    /// Wall-clock seconds of the last message, for ages.
+    pub now: f64,
+}
+
+impl QueueState {
+    pub fn len(&self) -> usize {
+        self.view.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.view.is_empty()
+    }
+
+    pub fn total(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn get(&self, id: &TaskId) -> Option<&TaskItem> {
+        self.index.get(id).map(|&i| &self.tasks[i])
+    }
+
+    pub fn get_mut(&mut self, id: &TaskId) -> Option<&mut TaskItem> {
+        self.index.get(id).map(|&i| &mut self.tasks[i])
+    }
+
+    pub fn selected_task(&self) -> Option<&TaskItem> {
+        self.view.get(self.selected).map(|&i| &self.tasks[i])
+    }
+
+    pub fn selected_id(&self) -> Option<TaskId> {
+        self.selected_task().map(|t| t.id.clone())
+    }
+
+    /// Adds or replaces tasks, keeping the selection on the same task.
+    pub fn upsert(&mut self, items: impl IntoIterator<Item = TaskItem>) {
+        let keep = self.selected_id();
+        for item in items {
+            if let Some(&i) = self.index.get(&item.id) {
+                self.tasks[i] = item;
+            } else {
+                self.index.insert(item.id.clone(), self.tasks.len());
+                self.tasks.push(item);
+            }
+        }
+        self.rebuild(keep.as_ref());
+    }
+
+    /// Adds stored tasks that the queue does not know yet; tasks already updated
+    /// by live events keep their newer state.
+    pub fn insert_missing(&mut self, items: impl IntoIterator<Item = TaskItem>) {
+        let fresh: Vec<TaskItem> = items
+            .into_iter()
+            .filter(|t| !self.index.contains_key(&t.id))
+            .collect();
+        self.upsert(fresh);
+    }
+
+    /// Removes a task from the queue; the selection stays on a neighbour.
+    pub fn remove(&mut self, id: &TaskId) {
+        let Some(i) = self.index.remove(id) else {
+            return;
+        };
+        let keep = self.selected_id().filter(|k| k != id);
+        let position = self.selected;
+        self.tasks.remove(i);
+        for v in self.index.values_mut() {
+            if *v > i {
+                *v -= 1;
+            }
+        }
+        // The old view points into the old vector: drop it before rebuilding.
+        self.view.clear();
+        self.rebuild(keep.as_ref());
+        if keep.is_none() {
+            self.selected = position.min(self.view.len().saturating_sub(1));
+            self.scroll_into_view();
+        }
+    }
+
+    /// Re-applies filter and sort after tasks changed; keeps `keep` selected if
+    /// it is still shown.
+    pub fn rebuild(&mut self, keep: Option<&TaskId>) {
+        let keep = keep.cloned().or_else(|| self.selected_id());
+        let filter = self.filter;
+        let mut view: Vec<usize> = (0..self.tasks.len())
+            .filter(|&i| {
+                filter.is_none_or(|f| {
+                    self.tasks[i].status == f
+                        || (f == TaskStatus::Failed
+                            && matches!(
+                                self.tasks[i].status,
+                                TaskStatus::BudgetExceeded | TaskStatus::Interrupted
+                            ))
+                })
+            })
+            .collect();
+        let t = &self.tasks;
+        match self.sort {
+            Sort::Newest => view.sort_by(|&a, &b| t[b].created_at.total_cmp(&t[a].created_at)),
+            Sort::Oldest => view.sort_by(|&a, &b| t[a].created_at.total_cmp(&t[b].created_at)),
+            Sort::Cost => view.sort_by(|&a, &b| t[b].cost_usd.total_cmp(&t[a].cost_usd)),
+            Sort::Status => view.sort_by_key(|&i| {
+                (
+                    status_rank(t[i].status),
+                    std::cmp::Reverse((t[i].created_at * 1000.0) as i64),
+                )
+            }),
+        }
+        self.view = view;
+        self.selected = keep
+            .and_then(|id| self.view.iter().position(|&i| self.tasks[i].id == id))
+            .unwrap_or(0)
+            .min(self.view.len().saturating_sub(1));
+        self.scroll_into_view();
+    }
+
+    pub fn select(&mut self, id: &TaskId) {
+        if let Some(pos) = self.view.iter().position(|&i| &self.tasks[i].id == id) {
+            self.selected = pos;
+            self.scroll_into_view();
+        }
+    }
+
+    pub fn move_by(&mut self, delta: isize) {
+        if self.view.is_empty() {
+            return;
+        }
+        let max = self.view.len() - 1;
+        self.selected = self.selected.saturating_add_signed(delta).min(max);
+        self.scroll_into_view();
+    }
+
+    pub fn cycle_filter(&mut self) {
+        let pos = FILTERS.iter().position(|f| *f == self.filter).unwrap_or(0);
+        self.filter = FILTERS[(pos + 1) % FILTERS.len()];
+        self.rebuild(None);
+    }
+
+    pub fn cycle_sort(&mut self) {
+        self.sort = self.sort.next();
+        self.rebuild(None);
+    }
+
+    fn scroll_into_view(&mut self) {
+        let h = self.height.max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + h {
+            self.offset = self.selected + 1 - h;
+        }
+        self.offset = self.offset.min(self.view.len().saturating_sub(h));
+    }
+
+    /// Tasks queued or running.
+    pub fn active(&self) -> usize {
+        self.tasks.iter().filter(|t| !t.status.is_final()).count()
+    }
+}
+
+fn status_rank(s: TaskStatus) -> u8 {
+    match s {
+        TaskStatus::Running => 0,
+        TaskStatus::Pending => 1,
+        TaskStatus::Failed | TaskStatus::BudgetExceeded => 2,
+        TaskStatus::Interrupted | TaskStatus::Cancelled => 3,
+        TaskStatus::Completed => 4,
+    }
+}
+
+fn status_mark(s: TaskStatus) -> &'static str {
+    match s {
+        TaskStatus::Pending => "◌",
+        TaskStatus::Running => "●",
+        TaskStatus::Completed => "✓",
+        TaskStatus::Failed => "✗",
+        TaskStatus::BudgetExceeded => "$",
+        TaskStatus::Cancelled => "⊘",
+        TaskStatus::Interrupted => "!",
+    }
+}
+
+/// The queue pane's widget.
+pub struct QueuePane<'a> {
+    pub state: &'a QueueState,
+    pub theme: &'a Theme,
+    pub focused: bool,
+}
+
+impl Widget for QueuePane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let s = self.state;
+        let th = self.theme;
+        let title = match s.filter {
+            Some(f) => format!("Tasks {}/{} · {}", s.len(), s.total(), f.as_str()),
+            None => format!("Tasks {}", s.total()),
+        };
+        let hint = format!("sort: {}", s.sort.label());
+        let block = frame(&title, &hint, self.focused, th);
+        let inner = block.inner(area);
+        block.render(area, buf);
+        if s.is_empty() {
+            let msg = if s.total() == 0 {
+                "No tasks yet: type one below and press Enter."
+            } else {
+                "No task matches the filter (f)."
+            };
+            Paragraph::new(Span::styled(msg, th.dim))
+                .wrap(ratatui::widgets::Wrap { trim: true })
+                .render(inner, buf);
+            return;
+        }
+        let w = inner.width as usize;
+        let rows = inner.height as usize;
+        let model_w = if w >= 70 { 14 } else { 0 };
+        let fixed = 2 + 7 + 8 + 5 + if model_w > 0 { model_w + 1 } else { 0 };
+        let desc_w = w.saturating_sub(fixed);
+        for (row, &i) in s.view.iter().skip(s.offset).take(rows).enumerate() {
+            let t = &s.tasks[i];
+            let selected = s.offset + row == s.selected;
+            let mut spans = vec![
+                Span::styled(
+                    format!("{} ", status_mark(t.status)),
+                    status_style(th, t.status),
+                ),
+                Span::styled(
+                    format!("{:<6} ", &t.id.as_str()[..t.id.as_str().len().min(6)]),
+                    th.dim,
+                ),
+            ];
+            if model_w > 0 {
+                let m = ellipsize(t.model.as_deref().unwrap_or("-"), model_w);
+                spans.push(Span::styled(format!("{m:<model_w$} "), th.dim));
+            }
+            let desc = ellipsize(
+                &strip_control(&t.description).replace('\n', " "),
+                desc_w.max(1),
+            );
+            spans.push(Span::styled(format!("{desc:<desc_w$}"), th.text));
+            spans.push(Span::styled(
+                format!("{:>8}", format!("${:.4}", t.cost_usd)),
+                th.dim,
+            ));
+            spans.push(Span::styled(
+                format!("{:>5}", age(s.now - t.created_at)),
+                th.dim,
+            ));
+            let mut line = Line::from(spans);
+            if selected {
+                line = line.style(if self.focused {
+                    th.selected
+                } else {
+                    th.dim.patch(th.selected)
+                });
+            }
+            let y = inner.y + u16::try_from(row).unwrap_or(0);
+            buf.set_line(inner.x, y, &line, inner.width);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The status bar: the latest message, counts of running and queued tasks,
+//! today's spend, and key hints for the focused context, generated from the
+//! keymap's descriptions.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use crate::tui::theme::Theme;
+
+/// How a status message should look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Tone {
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatusState {
+    pub message: String,
+    pub tone: Tone,
+    /// When the message was set (seconds); it is shown for `SHOWN_FOR`.
+    pub set_at: f64,
+}
+
+/// Seconds a status message stays (errors stay until replaced).
+const SHOWN_FOR: f64 = 15.0;
+
+impl StatusState {
+    /// Sets the message at time `now`.
+    pub fn set_at(&mut self, tone: Tone, message: impl Into<String>, now: f64) {
+        self.set(tone, message);
+        self.set_at = now;
+    }
+
+    pub fn visible(&self, now: f64) -> bool {
+        !self.message.is_empty() && (self.tone == Tone::Error || now - self.set_at < SHOWN_FOR)
+    }
+
+    pub fn set(&mut self, tone: Tone, message: impl Into<String>) {
+        self.tone = tone;
+        self.message = crate::util::text::strip_control(&message.into()).replace('\n', " ");
+    }
+}
+
+pub struct StatusBar<'a> {
+    pub state: &'a StatusState,
+    pub theme: &'a Theme,
+    /// (key, description) hints for the focused context.
+    pub hints: Vec<(String, String)>,
+    /// Right side: counts and spend.
+    pub summary: String,
+    /// The time of the latest message, to expire old status messages.
+    pub now: f64,
+}
+
+impl Widget for StatusBar<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let th = self.theme;
+        buf.set_style(area, th.status_bar);
+        let mut spans = Vec::new();
+        let right = format!(" {} ", self.summary);
+        let rw = u16::try_from(right.chars().count()).unwrap_or(0);
+        let room = usize::from(area.width.saturating_sub(rw));
+        let mut used = 0;
+        if self.state.visible(self.now) {
+            let style = match self.state.tone {
+                Tone::Info => th.status_bar,
+                Tone::Warn => th.status_bar.patch(th.gauge_warn),
+                Tone::Error => th.status_bar.patch(th.error),
+            };
+            let msg =
+                crate::util::text::ellipsize(&self.state.message, room.saturating_sub(3).max(1));
+            used += msg.chars().count() + 3;
+            spans.push(Span::styled(format!(" {msg} "), style));
+            spans.push(Span::styled("│", th.status_bar));
+        }
+        // Whole hints only: one that does not fit is left out, not cut.
+        for (k, d) in &self.hints {
+            let w = k.chars().count() + d.chars().count() + 3;
+            if used + w > room {
+                break;
+            }
+            used += w;
+            spans.push(Span::styled(
+                format!(" {k}"),
+                th.status_bar.patch(th.key_hint),
+            ));
+            spans.push(Span::styled(format!(" {d} "), th.status_bar));
+        }
+        buf.set_line(
+            area.x,
+            area.y,
+            &Line::from(spans),
+            area.width.saturating_sub(rw),
+        );
+        if area.width > rw {
+            buf.set_line(
+                area.x + area.width - rw,
+                area.y,
+                &Line::from(Span::styled(right, th.status_bar)),
+                rw,
+            );
+        }
+    }
+}

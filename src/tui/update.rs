@@ -1,0 +1,636 @@
+//! `update(&mut Model, Msg, now) -> Vec<Effect>`: the only place state changes.
+//! Pure: no IO, no clock (the loop passes `now`), no awaiting. Keys become
+//! actions through the keymap; engine events land in the panes they concern.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
+
+use super::action::Action;
+use super::keymap::Key;
+use super::layout::{self, Areas};
+use super::model::{Focus, Model};
+use super::msg::{Effect, Msg};
+use super::panes::popups::{Confirm, Popup};
+use super::panes::queue::TaskItem;
+use super::panes::status::Tone;
+use super::panes::turns::Transcript;
+use crate::engine::{Command, EngineEvent, Event, TaskSpec};
+use crate::store::TaskStatus;
+use crate::util::ids::TaskId;
+
+/// Seconds within which a second Ctrl-C quits.
+const INTERRUPT_WINDOW: f64 = 2.0;
+
+pub fn update(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
+    m.queue.now = now;
+    m.unchanged = false;
+    let before = (m.status.message.len(), m.status.tone);
+    let fx = dispatch(m, msg, now);
+    if (m.status.message.len(), m.status.tone) != before {
+        m.status.set_at = now;
+    }
+    fx
+}
+
+fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    match msg {
+        Msg::Key(k) if k.kind != KeyEventKind::Release => key(m, k, now, &mut fx),
+        Msg::Key(_) => {}
+        Msg::Mouse(e) => mouse(m, e, &mut fx),
+        Msg::Paste(text) => paste(m, &text),
+        Msg::Resize(w, h) => {
+            m.size = (w, h);
+            relayout(m);
+        }
+        Msg::Engine(ev) => engine(m, ev, now, &mut fx),
+        Msg::TasksLoaded(rows) => {
+            m.queue.insert_missing(rows.into_iter().map(TaskItem::from));
+            selection_changed(m, &mut fx);
+        }
+        Msg::LogsLoaded(id, rows) => {
+            let t = Transcript::from_logs(&rows, m.turns.width);
+            m.turns.transcripts.insert(id, t);
+            let shown = m.turns.shown.take();
+            m.turns.show(shown);
+        }
+        Msg::MemoriesLoaded(items) => m.memory.set_items(items),
+        Msg::CostLoaded {
+            today_usd,
+            by_model,
+        } => {
+            // The ledger already holds this session's calls made so far.
+            m.cost.today_usd = today_usd;
+            m.cost.by_model = by_model.into_iter().collect();
+        }
+        Msg::MetricsLoaded(metrics) => m.health.metrics = Some(*metrics),
+        Msg::TaskDeleted(id) => {
+            m.queue.remove(&id);
+            m.turns.transcripts.remove(&id);
+            m.status
+                .set(Tone::Info, format!("Deleted task {}", short(&id)));
+            selection_changed(m, &mut fx);
+        }
+        Msg::Done(Ok(text)) => m.status.set(Tone::Info, text),
+        Msg::Done(Err(text)) => m.status.set(Tone::Error, text),
+    }
+    fx
+}
+
+/// Sizes that depend on the layout.
+pub fn relayout(m: &mut Model) {
+    let a = areas(m);
+    let (qw, qh) = layout::inner(a.queue);
+    let _ = qw;
+    m.queue.height = usize::from(qh.max(1));
+    let (tw, th) = layout::inner(a.turns);
+    if tw > 0 {
+        m.turns.set_size(tw, th);
+    }
+    m.memory.height = usize::from(layout::inner(a.memory).1);
+}
+
+pub fn areas(m: &Model) -> Areas {
+    layout::compute(m.size.0, m.size.1, m.input.height(), m.zoom, m.focus)
+}
+
+fn key(m: &mut Model, k: KeyEvent, now: f64, fx: &mut Vec<Effect>) {
+    let key = Key::from_event(&k);
+    // Typing a memory query: the search line takes printable keys.
+    if m.popup.is_none()
+        && m.focus == Focus::Memory
+        && m.memory.editing.is_some()
+        && m.keymap
+            .lookup(&[super::keymap::Context::Global], key)
+            .is_none()
+    {
+        memory_query_key(m, k, fx);
+        return;
+    }
+    let action = m.keymap.lookup(&m.contexts(), key);
+    match action {
+        Some(a) => act(m, a, now, fx),
+        None if m.focus == Focus::Input && m.popup.is_none() => {
+            let before = m.input.height();
+            m.input.textarea.input(k);
+            if m.input.height() != before {
+                relayout(m);
+            }
+        }
+        None => {}
+    }
+}
+
+fn memory_query_key(m: &mut Model, k: KeyEvent, fx: &mut Vec<Effect>) {
+    let Some(q) = m.memory.editing.as_mut() else {
+        return;
+    };
+    match k.code {
+        KeyCode::Esc => m.memory.editing = None,
+        KeyCode::Enter => {
+            let q = q.trim().to_owned();
+            m.memory.editing = None;
+            m.memory.query = (!q.is_empty()).then(|| q.clone());
+            m.memory.selected = 0;
+            fx.push(Effect::LoadMemories(m.memory.query.clone()));
+        }
+        KeyCode::Backspace => {
+            q.pop();
+        }
+        KeyCode::Char(c) => q.push(c),
+        _ => {}
+    }
+}
+
+fn set_focus(m: &mut Model, f: Focus) {
+    if f != Focus::Input {
+        m.last_pane = f;
+    }
+    m.focus = f;
+    if m.zoom {
+        relayout(m);
+    }
+}
+
+fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
+    let page = isize::try_from(m.queue.height.max(2) - 1).unwrap_or(10);
+    match a {
+        Action::Noop => {}
+        Action::Quit => {
+            m.quit = true;
+            fx.push(Effect::Quit);
+        }
+        Action::Interrupt => {
+            if m.interrupt_at.is_some_and(|t| now - t <= INTERRUPT_WINDOW) {
+                m.quit = true;
+                fx.push(Effect::Quit);
+            } else {
+                m.interrupt_at = Some(now);
+                let running = m.queue.active();
+                let note = if running > 0 {
+                    format!(" ({running} task(s) will be cancelled)")
+                } else {
+                    String::new()
+                };
+                m.status
+                    .set(Tone::Warn, format!("Press Ctrl-C again to quit{note}"));
+            }
+        }
+        Action::Help => m.popup = Some(Popup::Help { scroll: 0 }),
+        Action::FocusNext | Action::FocusPrev => {
+            let i = Focus::CYCLE.iter().position(|f| *f == m.focus).unwrap_or(0);
+            let n = Focus::CYCLE.len();
+            let next = if a == Action::FocusNext {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
+            set_focus(m, Focus::CYCLE[next]);
+        }
+        Action::FocusInput => set_focus(m, Focus::Input),
+        Action::FocusPanes => set_focus(m, m.last_pane),
+        Action::FocusQueue => set_focus(m, Focus::Queue),
+        Action::FocusTurns => set_focus(m, Focus::Turns),
+        Action::FocusCost => set_focus(m, Focus::Cost),
+        Action::FocusHealth => set_focus(m, Focus::Health),
+        Action::FocusMemory => set_focus(m, Focus::Memory),
+        Action::Zoom => {
+            m.zoom = !m.zoom;
+            relayout(m);
+        }
+        Action::Up => move_by(m, -1, fx),
+        Action::Down => move_by(m, 1, fx),
+        Action::PageUp => move_by(m, -page, fx),
+        Action::PageDown => move_by(m, page, fx),
+        Action::Top => move_by(m, isize::MIN / 2, fx),
+        Action::Bottom => move_by(m, isize::MAX / 2, fx),
+        Action::Submit
+        | Action::Cancel
+        | Action::Retry
+        | Action::Delete
+        | Action::Detail
+        | Action::Copy => act_on_task(m, a, fx),
+        Action::Filter => {
+            m.queue.cycle_filter();
+            selection_changed(m, fx);
+        }
+        Action::Sort => {
+            m.queue.cycle_sort();
+            selection_changed(m, fx);
+        }
+        Action::Toggle => m.turns.toggle(),
+        Action::Follow => m.turns.set_follow(),
+        Action::MemorySearch => m.memory.editing = Some(m.memory.query.clone().unwrap_or_default()),
+        Action::MemoryView => {
+            if let Some(mem) = m.memory.selected_item() {
+                m.popup = Some(Popup::Lesson {
+                    id: mem.id.clone(),
+                    scroll: 0,
+                });
+            }
+        }
+        Action::MemoryDelete => {
+            if let Some(mem) = m.memory.selected_item() {
+                let question = format!(
+                    "Delete lesson \"{}\"?",
+                    crate::util::text::ellipsize(&mem.lesson, 40)
+                );
+                m.popup = Some(Popup::Confirm {
+                    what: Confirm::DeleteMemory(mem.id.clone()),
+                    question,
+                });
+            }
+        }
+        Action::Newline => {
+            m.input.textarea.insert_newline();
+            relayout(m);
+        }
+        Action::HistoryPrev => m.input.history_step(true),
+        Action::HistoryNext => m.input.history_step(false),
+        Action::Clear => {
+            m.input.set_text("");
+            relayout(m);
+        }
+        Action::Close => m.popup = None,
+        Action::Confirm => {
+            if let Some(Popup::Confirm { what, .. }) = m.popup.take() {
+                match what {
+                    Confirm::DeleteTask(id) => fx.push(Effect::DeleteTask(id)),
+                    Confirm::DeleteMemory(id) => fx.push(Effect::DeleteMemory(id)),
+                    Confirm::CancelTask(id) => fx.push(Effect::Engine(Command::Cancel { id })),
+                }
+            }
+        }
+    }
+}
+
+/// Actions on the selected task (or the input, for submit).
+fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
+    match a {
+        Action::Submit => submit(m, fx),
+        Action::Cancel => {
+            if let Some(t) = m.queue.selected_task() {
+                if t.status.is_final() {
+                    m.status.set(
+                        Tone::Info,
+                        format!(
+                            "Task {} already ended ({})",
+                            short(&t.id),
+                            t.status.as_str()
+                        ),
+                    );
+                } else {
+                    let id = t.id.clone();
+                    m.status
+                        .set(Tone::Info, format!("Cancelling {}…", short(&id)));
+                    fx.push(Effect::Engine(Command::Cancel { id }));
+                }
+            }
+        }
+        Action::Retry => {
+            if let Some(t) = m.queue.selected_task() {
+                if t.status.is_final() {
+                    let id = t.id.clone();
+                    m.turns.transcripts.remove(&id);
+                    fx.push(Effect::Engine(Command::Retry { id }));
+                } else {
+                    m.status
+                        .set(Tone::Info, "The task is still queued or running");
+                }
+            }
+        }
+        Action::Delete => {
+            if let Some(t) = m.queue.selected_task() {
+                if t.status.is_final() {
+                    let question = format!(
+                        "Delete task {}? Its spend stays in the ledger.",
+                        short(&t.id)
+                    );
+                    m.popup = Some(Popup::Confirm {
+                        what: Confirm::DeleteTask(t.id.clone()),
+                        question,
+                    });
+                } else {
+                    m.status
+                        .set(Tone::Warn, "Cancel the task before deleting it");
+                }
+            }
+        }
+        Action::Detail => {
+            if let Some(id) = m.queue.selected_id() {
+                m.popup = Some(Popup::Detail {
+                    task: id,
+                    scroll: 0,
+                });
+            }
+        }
+        Action::Copy => {
+            let id = match &m.popup {
+                Some(Popup::Detail { task, .. }) => Some(task.clone()),
+                _ => m.queue.selected_id(),
+            };
+            match id
+                .and_then(|id| m.queue.get(&id))
+                .and_then(|t| t.result.clone())
+            {
+                Some(r) => {
+                    m.status.set(
+                        Tone::Info,
+                        format!("Copied {} characters", r.chars().count()),
+                    );
+                    fx.push(Effect::Copy(r));
+                }
+                None => m.status.set(Tone::Info, "The task has no result to copy"),
+            }
+        }
+        _ => {}
+    }
+}
+
+fn short(id: &TaskId) -> &str {
+    &id.as_str()[..id.as_str().len().min(6)]
+}
+
+fn move_by(m: &mut Model, delta: isize, fx: &mut Vec<Effect>) {
+    if m.popup.is_some() {
+        let max = popup_len(m).saturating_sub(usize::from(m.size.1.saturating_sub(8)));
+        if let Some(p) = &mut m.popup {
+            p.scroll_by(
+                i32::try_from(delta.clamp(-1000, 1000)).unwrap_or(0),
+                u16::try_from(max).unwrap_or(u16::MAX),
+            );
+        }
+        return;
+    }
+    match m.focus {
+        Focus::Queue | Focus::Input | Focus::Cost | Focus::Health => {
+            m.queue.move_by(delta);
+            selection_changed(m, fx);
+        }
+        Focus::Turns => m.turns.move_by(delta),
+        Focus::Memory => m.memory.move_by(delta),
+    }
+}
+
+/// Lines of content in the open popup (before wrapping), to bound scrolling.
+fn popup_len(m: &Model) -> usize {
+    match &m.popup {
+        Some(Popup::Help { .. }) => super::keymap::Context::ALL
+            .iter()
+            .map(|c| {
+                let mut descs: Vec<&str> = m
+                    .keymap
+                    .bindings(*c)
+                    .iter()
+                    .map(|b| b.desc.as_str())
+                    .collect();
+                descs.dedup();
+                if descs.is_empty() { 0 } else { descs.len() + 1 }
+            })
+            .sum(),
+        Some(Popup::Detail { task, .. }) => m.queue.get(task).map_or(0, |t| {
+            10 + t.description.lines().count()
+                + t.error.as_deref().map_or(0, |e| e.lines().count() + 2)
+                + t.result.as_deref().map_or(0, |r| r.lines().count() + 2)
+        }),
+        Some(Popup::Lesson { id, .. }) => m
+            .memory
+            .items
+            .iter()
+            .find(|x| &x.id == id)
+            .map_or(0, |x| x.lesson.lines().count() + 2),
+        Some(Popup::Confirm { .. }) | None => 0,
+    }
+}
+
+fn submit(m: &mut Model, fx: &mut Vec<Effect>) {
+    let text = m.input.take();
+    relayout(m);
+    if text.is_empty() {
+        m.status.set(Tone::Info, "Type a task first");
+        return;
+    }
+    let id = TaskId::new();
+    m.select_on_queue = Some(id.clone());
+    let d = &m.defaults;
+    let spec = TaskSpec {
+        description: text,
+        workdir: d.workdir.clone(),
+        max_turns: d.max_turns,
+        budget_usd: d.budget_usd,
+        model: d.model.clone(),
+        critical: false,
+    };
+    fx.push(Effect::Engine(Command::Submit { id, spec }));
+}
+
+/// The selected task changed (or may have): show its transcript, loading it from
+/// the store if it is from an earlier session.
+fn selection_changed(m: &mut Model, fx: &mut Vec<Effect>) {
+    let id = m.queue.selected_id();
+    if let Some(id) = &id
+        && !m.turns.transcripts.contains_key(id)
+    {
+        m.turns
+            .transcripts
+            .insert(id.clone(), Transcript::loading());
+        fx.push(Effect::LoadLogs(id.clone()));
+    }
+    m.turns.show(id);
+}
+
+fn mouse(m: &mut Model, e: MouseEvent, fx: &mut Vec<Effect>) {
+    let a = areas(m);
+    let Some(pane) = a.at(e.column, e.row) else {
+        return;
+    };
+    match e.kind {
+        MouseEventKind::Down(_) if m.popup.is_none() => {
+            set_focus(m, pane);
+            if pane == Focus::Queue {
+                let row = usize::from(e.row.saturating_sub(a.queue.y + 1));
+                let target = m.queue.offset + row;
+                if target < m.queue.len() {
+                    let delta = isize::try_from(target).unwrap_or(0)
+                        - isize::try_from(m.queue.selected).unwrap_or(0);
+                    m.queue.move_by(delta);
+                    selection_changed(m, fx);
+                }
+            }
+        }
+        MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+            let delta = if e.kind == MouseEventKind::ScrollUp {
+                -3
+            } else {
+                3
+            };
+            if m.popup.is_some() {
+                move_by(m, delta, fx);
+                return;
+            }
+            match pane {
+                Focus::Turns => m.turns.move_by(delta),
+                Focus::Memory => m.memory.move_by(delta),
+                Focus::Queue => {
+                    m.queue.move_by(delta);
+                    selection_changed(m, fx);
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+}
+
+fn paste(m: &mut Model, text: &str) {
+    let text = crate::util::text::strip_control(text);
+    if m.focus == Focus::Memory
+        && let Some(q) = m.memory.editing.as_mut()
+    {
+        q.push_str(&text.replace('\n', " "));
+        return;
+    }
+    if m.focus != Focus::Input {
+        set_focus(m, Focus::Input);
+    }
+    m.input.textarea.insert_str(text);
+    relayout(m);
+}
+
+fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effect>) {
+    let Some(id) = ev.task_id.clone() else {
+        global_event(m, ev.event, fx);
+        return;
+    };
+    match &ev.event {
+        Event::TaskQueued { description } => {
+            let existing = m.queue.get(&id).cloned();
+            let item = TaskItem {
+                status: TaskStatus::Pending,
+                result: None,
+                error: None,
+                turns: 0,
+                ..existing.unwrap_or_else(|| TaskItem {
+                    id: id.clone(),
+                    description: description.clone(),
+                    status: TaskStatus::Pending,
+                    model: None,
+                    cost_usd: 0.0,
+                    created_at: now,
+                    turns: 0,
+                    max_turns: m.defaults.max_turns.unwrap_or(m.defaults.config_max_turns),
+                    result: None,
+                    error: None,
+                    budget_usd: m.defaults.budget_usd,
+                    route: None,
+                })
+            };
+            m.queue.upsert([item]);
+            if m.select_on_queue.as_ref() == Some(&id) {
+                m.select_on_queue = None;
+                m.queue.select(&id);
+                m.turns.transcripts.remove(&id);
+            }
+        }
+        Event::TaskStarted { model, route } => {
+            if let Some(t) = m.queue.get_mut(&id) {
+                t.status = TaskStatus::Running;
+                t.model = Some(model.clone());
+                t.route = Some(route.reason.clone());
+            }
+            m.queue.rebuild(None);
+            m.setup_hint = None;
+        }
+        Event::Fallback { to_model, .. } => {
+            if let Some(t) = m.queue.get_mut(&id) {
+                t.model = Some(to_model.clone());
+            }
+        }
+        Event::TurnStarted { turn } => {
+            if let Some(t) = m.queue.get_mut(&id) {
+                t.turns = *turn;
+            }
+        }
+        Event::LlmCall {
+            model, cost_usd, ..
+        } => {
+            m.cost.add(model, *cost_usd, now);
+            if let Some(t) = m.queue.get_mut(&id) {
+                t.cost_usd += cost_usd;
+            }
+        }
+        Event::TaskFinished {
+            status,
+            result,
+            turns,
+            cost_usd,
+            error,
+            ..
+        } => {
+            if let Some(t) = m.queue.get_mut(&id) {
+                t.status = *status;
+                t.result.clone_from(result);
+                t.error.clone_from(error);
+                t.turns = *turns;
+                t.cost_usd = *cost_usd;
+            }
+            m.queue.rebuild(None);
+            let tone = if *status == TaskStatus::Completed {
+                Tone::Info
+            } else {
+                Tone::Warn
+            };
+            m.status
+                .set(tone, format!("Task {} {}", short(&id), status.as_str()));
+            fx.push(Effect::LoadMetrics);
+        }
+        Event::Error { message, .. } => m.status.set(Tone::Error, message.clone()),
+        _ => {}
+    }
+    m.turns.apply(&id, &ev.event);
+    if m.queue.selected_id().as_ref() == Some(&id) && m.turns.shown.as_ref() != Some(&id) {
+        m.turns.show(Some(id));
+    }
+}
+
+fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
+    match ev {
+        Event::Health { machine, gauges } => {
+            // The panes show whole percents, load to two places and RSS in MB.
+            let shown =
+                |g: &[crate::health::machine::Gauge],
+                 mm: Option<&crate::health::machine::MachineSnapshot>| {
+                    (
+                        g.iter()
+                            .map(|x| (x.value.round() as i64, x.level))
+                            .collect::<Vec<_>>(),
+                        mm.map(|s| {
+                            (
+                                s.load_avg.map(|l| (l * 100.0).round() as i64),
+                                s.process_rss_bytes / 1_048_576,
+                            )
+                        }),
+                    )
+                };
+            m.unchanged = shown(&m.health.gauges, m.health.machine.as_ref())
+                == shown(&gauges, Some(&machine));
+            m.health.machine = Some(machine);
+            m.health.gauges = gauges;
+        }
+        Event::ProviderHealth { checks } => {
+            m.health.components = checks;
+            fx.push(Effect::LoadMetrics);
+        }
+        Event::Alert {
+            key,
+            level,
+            message,
+            ..
+        } => {
+            m.health.alert(&key, level, &message);
+            m.status.set(Tone::Warn, message);
+        }
+        Event::Notice { message } => m.status.set(Tone::Info, message),
+        Event::Error { message, .. } => m.status.set(Tone::Error, message),
+        _ => {}
+    }
+}
