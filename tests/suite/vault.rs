@@ -336,29 +336,55 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn vault_key_drives_a_batch_run_and_leaks_nowhere() {
     let env = TestEnv::new();
+    let env_key = "sk-test-secret-0123456789"; // TestEnv puts it in AZ_OS_TEST_KEY
     set(&env, "openrouter", KEY_A);
-    let fake = FakeProvider::start(vec![Reply::Text("the answer is 42".into())]);
+    let fake = FakeProvider::start(vec![
+        Reply::Text("the answer is 42".into()),
+        Reply::Text("the answer is still 42".into()),
+    ]);
     vault_config(&env, &fake.base_url(), "openrouter");
-    let out = keys(&env, Some(PASSWORD))
-        .args(["--batch", "--json", "run", "what is six times seven?"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let reqs = fake.requests();
-    assert!(!reqs.is_empty());
-    for r in &reqs {
-        let auth = r.headers.iter().find(|(k, _)| k == "authorization");
-        assert_eq!(
-            auth.map(|(_, v)| v.as_str()),
-            Some(format!("Bearer {KEY_A}").as_str()),
-            "{} {}",
-            r.method,
-            r.path
-        );
+    // A second model reads its key from the environment, so both kinds of secret are sent.
+    let mut config = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[[models]]\nname = \"fake-env\"\nprovider = \"openai\"\nmodel = \"fake-model\"\n\
+         base_url = \"{}\"\napi_key_env = \"AZ_OS_TEST_KEY\"\ntier = \"complex\"\n",
+        fake.base_url()
+    ));
+    std::fs::write(env.home().join("config.toml"), config).unwrap();
+    let mut outputs = Vec::new();
+    for model in ["fake", "fake-env"] {
+        let out = keys(&env, Some(PASSWORD))
+            .args([
+                "--batch",
+                "--json",
+                "run",
+                "--model",
+                model,
+                "what is six times seven?",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{model}: {}", stderr(&out));
+        outputs.push(out);
     }
+    let auth: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == "authorization")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        auth,
+        vec![format!("Bearer {KEY_A}"), format!("Bearer {env_key}")]
+    );
     // The vault key, the key in the environment and the master password appear in no
     // file of the home (database, WAL, logs, checkpoints, vault) and in no output.
-    let env_key = "sk-test-secret-0123456789"; // TestEnv puts it in AZ_OS_TEST_KEY
     let scanned = files(env.home());
     assert!(
         scanned.iter().any(|p| p.ends_with("az-os.db")),
@@ -373,8 +399,10 @@ fn vault_key_drives_a_batch_run_and_leaks_nowhere() {
                 p.display()
             );
         }
-        assert!(!contains(&out.stdout, secret), "{secret} on stdout");
-        assert!(!contains(&out.stderr, secret), "{secret} on stderr");
+        for out in &outputs {
+            assert!(!contains(&out.stdout, secret), "{secret} on stdout");
+            assert!(!contains(&out.stderr, secret), "{secret} on stderr");
+        }
     }
 }
 
