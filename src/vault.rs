@@ -3,13 +3,14 @@
 //! and in batch mode with no OS keyring.
 //!
 //! The layers, each in its own file:
-//! - [`sealed`]: the file format and the cryptography (PBKDF2-HMAC-SHA256, AES-256-GCM
+//! - `sealed.rs`: the file format and the cryptography (PBKDF2-HMAC-SHA256, AES-256-GCM
 //!   over the whole map of entries, the header as associated data), nothing else;
-//! - [`disk`]: private (0600), atomic writes and the lock that serialises writers;
-//! - [`password`]: where the master password comes from (`AZ_OS_MASTER_PASSWORD` or a
+//! - `disk.rs`: private (0600), atomic writes and the lock that serialises writers;
+//! - `password.rs`: where the master password comes from (`AZ_OS_MASTER_PASSWORD` or a
 //!   hidden prompt) and reading a key's value for `az-os keys set`;
-//! - [`session`]: the process-wide cache that `config::ModelSpec::api_key` reads through,
-//!   and [`secrets`], the list of values a redactor must mask.
+//! - `session.rs`: the process-wide cache that `config::ModelSpec::api_key` reads through,
+//!   [`secrets`], the values a redactor must mask, and [`secret_env_vars`], the variables a
+//!   command runner should keep from child processes.
 //!
 //! This module owns the vault's contents in memory ([`Vault`]); it does not parse
 //! `config.toml`, print anything or decide exit codes (that is `cli::keys_cmd`).
@@ -25,11 +26,12 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+pub use disk::WriteLock;
 pub use password::{MasterPassword, PASSWORD_ENV, read_value};
 pub use sealed::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};
 pub use session::{
-    MIN_SECRET_LEN, bind_home, key, note_key_env, prompt_allowed, secrets, set_prompt_allowed,
-    unlock, unlock_before_fullscreen,
+    MIN_SECRET_LEN, bind_home, key, note_key_env, prompt_allowed, secret_env_vars, secrets,
+    set_prompt_allowed, unlock, unlock_before_fullscreen,
 };
 
 /// The vault's file name inside the home.
@@ -198,7 +200,7 @@ impl Vault {
 
     /// Takes the lock that serialises read-modify-write cycles on this vault (held until
     /// the guard drops), so two `az-os keys set` at once cannot lose an entry.
-    pub fn lock(path: &Path) -> Result<disk::WriteLock, VaultError> {
+    pub fn lock(path: &Path) -> Result<WriteLock, VaultError> {
         disk::WriteLock::acquire(path)
     }
 

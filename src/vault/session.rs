@@ -145,28 +145,32 @@ pub fn note_key_env(name: &str) {
     }
 }
 
-/// Every secret value this process knows, longest first, for a redactor to mask before
-/// anything is written or shown: the vault entries loaded so far, the values of the
-/// environment variables models read their keys from (and of the catalogue's usual key
-/// variables), and the master password when it came from the environment. Values
-/// shorter than [`MIN_SECRET_LEN`] are left out.
-pub fn secrets() -> Vec<Zeroizing<String>> {
-    let (mut out, mut envs) = {
-        let st = state();
-        let vault: Vec<Zeroizing<String>> = st
-            .opened
-            .values()
-            .filter_map(|r| r.as_ref().ok())
-            .flat_map(|entries| entries.values().cloned())
-            .collect();
-        (vault, st.key_envs.clone())
-    };
+/// The environment variables that hold secrets: those models read their keys from (so
+/// far in this process), the catalogue's usual key variables, and `AZ_OS_MASTER_PASSWORD`.
+/// A command runner should remove them from a child's environment.
+pub fn secret_env_vars() -> Vec<String> {
+    let mut envs = state().key_envs.clone();
     envs.extend(
         crate::config::builtin_models()
             .into_iter()
             .filter_map(|m| m.api_key_env),
     );
     envs.insert(PASSWORD_ENV.to_owned());
+    envs.into_iter().collect()
+}
+
+/// Every secret value this process knows, longest first, for a redactor to mask before
+/// anything is written or shown: the vault entries loaded so far, and the values of
+/// [`secret_env_vars`] (model keys from the environment, the master password when it
+/// came from there). Values shorter than [`MIN_SECRET_LEN`] are left out.
+pub fn secrets() -> Vec<Zeroizing<String>> {
+    let mut out: Vec<Zeroizing<String>> = state()
+        .opened
+        .values()
+        .filter_map(|r| r.as_ref().ok())
+        .flat_map(|entries| entries.values().cloned())
+        .collect();
+    let envs = secret_env_vars();
     for var in envs {
         if let Ok(v) = std::env::var(&var) {
             out.push(Zeroizing::new(v));
@@ -244,6 +248,18 @@ mod tests {
             .count();
         assert_eq!(dupes, 1);
         assert!(got.windows(2).all(|w| w[0].len() >= w[1].len()));
+    }
+
+    #[test]
+    fn secret_env_vars_cover_the_master_password_and_keys_in_use() {
+        note_key_env("AZ_OS_SESSION_TEST_KEY");
+        let vars = secret_env_vars();
+        for want in [PASSWORD_ENV, "AZ_OS_SESSION_TEST_KEY", "OPENROUTER_API_KEY"] {
+            assert!(
+                vars.iter().any(|v| v == want),
+                "{want} missing from {vars:?}"
+            );
+        }
     }
 
     #[test]

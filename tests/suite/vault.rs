@@ -507,3 +507,38 @@ fn keys_help_says_what_each_action_does_with_an_example() {
         );
     }
 }
+
+#[test]
+fn concurrent_sets_lose_no_entry() {
+    let env = TestEnv::new();
+    set(&env, "first", KEY_A);
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            let mut c = std::process::Command::new(crate::common::bin());
+            c.env("AZ_OS_HOME", env.home())
+                .env("AZ_OS_MASTER_PASSWORD", PASSWORD)
+                .args(["keys", "set", &format!("k{i}")])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            let mut child = c.spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            std::io::Write::write_all(
+                &mut stdin,
+                format!("sk-concurrent-{i}-0123456789\n").as_bytes(),
+            )
+            .unwrap();
+            drop(stdin);
+            child
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let vault = Vault::open(env.home().join("vault.json"), &password(PASSWORD)).unwrap();
+    assert_eq!(
+        vault.names().collect::<Vec<_>>(),
+        ["first", "k0", "k1", "k2", "k3"]
+    );
+}
