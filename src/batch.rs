@@ -18,8 +18,7 @@ use crate::store::{StoreHandle, TaskStatus, tasks};
 use crate::util::ids::TaskId;
 use printer::Printer;
 
-/// Longest task description accepted.
-const MAX_TASK_BYTES: usize = 64 * 1024;
+use crate::engine::MAX_TASK_BYTES;
 
 /// `az-os [--batch] run TASK…` and `run -`.
 pub fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
@@ -71,7 +70,12 @@ pub fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
         .into_iter()
         .map(|(id, spec)| Command::Submit { id, spec })
         .collect();
-    drive(ctx, settings, store, jobs, commands)
+    let approvals = if args.yes {
+        engine::Approvals::AutoApprove
+    } else {
+        engine::Approvals::Deny
+    };
+    drive(ctx, settings, store, jobs, approvals, commands)
 }
 
 /// `az-os tasks retry ID`: the stored task again, headless.
@@ -94,7 +98,14 @@ pub fn retry_command(ctx: &Ctx, id: &str) -> Result<i32> {
     )?;
     let store = StoreHandle::from_connection(conn);
     let jobs = 1;
-    drive(ctx, settings, store, jobs, vec![Command::Retry { id }])
+    drive(
+        ctx,
+        settings,
+        store,
+        jobs,
+        engine::Approvals::Deny,
+        vec![Command::Retry { id }],
+    )
 }
 
 fn read_stdin_tasks() -> Result<Vec<String>> {
@@ -141,6 +152,7 @@ fn drive(
     settings: crate::config::Settings,
     store: StoreHandle,
     jobs: usize,
+    approvals: engine::Approvals,
     commands: Vec<Command>,
 ) -> Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -154,8 +166,13 @@ fn drive(
     runtime.block_on(async move {
         // Alerts (not every snapshot) reach the batch output; providers are not polled.
         let health = engine::HealthEvents { sampler: true, snapshots: false, providers: false };
-        let config =
-            EngineConfig { settings: Arc::new(settings), jobs, stream_thoughts: false, health };
+        let config = EngineConfig {
+            settings: Arc::new(settings),
+            jobs,
+            stream_thoughts: false,
+            health,
+            approvals,
+        };
         let (handle, mut events, join) =
             engine::start(config, store).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
         let mut pending = commands.len();

@@ -11,6 +11,7 @@ mod health;
 mod home;
 mod model;
 mod routing;
+mod security;
 mod tui;
 
 pub use catalogue::builtin_models;
@@ -19,6 +20,9 @@ pub use health::HealthConfig;
 pub use home::Home;
 pub use model::{KeyError, ModelSpec, Provider, Tier};
 pub use routing::RoutingConfig;
+pub use security::{
+    AuditConfig, DEFAULT_ASK, PolicyConfig, PolicyMode, SandboxConfig, SandboxMode, Unavailable,
+};
 pub use tui::TuiConfig;
 
 /// How to make a model available, for messages when none is.

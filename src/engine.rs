@@ -14,9 +14,10 @@ mod prompt;
 pub mod protocol;
 pub mod route;
 mod scheduler;
+pub mod policy;
 pub mod tools;
 
-pub use handle::{EngineConfig, EngineHandle, start};
+pub use handle::{Approvals, EngineConfig, EngineHandle, start};
 pub use monitor::HealthEvents;
 pub use prompt::{request_overhead_bytes, system_prompt};
-pub use protocol::{Command, EngineEvent, Event, Route, TaskSpec};
+pub use protocol::{Approval, Command, EngineEvent, Event, MAX_TASK_BYTES, Route, TaskSpec};

@@ -7,10 +7,12 @@
 
 pub mod batch;
 pub mod cli;
+pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod health;
 pub mod llm;
+pub mod redact;
 pub mod store;
 pub mod tui;
 pub mod util;

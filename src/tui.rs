@@ -95,6 +95,7 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
                 snapshots: true,
                 providers: true,
             },
+            approvals: engine::Approvals::Interactive,
         };
         let (handle, events, join) =
             engine::start(config, store.clone()).map_err(|e| eyre!(Exit::usage(e.to_string())))?;

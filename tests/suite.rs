@@ -6,6 +6,7 @@ mod health;
 mod layers;
 mod llm;
 mod routing;
+mod security;
 mod store;
 mod tui;
 mod vault;

@@ -15,6 +15,7 @@ use super::health::HealthConfig;
 use super::home::Home;
 use super::model::{KeyError, ModelSpec, RawModel};
 use super::routing::RoutingConfig;
+use super::security::{AuditConfig, PolicyConfig, SandboxConfig};
 
 /// The commented default written by `az-os config init`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../assets/config.toml");
@@ -94,6 +95,12 @@ struct RawFile {
     #[serde(default)]
     routing: RoutingConfig,
     #[serde(default)]
+    policy: PolicyConfig,
+    #[serde(default)]
+    sandbox: SandboxConfig,
+    #[serde(default)]
+    audit: AuditConfig,
+    #[serde(default)]
     models: Vec<RawModel>,
 }
 
@@ -105,6 +112,9 @@ pub struct Settings {
     pub health: HealthConfig,
     pub routing: RoutingConfig,
     pub tui: super::tui::TuiConfig,
+    pub policy: PolicyConfig,
+    pub sandbox: SandboxConfig,
+    pub audit: AuditConfig,
     pub models: Vec<ModelSpec>,
     /// Whether `config.toml` existed and was read.
     pub file_loaded: bool,
@@ -134,6 +144,9 @@ impl Settings {
                 health: HealthConfig::default(),
                 routing: RoutingConfig::default(),
                 tui: super::tui::TuiConfig::default(),
+                policy: PolicyConfig::default(),
+                sandbox: SandboxConfig::default(),
+                audit: AuditConfig::default(),
                 models: builtin_models(),
             },
         };
@@ -143,6 +156,9 @@ impl Settings {
             health: parsed.health,
             routing: parsed.routing,
             tui: parsed.tui,
+            policy: parsed.policy,
+            sandbox: parsed.sandbox,
+            audit: parsed.audit,
             models: parsed.models,
             file_loaded,
         })
@@ -182,12 +198,18 @@ impl Settings {
             defaults: &'a Defaults,
             health: &'a HealthConfig,
             routing: &'a RoutingConfig,
+            policy: &'a PolicyConfig,
+            sandbox: &'a SandboxConfig,
+            audit: &'a AuditConfig,
             models: &'a [ModelSpec],
         }
         let shown = Shown {
             defaults: &self.defaults,
             health: &self.health,
             routing: &self.routing,
+            policy: &self.policy,
+            sandbox: &self.sandbox,
+            audit: &self.audit,
             models: &self.models,
         };
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
@@ -220,6 +242,9 @@ struct Parsed {
     health: HealthConfig,
     routing: RoutingConfig,
     tui: super::tui::TuiConfig,
+    policy: PolicyConfig,
+    sandbox: SandboxConfig,
+    audit: AuditConfig,
     models: Vec<ModelSpec>,
 }
 
@@ -238,6 +263,9 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         return Err(err(bad));
     }
     if let Some(bad) = raw.routing.invalid() {
+        return Err(err(bad));
+    }
+    if let Some(bad) = raw.policy.invalid().or_else(|| raw.audit.invalid()) {
         return Err(err(bad));
     }
     let mut models: Vec<ModelSpec> = Vec::with_capacity(raw.models.len());
@@ -260,6 +288,9 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         health: raw.health,
         routing: raw.routing,
         tui: raw.tui,
+        policy: raw.policy,
+        sandbox: raw.sandbox,
+        audit: raw.audit,
         models,
     })
 }

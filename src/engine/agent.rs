@@ -10,6 +10,7 @@
 
 mod calls;
 mod fallback;
+pub mod gate;
 mod recorder;
 mod retry;
 mod setup;
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::breaker::Breakers;
 use super::budget::InFlight;
+use super::policy::{self, GuardCtx};
 use super::prompt;
 use super::protocol::{EngineEvent, Event};
 use super::tools::{self, OBSERVATION_MAX_BYTES, ToolCtx, ToolOutput};
@@ -53,9 +55,22 @@ pub struct Runner {
     pub limiter: RateLimiter,
     /// Worst cases of requests in flight, held against the daily budget.
     pub in_flight: InFlight,
+    /// `[policy]`: which commands run, ask or are refused.
+    pub policy: super::policy::Policy,
+    /// Who answers when policy asks.
+    pub approvals: super::handle::Approvals,
+    /// `audit.log`: one line per action.
+    pub audit: crate::audit::AuditLog,
+    /// Approval requests waiting for the front end, by request id.
+    pub pending: std::sync::Mutex<std::collections::HashMap<String, gate::Waiting>>,
 }
 
 impl Runner {
+    /// How commands are confined, as the audit log names it.
+    pub fn sandbox_label(&self) -> &'static str {
+        self.settings.sandbox.mode.as_str()
+    }
+
     /// The longest a breaker stays open by itself (`routing.breaker_max_cooldown_s`).
     pub fn max_cooldown(&self) -> Duration {
         Duration::from_secs(self.settings.routing.breaker_max_cooldown_s)
@@ -108,6 +123,8 @@ pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken
     let mut state = RunState {
         turns: 0,
         cost_usd: 0.0,
+        guard: None,
+        approved: gate::Approved::default(),
     };
     let ending = if cancel.is_cancelled() {
         Ending {
@@ -132,6 +149,10 @@ pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken
 struct RunState {
     turns: u32,
     cost_usd: f64,
+    /// The policy guard's view of the task: workdir and home (set once the workdir is known).
+    guard: Option<GuardCtx>,
+    /// Rules the user approved "always" for, this task.
+    approved: gate::Approved,
 }
 
 async fn run(
@@ -145,6 +166,7 @@ async fn run(
         Ok(s) => s,
         Err(ending) => return ending,
     };
+    st.guard = Some(policy::guard_ctx(setup.workdir.clone()));
     let max_turns = setup.max_turns;
     let mut limit = max_turns;
     let mut system = prompt::system_prompt(&setup.workdir, limit);
@@ -336,6 +358,7 @@ async fn act(
             &format!("{} {shown}", call.name),
         );
         let t0 = Instant::now();
+        let mut passage: Option<gate::Passage> = None;
         let out = match call.name.as_str() {
             "finish" => match tools::parse_args::<FinishArgs>("finish", &call.arguments) {
                 Ok(a) => {
@@ -352,9 +375,36 @@ async fn act(
                 st.cost_usd += cost;
                 out
             }
+            "execute_command" => {
+                let guard = st
+                    .guard
+                    .get_or_insert_with(|| policy::guard_ctx(ctx.workdir.clone()));
+                match gate::check(
+                    caller.runner,
+                    rec,
+                    turn,
+                    &call.arguments,
+                    guard,
+                    &mut st.approved,
+                    ctx.cancel,
+                )
+                .await
+                {
+                    Err(gate::Cancelled) => return Err(cancelled()),
+                    Ok(p) => {
+                        let refusal = p.as_ref().and_then(|p| p.refusal.clone());
+                        passage = p;
+                        match refusal {
+                            Some(r) => ToolOutput::err(r),
+                            None => tools::run_local(&call.name, &call.arguments, ctx).await,
+                        }
+                    }
+                }
+            }
             name => tools::run_local(name, &call.arguments, ctx).await,
         };
         let elapsed_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        audit(caller.runner, rec, turn, call, passage.as_ref(), &out, elapsed_ms);
         let output = truncate_middle(&out.output, OBSERVATION_MAX_BYTES);
         if !out.ok {
             let first = output.lines().next().unwrap_or("").trim();
@@ -374,6 +424,45 @@ async fn act(
         }
     }
     Ok(acted)
+}
+
+/// One line in `audit.log` for a tool call.
+fn audit(
+    runner: &Runner,
+    rec: &Recorder,
+    turn: u32,
+    call: &llm::ToolCall,
+    passage: Option<&gate::Passage>,
+    out: &ToolOutput,
+    elapsed_ms: f64,
+) {
+    let command = call.name == "execute_command";
+    // `exit code: N` heads a command's output when it ran to its end.
+    let exit_code = if command && passage.is_none_or(|p| p.refusal.is_none()) {
+        out.output
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("exit code: "))
+            .and_then(|c| c.trim().parse().ok())
+    } else {
+        None
+    };
+    runner.audit.record(&crate::audit::Record {
+        ts: crate::util::time::rfc3339(crate::util::time::now_unix()),
+        task_id: rec.task_id().to_string(),
+        turn,
+        tool: call.name.clone(),
+        arguments: crate::audit::Record::arguments(&call.arguments),
+        policy: passage.map(|p| crate::audit::PolicyRecord {
+            decision: p.label(),
+            rule: p.verdict.rule.clone(),
+            approved_by: p.approved_by.filter(|a| *a != "policy"),
+        }),
+        sandbox: command.then(|| runner.sandbox_label()),
+        ok: out.ok,
+        exit_code,
+        duration_ms: elapsed_ms as u64,
+    });
 }
 
 fn reflect(rec: &Recorder, turn: u32, max_turns: u32, summary: &str) {

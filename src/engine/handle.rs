@@ -27,6 +27,20 @@ pub struct EngineConfig {
     pub stream_thoughts: bool,
     /// Health sampling, snapshots and provider checks.
     pub health: super::monitor::HealthEvents,
+    /// What happens when policy asks about a command.
+    pub approvals: Approvals,
+}
+
+/// Who answers when policy says "ask" about a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approvals {
+    /// The front end: the engine sends `approval_requested` and waits for `Approve`.
+    Interactive,
+    /// Nobody: the command is refused and the model told which flag or key changes that
+    /// (batch mode without `--yes`).
+    Deny,
+    /// Approved without asking (`run --yes`).
+    AutoApprove,
 }
 
 /// Sends commands to a running engine.
@@ -85,6 +99,10 @@ pub fn start(
         breakers,
         limiter: RateLimiter::new(),
         in_flight: InFlight::default(),
+        policy: super::policy::Policy::new(&config.settings.policy),
+        approvals: config.approvals,
+        audit: crate::audit::AuditLog::start(config.settings.home.root(), &config.settings.audit),
+        pending: std::sync::Mutex::default(),
     });
     let monitor = super::monitor::start(
         config.health,

@@ -13,6 +13,9 @@ use crate::store::TaskStatus;
 use crate::util::ids::TaskId;
 use crate::util::time::{now_unix, rfc3339};
 
+/// Longest task description the engine accepts (a longer one fails at submit).
+pub const MAX_TASK_BYTES: usize = 64 * 1024;
+
 /// What a task needs to run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
@@ -45,9 +48,30 @@ pub enum Command {
     /// From a front end: stop a queued or running task. Answered by
     /// `task_finished` with status `cancelled` (nothing if it already finished).
     Cancel { id: TaskId },
+    /// From a front end: the user's answer to `approval_requested` `request_id` of task
+    /// `id`. The waiting command runs (`once`, `always`: also later commands of this task
+    /// that the same rule asks about) or is refused (`deny`, the model is told). Answered
+    /// by the command's `observation`, or by `error` if no such request is waiting.
+    Approve {
+        id: TaskId,
+        request_id: String,
+        decision: Approval,
+    },
     /// From a front end: cancel everything (when `cancel_running`) or wait for
     /// running tasks, then stop. The event stream closes when the engine is done.
     Shutdown { cancel_running: bool },
+}
+
+/// The user's answer to an approval request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    /// Run this command.
+    Once,
+    /// Run it, and every later command of this task that the same rule asks about.
+    Always,
+    /// Refuse it; the model reads why.
+    Deny,
 }
 
 /// How the router chose a model.
@@ -74,10 +98,12 @@ pub struct EngineEvent {
     pub ts: String,
 }
 
+/// Every event is built here, and its text redacted (`crate::redact`) on the way: no
+/// front end, log or printer sees a secret the engine knows of.
 impl EngineEvent {
     pub fn task(task_id: &TaskId, event: Event) -> Self {
         Self {
-            event,
+            event: crate::redact::event(event),
             task_id: Some(task_id.clone()),
             ts: rfc3339(now_unix()),
         }
@@ -85,7 +111,7 @@ impl EngineEvent {
 
     pub fn global(event: Event) -> Self {
         Self {
-            event,
+            event: crate::redact::event(event),
             task_id: None,
             ts: rfc3339(now_unix()),
         }
@@ -120,6 +146,17 @@ pub enum Event {
         tool: String,
         ok: bool,
         output: String,
+    },
+    /// Policy asks before `tool` runs `command` (only when the front end answers
+    /// approvals: the dashboard does; batch mode refuses or, with `--yes`, approves
+    /// without asking). The task waits for `Command::Approve` with this `request_id`,
+    /// or for its cancel. `reason` says which rule asks and why.
+    ApprovalRequested {
+        request_id: String,
+        turn: u32,
+        tool: String,
+        command: String,
+        reason: String,
     },
     /// The engine's note on the turn: what changed and how many turns remain.
     Reflection { turn: u32, text: String },

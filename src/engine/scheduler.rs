@@ -75,6 +75,7 @@ impl Scheduler {
         drop(self.monitor);
         // Everything posted to the store is written before the engine reports done.
         let _ = self.runner.store.call(|_| Ok(())).await;
+        self.runner.audit.flush().await;
     }
 
     fn emit(&self, id: &TaskId, event: Event) {
@@ -117,6 +118,15 @@ impl Scheduler {
             Command::Submit { id, spec } => self.submit(id, spec).await,
             Command::Retry { id } => self.retry(id).await,
             Command::Cancel { id } => self.cancel(&id).await,
+            Command::Approve {
+                id,
+                request_id,
+                decision,
+            } => {
+                if let Err(msg) = self.runner.answer(&id, &request_id, decision) {
+                    self.error(Some(&id), msg, "usage");
+                }
+            }
             Command::Shutdown { cancel_running } => self.stop(cancel_running).await,
         }
     }
@@ -130,10 +140,20 @@ impl Scheduler {
             );
             return;
         }
+        if spec.description.len() > super::protocol::MAX_TASK_BYTES {
+            let msg = format!(
+                "the task is {} bytes, over the {}-byte limit; put the details in a file and refer to it",
+                spec.description.len(),
+                super::protocol::MAX_TASK_BYTES
+            );
+            self.error(Some(&id), msg.clone(), "usage");
+            self.emit_finished(&id, TaskStatus::Failed, Some(msg));
+            return;
+        }
         let d = &self.runner.settings.defaults;
         let new = NewTask {
             id: id.clone(),
-            description: spec.description.clone(),
+            description: crate::redact::redact(&spec.description).into_owned(),
             workdir: spec.workdir.display().to_string(),
             max_turns: spec.max_turns.unwrap_or(d.max_turns),
             budget_usd: spec.budget_usd,

@@ -23,6 +23,10 @@ impl Recorder {
         Self { store, events, id }
     }
 
+    pub fn task_id(&self) -> &TaskId {
+        &self.id
+    }
+
     pub fn emit(&self, event: Event) {
         // A closed channel means the front end is gone; the store still records.
         let _ = self.events.send(EngineEvent::task(&self.id, event));
@@ -42,7 +46,8 @@ impl Recorder {
     }
 
     pub fn log(&self, level: &str, kind: &'static str, turn: Option<u32>, msg: &str) {
-        let (id, level, msg) = (self.id.clone(), level.to_owned(), msg.to_owned());
+        let (id, level) = (self.id.clone(), level.to_owned());
+        let msg = crate::redact::redact(msg).into_owned();
         self.store.post("log", move |c| {
             logs::append(c, &id, &level, kind, turn, &msg).map(|_| ())
         });
@@ -199,7 +204,9 @@ impl Recorder {
     }
 
     pub fn save_state(&self, turn: u32, messages: &[Message]) {
-        let json = serde_json::json!({ "turn": turn, "messages": messages }).to_string();
+        let mut json = serde_json::json!({ "turn": turn, "messages": messages });
+        crate::redact::redact_json(&mut json);
+        let json = json.to_string();
         let id = self.id.clone();
         self.store
             .post("state", move |c| state::save(c, &id, &json, None));
@@ -216,6 +223,8 @@ impl Recorder {
         cost_usd: f64,
         started: Instant,
     ) {
+        let result = result.map(crate::redact::redact_owned);
+        let error = error.map(crate::redact::redact_owned);
         let (id, r, e) = (self.id.clone(), result.clone(), error.clone());
         if let Err(err) = self
             .store

@@ -1,0 +1,349 @@
+//! Masks secrets in text before it is written or shown: the values this process knows
+//! are secret (vault entries loaded, the environment variables models read keys from,
+//! the master password from the environment — `vault::secrets`), and well-known shapes
+//! of credentials (`sk-…`, `AKIA…`, `Bearer …`, private-key blocks, `ghp_…`, `xoxb-…`,
+//! `AIza…`).
+//!
+//! Applied where things leave the engine: every `EngineEvent` as it is built, `task_logs`
+//! rows, saved conversations, task results, the audit log and diagnostic logs. A hand
+//! matcher, no regex engine: nothing to compile at start-up, one pass over the text.
+
+use std::borrow::Cow;
+
+use crate::engine::Event;
+
+/// What a secret is replaced with.
+pub const MASK: &str = "[REDACTED]";
+
+/// `text` with every secret masked (borrowed when there was none).
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let known = crate::vault::secrets();
+    redact_with(text, known.iter().map(|s| s.as_str()))
+}
+
+/// [`redact`] with the known secrets given (tests, benchmarks).
+pub fn redact_with<'a, 't>(
+    text: &'t str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Cow<'t, str> {
+    let mut out: Cow<'t, str> = Cow::Borrowed(text);
+    // Longest first (as `vault::secrets` gives them), so a value containing another is
+    // masked whole.
+    for secret in known {
+        if secret.len() >= crate::vault::MIN_SECRET_LEN && out.contains(secret) {
+            out = Cow::Owned(out.replace(secret, MASK));
+        }
+    }
+    match shapes(&out) {
+        Some(masked) => Cow::Owned(masked),
+        None => out,
+    }
+}
+
+/// Redacts an owned string, reusing it when nothing changes.
+pub fn redact_owned(text: String) -> String {
+    match redact(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(s) => s,
+    }
+}
+
+/// Every string inside a JSON value, redacted in place.
+pub fn redact_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Cow::Owned(r) = redact(s) {
+                *s = r;
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(o) => o.values_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+/// An event with its text fields redacted.
+pub fn event(ev: Event) -> Event {
+    let r = redact_owned;
+    match ev {
+        Event::TaskQueued { description } => Event::TaskQueued {
+            description: r(description),
+        },
+        Event::ThoughtDelta { turn, text } => Event::ThoughtDelta {
+            turn,
+            text: r(text),
+        },
+        Event::Thought { turn, text } => Event::Thought {
+            turn,
+            text: r(text),
+        },
+        Event::Action {
+            turn,
+            tool,
+            mut input,
+        } => {
+            redact_json(&mut input);
+            Event::Action { turn, tool, input }
+        }
+        Event::Observation {
+            turn,
+            tool,
+            ok,
+            output,
+        } => Event::Observation {
+            turn,
+            tool,
+            ok,
+            output: r(output),
+        },
+        Event::ApprovalRequested {
+            request_id,
+            turn,
+            tool,
+            command,
+            reason,
+        } => Event::ApprovalRequested {
+            request_id,
+            turn,
+            tool,
+            command: r(command),
+            reason: r(reason),
+        },
+        Event::Reflection { turn, text } => Event::Reflection {
+            turn,
+            text: r(text),
+        },
+        Event::Fallback {
+            from_model,
+            to_model,
+            reason,
+        } => Event::Fallback {
+            from_model,
+            to_model,
+            reason: r(reason),
+        },
+        Event::TaskFinished {
+            status,
+            result,
+            turns,
+            cost_usd,
+            duration_ms,
+            error,
+        } => Event::TaskFinished {
+            status,
+            result: result.map(r),
+            turns,
+            cost_usd,
+            duration_ms,
+            error: error.map(r),
+        },
+        Event::Error {
+            message,
+            category,
+            retryable,
+        } => Event::Error {
+            message: r(message),
+            category,
+            retryable,
+        },
+        Event::Alert {
+            key,
+            level,
+            value,
+            message,
+        } => Event::Alert {
+            key,
+            level,
+            value,
+            message: r(message),
+        },
+        Event::Notice { message } => Event::Notice {
+            message: r(message),
+        },
+        other => other,
+    }
+}
+
+/// Token characters of API keys.
+fn key_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// Length of the run of bytes from `i` satisfying `f`.
+fn run(bytes: &[u8], i: usize, f: impl Fn(u8) -> bool) -> usize {
+    bytes[i..].iter().take_while(|&&b| f(b)).count()
+}
+
+/// Where a credential shape starts at `i`: the number of bytes to mask, if any. `keep`
+/// bytes at the start stay (the `Bearer ` word).
+fn shape_at(text: &str, i: usize) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let rest = &text[i..];
+    let boundary = i == 0 || !key_char(bytes[i - 1]);
+    match bytes[i] {
+        b's' if boundary && rest.starts_with("sk-") => {
+            let n = 3 + run(bytes, i + 3, key_char);
+            (n >= 3 + 16).then_some((0, n))
+        }
+        b'A' if boundary && rest.starts_with("AKIA") => {
+            let n = run(bytes, i + 4, |b| {
+                b.is_ascii_uppercase() || b.is_ascii_digit()
+            });
+            (n >= 16).then_some((0, 4 + n))
+        }
+        b'A' if boundary && rest.starts_with("AIza") => {
+            let n = 4 + run(bytes, i + 4, key_char);
+            (n >= 4 + 30).then_some((0, n))
+        }
+        b'B' | b'b' if boundary && rest.len() > 7 && rest[..7].eq_ignore_ascii_case("bearer ") => {
+            let start = 7 + run(bytes, i + 7, |b| b == b' ');
+            let n = run(bytes, i + start, |b| {
+                key_char(b) || matches!(b, b'.' | b'~' | b'+' | b'/' | b'=')
+            });
+            (n >= 8).then_some((start, start + n))
+        }
+        b'g' if boundary
+            && (["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]
+                .iter()
+                .any(|p| rest.starts_with(p))
+                || rest.starts_with("github_pat_")) =>
+        {
+            let p = if rest.starts_with("github_pat_") {
+                11
+            } else {
+                4
+            };
+            let n = p + run(bytes, i + p, key_char);
+            (n >= p + 20).then_some((0, n))
+        }
+        b'x' if boundary
+            && rest.len() > 5
+            && rest.starts_with("xox")
+            && matches!(bytes[i + 3], b'b' | b'p' | b'a' | b'r' | b's')
+            && bytes[i + 4] == b'-' =>
+        {
+            let n = 5 + run(bytes, i + 5, key_char);
+            (n >= 5 + 10).then_some((0, n))
+        }
+        b'-' if rest.starts_with("-----BEGIN ") => {
+            let head_end = rest[11..].find("-----")? + 11;
+            if !rest[11..head_end].ends_with("PRIVATE KEY") {
+                return None;
+            }
+            // The block ends after its END line, or at the end of the text if cut.
+            let end = rest
+                .find("-----END ")
+                .and_then(|e| rest[e + 9..].find("-----").map(|k| e + 9 + k + 5))
+                .unwrap_or(rest.len());
+            Some((0, end))
+        }
+        _ => None,
+    }
+}
+
+/// The text with credential shapes masked, or `None` when it has none.
+fn shapes(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if matches!(bytes[i], b's' | b'A' | b'B' | b'b' | b'g' | b'x' | b'-')
+            && let Some((keep, end)) = shape_at(text, i)
+        {
+            let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            o.push_str(&text[copied..i + keep]);
+            o.push_str(MASK);
+            i += end;
+            copied = i;
+            continue;
+        }
+        i += 1;
+    }
+    out.map(|mut o| {
+        o.push_str(&text[copied..]);
+        o
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(text: &str) -> String {
+        redact_with(text, ["plain-secret-value-42"]).into_owned()
+    }
+
+    #[test]
+    fn known_values_and_shapes_are_masked() {
+        let cases = [
+            ("key is plain-secret-value-42.", "key is [REDACTED]."),
+            ("OPENAI=sk-abcdefghijklmnop1234 ok", "OPENAI=[REDACTED] ok"),
+            ("sk-ant-api03-AAAAAAAAAAAAAAAAAAAA-bb", "[REDACTED]"),
+            ("id AKIAIOSFODNN7EXAMPLE x", "id [REDACTED] x"),
+            (
+                "Authorization: Bearer eyJhbGciOi.J9.x-y_z",
+                "Authorization: Bearer [REDACTED]",
+            ),
+            ("ghp_0123456789abcdefghijABCD", "[REDACTED]"),
+            ("github_pat_11ABCDEFG0123456789_abcdefgh", "[REDACTED]"),
+            ("token xoxb-123456789012-abc", "token [REDACTED]"),
+            ("k=AIzaSyA-0123456789abcdefghijklmnopqrstu", "k=[REDACTED]"),
+            (
+                "a\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\nz",
+                "a\n[REDACTED]\nz",
+            ),
+            (
+                "cut -----BEGIN RSA PRIVATE KEY-----\nMIIE",
+                "cut [REDACTED]",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(r(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_is_left_alone() {
+        for text in [
+            "",
+            "disk-usage-report-2024-01-01-final.csv",
+            "task-abcdefghijklmnopqrstuvwxyz",
+            "sk-short",
+            "the bearer of news",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+            "ghp_short",
+            "AKIA too short",
+            "naïve café ✓ sk-",
+        ] {
+            assert!(
+                matches!(
+                    redact_with(text, ["plain-secret-value-42"]),
+                    Cow::Borrowed(_)
+                ),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_known_values_are_not_masked() {
+        // A short "secret" would mask ordinary words everywhere.
+        assert_eq!(redact_with("a b c", ["b"]), "a b c");
+    }
+
+    #[test]
+    fn events_and_json_are_redacted() {
+        let mut v = serde_json::json!({"command": "echo sk-abcdefghijklmnop1234", "n": [1, "AKIAIOSFODNN7EXAMPLE"]});
+        redact_json(&mut v);
+        assert_eq!(v["command"], "echo [REDACTED]");
+        assert_eq!(v["n"][1], "[REDACTED]");
+        let ev = event(Event::Observation {
+            turn: 1,
+            tool: "t".into(),
+            ok: true,
+            output: "sk-abcdefghijklmnop1234".into(),
+        });
+        assert!(matches!(ev, Event::Observation { output, .. } if output == "[REDACTED]"));
+    }
+}

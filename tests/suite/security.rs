@@ -1,0 +1,323 @@
+//! Security end to end: the command policy in batch mode (ask → refused without `--yes`,
+//! approved with it; the guard refuses whatever the flags), the approval round trip at
+//! the engine level, the sandbox, redaction of secrets everywhere, and the audit log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use az_os::config::{Home, Settings};
+use az_os::engine::{self, Approval, Approvals, Command, EngineConfig, Event, TaskSpec};
+use az_os::store::StoreHandle;
+use az_os::util::ids::TaskId;
+use serde_json::Value;
+
+use crate::common::fake_provider::{FakeProvider, Reply};
+use crate::common::{TestEnv, json_lines, of_type};
+
+fn command(cmd: &str) -> Reply {
+    Reply::Tools {
+        text: String::new(),
+        calls: vec![(
+            "execute_command".into(),
+            serde_json::json!({ "command": cmd }).to_string(),
+        )],
+    }
+}
+
+fn observations(events: &[Value]) -> Vec<(bool, String)> {
+    of_type(events, "observation")
+        .iter()
+        .map(|o| {
+            (
+                o["ok"].as_bool().unwrap_or(false),
+                o["output"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs one batch task whose model sends `replies`; returns the events and the exit code.
+fn batch(
+    env: &TestEnv,
+    replies: Vec<Reply>,
+    extra_config: &str,
+    flags: &[&str],
+) -> (Vec<Value>, i32) {
+    let fake = FakeProvider::start(replies);
+    env.config("openai", &fake.base_url(), extra_config);
+    let mut args = vec!["--batch", "--json", "run"];
+    args.extend_from_slice(flags);
+    args.push("do the thing");
+    let out = env.cmd().args(&args).output().unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 1,
+        "exit {code}; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (json_lines(&out.stdout), code)
+}
+
+#[test]
+fn batch_refuses_what_policy_asks_about_unless_yes() {
+    let policy = "[policy]\ndefault = \"ask\"\nallow = [\"echo *\"]\n";
+    let env = TestEnv::new();
+    let (events, code) = batch(
+        &env,
+        vec![
+            command("touch made.txt"),
+            command("echo allowed > echoed.txt"),
+            Reply::Text("done".into()),
+        ],
+        policy,
+        &[],
+    );
+    assert_eq!(code, 0);
+    let obs = observations(&events);
+    assert!(!obs[0].0, "{obs:?}");
+    assert!(
+        obs[0].1.contains("--yes") && obs[0].1.contains("policy.allow"),
+        "{obs:?}"
+    );
+    assert!(!env.work().join("made.txt").exists());
+    assert!(obs[1].0, "{obs:?}");
+    assert!(env.work().join("echoed.txt").exists());
+    assert!(of_type(&events, "approval_requested").is_empty());
+
+    let env = TestEnv::new();
+    let (events, _) = batch(
+        &env,
+        vec![command("touch made.txt"), Reply::Text("done".into())],
+        policy,
+        &["--yes"],
+    );
+    let obs = observations(&events);
+    assert!(obs[0].0, "{obs:?}");
+    assert!(env.work().join("made.txt").exists());
+}
+
+#[test]
+fn the_guard_refuses_destructive_commands_even_with_yes() {
+    let env = TestEnv::new();
+    std::fs::write(env.work().join("keep.txt"), "precious").unwrap();
+    let (events, code) = batch(
+        &env,
+        vec![
+            command("sudo rm -rf ."),
+            command("env X=1 rm -rf *"),
+            command("sh -c 'rm -rf \"$PWD\"'"),
+            Reply::Text("gave up".into()),
+        ],
+        "",
+        &["--yes"],
+    );
+    assert_eq!(code, 0, "the task goes on after refusals");
+    let obs = observations(&events);
+    assert_eq!(obs.len(), 3);
+    for (ok, text) in &obs {
+        assert!(!ok);
+        assert!(text.contains("guard"), "{text}");
+        assert!(text.contains("workdir"), "{text}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("keep.txt")).unwrap(),
+        "precious"
+    );
+}
+
+/// Starts an engine on a fake provider in `env`, with `approvals`.
+fn engine_env(
+    env: &TestEnv,
+    replies: Vec<Reply>,
+    extra: &str,
+    approvals: Approvals,
+) -> (
+    FakeProvider,
+    engine::EngineHandle,
+    tokio::sync::mpsc::UnboundedReceiver<engine::EngineEvent>,
+    tokio::task::JoinHandle<()>,
+) {
+    let fake = FakeProvider::start(replies);
+    env.config("openai", &fake.base_url(), extra);
+    let home = Home::resolve(Some(env.home()), None).unwrap();
+    home.ensure().unwrap();
+    let mut settings = Settings::load(home).unwrap();
+    for m in &mut settings.models {
+        m.api_key_env = None;
+    }
+    let store = StoreHandle::open(&settings.home.database()).unwrap();
+    let config = EngineConfig {
+        settings: Arc::new(settings),
+        jobs: 1,
+        stream_thoughts: false,
+        health: engine::HealthEvents::default(),
+        approvals,
+    };
+    let (handle, events, join) = engine::start(config, store).unwrap();
+    (fake, handle, events, join)
+}
+
+async fn next_of(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<engine::EngineEvent>,
+    want: impl Fn(&Event) -> bool,
+) -> engine::EngineEvent {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .expect("an event in time")
+            .expect("the engine is running");
+        if want(&ev.event) {
+            return ev;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_round_trip_once_always_deny_and_cancel() {
+    let env = TestEnv::new();
+    let policy = "[policy]\ndefault = \"ask\"\n";
+    let (fake, handle, mut events, join) = engine_env(
+        &env,
+        vec![
+            command("touch one.txt"),
+            command("touch two.txt"),
+            command("touch three.txt"),
+            Reply::Text("done".into()),
+        ],
+        policy,
+        Approvals::Interactive,
+    );
+    let spec = TaskSpec {
+        description: "make files".into(),
+        workdir: env.work().to_path_buf(),
+        max_turns: Some(5),
+        budget_usd: None,
+        model: None,
+        critical: false,
+    };
+    // The engine caps the task's length itself, whatever the front end checked.
+    let long = TaskId::new();
+    handle
+        .send(Command::Submit {
+            id: long.clone(),
+            spec: TaskSpec {
+                description: "x".repeat(engine::MAX_TASK_BYTES + 1),
+                ..spec.clone()
+            },
+        })
+        .unwrap();
+    let fin = next_of(&mut events, |e| matches!(e, Event::TaskFinished { .. })).await;
+    assert_eq!(fin.task_id.as_ref(), Some(&long));
+    assert!(
+        matches!(&fin.event, Event::TaskFinished { error: Some(e), .. } if e.contains("limit")),
+        "{fin:?}"
+    );
+    let id = TaskId::new();
+    handle
+        .send(Command::Submit {
+            id: id.clone(),
+            spec: spec.clone(),
+        })
+        .unwrap();
+    let is_request = |e: &Event| matches!(e, Event::ApprovalRequested { .. });
+    let ev = next_of(&mut events, is_request).await;
+    let Event::ApprovalRequested {
+        request_id,
+        turn,
+        tool,
+        command: asked,
+        reason,
+    } = ev.event
+    else {
+        unreachable!()
+    };
+    assert_eq!(ev.task_id.as_ref(), Some(&id));
+    assert_eq!(
+        (turn, tool.as_str(), asked.as_str()),
+        (1, "execute_command", "touch one.txt")
+    );
+    assert!(reason.contains("policy.default"), "{reason}");
+    // A wrong request id is an error, and the task keeps waiting.
+    handle
+        .send(Command::Approve {
+            id: id.clone(),
+            request_id: "nope".into(),
+            decision: Approval::Once,
+        })
+        .unwrap();
+    next_of(&mut events, |e| matches!(e, Event::Error { .. })).await;
+    assert!(!env.work().join("one.txt").exists());
+    handle
+        .send(Command::Approve {
+            id: id.clone(),
+            request_id,
+            decision: Approval::Always,
+        })
+        .unwrap();
+    let obs = next_of(&mut events, |e| matches!(e, Event::Observation { .. })).await;
+    assert!(
+        matches!(obs.event, Event::Observation { ok: true, .. }),
+        "{obs:?}"
+    );
+    // "always" covers the same rule for the rest of the task: no second request.
+    let obs = next_of(&mut events, |e| {
+        matches!(
+            e,
+            Event::Observation { .. } | Event::ApprovalRequested { .. }
+        )
+    })
+    .await;
+    assert!(
+        matches!(obs.event, Event::Observation { ok: true, .. }),
+        "{obs:?}"
+    );
+    next_of(&mut events, |e| matches!(e, Event::TaskFinished { .. })).await;
+    assert!(env.work().join("one.txt").exists() && env.work().join("two.txt").exists());
+
+    // Deny, then a cancel while waiting.
+    let id2 = TaskId::new();
+    fake.push([command("touch four.txt"), command("touch five.txt")]);
+    handle
+        .send(Command::Submit {
+            id: id2.clone(),
+            spec: spec.clone(),
+        })
+        .unwrap();
+    let Event::ApprovalRequested { request_id, .. } = next_of(&mut events, is_request).await.event
+    else {
+        unreachable!()
+    };
+    handle
+        .send(Command::Approve {
+            id: id2.clone(),
+            request_id,
+            decision: Approval::Deny,
+        })
+        .unwrap();
+    let obs = next_of(&mut events, |e| matches!(e, Event::Observation { .. })).await;
+    let Event::Observation { ok, output, .. } = obs.event else {
+        unreachable!()
+    };
+    assert!(!ok && output.contains("declined"), "{output}");
+    next_of(&mut events, is_request).await;
+    handle.send(Command::Cancel { id: id2.clone() }).unwrap();
+    let fin = next_of(&mut events, |e| matches!(e, Event::TaskFinished { .. })).await;
+    assert!(
+        matches!(
+            fin.event,
+            Event::TaskFinished {
+                status: az_os::store::TaskStatus::Cancelled,
+                ..
+            }
+        ),
+        "{fin:?}"
+    );
+    assert!(!env.work().join("four.txt").exists() && !env.work().join("five.txt").exists());
+    handle
+        .send(Command::Shutdown {
+            cancel_running: true,
+        })
+        .unwrap();
+    while events.recv().await.is_some() {}
+    join.await.unwrap();
+}
