@@ -71,6 +71,9 @@ actions! {
     Clear => "input.clear",
     Close => "popup.close",
     Confirm => "popup.confirm",
+    ApproveOnce => "approval.once",
+    ApproveAlways => "approval.always",
+    ApproveDeny => "approval.deny",
 }
 
 impl fmt::Display for Action {

@@ -29,10 +29,11 @@ pub enum Context {
     Help,
     Detail,
     Confirm,
+    Approval,
 }
 
 impl Context {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Global,
         Self::Input,
         Self::Panes,
@@ -44,6 +45,7 @@ impl Context {
         Self::Help,
         Self::Detail,
         Self::Confirm,
+        Self::Approval,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +61,7 @@ impl Context {
             Self::Help => "help",
             Self::Detail => "detail",
             Self::Confirm => "confirm",
+            Self::Approval => "approval",
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct Model {
     /// Shown when no model is usable, until one is.
     pub setup_hint: Option<String>,
     pub quit: bool,
+    /// Approval requests waiting behind the one on screen, oldest first.
+    pub approvals: std::collections::VecDeque<Popup>,
     /// Set by `update` when the last message changed nothing on screen, so the
     /// loop can skip the frame (a health sample that reads the same).
     pub unchanged: bool,
@@ -118,6 +120,7 @@ impl Model {
             setup_hint: None,
             quit: false,
             unchanged: false,
+            approvals: std::collections::VecDeque::new(),
         }
     }
 

@@ -13,7 +13,7 @@ use super::panes::popups::{Confirm, Popup};
 use super::panes::queue::TaskItem;
 use super::panes::status::Tone;
 use super::panes::turns::Transcript;
-use crate::engine::{Command, EngineEvent, Event, TaskSpec};
+use crate::engine::{Approval, Command, EngineEvent, Event, TaskSpec};
 use crate::store::TaskStatus;
 use crate::util::ids::TaskId;
 
@@ -25,6 +25,12 @@ pub fn update(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
     m.unchanged = false;
     let before = (m.status.message.len(), m.status.tone);
     let fx = dispatch(m, msg, now);
+    // An approval waits for the screen to be free of other popups.
+    if m.popup.is_none()
+        && let Some(next) = m.approvals.pop_front()
+    {
+        m.popup = Some(next);
+    }
     if (m.status.message.len(), m.status.tone) != before {
         m.status.set_at = now;
     }
@@ -251,6 +257,22 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             relayout(m);
         }
         Action::Close => m.popup = None,
+        Action::ApproveOnce | Action::ApproveAlways | Action::ApproveDeny => {
+            if let Some(Popup::Approval { task, request_id, command, .. }) = m.popup.take() {
+                let decision = match a {
+                    Action::ApproveOnce => Approval::Once,
+                    Action::ApproveAlways => Approval::Always,
+                    _ => Approval::Deny,
+                };
+                let verb = match decision {
+                    Approval::Once => "Approved once",
+                    Approval::Always => "Approved for this task",
+                    Approval::Deny => "Denied",
+                };
+                m.status.set(Tone::Info, format!("{verb}: {}", crate::util::text::ellipsize(&command, 60)));
+                fx.push(Effect::Engine(Command::Approve { id: task, request_id, decision }));
+            }
+        }
         Action::Confirm => {
             if let Some(Popup::Confirm { what, .. }) = m.popup.take() {
                 match what {
@@ -398,7 +420,7 @@ fn popup_len(m: &Model) -> usize {
             .iter()
             .find(|x| &x.id == id)
             .map_or(0, |x| x.lesson.lines().count() + 2),
-        Some(Popup::Confirm { .. }) | None => 0,
+        Some(Popup::Confirm { .. } | Popup::Approval { .. }) | None => 0,
     }
 }
 
@@ -584,7 +606,24 @@ fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effect>) {
             fx.push(Effect::LoadMetrics);
         }
         Event::Error { message, .. } => m.status.set(Tone::Error, message.clone()),
+        Event::ApprovalRequested { request_id, tool, command, reason, .. } => {
+            m.approvals.push_back(Popup::Approval {
+                task: id.clone(),
+                request_id: request_id.clone(),
+                tool: tool.clone(),
+                command: command.clone(),
+                reason: reason.clone(),
+            });
+            m.status.set(Tone::Warn, format!("Task {} asks to run a command", short(&id)));
+        }
         _ => {}
+    }
+    if let Event::TaskFinished { .. } = &ev.event {
+        // Requests of a task that ended can no longer be answered.
+        m.approvals.retain(|p| !matches!(p, Popup::Approval { task, .. } if *task == id));
+        if matches!(&m.popup, Some(Popup::Approval { task, .. }) if *task == id) {
+            m.popup = None;
+        }
     }
     m.turns.apply(&id, &ev.event);
     if m.queue.selected_id().as_ref() == Some(&id) && m.turns.shown.as_ref() != Some(&id) {

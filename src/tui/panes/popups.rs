@@ -39,6 +39,14 @@ pub enum Popup {
         what: Confirm,
         question: String,
     },
+    /// Policy asks whether `command` may run.
+    Approval {
+        task: crate::util::ids::TaskId,
+        request_id: String,
+        tool: String,
+        command: String,
+        reason: String,
+    },
 }
 
 impl Popup {
@@ -47,6 +55,7 @@ impl Popup {
             Self::Help { .. } => Context::Help,
             Self::Detail { .. } | Self::Lesson { .. } => Context::Detail,
             Self::Confirm { .. } => Context::Confirm,
+            Self::Approval { .. } => Context::Approval,
         }
     }
 
@@ -231,4 +240,26 @@ pub fn confirm(area: Rect, buf: &mut Buffer, th: &Theme, question: &str) {
         .unwrap_or(60)
         .clamp(30, 70);
     draw(area, buf, th, "Confirm", "", lines, w, 6, 0);
+}
+
+/// The approval dialog: which task wants to run what, and why policy asks.
+pub fn approval(area: Rect, buf: &mut Buffer, th: &Theme, task: &str, tool: &str, command: &str, reason: &str) {
+    let mut lines = vec![
+        Line::from(vec![Span::styled(format!("Task {task} wants to run ({tool}):"), th.text)]),
+        Line::default(),
+    ];
+    lines.extend(strip_control(command).lines().map(|l| Line::from(Span::styled(format!("  {l}"), th.accent))));
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(strip_control(reason), th.dim)));
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled("y", th.key_hint),
+        Span::styled(" once   ", th.text),
+        Span::styled("a", th.key_hint),
+        Span::styled(" always for this task   ", th.text),
+        Span::styled("n", th.key_hint),
+        Span::styled(" deny", th.text),
+    ]));
+    let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX).min(area.height.saturating_sub(2));
+    draw(area, buf, th, "Approve command?", "", lines, 76, h, 0);
 }

@@ -312,6 +312,20 @@ impl Transcript {
             Event::Error { message, .. } => {
                 self.push(Entry::new(None, Kind::Error, message, false), width);
             }
+            Event::ApprovalRequested {
+                turn,
+                command,
+                reason,
+                ..
+            } => self.push(
+                Entry::new(
+                    Some(*turn),
+                    Kind::Retry,
+                    &format!("awaiting approval: {command} ({reason})"),
+                    true,
+                ),
+                width,
+            ),
             Event::Fallback {
                 from_model,
                 to_model,
