@@ -258,7 +258,13 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
         }
         Action::Close => m.popup = None,
         Action::ApproveOnce | Action::ApproveAlways | Action::ApproveDeny => {
-            if let Some(Popup::Approval { task, request_id, command, .. }) = m.popup.take() {
+            if let Some(Popup::Approval {
+                task,
+                request_id,
+                command,
+                ..
+            }) = m.popup.take()
+            {
                 let decision = match a {
                     Action::ApproveOnce => Approval::Once,
                     Action::ApproveAlways => Approval::Always,
@@ -269,8 +275,15 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
                     Approval::Always => "Approved for this task",
                     Approval::Deny => "Denied",
                 };
-                m.status.set(Tone::Info, format!("{verb}: {}", crate::util::text::ellipsize(&command, 60)));
-                fx.push(Effect::Engine(Command::Approve { id: task, request_id, decision }));
+                m.status.set(
+                    Tone::Info,
+                    format!("{verb}: {}", crate::util::text::ellipsize(&command, 60)),
+                );
+                fx.push(Effect::Engine(Command::Approve {
+                    id: task,
+                    request_id,
+                    decision,
+                }));
             }
         }
         Action::Confirm => {
@@ -606,7 +619,13 @@ fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effect>) {
             fx.push(Effect::LoadMetrics);
         }
         Event::Error { message, .. } => m.status.set(Tone::Error, message.clone()),
-        Event::ApprovalRequested { request_id, tool, command, reason, .. } => {
+        Event::ApprovalRequested {
+            request_id,
+            tool,
+            command,
+            reason,
+            ..
+        } => {
             m.approvals.push_back(Popup::Approval {
                 task: id.clone(),
                 request_id: request_id.clone(),
@@ -614,13 +633,17 @@ fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effect>) {
                 command: command.clone(),
                 reason: reason.clone(),
             });
-            m.status.set(Tone::Warn, format!("Task {} asks to run a command", short(&id)));
+            m.status.set(
+                Tone::Warn,
+                format!("Task {} asks to run a command", short(&id)),
+            );
         }
         _ => {}
     }
     if let Event::TaskFinished { .. } = &ev.event {
         // Requests of a task that ended can no longer be answered.
-        m.approvals.retain(|p| !matches!(p, Popup::Approval { task, .. } if *task == id));
+        m.approvals
+            .retain(|p| !matches!(p, Popup::Approval { task, .. } if *task == id));
         if matches!(&m.popup, Some(Popup::Approval { task, .. }) if *task == id) {
             m.popup = None;
         }

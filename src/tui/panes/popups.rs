@@ -243,12 +243,27 @@ pub fn confirm(area: Rect, buf: &mut Buffer, th: &Theme, question: &str) {
 }
 
 /// The approval dialog: which task wants to run what, and why policy asks.
-pub fn approval(area: Rect, buf: &mut Buffer, th: &Theme, task: &str, tool: &str, command: &str, reason: &str) {
+pub fn approval(
+    area: Rect,
+    buf: &mut Buffer,
+    th: &Theme,
+    task: &str,
+    tool: &str,
+    command: &str,
+    reason: &str,
+) {
     let mut lines = vec![
-        Line::from(vec![Span::styled(format!("Task {task} wants to run ({tool}):"), th.text)]),
+        Line::from(vec![Span::styled(
+            format!("Task {task} wants to run ({tool}):"),
+            th.text,
+        )]),
         Line::default(),
     ];
-    lines.extend(strip_control(command).lines().map(|l| Line::from(Span::styled(format!("  {l}"), th.accent))));
+    lines.extend(
+        strip_control(command)
+            .lines()
+            .map(|l| Line::from(Span::styled(format!("  {l}"), th.accent))),
+    );
     lines.push(Line::default());
     lines.push(Line::from(Span::styled(strip_control(reason), th.dim)));
     lines.push(Line::default());
@@ -260,6 +275,8 @@ pub fn approval(area: Rect, buf: &mut Buffer, th: &Theme, task: &str, tool: &str
         Span::styled("n", th.key_hint),
         Span::styled(" deny", th.text),
     ]));
-    let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX).min(area.height.saturating_sub(2));
+    let h = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height.saturating_sub(2));
     draw(area, buf, th, "Approve command?", "", lines, 76, h, 0);
 }
