@@ -268,7 +268,10 @@ mod tests {
         files.push(dir.path().join("audit.log.2"));
         assert!(!dir.path().join("audit.log.3").exists(), "keep = 2");
         let mut lines = 0;
-        for f in files.iter().filter(|f| f.exists() || !f.ends_with(AUDIT_FILE)) {
+        for f in files
+            .iter()
+            .filter(|f| f.exists() || !f.ends_with(AUDIT_FILE))
+        {
             let meta = std::fs::metadata(f).unwrap();
             assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{}", f.display());
             let text = std::fs::read_to_string(f).unwrap();

@@ -10,11 +10,11 @@ pub mod breaker;
 pub mod budget;
 mod handle;
 pub mod monitor;
+pub mod policy;
 mod prompt;
 pub mod protocol;
 pub mod route;
 mod scheduler;
-pub mod policy;
 pub mod tools;
 
 pub use handle::{Approvals, EngineConfig, EngineHandle, start};

@@ -5,14 +5,15 @@
 //! Layers, bottom up: [`util`], [`config`], [`store`], [`llm`], [`engine`]; the
 //! front ends [`batch`] and [`cli`] drive the engine through its protocol.
 
+pub mod audit;
 pub mod batch;
 pub mod cli;
-pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod health;
 pub mod llm;
 pub mod redact;
+pub mod sandbox;
 pub mod store;
 pub mod tui;
 pub mod util;

@@ -122,6 +122,8 @@ pub struct SandboxConfig {
     /// `false` forbids TCP connect and bind (needs Landlock ABI 4, Linux 6.7+).
     pub network: bool,
     pub unavailable: Unavailable,
+    /// More directories commands may write (`~/` is the home), e.g. `["~/.cache"]`.
+    pub writable: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -130,6 +132,7 @@ impl Default for SandboxConfig {
             mode: SandboxMode::WorkspaceWrite,
             network: true,
             unavailable: Unavailable::Run,
+            writable: Vec::new(),
         }
     }
 }

@@ -31,6 +31,7 @@ use super::tools::{self, OBSERVATION_MAX_BYTES, ToolCtx, ToolOutput};
 use crate::config::Settings;
 use crate::llm::rate_limit::RateLimiter;
 use crate::llm::{self, Message};
+use crate::sandbox::Confinement;
 use crate::store::{StoreHandle, TaskRow, TaskStatus, tasks};
 use crate::util::ids::TaskId;
 use crate::util::text::truncate_middle;
@@ -59,6 +60,8 @@ pub struct Runner {
     pub policy: super::policy::Policy,
     /// Who answers when policy asks.
     pub approvals: super::handle::Approvals,
+    /// How `execute_command` is confined.
+    pub sandbox: crate::sandbox::Sandbox,
     /// `audit.log`: one line per action.
     pub audit: crate::audit::AuditLog,
     /// Approval requests waiting for the front end, by request id.
@@ -68,7 +71,7 @@ pub struct Runner {
 impl Runner {
     /// How commands are confined, as the audit log names it.
     pub fn sandbox_label(&self) -> &'static str {
-        self.settings.sandbox.mode.as_str()
+        self.sandbox.label()
     }
 
     /// The longest a breaker stays open by itself (`routing.breaker_max_cooldown_s`).
@@ -167,6 +170,33 @@ async fn run(
         Err(ending) => return ending,
     };
     st.guard = Some(policy::guard_ctx(setup.workdir.clone()));
+    let tmp = std::env::temp_dir().join(format!("az-os-{}", task.id));
+    let workdir = setup.workdir.clone();
+    let ctx = ToolCtx {
+        workdir: &workdir,
+        cancel,
+        command_timeout: Duration::from_secs(runner.settings.defaults.command_timeout_s),
+        store: &runner.store,
+        sandbox: &runner.sandbox,
+        tmp: &tmp,
+        confined: true,
+    };
+    let ending = turns(runner, rec, task, &ctx, setup, st).await;
+    // The temp dir goes with the task (it exists once a command ran).
+    let _ = std::fs::remove_dir_all(&tmp);
+    ending
+}
+
+/// The turns of a task, from the first request to its end.
+async fn turns(
+    runner: &Runner,
+    rec: &Recorder,
+    task: &TaskRow,
+    ctx: &ToolCtx<'_>,
+    setup: setup::Setup,
+    st: &mut RunState,
+) -> Ending {
+    let cancel = ctx.cancel;
     let max_turns = setup.max_turns;
     let mut limit = max_turns;
     let mut system = prompt::system_prompt(&setup.workdir, limit);
@@ -174,12 +204,6 @@ async fn run(
     let mut messages = vec![Message::User {
         text: task.description.clone(),
     }];
-    let ctx = ToolCtx {
-        workdir: &setup.workdir,
-        cancel,
-        command_timeout: Duration::from_secs(runner.settings.defaults.command_timeout_s),
-        store: &runner.store,
-    };
     let mut caller = Caller {
         runner,
         rec,
@@ -274,7 +298,7 @@ async fn run(
         }
         let acted = match act(
             &mut caller,
-            &ctx,
+            ctx,
             rec,
             turn,
             &resp.tool_calls,
@@ -396,7 +420,7 @@ async fn act(
                         passage = p;
                         match refusal {
                             Some(r) => ToolOutput::err(r),
-                            None => tools::run_local(&call.name, &call.arguments, ctx).await,
+                            None => run_command(caller.runner, call, ctx).await,
                         }
                     }
                 }
@@ -404,7 +428,15 @@ async fn act(
             name => tools::run_local(name, &call.arguments, ctx).await,
         };
         let elapsed_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        audit(caller.runner, rec, turn, call, passage.as_ref(), &out, elapsed_ms);
+        audit(
+            caller.runner,
+            rec,
+            turn,
+            call,
+            passage.as_ref(),
+            &out,
+            elapsed_ms,
+        );
         let output = truncate_middle(&out.output, OBSERVATION_MAX_BYTES);
         if !out.ok {
             let first = output.lines().next().unwrap_or("").trim();
@@ -424,6 +456,24 @@ async fn act(
         }
     }
     Ok(acted)
+}
+
+/// `execute_command` as the sandbox allows: confined, unconfined (said once), or refused.
+async fn run_command(runner: &Runner, call: &llm::ToolCall, ctx: &ToolCtx<'_>) -> ToolOutput {
+    let (confinement, warning) = runner.sandbox.confinement();
+    if let Some(message) = warning {
+        tracing::warn!("{message}");
+        let _ = runner
+            .events
+            .send(EngineEvent::global(Event::Notice { message }));
+    }
+    let confined = match confinement {
+        Confinement::Refused(why) => return ToolOutput::err(why),
+        Confinement::Confined => true,
+        Confinement::Unconfined => false,
+    };
+    let ctx = ToolCtx { confined, ..*ctx };
+    tools::run_local(&call.name, &call.arguments, &ctx).await
 }
 
 /// One line in `audit.log` for a tool call.

@@ -79,11 +79,18 @@ pub fn specs() -> Vec<ToolSpec> {
 }
 
 /// What a tool needs from the running task.
+#[derive(Clone, Copy)]
 pub struct ToolCtx<'a> {
     pub workdir: &'a PathBuf,
     pub cancel: &'a CancellationToken,
     pub command_timeout: Duration,
     pub store: &'a StoreHandle,
+    /// How `execute_command` starts its process.
+    pub sandbox: &'a crate::sandbox::Sandbox,
+    /// The task's private temp dir (`TMPDIR`, writable in the sandbox).
+    pub tmp: &'a std::path::Path,
+    /// Run confined (the sandbox is available and on).
+    pub confined: bool,
 }
 
 /// A tool's answer: whether it succeeded and what the model should read.

@@ -321,3 +321,64 @@ async fn approval_round_trip_once_always_deny_and_cancel() {
     while events.recv().await.is_some() {}
     join.await.unwrap();
 }
+
+#[test]
+fn sandboxed_commands_write_only_inside_the_workdir() {
+    if !az_os::sandbox::support().filesystem {
+        eprintln!("skipped: Landlock is not available on this kernel");
+        return;
+    }
+    let env = TestEnv::new();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("escaped.txt");
+    let (events, code) = batch(
+        &env,
+        vec![
+            command(&format!("echo out > {}", target.display())),
+            command("echo in > inside.txt && echo tmp > \"$TMPDIR/t\" && cat \"$TMPDIR/t\""),
+            command(&format!("touch {}/x", env.home().display())),
+            Reply::Text("done".into()),
+        ],
+        "",
+        &[],
+    );
+    assert_eq!(code, 0);
+    let obs = observations(&events);
+    assert!(!obs[0].0, "{obs:?}");
+    assert!(obs[0].1.contains("Permission denied"), "{obs:?}");
+    assert!(!target.exists(), "a write outside the workdir got through");
+    assert!(obs[1].0, "{obs:?}");
+    assert!(obs[1].1.contains("tmp"), "{obs:?}");
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("inside.txt")).unwrap(),
+        "in\n"
+    );
+    assert!(!obs[2].0, "the home is outside too: {obs:?}");
+    assert!(!env.home().join("x").exists());
+
+    // read-only: not even the workdir.
+    let env = TestEnv::new();
+    let (events, _) = batch(
+        &env,
+        vec![command("echo in > inside.txt"), Reply::Text("done".into())],
+        "[sandbox]\nmode = \"read-only\"\n",
+        &[],
+    );
+    assert!(!observations(&events)[0].0);
+    assert!(!env.work().join("inside.txt").exists());
+
+    // off: unconfined.
+    let env = TestEnv::new();
+    let target = outside.path().join("off.txt");
+    let (events, _) = batch(
+        &env,
+        vec![
+            command(&format!("echo out > {}", target.display())),
+            Reply::Text("done".into()),
+        ],
+        "[sandbox]\nmode = \"off\"\n",
+        &[],
+    );
+    assert!(observations(&events)[0].0);
+    assert!(target.exists());
+}

@@ -3,6 +3,7 @@
 //! killed, so no child outlives the task; stragglers left in the background by a
 //! command that exited are reaped the same way.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -40,10 +41,19 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
     let timeout = args.timeout_s.map_or(ctx.command_timeout, |s| {
         Duration::from_secs(s.clamp(1, MAX_TIMEOUT_S))
     });
-    let mut child = match tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(&args.command)
-        .current_dir(ctx.workdir)
+    if let Err(e) = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(ctx.tmp)
+    {
+        return ToolOutput::err(format!(
+            "cannot create the task's temp dir {}: {e}",
+            ctx.tmp.display()
+        ));
+    }
+    let mut child = match ctx
+        .sandbox
+        .command(&args.command, ctx.workdir, ctx.tmp, ctx.confined)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
