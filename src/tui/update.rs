@@ -4,6 +4,8 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 
+mod events;
+
 use super::action::Action;
 use super::keymap::Key;
 use super::layout::{self, Areas};
@@ -13,8 +15,7 @@ use super::panes::popups::{Confirm, Popup};
 use super::panes::queue::TaskItem;
 use super::panes::status::Tone;
 use super::panes::turns::Transcript;
-use crate::engine::{Approval, Command, EngineEvent, Event, TaskSpec};
-use crate::store::TaskStatus;
+use crate::engine::{Approval, Command, TaskSpec};
 use crate::util::ids::TaskId;
 
 /// Seconds within which a second Ctrl-C quits.
@@ -48,7 +49,7 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
             m.size = (w, h);
             relayout(m);
         }
-        Msg::Engine(ev) => engine(m, ev, now, &mut fx),
+        Msg::Engine(ev) => events::engine(m, ev, now, &mut fx),
         Msg::TasksLoaded(rows) => {
             m.queue.insert_missing(rows.into_iter().map(TaskItem::from));
             selection_changed(m, &mut fx);
@@ -381,7 +382,7 @@ fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
     }
 }
 
-fn short(id: &TaskId) -> &str {
+pub(super) fn short(id: &TaskId) -> &str {
     &id.as_str()[..id.as_str().len().min(6)]
 }
 
@@ -529,170 +530,4 @@ fn paste(m: &mut Model, text: &str) {
     }
     m.input.textarea.insert_str(text);
     relayout(m);
-}
-
-fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effect>) {
-    let Some(id) = ev.task_id.clone() else {
-        global_event(m, ev.event, fx);
-        return;
-    };
-    match &ev.event {
-        Event::TaskQueued { description } => {
-            let existing = m.queue.get(&id).cloned();
-            let item = TaskItem {
-                status: TaskStatus::Pending,
-                result: None,
-                error: None,
-                turns: 0,
-                ..existing.unwrap_or_else(|| TaskItem {
-                    id: id.clone(),
-                    description: description.clone(),
-                    status: TaskStatus::Pending,
-                    model: None,
-                    cost_usd: 0.0,
-                    created_at: now,
-                    turns: 0,
-                    max_turns: m.defaults.max_turns.unwrap_or(m.defaults.config_max_turns),
-                    result: None,
-                    error: None,
-                    budget_usd: m.defaults.budget_usd,
-                    route: None,
-                })
-            };
-            m.queue.upsert([item]);
-            if m.select_on_queue.as_ref() == Some(&id) {
-                m.select_on_queue = None;
-                m.queue.select(&id);
-                m.turns.transcripts.remove(&id);
-            }
-        }
-        Event::TaskStarted { model, route } => {
-            if let Some(t) = m.queue.get_mut(&id) {
-                t.status = TaskStatus::Running;
-                t.model = Some(model.clone());
-                t.route = Some(route.reason.clone());
-            }
-            m.queue.rebuild(None);
-            m.setup_hint = None;
-        }
-        Event::Fallback { to_model, .. } => {
-            if let Some(t) = m.queue.get_mut(&id) {
-                t.model = Some(to_model.clone());
-            }
-        }
-        Event::TurnStarted { turn } => {
-            if let Some(t) = m.queue.get_mut(&id) {
-                t.turns = *turn;
-            }
-        }
-        Event::LlmCall {
-            model, cost_usd, ..
-        } => {
-            m.cost.add(model, *cost_usd, now);
-            if let Some(t) = m.queue.get_mut(&id) {
-                t.cost_usd += cost_usd;
-            }
-        }
-        Event::TaskFinished {
-            status,
-            result,
-            turns,
-            cost_usd,
-            error,
-            ..
-        } => {
-            if let Some(t) = m.queue.get_mut(&id) {
-                t.status = *status;
-                t.result.clone_from(result);
-                t.error.clone_from(error);
-                t.turns = *turns;
-                t.cost_usd = *cost_usd;
-            }
-            m.queue.rebuild(None);
-            let tone = if *status == TaskStatus::Completed {
-                Tone::Info
-            } else {
-                Tone::Warn
-            };
-            m.status
-                .set(tone, format!("Task {} {}", short(&id), status.as_str()));
-            fx.push(Effect::LoadMetrics);
-        }
-        Event::Error { message, .. } => m.status.set(Tone::Error, message.clone()),
-        Event::ApprovalRequested {
-            request_id,
-            tool,
-            command,
-            reason,
-            ..
-        } => {
-            m.approvals.push_back(Popup::Approval {
-                task: id.clone(),
-                request_id: request_id.clone(),
-                tool: tool.clone(),
-                command: command.clone(),
-                reason: reason.clone(),
-            });
-            m.status.set(
-                Tone::Warn,
-                format!("Task {} asks to run a command", short(&id)),
-            );
-        }
-        _ => {}
-    }
-    if let Event::TaskFinished { .. } = &ev.event {
-        // Requests of a task that ended can no longer be answered.
-        m.approvals
-            .retain(|p| !matches!(p, Popup::Approval { task, .. } if *task == id));
-        if matches!(&m.popup, Some(Popup::Approval { task, .. }) if *task == id) {
-            m.popup = None;
-        }
-    }
-    m.turns.apply(&id, &ev.event);
-    if m.queue.selected_id().as_ref() == Some(&id) && m.turns.shown.as_ref() != Some(&id) {
-        m.turns.show(Some(id));
-    }
-}
-
-fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
-    match ev {
-        Event::Health { machine, gauges } => {
-            // The panes show whole percents, load to two places and RSS in MB.
-            let shown =
-                |g: &[crate::health::machine::Gauge],
-                 mm: Option<&crate::health::machine::MachineSnapshot>| {
-                    (
-                        g.iter()
-                            .map(|x| (x.value.round() as i64, x.level))
-                            .collect::<Vec<_>>(),
-                        mm.map(|s| {
-                            (
-                                s.load_avg.map(|l| (l * 100.0).round() as i64),
-                                s.process_rss_bytes / 1_048_576,
-                            )
-                        }),
-                    )
-                };
-            m.unchanged = shown(&m.health.gauges, m.health.machine.as_ref())
-                == shown(&gauges, Some(&machine));
-            m.health.machine = Some(machine);
-            m.health.gauges = gauges;
-        }
-        Event::ProviderHealth { checks } => {
-            m.health.components = checks;
-            fx.push(Effect::LoadMetrics);
-        }
-        Event::Alert {
-            key,
-            level,
-            message,
-            ..
-        } => {
-            m.health.alert(&key, level, &message);
-            m.status.set(Tone::Warn, message);
-        }
-        Event::Notice { message } => m.status.set(Tone::Info, message),
-        Event::Error { message, .. } => m.status.set(Tone::Error, message),
-        _ => {}
-    }
 }
