@@ -2,6 +2,7 @@
 //! approved with it; the guard refuses whatever the flags), the approval round trip at
 //! the engine level, the sandbox, redaction of secrets everywhere, and the audit log.
 
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -381,4 +382,113 @@ fn sandboxed_commands_write_only_inside_the_workdir() {
     );
     assert!(observations(&events)[0].0);
     assert!(target.exists());
+}
+
+/// Every file under `dir`, read as bytes.
+fn files_under(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.push((p, bytes));
+        }
+    }
+}
+
+#[test]
+fn a_secret_from_the_environment_leaks_nowhere() {
+    // A value of no well-known shape: only the known-secret masking can catch it.
+    let secret = "zq9PlainSecretValue7781";
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![
+        command(&format!(
+            "echo the key is {secret}; echo env: $AZ_OS_TEST_KEY"
+        )),
+        Reply::Tools {
+            text: format!("I found {secret} in the output."),
+            calls: vec![(
+                "write_file".into(),
+                serde_json::json!({"path": "notes.txt", "content": "nothing secret"}).to_string(),
+            )],
+        },
+        Reply::Text(format!(
+            "Done; the key was {secret} and sk-ant-api03-ABCDEFGHIJKLMNOPQRST."
+        )),
+    ]);
+    env.config("openai", &fake.base_url(), "");
+    for json in [true, false] {
+        let mut args = vec!["--batch"];
+        if json {
+            args.push("--json");
+        }
+        args.extend(["-v", "run", "show me the key"]);
+        let out = env
+            .cmd()
+            .env("AZ_OS_TEST_KEY", secret)
+            .args(&args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(!stdout.contains(secret), "stdout: {stdout}");
+        assert!(!stderr.contains(secret), "stderr: {stderr}");
+        assert!(!stdout.contains("sk-ant-api03"), "stdout: {stdout}");
+        assert!(stdout.contains("[REDACTED]"), "stdout: {stdout}");
+        if json {
+            // The command ran without the key in its environment.
+            let events = json_lines(&out.stdout);
+            let obs = observations(&events);
+            assert!(obs[0].1.trim_end().ends_with("env:"), "{obs:?}");
+            fake.push([
+                command(&format!(
+                    "echo the key is {secret}; echo env: $AZ_OS_TEST_KEY"
+                )),
+                Reply::Tools {
+                    text: format!("I found {secret} in the output."),
+                    calls: vec![(
+                        "write_file".into(),
+                        serde_json::json!({"path": "notes.txt", "content": "x"}).to_string(),
+                    )],
+                },
+                Reply::Text(format!("Done; the key was {secret}.")),
+            ]);
+        }
+    }
+    let mut files = Vec::new();
+    files_under(env.home(), &mut files);
+    assert!(files.iter().any(|(p, _)| p.ends_with("audit.log")));
+    assert!(files.iter().any(|(p, _)| p.ends_with("az-os.db")));
+    for (path, bytes) in &files {
+        let hay = String::from_utf8_lossy(bytes);
+        assert!(!hay.contains(secret), "{} holds the secret", path.display());
+    }
+    // The audit log: JSON lines, private, one per action, secrets masked.
+    let audit = env.home().join("audit.log");
+    assert_eq!(
+        std::fs::metadata(&audit).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[0]["tool"], "execute_command");
+    assert_eq!(lines[0]["policy"]["decision"], "allow");
+    assert_eq!(lines[0]["policy"]["rule"], "policy.default");
+    assert_eq!(lines[0]["exit_code"], 0);
+    assert!(lines[0]["sandbox"].is_string());
+    assert!(
+        lines[0]["arguments"]["command"]
+            .as_str()
+            .unwrap()
+            .contains("[REDACTED]")
+    );
+    assert_eq!(lines[1]["tool"], "write_file");
+    assert!(lines[1]["policy"].is_null());
 }

@@ -95,3 +95,50 @@ mod tests {
         assert!(confine(&root, "pw").is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Path pieces: names, `.`, `..`, and symlinks pointing out of the root, at the root
+    /// itself, and into a subdirectory.
+    const PIECES: [&str; 9] = ["a", "sub", ".", "..", "out", "up", "self", "in", "nested"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn confine_never_resolves_outside_the_root(
+            parts in proptest::collection::vec(0..PIECES.len(), 1..7),
+            absolute in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let outside = tempfile::tempdir().unwrap();
+            let root = dir.path().join("root");
+            std::fs::create_dir_all(root.join("sub/nested")).unwrap();
+            std::os::unix::fs::symlink(outside.path(), root.join("out")).unwrap();
+            std::os::unix::fs::symlink("..", root.join("up")).unwrap();
+            std::os::unix::fs::symlink(".", root.join("self")).unwrap();
+            std::os::unix::fs::symlink("sub", root.join("in")).unwrap();
+            let root = root.canonicalize().unwrap();
+            let rel: Vec<&str> = parts.iter().map(|&i| PIECES[i]).collect();
+            let path = if absolute {
+                format!("{}/{}", root.display(), rel.join("/"))
+            } else {
+                rel.join("/")
+            };
+            if let Ok(p) = confine(&root, &path) {
+                prop_assert!(p.starts_with(&root), "{path} -> {}", p.display());
+                // Whatever exists of it resolves inside the root too.
+                let mut existing = p.as_path();
+                while !existing.exists() {
+                    existing = existing.parent().unwrap();
+                }
+                let real = existing.canonicalize().unwrap();
+                prop_assert!(real.starts_with(&root), "{path} -> {}", real.display());
+            }
+        }
+    }
+}
