@@ -7,13 +7,16 @@
 #   soak:  100 batch tasks under 30% injected faults, audited (fails if any is lost or
 #          charged twice);
 #   store: task creation and `tasks list` on 100k tasks (criterion);
-#   vault: unlocking the key vault at 600k PBKDF2 iterations (the KDF's cost).
+#   vault: unlocking the key vault at 600k PBKDF2 iterations (the KDF's cost);
+#   policy: a policy check, redaction, and the sandbox's cost per command (criterion).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/az-os/target}"
 cargo bench --bench batch
 cargo bench --bench health
 cargo bench --bench vault
+cargo build --release
+cargo bench --bench policy -- --noplot
 cargo bench --bench route -- --noplot
 cargo bench --bench soak
 cargo bench --bench store -- --noplot "$@"
