@@ -96,7 +96,7 @@ fn init_logging(verbose: u8, quiet: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::redact::RedactingWriter(std::io::stderr()))
         .with_target(false)
         .without_time()
         .try_init();

@@ -40,6 +40,23 @@ pub fn redact_with<'a, 't>(
     }
 }
 
+/// A writer for diagnostic logs that masks secrets on the way through, so a
+/// provider's error body or a command line quoted in a log cannot leak a key.
+/// `tracing` hands it one formatted event per write.
+pub struct RedactingWriter<W: std::io::Write>(pub W);
+
+impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Redacts an owned string, reusing it when nothing changes.
 pub fn redact_owned(text: String) -> String {
     match redact(&text) {
@@ -272,6 +289,16 @@ mod tests {
 
     fn r(text: &str) -> String {
         redact_with(text, ["plain-secret-value-42"]).into_owned()
+    }
+
+    #[test]
+    fn the_log_writer_masks_secret_shapes() {
+        use std::io::Write;
+        let mut w = RedactingWriter(Vec::new());
+        let line = b"provider said: bad key sk-abcdefghijklmnop1234 (401)\n";
+        assert_eq!(w.write(line).unwrap(), line.len());
+        let out = String::from_utf8(w.0).unwrap();
+        assert_eq!(out, "provider said: bad key [REDACTED] (401)\n");
     }
 
     #[test]

@@ -158,7 +158,7 @@ fn init_file_logging(dir: &std::path::Path) -> Option<tracing_appender::non_bloc
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
+        .with_writer(move || crate::redact::RedactingWriter(writer.clone()))
         .with_ansi(false)
         .try_init()
         .ok()

@@ -142,8 +142,22 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
             }
         }
         Some(Popup::Confirm { question, .. }) => popups::confirm(screen, buf, th, question),
-        Some(Popup::Approval { task, tool, command, reason, .. }) => {
-            popups::approval(screen, buf, th, &task.as_str()[..task.as_str().len().min(6)], tool, command, reason);
+        Some(Popup::Approval {
+            task,
+            tool,
+            command,
+            reason,
+            ..
+        }) => {
+            popups::approval(
+                screen,
+                buf,
+                th,
+                &task.as_str()[..task.as_str().len().min(6)],
+                tool,
+                command,
+                reason,
+            );
         }
     }
 }

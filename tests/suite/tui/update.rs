@@ -657,28 +657,59 @@ fn approval_requests_open_a_dialog_one_at_a_time_and_answers_reach_the_engine() 
     use az_os::tui::panes::popups::Popup;
     let mut m = model();
     run_task(&mut m, "appr01", "push the branch", T0, "fast-model");
-    ev(&mut m, "appr01", T0 + 1.0, approval_request("r1", "git push origin main"));
-    ev(&mut m, "appr01", T0 + 1.5, approval_request("r2", "git push --tags"));
+    ev(
+        &mut m,
+        "appr01",
+        T0 + 1.0,
+        approval_request("r1", "git push origin main"),
+    );
+    ev(
+        &mut m,
+        "appr01",
+        T0 + 1.5,
+        approval_request("r2", "git push --tags"),
+    );
     assert!(matches!(&m.popup, Some(Popup::Approval { request_id, .. }) if request_id == "r1"));
     let screen_text = screen(&render(&m));
-    assert!(screen_text.contains("git push origin main"), "{screen_text}");
+    assert!(
+        screen_text.contains("git push origin main"),
+        "{screen_text}"
+    );
     // `a` approves for the rest of the task; the next request then shows.
     let fx = send(&mut m, ch('a'));
     assert_eq!(
         fx,
-        vec![Effect::Engine(Command::Approve { id: id("appr01"), request_id: "r1".into(), decision: Approval::Always })]
+        vec![Effect::Engine(Command::Approve {
+            id: id("appr01"),
+            request_id: "r1".into(),
+            decision: Approval::Always
+        })]
     );
     assert!(matches!(&m.popup, Some(Popup::Approval { request_id, .. }) if request_id == "r2"));
     // Esc denies.
     let fx = send(&mut m, press(KeyCode::Esc));
     assert_eq!(
         fx,
-        vec![Effect::Engine(Command::Approve { id: id("appr01"), request_id: "r2".into(), decision: Approval::Deny })]
+        vec![Effect::Engine(Command::Approve {
+            id: id("appr01"),
+            request_id: "r2".into(),
+            decision: Approval::Deny
+        })]
     );
     assert_eq!(m.popup, None);
     // A request of a task that ends is dropped.
-    ev(&mut m, "appr01", T0 + 2.0, approval_request("r3", "rm -r build"));
-    ev(&mut m, "appr01", T0 + 3.0, finished(TaskStatus::Cancelled, None, Some("cancelled"), 0.0));
+    ev(
+        &mut m,
+        "appr01",
+        T0 + 2.0,
+        approval_request("r3", "rm -r build"),
+    );
+    ev(
+        &mut m,
+        "appr01",
+        T0 + 3.0,
+        finished(TaskStatus::Cancelled, None, Some("cancelled"), 0.0),
+    );
     assert_eq!(m.popup, None);
     assert!(m.approvals.is_empty());
 }
