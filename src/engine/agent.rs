@@ -439,7 +439,13 @@ async fn act(
         );
         let output = truncate_middle(&out.output, OBSERVATION_MAX_BYTES);
         if !out.ok {
-            let first = output.lines().next().unwrap_or("").trim();
+            // The reflection joins failures with "; ", so no sentence stop of its own.
+            let first = output
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_end_matches('.');
             acted
                 .failures
                 .push(format!("{} failed: {first}", call.name));

@@ -94,7 +94,9 @@ impl Entry {
             let joined = lines.join(" ⏎ ");
             let w = usize::from(width);
             let mut line = format!("{prefix}{joined}");
-            if line.chars().count() > w {
+            if line.chars().count() > w && lines.len() <= 1 {
+                line = crate::util::text::ellipsize(&line, w);
+            } else if line.chars().count() > w {
                 let note = format!("  … {} lines", lines.len());
                 let keep = w
                     .saturating_sub(note.chars().count())
