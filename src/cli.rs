@@ -164,9 +164,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             status: None,
             limit: 20,
         }) {
-            TasksCmd::List { status, limit } => {
-                tasks_cmd::list(&ctx, status.map(Into::into), limit)
-            }
+            TasksCmd::List { status, limit } => tasks_cmd::list(&ctx, status, limit),
             TasksCmd::Show { id } => tasks_cmd::show(&ctx, &id),
             TasksCmd::Logs { id } => tasks_cmd::logs(&ctx, &id),
             TasksCmd::Cancel { id } => tasks_cmd::cancel(&ctx, &id),

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::store::TaskStatus;
+
 /// A terminal agent that runs tasks with language models, cheaply and on the record.
 #[derive(Debug, Parser)]
 #[command(
@@ -160,8 +162,8 @@ pub enum TasksCmd {
     /// Newest tasks first.
     List {
         /// Only tasks with this status.
-        #[arg(long, value_enum)]
-        status: Option<StatusArg>,
+        #[arg(long, value_parser = status_parser())]
+        status: Option<TaskStatus>,
         /// Most tasks shown.
         #[arg(long, default_value_t = 20)]
         limit: usize,
@@ -256,29 +258,10 @@ pub enum CostBy {
     Task,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-#[value(rename_all = "snake_case")]
-pub enum StatusArg {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
-    BudgetExceeded,
-    Interrupted,
-}
-
-impl From<StatusArg> for crate::store::TaskStatus {
-    fn from(s: StatusArg) -> Self {
-        use crate::store::TaskStatus as T;
-        match s {
-            StatusArg::Pending => T::Pending,
-            StatusArg::Running => T::Running,
-            StatusArg::Completed => T::Completed,
-            StatusArg::Failed => T::Failed,
-            StatusArg::Cancelled => T::Cancelled,
-            StatusArg::BudgetExceeded => T::BudgetExceeded,
-            StatusArg::Interrupted => T::Interrupted,
-        }
-    }
+/// Parses a task status by its stored name (`pending`, `budget_exceeded`, …), listing
+/// the names in `--help` and in the error for a wrong one.
+fn status_parser() -> impl clap::builder::TypedValueParser<Value = TaskStatus> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(TaskStatus::ALL.map(TaskStatus::as_str))
+        .try_map(|s| TaskStatus::parse(&s).ok_or("unknown status"))
 }

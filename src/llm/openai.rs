@@ -42,21 +42,13 @@ pub async fn chat(
     if let Some(key) = &client.key {
         rb = rb.bearer_auth(key);
     }
-    match transport::send(rb, client.timeouts.stream_idle).await? {
-        transport::Body::Sse(resp, room) => {
-            let mut out = read_stream(resp, client.timeouts.stream_idle, on_text).await?;
-            out.headroom = room;
-            Ok(out)
-        }
-        transport::Body::Whole(text, room) => {
-            let mut out = parse_whole(&text)?;
-            out.headroom = room;
-            if !out.text.is_empty() {
-                on_text(&out.text);
-            }
-            Ok(out)
-        }
-    }
+    let idle = client.timeouts.stream_idle;
+    let (body, headroom) = transport::send(rb, idle).await?;
+    let reply = match body {
+        transport::Body::Sse(resp) => read_stream(resp, idle, on_text).await?,
+        transport::Body::Whole(text) => transport::whole(&text, parse_whole, on_text)?,
+    };
+    Ok(ChatResponse { headroom, ..reply })
 }
 
 fn messages(req: ChatRequest<'_>) -> Vec<Value> {

@@ -5,14 +5,27 @@
 
 use std::time::Duration;
 
-use super::Headroom;
 use super::error::{ErrorCategory, LlmError};
+use super::{ChatResponse, Headroom};
 
-/// A successful response, by how it is framed, with the rate-limit headroom the
-/// provider reported in its headers.
+/// A successful response, by how it is framed.
 pub enum Body {
-    Sse(reqwest::Response, Headroom),
-    Whole(String, Headroom),
+    Sse(reqwest::Response),
+    Whole(String),
+}
+
+/// A whole (non-streamed) reply parsed by `parse`; its text is passed to
+/// `on_text` at once, as a stream would have passed it in pieces.
+pub fn whole(
+    text: &str,
+    parse: fn(&str) -> Result<ChatResponse, LlmError>,
+    on_text: &mut (dyn FnMut(&str) + Send),
+) -> Result<ChatResponse, LlmError> {
+    let reply = parse(text)?;
+    if !reply.text.is_empty() {
+        on_text(&reply.text);
+    }
+    Ok(reply)
 }
 
 /// Reads the remaining-requests and remaining-tokens headers of OpenAI-style
@@ -38,7 +51,11 @@ pub fn headroom(headers: &reqwest::header::HeaderMap) -> Headroom {
 }
 
 /// Sends `rb`; waits at most `idle` for the response headers and for a whole body.
-pub async fn send(rb: reqwest::RequestBuilder, idle: Duration) -> Result<Body, LlmError> {
+/// Returns the body with the rate-limit headroom the provider reported.
+pub async fn send(
+    rb: reqwest::RequestBuilder,
+    idle: Duration,
+) -> Result<(Body, Headroom), LlmError> {
     let resp = match tokio::time::timeout(idle, rb.send()).await {
         Err(_) => {
             return Err(LlmError::new(
@@ -65,9 +82,9 @@ pub async fn send(rb: reqwest::RequestBuilder, idle: Duration) -> Result<Body, L
         .is_some_and(|v| v.starts_with("text/event-stream"));
     let room = headroom(resp.headers());
     if is_sse {
-        Ok(Body::Sse(resp, room))
+        Ok((Body::Sse(resp), room))
     } else {
-        Ok(Body::Whole(read_body(resp, idle).await?, room))
+        Ok((Body::Whole(read_body(resp, idle).await?), room))
     }
 }
 

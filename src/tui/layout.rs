@@ -69,7 +69,7 @@ pub fn compute_in(screen: Rect, input_height: u16, zoom: bool, focus: Focus) -> 
         }
         return a;
     }
-    if width >= 160 {
+    let (queue, cost, health, turns, memory) = if width >= 160 {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)])
                 .areas(main);
@@ -80,15 +80,7 @@ pub fn compute_in(screen: Rect, input_height: u16, zoom: bool, focus: Focus) -> 
                 .areas(gauges);
         let [turns, memory] =
             Layout::vertical([Constraint::Min(5), Constraint::Length(8)]).areas(right);
-        Areas {
-            queue,
-            turns,
-            cost,
-            health,
-            memory,
-            input,
-            status,
-        }
+        (queue, cost, health, turns, memory)
     } else {
         let (l, r) = if width >= 100 { (40, 60) } else { (45, 55) };
         let [left, right] =
@@ -103,15 +95,16 @@ pub fn compute_in(screen: Rect, input_height: u16, zoom: bool, focus: Focus) -> 
         let memory_h = if height >= 36 { 8 } else { 5 };
         let [turns, memory] =
             Layout::vertical([Constraint::Min(3), Constraint::Length(memory_h)]).areas(right);
-        Areas {
-            queue,
-            turns,
-            cost,
-            health,
-            memory,
-            input,
-            status,
-        }
+        (queue, cost, health, turns, memory)
+    };
+    Areas {
+        queue,
+        turns,
+        cost,
+        health,
+        memory,
+        input,
+        status,
     }
 }
 

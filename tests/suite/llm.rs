@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use az_os::config::{ModelSpec, Provider, Tier};
+use az_os::engine::tools::TOOL_NAMES;
 use az_os::llm::{
     ChatRequest, ChatResponse, ErrorCategory, LlmClient, LlmError, Message, Timeouts, ToolCall,
 };
@@ -19,14 +20,6 @@ use crate::common::fake_provider::{FakeProvider, Recorded, Reply};
 
 const SYSTEM: &str = "You are az-os, a careful terminal agent. Follow the rules.";
 const WIRES: [Provider; 2] = [Provider::Openai, Provider::Anthropic];
-const TOOL_NAMES: [&str; 6] = [
-    "read_file",
-    "write_file",
-    "execute_command",
-    "query_llm",
-    "search_memory",
-    "finish",
-];
 
 fn spec(provider: Provider, base_url: String) -> Arc<ModelSpec> {
     Arc::new(ModelSpec {
