@@ -1,5 +1,5 @@
 //! The engine's health monitor: runs the machine sampler (a thread) and, when
-//! asked, periodic provider checks (a tokio task), turning both into events and
+//! asked, periodic checks of the database and providers (a tokio task), turning both into events and
 //! stored alerts. Dropping it stops both.
 
 use std::sync::Arc;
@@ -23,7 +23,7 @@ pub struct HealthEvents {
     pub sampler: bool,
     /// Also send every snapshot (`health` events), not just alerts.
     pub snapshots: bool,
-    /// Check provider endpoints every `health.provider_cache_s`.
+    /// Check the database and the provider endpoints every `health.provider_cache_s`.
     pub providers: bool,
 }
 
@@ -97,12 +97,16 @@ pub fn start(
             let mut tracker = AlertTracker::new(Duration::from_secs(cfg.alert_cooldown_s));
             let endpoints = checks::endpoints(&settings.models);
             loop {
-                let results = futures_util::future::join_all(
+                let db_path = settings.home.database();
+                let database =
+                    tokio::task::spawn_blocking(move || checks::database(&db_path, false));
+                let providers = futures_util::future::join_all(
                     endpoints
                         .iter()
                         .map(|ep| checks::provider(&http, ep, timeout, slow)),
-                )
-                .await;
+                );
+                let (database, providers) = tokio::join!(database, providers);
+                let results: Vec<_> = database.into_iter().chain(providers).collect();
                 let now = tokio::time::Instant::now();
                 for c in &results {
                     let alert = tracker.observe(
@@ -119,7 +123,7 @@ pub fn start(
                     }
                 }
                 if ev
-                    .send(EngineEvent::global(Event::ProviderHealth {
+                    .send(EngineEvent::global(Event::ComponentHealth {
                         checks: results,
                     }))
                     .is_err()

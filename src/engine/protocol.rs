@@ -211,8 +211,8 @@ pub enum Event {
         machine: MachineSnapshot,
         gauges: Vec<Gauge>,
     },
-    /// Fresh checks of the provider endpoints (dashboard only).
-    ProviderHealth { checks: Vec<ComponentCheck> },
+    /// Fresh checks of the database and the provider endpoints (dashboard only).
+    ComponentHealth { checks: Vec<ComponentCheck> },
     /// A gauge or component crossed into a worse level. `key` is what it is
     /// about (`cpu`, `memory`, `disk`, a provider host); `value` its percent.
     Alert {

@@ -231,3 +231,57 @@ fn bad_health_config_names_the_key() {
         .code(2)
         .stderr(predicates::str::contains("health.cpu"));
 }
+
+#[tokio::test]
+async fn the_dashboards_component_checks_cover_the_database_and_each_provider() {
+    use az_os::config::{Home, Settings};
+    use az_os::engine::{self, Approvals, EngineConfig, Event, HealthEvents};
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(Vec::new());
+    // Ollama needs no key, so the test process needs none in its environment.
+    std::fs::write(
+        env.home().join("config.toml"),
+        format!(
+            "[[models]]\nname = \"local\"\nprovider = \"ollama\"\nmodel = \"m\"\nbase_url = \"{}\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load(Home::resolve(Some(env.home()), None).unwrap()).unwrap();
+    let store = az_os::store::StoreHandle::open(&settings.home.database()).unwrap();
+    let config = EngineConfig {
+        settings: std::sync::Arc::new(settings),
+        jobs: 1,
+        stream_thoughts: false,
+        health: HealthEvents {
+            sampler: false,
+            snapshots: false,
+            providers: true,
+        },
+        approvals: Approvals::Deny,
+    };
+    let (handle, mut events, join) = engine::start(config, store).unwrap();
+    let checks = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let ev = events.recv().await.expect("events end before the checks");
+            if let Event::ComponentHealth { checks } = ev.event {
+                return checks;
+            }
+        }
+    })
+    .await
+    .expect("no component_health event");
+    let kinds: Vec<(&str, Level)> = checks.iter().map(|c| (c.kind.as_str(), c.level)).collect();
+    assert_eq!(
+        kinds,
+        [("database", Level::Healthy), ("provider", Level::Healthy)],
+        "{checks:?}"
+    );
+    handle
+        .send(engine::Command::Shutdown {
+            cancel_running: true,
+        })
+        .unwrap();
+    while events.recv().await.is_some() {}
+    join.await.unwrap();
+}

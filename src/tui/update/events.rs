@@ -157,7 +157,7 @@ fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
             m.health.machine = Some(machine);
             m.health.gauges = gauges;
         }
-        Event::ProviderHealth { checks } => {
+        Event::ComponentHealth { checks } => {
             m.health.components = checks;
             fx.push(Effect::LoadMetrics);
         }

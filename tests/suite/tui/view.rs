@@ -344,7 +344,7 @@ fn alert(w: u16, h: u16) -> Model {
     global(
         &mut m,
         T0,
-        Event::ProviderHealth {
+        Event::ComponentHealth {
             checks: vec![check],
         },
     );
