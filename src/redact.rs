@@ -79,13 +79,18 @@ pub fn redact_json(v: &mut serde_json::Value) {
     }
 }
 
-/// An event with its text fields redacted.
+/// An event with its text fields redacted. The match names every variant, so a new
+/// event that carries text cannot skip redaction unnoticed: it fails to compile here.
 pub fn event(ev: Event) -> Event {
     let r = redact_owned;
     match ev {
         Event::TaskQueued { description } => Event::TaskQueued {
             description: r(description),
         },
+        Event::TaskStarted { model, mut route } => {
+            route.reason = r(route.reason);
+            Event::TaskStarted { model, route }
+        }
         Event::ThoughtDelta { turn, text } => Event::ThoughtDelta {
             turn,
             text: r(text),
@@ -163,6 +168,12 @@ pub fn event(ev: Event) -> Event {
             category,
             retryable,
         },
+        Event::ComponentHealth { mut checks } => {
+            for c in &mut checks {
+                c.detail = r(std::mem::take(&mut c.detail));
+            }
+            Event::ComponentHealth { checks }
+        }
         Event::Alert {
             key,
             level,
@@ -177,7 +188,11 @@ pub fn event(ev: Event) -> Event {
         Event::Notice { message } => Event::Notice {
             message: r(message),
         },
-        other => other,
+        // Numbers, model names from config.toml and fixed words only.
+        ev @ (Event::TurnStarted { .. }
+        | Event::LlmCall { .. }
+        | Event::Retry { .. }
+        | Event::Health { .. }) => ev,
     }
 }
 
@@ -195,24 +210,26 @@ fn run(bytes: &[u8], i: usize, f: impl Fn(u8) -> bool) -> usize {
 /// bytes at the start stay (the `Bearer ` word).
 fn shape_at(text: &str, i: usize) -> Option<(usize, usize)> {
     let bytes = text.as_bytes();
-    let rest = &text[i..];
+    // `i` is at an ASCII byte (the caller only stops at those), so a char boundary; every
+    // comparison below works on bytes, so no slice can land inside a character.
+    let rest = &bytes[i..];
     let boundary = i == 0 || !key_char(bytes[i - 1]);
     match bytes[i] {
-        b's' if boundary && rest.starts_with("sk-") => {
+        b's' if boundary && rest.starts_with(b"sk-") => {
             let n = 3 + run(bytes, i + 3, key_char);
             (n >= 3 + 16).then_some((0, n))
         }
-        b'A' if boundary && rest.starts_with("AKIA") => {
+        b'A' if boundary && rest.starts_with(b"AKIA") => {
             let n = run(bytes, i + 4, |b| {
                 b.is_ascii_uppercase() || b.is_ascii_digit()
             });
             (n >= 16).then_some((0, 4 + n))
         }
-        b'A' if boundary && rest.starts_with("AIza") => {
+        b'A' if boundary && rest.starts_with(b"AIza") => {
             let n = 4 + run(bytes, i + 4, key_char);
             (n >= 4 + 30).then_some((0, n))
         }
-        b'B' | b'b' if boundary && rest.len() > 7 && rest[..7].eq_ignore_ascii_case("bearer ") => {
+        b'B' | b'b' if boundary && rest.len() > 7 && rest[..7].eq_ignore_ascii_case(b"bearer ") => {
             let start = 7 + run(bytes, i + 7, |b| b == b' ');
             let n = run(bytes, i + start, |b| {
                 key_char(b) || matches!(b, b'.' | b'~' | b'+' | b'/' | b'=')
@@ -220,12 +237,12 @@ fn shape_at(text: &str, i: usize) -> Option<(usize, usize)> {
             (n >= 8).then_some((start, start + n))
         }
         b'g' if boundary
-            && (["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]
+            && ([b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"]
                 .iter()
-                .any(|p| rest.starts_with(p))
-                || rest.starts_with("github_pat_")) =>
+                .any(|p| rest.starts_with(*p))
+                || rest.starts_with(b"github_pat_")) =>
         {
-            let p = if rest.starts_with("github_pat_") {
+            let p = if rest.starts_with(b"github_pat_") {
                 11
             } else {
                 4
@@ -235,27 +252,31 @@ fn shape_at(text: &str, i: usize) -> Option<(usize, usize)> {
         }
         b'x' if boundary
             && rest.len() > 5
-            && rest.starts_with("xox")
+            && rest.starts_with(b"xox")
             && matches!(bytes[i + 3], b'b' | b'p' | b'a' | b'r' | b's')
             && bytes[i + 4] == b'-' =>
         {
             let n = 5 + run(bytes, i + 5, key_char);
             (n >= 5 + 10).then_some((0, n))
         }
-        b'-' if rest.starts_with("-----BEGIN ") => {
-            let head_end = rest[11..].find("-----")? + 11;
-            if !rest[11..head_end].ends_with("PRIVATE KEY") {
+        b'-' if rest.starts_with(b"-----BEGIN ") => {
+            let head_end = find(&rest[11..], b"-----")? + 11;
+            if !rest[11..head_end].ends_with(b"PRIVATE KEY") {
                 return None;
             }
             // The block ends after its END line, or at the end of the text if cut.
-            let end = rest
-                .find("-----END ")
-                .and_then(|e| rest[e + 9..].find("-----").map(|k| e + 9 + k + 5))
+            let end = find(rest, b"-----END ")
+                .and_then(|e| find(&rest[e + 9..], b"-----").map(|k| e + 9 + k + 5))
                 .unwrap_or(rest.len());
             Some((0, end))
         }
         _ => None,
     }
+}
+
+/// Position of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The text with credential shapes masked, or `None` when it has none.
@@ -372,5 +393,79 @@ mod tests {
             output: "sk-abcdefghijklmnop1234".into(),
         });
         assert!(matches!(ev, Event::Observation { output, .. } if output == "[REDACTED]"));
+    }
+
+    #[test]
+    fn non_ascii_text_never_panics_and_is_kept() {
+        for text in [
+            "write plan b — élan to notes",
+            "b — é",
+            "Bearer — é",
+            "bearer\u{e9}\u{e9}\u{e9}\u{e9}",
+            "sk-— ghp_é xox-é AKIAé AIzaé -----BEGIN é",
+            "-----BEGIN é PRIVATE KEY-----\né",
+        ] {
+            let _ = r(text);
+        }
+        assert_eq!(
+            r("write plan b — élan to notes"),
+            "write plan b — élan to notes"
+        );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Pieces that start credential shapes, and characters of every width.
+    const PIECES: [&str; 14] = [
+        "b",
+        "B",
+        "bearer ",
+        "Bearer  ",
+        "sk-",
+        "ghp_",
+        "github_pat_",
+        "xoxb-",
+        "AKIA",
+        "AIza",
+        "-----BEGIN ",
+        "PRIVATE KEY-----",
+        "-----END ",
+        "-----",
+    ];
+
+    fn text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                proptest::sample::select(PIECES.to_vec()).prop_map(str::to_owned),
+                any::<char>().prop_map(String::from),
+                "[a-zA-Z0-9_-]{0,24}",
+                "[é—✓😀\u{0}\u{1b}\u{9b}]{1,3}",
+            ],
+            0..24,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// Any Unicode text goes through without a panic, and what is not masked is kept:
+        /// masking only ever replaces whole runs with the mask.
+        #[test]
+        fn redaction_is_total_on_unicode(t in text(), secret in "[a-zA-Zé—0-9]{8,12}") {
+            prop_assume!(!MASK.contains(secret.as_str()));
+            let out = redact_with(&t, [secret.as_str()]);
+            if !out.contains(MASK) {
+                prop_assert_eq!(out.as_ref(), t.as_str());
+            }
+            let with = format!("{t}{secret}{t}");
+            let masked = redact_with(&with, [secret.as_str()]);
+            prop_assert!(!masked.contains(secret.as_str()));
+        }
     }
 }

@@ -154,3 +154,69 @@ mod tests {
         assert_eq!(ellipsize("abc", 4), "abc");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Text of every width: ASCII, accents, CJK, emoji, controls and escapes.
+    fn text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                any::<char>().prop_map(String::from),
+                "[a-z \n]{0,12}",
+                "[é—✓漢字😀\u{0}\u{7}\u{1b}\u{9b}\u{9c}\r\t\\[\\]]{1,4}",
+                Just("\u{1b}]52;c;SGk=\u{7}".to_owned()),
+                Just("\u{1b}[31m".to_owned()),
+            ],
+            0..40,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn truncate_middle_keeps_both_ends_on_char_boundaries(s in text(), max in 0usize..64) {
+            let t = truncate_middle(&s, max);
+            if s.len() <= max {
+                prop_assert_eq!(&t, &s);
+            } else {
+                let (head, tail) = t.split_once("\n[... ").unwrap();
+                prop_assert!(s.starts_with(head));
+                let tail = tail.split_once("cut ...]\n").unwrap().1;
+                prop_assert!(s.ends_with(tail));
+                prop_assert!(head.len() + tail.len() <= max);
+            }
+        }
+
+        #[test]
+        fn ellipsize_never_exceeds_its_length(s in text(), max in 0usize..20) {
+            let e = ellipsize(&s, max);
+            prop_assert!(e.chars().count() <= max.max(1));
+            if s.chars().count() <= max {
+                prop_assert_eq!(e, s);
+            }
+        }
+
+        #[test]
+        fn strip_control_leaves_no_control_character(s in text()) {
+            let out = strip_control(&s);
+            prop_assert!(
+                out.chars().all(|c| !c.is_control() || c == '\n' || c == '\t'),
+                "{out:?}"
+            );
+            // Plain text passes through unchanged.
+            let plain: String = s.chars().filter(|c| !c.is_control() && *c != '\u{9b}').collect();
+            prop_assert_eq!(strip_control(&plain), plain);
+        }
+
+        #[test]
+        fn looks_binary_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = looks_binary(&bytes);
+        }
+    }
+}

@@ -81,3 +81,31 @@ pub fn describe_input(input: &serde_json::Value) -> String {
         other => show(other),
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Any text wraps without a panic, every line fits, and no character is lost.
+        #[test]
+        fn wrapping_fits_and_keeps_every_character(
+            body in proptest::collection::vec("[a-zé—漢😀 ]{0,40}", 0..4),
+            width in 0u16..30,
+        ) {
+            let lines: Vec<&str> = body.iter().map(String::as_str).collect();
+            let out = wrap_lines("> ", "  ", &lines, width);
+            let w = usize::from(width.max(8));
+            for l in &out {
+                prop_assert!(l.chars().count() <= w, "{l:?} wider than {w}");
+            }
+            let kept: String = out.concat().chars().filter(|c| *c != ' ' && *c != '>').collect();
+            let given: String = body.concat().chars().filter(|c| *c != ' ').collect();
+            prop_assert_eq!(kept, given);
+        }
+    }
+}
