@@ -64,8 +64,11 @@ fn bench(c: &mut Criterion) {
         );
         return;
     }
-    let sandbox = Sandbox::new(&SandboxConfig::default()).with_exe(exe);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap_or_else(|e| panic!("{e}"));
+    let sandbox =
+        Sandbox::with_protected(&SandboxConfig::default(), vec![(home, "home")]).with_exe(exe);
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap_or_else(|e| panic!("{e}"));
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -7,5 +7,6 @@ fn main() {
     if args.nth(1).is_some_and(|a| a == az_os::sandbox::SUBCOMMAND) {
         std::process::exit(az_os::sandbox::exec_main(args));
     }
+    az_os::sandbox::protect_this_process();
     std::process::exit(az_os::cli::main());
 }

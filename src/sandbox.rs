@@ -1,48 +1,48 @@
-//! The sandbox of `execute_command`: Landlock confines each command's writes to the
-//! task's workdir and a private temp dir (`workspace-write`), or to the temp dir alone
-//! (`read-only`); reading and executing stay allowed everywhere. Optionally TCP connect
-//! and bind are forbidden too (`network = false`, Landlock ABI 4).
+//! The sandbox of `execute_command`. Every command runs under a supervisor process and,
+//! unless `[sandbox] mode = "off"` or the kernel lacks Landlock, confined:
 //!
-//! Restricting a process needs code between `fork` and `exec`, which safe Rust cannot
-//! run. So the engine starts its own binary with a hidden subcommand,
-//! `az-os __sandbox-exec --workdir DIR --tmp DIR [--read-only] [--no-network]
-//! [--writable PATH]… -- sh -c CMD`, which restricts itself (Landlock applies to the
-//! process and everything it starts) and then `exec`s the shell. That subcommand is
-//! dispatched before argument parsing and logging, so it costs one extra `exec`.
+//! ```text
+//! az-os ──spawn──► az-os __sandbox-exec           supervisor (supervise.rs): own session,
+//!                    │                             subreaper, dies with az-os, kills the
+//!                    │                             whole tree when the command ends
+//!                    └─spawn──► az-os __sandbox-exec --inner
+//!                                  restricts itself (confine.rs), then exec ──► sh -c CMD
+//! ```
+//!
+//! Confined commands write only the workdir (`workspace-write`) and a private temp dir,
+//! read everything but az-os's home, its config file and `/dev`, cannot signal or trace
+//! az-os, and with `network = false` open no sockets. Restricting a process needs code
+//! between `fork` and `exec`, which safe Rust cannot run, hence the re-exec of our own
+//! binary (`/proc/self/exe`, so a command that replaces the file on disk changes
+//! nothing). The hidden subcommand is dispatched before argument parsing and logging.
 //!
 //! Where the kernel has no Landlock, the engine says so once and follows `[sandbox]
-//! unavailable`: run unconfined, or refuse every command.
+//! unavailable`: run unconfined (still supervised), or refuse every command.
+
+mod args;
+mod confine;
+pub mod rules;
+mod supervise;
+
+pub use args::ExecArgs;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus, path_beneath_rules,
-};
+use landlock::{ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr};
 
-use crate::config::{SandboxConfig, SandboxMode, Unavailable};
+use crate::config::{SandboxConfig, SandboxMode, Settings, Unavailable};
 
 /// The hidden subcommand.
 pub const SUBCOMMAND: &str = "__sandbox-exec";
 
-/// The Landlock ABI asked for filesystem rules (best effort below it).
-const FS_ABI: ABI = ABI::V5;
-/// The first ABI with TCP rules.
-const NET_ABI: ABI = ABI::V4;
+/// The running binary, whatever became of its file since it started.
+pub(crate) const SELF_EXE: &str = "/proc/self/exe";
 
-/// Devices any command may write: the bit buckets and terminals.
-const DEVICES: [&str; 7] = [
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/tty",
-    "/dev/ptmx",
-    "/dev/pts",
-    "/dev/shm",
-];
+/// The first ABI with TCP rules.
+pub(crate) const NET_ABI: ABI = ABI::V4;
 
 /// What the running kernel supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +81,9 @@ pub struct Sandbox {
     /// The az-os binary that runs `__sandbox-exec`; `None` when it cannot be found.
     exe: Option<PathBuf>,
     support: Support,
+    /// What no command may read or write, with what it is: az-os's home, a config file
+    /// outside it (canonical paths).
+    protected: Vec<(PathBuf, &'static str)>,
     warned: AtomicBool,
 }
 
@@ -97,16 +100,24 @@ pub enum Confinement {
 }
 
 impl Sandbox {
-    pub fn new(config: &SandboxConfig) -> Self {
-        let exe = if config.mode == SandboxMode::Off {
-            None
-        } else {
-            own_binary()
-        };
+    /// The sandbox of an engine with these settings: `[sandbox]`, and the home and config
+    /// file commands must never touch.
+    pub fn new(settings: &Settings) -> Self {
+        let mut protected = vec![(canonical(settings.home.root()), "home")];
+        let config = canonical(settings.home.config_file());
+        if !protected.iter().any(|(p, _)| config.starts_with(p)) {
+            protected.push((config, "config file"));
+        }
+        Self::with_protected(&settings.sandbox, protected)
+    }
+
+    /// A sandbox guarding `protected` (tests, benchmarks).
+    pub fn with_protected(config: &SandboxConfig, protected: Vec<(PathBuf, &'static str)>) -> Self {
+        let off = config.mode == SandboxMode::Off;
         Self {
             config: config.clone(),
-            exe,
-            support: if config.mode == SandboxMode::Off {
+            exe: own_binary(),
+            support: if off {
                 Support {
                     filesystem: false,
                     network: false,
@@ -114,6 +125,7 @@ impl Sandbox {
             } else {
                 support()
             },
+            protected,
             warned: AtomicBool::new(false),
         }
     }
@@ -124,6 +136,17 @@ impl Sandbox {
     pub fn with_exe(mut self, exe: PathBuf) -> Self {
         self.exe = Some(exe);
         self
+    }
+
+    /// The places no command may touch, canonical.
+    pub fn protected(&self) -> impl Iterator<Item = &Path> {
+        self.protected.iter().map(|(p, _)| p.as_path())
+    }
+
+    /// Refuses a workdir that lies inside az-os's own files: commands there would write
+    /// them whatever the rules say. Checked when a task starts.
+    pub fn check_workdir(&self, workdir: &Path) -> Result<(), rules::LayoutError> {
+        rules::check_writable(&canonical(workdir), &self.protected)
     }
 
     /// What the next command gets, and whether this is the first time the sandbox is
@@ -179,8 +202,15 @@ impl Sandbox {
         }
     }
 
+    /// Whether commands run under the supervisor (`__sandbox-exec`): always, unless
+    /// the az-os binary cannot be found. Its process is then the leader of the
+    /// command's session; without it `sh` leads a process group of its own.
+    pub fn supervised(&self) -> bool {
+        self.exe.is_some()
+    }
+
     /// The process that runs `sh -c command` in `workdir`, confined when `confined`.
-    /// The private `tmp` dir is `TMPDIR`.
+    /// The private `tmp` dir is `TMPDIR`. No key reaches its environment.
     pub fn command(
         &self,
         command: &str,
@@ -188,38 +218,47 @@ impl Sandbox {
         tmp: &Path,
         confined: bool,
     ) -> tokio::process::Command {
-        let mut cmd = if let (Some(exe), true) = (&self.exe, confined) {
-            {
-                let mut c = tokio::process::Command::new(exe);
-                c.arg(SUBCOMMAND)
-                    .arg("--workdir")
-                    .arg(workdir)
-                    .arg("--tmp")
-                    .arg(tmp);
-                if self.config.mode == SandboxMode::ReadOnly {
-                    c.arg("--read-only");
-                }
-                if !self.config.network {
-                    c.arg("--no-network");
-                }
-                for w in &self.config.writable {
-                    c.arg("--writable").arg(expand_home(w));
-                }
-                c.arg("--").arg("sh").arg("-c").arg(command);
-                c
-            }
+        let shell: Vec<OsString> = ["sh", "-c", command].map(OsString::from).to_vec();
+        let mut cmd = if let Some(exe) = &self.exe {
+            let args = ExecArgs {
+                parent: Some(std::process::id()),
+                confine: confined,
+                inner: false,
+                workdir: Some(workdir.to_path_buf()),
+                tmp: Some(tmp.to_path_buf()),
+                read_only: self.config.mode == SandboxMode::ReadOnly,
+                no_network: !self.config.network,
+                writable: self
+                    .config
+                    .writable
+                    .iter()
+                    .map(|w| expand_home(w))
+                    .collect(),
+                protect: self.protected.iter().map(|(p, _)| p.clone()).collect(),
+                command: shell,
+            };
+            let mut c = tokio::process::Command::new(exe);
+            c.arg0("az-os").arg(SUBCOMMAND).args(args.to_args());
+            c
         } else {
             let mut c = tokio::process::Command::new("sh");
-            c.arg("-c").arg(command);
+            c.args(&shell[1..]).process_group(0);
             c
         };
         cmd.current_dir(workdir).env("TMPDIR", tmp);
-        // Keys stay with az-os: a command never sees them in its environment.
-        for var in crate::vault::secret_env_vars() {
-            cmd.env_remove(var);
+        let (vars, values) = (crate::vault::secret_env_vars(), crate::vault::secrets());
+        for (name, value) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            if crate::vault::is_secret_env(name, &value, &vars, &values, &self.config.pass_env) {
+                cmd.env_remove(name);
+            }
         }
         cmd
     }
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
 }
 
 fn expand_home(p: &str) -> PathBuf {
@@ -237,7 +276,7 @@ fn own_binary() -> Option<PathBuf> {
     }
     let exe = std::env::current_exe().ok()?;
     if exe.file_name().is_some_and(|n| n == "az-os") {
-        return Some(exe);
+        return Some(PathBuf::from(SELF_EXE));
     }
     let dir = exe.parent()?;
     [dir.join("az-os"), dir.parent()?.join("az-os")]
@@ -245,61 +284,36 @@ fn own_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Arguments of `__sandbox-exec`.
-#[derive(Debug, Default)]
-struct ExecArgs {
-    workdir: Option<PathBuf>,
-    tmp: Option<PathBuf>,
-    read_only: bool,
-    no_network: bool,
-    writable: Vec<PathBuf>,
-    command: Vec<OsString>,
+/// Keeps other processes of the same user out of this one: not dumpable, so its memory,
+/// environment (keys, `AZ_OS_MASTER_PASSWORD`) and open files under `/proc/PID` are
+/// root's alone. Root commands lose `CAP_SYS_PTRACE` in the sandbox (`confine.rs`), and
+/// Landlock forbids tracing az-os from inside it either way. Called first thing in `main`.
+pub fn protect_this_process() {
+    let _ = nix::sys::prctl::set_dumpable(false);
 }
 
-fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<ExecArgs, String> {
-    let mut out = ExecArgs::default();
-    let mut it = args.into_iter();
-    while let Some(a) = it.next() {
-        match a.to_str() {
-            Some("--workdir") => out.workdir = it.next().map(PathBuf::from),
-            Some("--tmp") => out.tmp = it.next().map(PathBuf::from),
-            Some("--writable") => out.writable.extend(it.next().map(PathBuf::from)),
-            Some("--read-only") => out.read_only = true,
-            Some("--no-network") => out.no_network = true,
-            Some("--") => {
-                out.command = it.collect();
-                break;
-            }
-            _ => return Err(format!("unknown argument {}", a.to_string_lossy())),
-        }
-    }
-    if out.command.is_empty() {
-        return Err("no command after --".into());
-    }
-    Ok(out)
-}
-
-/// `az-os __sandbox-exec …`: restricts this process, then becomes the command. Returns
-/// only on failure (exit code 126: the command did not run).
+/// `az-os __sandbox-exec …`: as the supervisor, runs the command and returns its exit
+/// code; as the inner helper (`--inner`), restricts this process and becomes the command,
+/// returning only on failure (126: the command did not run).
 pub fn exec_main(args: impl IntoIterator<Item = OsString>) -> i32 {
     use std::os::unix::process::CommandExt;
-    let args = match parse_args(args) {
+    let args = match ExecArgs::parse(args) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("az-os {SUBCOMMAND}: {e}");
             return 2;
         }
     };
-    if let Err(e) = restrict(&args) {
+    if !args.inner {
+        return supervise::run(&args);
+    }
+    if let Err(e) = confine::restrict(&args) {
         eprintln!("az-os sandbox: cannot confine the command, so it did not run: {e}");
         return 126;
     }
-    let mut cmd = std::process::Command::new(&args.command[0]);
-    cmd.args(&args.command[1..]);
-    if let Some(t) = &args.tmp {
-        cmd.env("TMPDIR", t);
-    }
-    let err = cmd.exec();
+    let err = std::process::Command::new(&args.command[0])
+        .args(&args.command[1..])
+        .exec();
     eprintln!(
         "az-os sandbox: cannot run {}: {err}",
         args.command[0].to_string_lossy()
@@ -307,75 +321,17 @@ pub fn exec_main(args: impl IntoIterator<Item = OsString>) -> i32 {
     127
 }
 
-fn restrict(args: &ExecArgs) -> Result<(), String> {
-    let mut writable: Vec<&Path> = Vec::new();
-    if !args.read_only
-        && let Some(w) = &args.workdir
-    {
-        writable.push(w);
-    }
-    if let Some(t) = &args.tmp {
-        writable.push(t);
-    }
-    writable.extend(args.writable.iter().map(PathBuf::as_path));
-    let mut ruleset = Ruleset::default()
-        .handle_access(AccessFs::from_all(FS_ABI))
-        .map_err(|e| e.to_string())?;
-    if args.no_network {
-        ruleset = ruleset
-            .set_compatibility(CompatLevel::HardRequirement)
-            .handle_access(AccessNet::from_all(NET_ABI))
-            .map_err(|e| format!("network rules: {e}"))?;
-    }
-    let status = ruleset
-        .create()
-        .and_then(|r| r.add_rules(path_beneath_rules(["/"], AccessFs::from_read(FS_ABI))))
-        .and_then(|r| r.add_rules(path_beneath_rules(writable, AccessFs::from_all(FS_ABI))))
-        .and_then(|r| r.add_rules(path_beneath_rules(DEVICES, AccessFs::from_all(FS_ABI))))
-        .and_then(landlock::RulesetCreated::restrict_self)
-        .map_err(|e| e.to_string())?;
-    if status.ruleset == RulesetStatus::NotEnforced {
-        return Err("Landlock is not enforced on this kernel".into());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn arguments_parse() {
-        let a = parse_args(
-            [
-                "--workdir",
-                "/w",
-                "--tmp",
-                "/t",
-                "--read-only",
-                "--no-network",
-                "--writable",
-                "/c",
-                "--",
-                "sh",
-                "-c",
-                "ls",
-            ]
-            .map(OsString::from),
-        )
-        .unwrap();
-        assert_eq!(a.workdir.as_deref(), Some(Path::new("/w")));
-        assert_eq!(a.tmp.as_deref(), Some(Path::new("/t")));
-        assert!(a.read_only && a.no_network);
-        assert_eq!(a.writable, vec![PathBuf::from("/c")]);
-        assert_eq!(a.command, ["sh", "-c", "ls"].map(OsString::from));
-        assert!(parse_args(["--workdir", "/w"].map(OsString::from)).is_err());
-        assert!(parse_args(["--bogus", "--", "ls"].map(OsString::from)).is_err());
+    fn sandbox(config: &SandboxConfig) -> Sandbox {
+        Sandbox::with_protected(config, vec![(PathBuf::from("/h/.az-os"), "home")])
     }
 
     #[test]
     fn off_is_unconfined_without_warning() {
-        let s = Sandbox::new(&SandboxConfig {
+        let s = sandbox(&SandboxConfig {
             mode: SandboxMode::Off,
             ..SandboxConfig::default()
         });
@@ -385,7 +341,7 @@ mod tests {
 
     #[test]
     fn a_missing_sandbox_warns_once_and_follows_the_config() {
-        let mut s = Sandbox::new(&SandboxConfig {
+        let mut s = sandbox(&SandboxConfig {
             unavailable: Unavailable::Refuse,
             ..SandboxConfig::default()
         });
@@ -395,5 +351,16 @@ mod tests {
         assert!(warn.is_some());
         assert!(s.confinement().1.is_none(), "warned once");
         assert_eq!(s.label(), "unconfined");
+    }
+
+    #[test]
+    fn a_workdir_inside_the_home_is_refused() {
+        let s = sandbox(&SandboxConfig::default());
+        assert!(s.check_workdir(Path::new("/h/proj")).is_ok());
+        assert!(
+            s.check_workdir(Path::new("/h")).is_ok(),
+            "the home inside the workdir is carved out"
+        );
+        assert!(s.check_workdir(Path::new("/h/.az-os/sub")).is_err());
     }
 }

@@ -30,8 +30,8 @@ pub use disk::WriteLock;
 pub use password::{MasterPassword, PASSWORD_ENV, read_value};
 pub use sealed::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};
 pub use session::{
-    MIN_SECRET_LEN, bind_home, key, note_key_env, prompt_allowed, secret_env_vars, secrets,
-    set_prompt_allowed, unlock, unlock_before_fullscreen,
+    MIN_SECRET_LEN, bind_home, is_secret_env, key, note_key_env, prompt_allowed, secret_env_vars,
+    secrets, set_prompt_allowed, unlock, unlock_before_fullscreen,
 };
 
 /// The vault's file name inside the home.

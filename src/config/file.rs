@@ -127,6 +127,15 @@ impl Settings {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => Some(t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(ConfigError {
+                    file: path,
+                    key: "(file)".into(),
+                    message: "is not UTF-8 text".into(),
+                    fix: "save it as UTF-8 (TOML files must be), e.g. `iconv -f latin1 -t utf-8`"
+                        .into(),
+                });
+            }
             Err(e) => {
                 return Err(ConfigError {
                     file: path,
@@ -150,6 +159,15 @@ impl Settings {
                 models: builtin_models(),
             },
         };
+        // Every configured key is a secret from now on, whichever model runs: redaction
+        // masks its value and commands never see its variable (`vault::secret_env_vars`).
+        for var in parsed
+            .models
+            .iter()
+            .filter_map(|m| m.api_key_env.as_deref())
+        {
+            crate::vault::note_key_env(var);
+        }
         Ok(Self {
             home,
             defaults: parsed.defaults,
@@ -265,7 +283,12 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
     if let Some(bad) = raw.routing.invalid() {
         return Err(err(bad));
     }
-    if let Some(bad) = raw.policy.invalid().or_else(|| raw.audit.invalid()) {
+    if let Some(bad) = raw
+        .policy
+        .invalid()
+        .or_else(|| raw.sandbox.invalid())
+        .or_else(|| raw.audit.invalid())
+    {
         return Err(err(bad));
     }
     let mut models: Vec<ModelSpec> = Vec::with_capacity(raw.models.len());

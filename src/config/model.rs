@@ -238,6 +238,15 @@ impl RawModel {
                 "never put keys in config.toml: use api_key_env = \"ENV_VAR\" or api_key = \"vault:NAME\"",
             ));
         }
+        if let Some(var) = &m.api_key_env
+            && !valid_env_name(var)
+        {
+            return Err((
+                at("api_key_env"),
+                format!("{var:?} is not an environment variable name"),
+                "name the variable that holds the key, e.g. api_key_env = \"OPENROUTER_API_KEY\" (letters, digits and `_`, not starting with a digit), or use api_key = \"vault:NAME\"",
+            ));
+        }
         if let Some(name) = m.api_key.as_deref().and_then(|k| k.strip_prefix("vault:"))
             && !crate::vault::valid_name(name)
         {
@@ -311,4 +320,11 @@ impl RawModel {
             builtin: false,
         })
     }
+}
+
+/// A name `export NAME=…` accepts: letters, digits and `_`, not starting with a digit.
+pub fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
 }

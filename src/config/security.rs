@@ -124,6 +124,9 @@ pub struct SandboxConfig {
     pub unavailable: Unavailable,
     /// More directories commands may write (`~/` is the home), e.g. `["~/.cache"]`.
     pub writable: Vec<String>,
+    /// Environment variables commands get although their names look like credentials
+    /// (`GITHUB_TOKEN` for `gh`, say). Model keys are never passed.
+    pub pass_env: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -133,7 +136,42 @@ impl Default for SandboxConfig {
             network: true,
             unavailable: Unavailable::Run,
             writable: Vec::new(),
+            pass_env: Vec::new(),
         }
+    }
+}
+
+impl SandboxConfig {
+    /// The first invalid setting as (key, problem, fix).
+    pub fn invalid(&self) -> Option<(String, String, &'static str)> {
+        for (i, w) in self.writable.iter().enumerate() {
+            let key = format!("sandbox.writable[{i}]");
+            let path = w.trim();
+            if path.is_empty() || !(path.starts_with('/') || path.starts_with("~/")) {
+                return Some((
+                    key,
+                    format!("{w:?} is not an absolute path"),
+                    "write an absolute path, or one under your home as \"~/…\", e.g. \"~/.cache\"",
+                ));
+            }
+            if std::path::Path::new(path).components().count() <= 1 {
+                return Some((
+                    key,
+                    "\"/\" would let commands write anywhere".into(),
+                    "list the folders commands need (e.g. \"~/.cache\"); to run commands unconfined on purpose, set mode = \"off\" instead",
+                ));
+            }
+        }
+        for (i, name) in self.pass_env.iter().enumerate() {
+            if !super::model::valid_env_name(name) {
+                return Some((
+                    format!("sandbox.pass_env[{i}]"),
+                    format!("{name:?} is not an environment variable name"),
+                    "list variable names, e.g. [\"GITHUB_TOKEN\"]",
+                ));
+            }
+        }
+        None
     }
 }
 

@@ -169,8 +169,18 @@ async fn run(
         Ok(s) => s,
         Err(ending) => return ending,
     };
+    if let Err(e) = runner.sandbox.check_workdir(&setup.workdir) {
+        let msg = e.to_string();
+        rec.error(&msg, "usage", false);
+        return Ending::failed(msg);
+    }
     st.guard = Some(policy::guard_ctx(setup.workdir.clone()));
-    let tmp = std::env::temp_dir().join(format!("az-os-{}", task.id));
+    // Unguessable, so nothing can be planted at its name before the first command.
+    let tmp = std::env::temp_dir().join(format!(
+        "az-os-{}-{}",
+        task.id,
+        crate::util::ids::random_hex::<8>()
+    ));
     let workdir = setup.workdir.clone();
     let ctx = ToolCtx {
         workdir: &workdir,

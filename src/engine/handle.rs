@@ -101,7 +101,7 @@ pub fn start(
         in_flight: InFlight::default(),
         policy: super::policy::Policy::new(&config.settings.policy),
         approvals: config.approvals,
-        sandbox: crate::sandbox::Sandbox::new(&config.settings.sandbox),
+        sandbox: crate::sandbox::Sandbox::new(&config.settings),
         audit: crate::audit::AuditLog::start(config.settings.home.root(), &config.settings.audit),
         pending: std::sync::Mutex::default(),
     });

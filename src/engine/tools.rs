@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-pub use fs_guard::{PathError, confine};
+pub use fs_guard::{PathError, confine, confine_outside};
 
 use crate::llm::ToolSpec;
 use crate::store::StoreHandle;
@@ -91,6 +91,14 @@ pub struct ToolCtx<'a> {
     pub tmp: &'a std::path::Path,
     /// Run confined (the sandbox is available and on).
     pub confined: bool,
+}
+
+impl ToolCtx<'_> {
+    /// `path` inside the workdir and outside az-os's own files, or why not.
+    pub fn confine(&self, path: &str) -> Result<PathBuf, ToolOutput> {
+        confine_outside(self.workdir, path, self.sandbox.protected())
+            .map_err(|e| ToolOutput::err(e.to_string()))
+    }
 }
 
 /// A tool's answer: whether it succeeded and what the model should read.

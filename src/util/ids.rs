@@ -6,6 +6,27 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+/// `N` random bytes as lowercase hex: task ids, and names no other process can guess
+/// (temp files and dirs).
+pub fn random_hex<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: fall back to the clock and the pid, still unique in practice.
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+            ^ u128::from(std::process::id()) << 64;
+        for (b, n) in bytes.iter_mut().zip(n.to_le_bytes().iter().cycle()) {
+            *b = *n;
+        }
+    }
+    let mut s = String::with_capacity(N * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
 /// Identifies one task everywhere: database, events, command line.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -14,19 +35,7 @@ pub struct TaskId(pub String);
 impl TaskId {
     /// A fresh random id.
     pub fn new() -> Self {
-        let mut bytes = [0u8; 6];
-        if getrandom::fill(&mut bytes).is_err() {
-            // No OS randomness: fall back to the clock, still unique per process in practice.
-            let n = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            bytes.copy_from_slice(&n.to_le_bytes()[..6]);
-        }
-        let mut s = String::with_capacity(12);
-        for b in bytes {
-            let _ = write!(s, "{b:02x}");
-        }
-        Self(s)
+        Self(random_hex::<6>())
     }
 
     pub fn as_str(&self) -> &str {

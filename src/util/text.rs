@@ -37,17 +37,46 @@ pub fn ellipsize(s: &str, max_chars: usize) -> String {
     out
 }
 
-/// True when the bytes look binary: a NUL byte in the first 8 KiB, or invalid UTF-8.
-pub fn looks_binary(bytes: &[u8]) -> bool {
-    let probe = &bytes[..bytes.len().min(8192)];
-    probe.contains(&0) || std::str::from_utf8(probe).is_err() && !truncated_utf8_only(probe)
+/// How a file's bytes were read as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    /// Not UTF-8 but plain 8-bit text: read as Windows-1252 (Latin-1 with its printable
+    /// 0x80–0x9F), the usual encoding of such files.
+    Latin1,
 }
 
-/// A probe cut mid-character is still text.
-fn truncated_utf8_only(probe: &[u8]) -> bool {
-    match std::str::from_utf8(probe) {
-        Ok(_) => true,
-        Err(e) => e.error_len().is_none(),
+/// The bytes as text, or `None` when they look binary: a NUL byte in the first 8 KiB,
+/// or (not being UTF-8) more than a few control characters there.
+pub fn decode_text(bytes: &[u8]) -> Option<(std::borrow::Cow<'_, str>, Encoding)> {
+    let probe = &bytes[..bytes.len().min(8192)];
+    if probe.contains(&0) {
+        return None;
+    }
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return Some((std::borrow::Cow::Borrowed(s), Encoding::Utf8));
+    }
+    let controls = probe
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b))
+        .count();
+    if controls * 100 > probe.len() {
+        return None;
+    }
+    let text = bytes.iter().map(|&b| windows_1252(b)).collect();
+    Some((std::borrow::Cow::Owned(text), Encoding::Latin1))
+}
+
+/// One Windows-1252 byte as a character (the five undefined bytes as Latin-1's C1 codes).
+fn windows_1252(b: u8) -> char {
+    const HIGH: [char; 32] = [
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
+        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
+        'ž', 'Ÿ',
+    ];
+    match b {
+        0x80..=0x9f => HIGH[usize::from(b - 0x80)],
+        _ => char::from(b),
     }
 }
 
@@ -130,14 +159,22 @@ mod tests {
     }
 
     #[test]
-    fn binary_is_detected() {
-        assert!(looks_binary(b"abc\0def"));
-        assert!(looks_binary(&[0xff, 0xfe, 0x41, 0x42]));
-        assert!(!looks_binary("plain text é".as_bytes()));
-        // A multi-byte char cut at the probe's end is still text.
+    fn binary_is_detected_and_latin1_is_text() {
+        assert_eq!(decode_text(b"abc\0def"), None);
+        assert_eq!(decode_text(&[0x01, 0x02, 0x03, 0xff, 0xfe, 0x41]), None);
+        assert_eq!(
+            decode_text("plain text é".as_bytes()),
+            Some(("plain text é".into(), Encoding::Utf8))
+        );
+        // "café – 5€" in Windows-1252.
+        assert_eq!(
+            decode_text(b"caf\xe9 \x96 5\x80\n"),
+            Some(("café – 5€\n".into(), Encoding::Latin1))
+        );
+        // A multi-byte char cut at the probe's end is still UTF-8 text.
         let mut v = vec![b'a'; 8191];
         v.extend_from_slice("é".as_bytes());
-        assert!(!looks_binary(&v));
+        assert_eq!(decode_text(&v).map(|t| t.1), Some(Encoding::Utf8));
     }
 
     #[test]
@@ -215,8 +252,13 @@ mod properties {
         }
 
         #[test]
-        fn looks_binary_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = looks_binary(&bytes);
+        fn decoding_keeps_every_byte_of_text(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Some((text, enc)) = decode_text(&bytes) {
+                match enc {
+                    Encoding::Utf8 => prop_assert_eq!(text.as_bytes(), &bytes[..]),
+                    Encoding::Latin1 => prop_assert_eq!(text.chars().count(), bytes.len()),
+                }
+            }
         }
     }
 }

@@ -159,6 +159,32 @@ pub fn secret_env_vars() -> Vec<String> {
     envs.into_iter().collect()
 }
 
+/// Whether an environment variable must be kept from commands: one of
+/// [`secret_env_vars`], a name that says it holds a credential (`*KEY*`, `*TOKEN*`,
+/// `*SECRET*`, `*PASSWORD*`, `*PASSWD*`, `*CREDENTIAL*`, any case, as Codex's default
+/// filter does), or a value that holds a secret this process knows. `pass` lists names
+/// the user lets through (`[sandbox] pass_env`); az-os's own keys are never among them.
+pub fn is_secret_env(
+    name: &str,
+    value: &std::ffi::OsStr,
+    known_vars: &[String],
+    known_values: &[Zeroizing<String>],
+    pass: &[String],
+) -> bool {
+    if known_vars.iter().any(|v| v == name) {
+        return true;
+    }
+    let upper = name.to_ascii_uppercase();
+    let looks = ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL"]
+        .iter()
+        .any(|w| upper.contains(w));
+    if looks && !pass.iter().any(|p| p == name) {
+        return true;
+    }
+    let value = value.to_string_lossy();
+    known_values.iter().any(|s| value.contains(s.as_str()))
+}
+
 /// Every secret value this process knows, longest first, for a redactor to mask before
 /// anything is written or shown: the vault entries loaded so far, and the values of
 /// [`secret_env_vars`] (model keys from the environment, the master password when it
@@ -260,6 +286,35 @@ mod tests {
                 "{want} missing from {vars:?}"
             );
         }
+    }
+
+    #[test]
+    fn secret_variables_are_known_by_name_shape_and_value() {
+        let known = vec!["MY_MODEL_VAR".to_owned()];
+        let values = vec![Zeroizing::new("zq9PlainSecretValue7781".to_owned())];
+        let secret = |name: &str, value: &str, pass: &[String]| {
+            is_secret_env(name, value.as_ref(), &known, &values, pass)
+        };
+        assert!(secret("MY_MODEL_VAR", "x", &[]));
+        for name in [
+            "GITHUB_TOKEN",
+            "aws_secret_access_key",
+            "OTHER_SECRET_KEY",
+            "DB_PASSWORD",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+        ] {
+            assert!(secret(name, "x", &[]), "{name}");
+        }
+        assert!(secret("INNOCENT", "prefix-zq9PlainSecretValue7781", &[]));
+        assert!(!secret("PATH", "/usr/bin", &[]));
+        assert!(
+            !secret("GITHUB_TOKEN", "x", &["GITHUB_TOKEN".to_owned()]),
+            "passed by the user"
+        );
+        assert!(
+            secret("MY_MODEL_VAR", "x", &["MY_MODEL_VAR".to_owned()]),
+            "az-os's own keys are never passed"
+        );
     }
 
     #[test]

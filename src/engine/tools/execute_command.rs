@@ -1,12 +1,15 @@
-//! `execute_command`: `sh -c COMMAND` in the workdir, in its own process group,
-//! with a timeout and capped output. On timeout or cancel the whole group is
-//! killed, so no child outlives the task; stragglers left in the background by a
-//! command that exited are reaped the same way.
+//! `execute_command`: `sh -c COMMAND` in the workdir, under the sandbox's supervisor
+//! (`sandbox.rs`), with a timeout and capped output. On timeout or cancel the supervisor
+//! is told to stop, and it kills every process the command started before it exits, so
+//! no child outlives the task, however it detached itself. If az-os itself is stopped
+//! mid-command, the supervisor is told the same way (or learns it from its parent's death).
 
 use std::os::unix::fs::DirBuilderExt;
 use std::process::Stdio;
 use std::time::Duration;
 
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -41,11 +44,7 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
     let timeout = args.timeout_s.map_or(ctx.command_timeout, |s| {
         Duration::from_secs(s.clamp(1, MAX_TIMEOUT_S))
     });
-    if let Err(e) = std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(ctx.tmp)
-    {
+    if let Err(e) = private_dir(ctx.tmp) {
         return ToolOutput::err(format!(
             "cannot create the task's temp dir {}: {e}",
             ctx.tmp.display()
@@ -57,14 +56,18 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
         .spawn()
     {
         Ok(c) => c,
         Err(e) => return ToolOutput::err(format!("cannot start sh: {e}")),
     };
-    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    let mut running = Running {
+        pid: child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .map(Pid::from_raw),
+        supervised: ctx.sandbox.supervised(),
+    };
     let out = child.stdout.take().map(|s| tokio::spawn(capture(s)));
     let err = child.stderr.take().map(|s| tokio::spawn(capture(s)));
 
@@ -76,8 +79,20 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
         () = tokio::time::sleep(timeout) => Outcome::TimedOut,
         () = ctx.cancel.cancelled() => Outcome::Cancelled,
     };
-    kill_group(pgid);
-    let _ = child.wait().await;
+    if matches!(outcome, Outcome::Exited(_)) {
+        // The supervisor cleaned up before it exited; its pid may be reused now.
+        running.pid = None;
+    } else {
+        running.stop();
+        if tokio::time::timeout(STOP_GRACE, child.wait())
+            .await
+            .is_err()
+        {
+            running.kill();
+            let _ = child.wait().await;
+        }
+        running.pid = None;
+    }
     let stdout = collect(out).await;
     let stderr = collect(err).await;
 
@@ -104,13 +119,58 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
     ToolOutput { ok, output: text }
 }
 
-fn kill_group(pgid: Option<i32>) {
-    if let Some(pgid) = pgid {
-        // The group may already be gone; that is the normal case.
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pgid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+/// How long the supervisor gets to clean up after a stop before its session is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A started command until it has been waited for. Dropped early (the task's future
+/// dropped, the runtime shutting down), it still stops the command.
+struct Running {
+    /// The supervisor (or, unsupervised, `sh`), until reaped.
+    pid: Option<Pid>,
+    supervised: bool,
+}
+
+impl Running {
+    /// Asks the command to end: the supervisor kills the whole tree and exits. (It is
+    /// resumed first, in case something stopped it.) Unsupervised, kills the group.
+    fn stop(&self) {
+        let Some(pid) = self.pid else { return };
+        if self.supervised {
+            let _ = signal::kill(pid, Signal::SIGTERM);
+            let _ = signal::kill(pid, Signal::SIGCONT);
+        } else {
+            self.kill();
+        }
+    }
+
+    /// The last resort: kills the session's process group (the supervisor leads it).
+    fn kill(&self) {
+        if let Some(pid) = self.pid {
+            let _ = signal::killpg(pid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The task's temp dir, created owner-only by this process: its name is unpredictable,
+/// and an existing entry is accepted only as a real directory (not a link planted there).
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::symlink_metadata(dir)?;
+            if meta.is_dir() && !meta.file_type().is_symlink() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("it exists and is not a directory"))
+            }
+        }
+        Err(e) => Err(e),
     }
 }
 

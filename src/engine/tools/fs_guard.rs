@@ -1,6 +1,8 @@
 //! Confines paths to the task's workdir. A path is resolved against the workdir,
 //! its longest existing ancestor is canonicalized (resolving symlinks), and the
-//! rest may not contain `..`. Whatever lands outside the workdir is refused.
+//! rest may not contain `..`. Whatever lands outside the workdir is refused, and so is
+//! whatever lands in az-os's own files (its home, when az-os runs in a folder that
+//! holds it).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -13,6 +15,21 @@ pub enum PathError {
     Empty,
     #[error("the workdir {0} cannot be resolved: {1}")]
     Workdir(String, String),
+    #[error("path {0:?} is inside az-os's own files, which tasks do not read or write")]
+    Protected(String),
+}
+
+/// [`confine`], and refused when the path lies in one of `protected` (canonical paths).
+pub fn confine_outside<'a>(
+    workdir: &Path,
+    path: &str,
+    mut protected: impl Iterator<Item = &'a Path>,
+) -> Result<PathBuf, PathError> {
+    let full = confine(workdir, path)?;
+    if protected.any(|p| full.starts_with(p)) {
+        return Err(PathError::Protected(path.to_owned()));
+    }
+    Ok(full)
 }
 
 /// Resolves `path` (relative to `workdir`, or absolute) to a canonical path inside
@@ -82,6 +99,29 @@ mod tests {
             );
         }
         assert_eq!(confine(&root, " "), Err(PathError::Empty));
+    }
+
+    #[test]
+    fn protected_places_inside_the_workdir_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let home = root.join(".az-os");
+        std::fs::create_dir(&home).unwrap();
+        std::os::unix::fs::symlink(&home, root.join("h")).unwrap();
+        let guard = [home.as_path()];
+        for bad in [
+            ".az-os/vault.json",
+            ".az-os",
+            "h/config.toml",
+            "./.az-os/../.az-os/x",
+        ] {
+            assert_eq!(
+                confine_outside(&root, bad, guard.into_iter()),
+                Err(PathError::Protected(bad.to_owned())),
+                "{bad}"
+            );
+        }
+        assert!(confine_outside(&root, ".az-os-notes", guard.into_iter()).is_ok());
     }
 
     #[test]

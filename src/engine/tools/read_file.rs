@@ -1,10 +1,16 @@
-//! `read_file`: a text file inside the workdir, optionally a range of lines.
-//! Binary files and huge files are described rather than dumped.
+//! `read_file`: a text file inside the workdir, optionally a range of lines. Only regular
+//! files are read — a FIFO, socket or device would block or never end — and binary or
+//! huge files are described rather than dumped. UTF-8 is read as is; other 8-bit text as
+//! Windows-1252 (said in the output). The read runs off the runtime and is cancellable.
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{ToolCtx, ToolOutput, confine, parse_args};
-use crate::util::text::looks_binary;
+use super::{ToolCtx, ToolOutput, parse_args};
+use crate::util::text::{Encoding, decode_text};
 
 /// Files above this size are refused; the model can use `execute_command` (head, grep).
 const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
@@ -22,41 +28,33 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
         Ok(a) => a,
         Err(e) => return e,
     };
-    let path = match confine(ctx.workdir, &args.path) {
+    let path = match ctx.confine(&args.path) {
         Ok(p) => p,
-        Err(e) => return ToolOutput::err(e.to_string()),
+        Err(e) => return e,
     };
-    let meta = match tokio::fs::metadata(&path).await {
-        Ok(m) => m,
-        Err(e) => return ToolOutput::err(format!("cannot read {}: {e}", args.path)),
+    let shown = args.path.clone();
+    let read = tokio::task::spawn_blocking(move || read_regular(&path, &shown));
+    let bytes = tokio::select! {
+        r = read => match r {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return e,
+            Err(e) => return ToolOutput::err(format!("cannot read {}: {e}", args.path)),
+        },
+        () = ctx.cancel.cancelled() => return ToolOutput::err("cancelled"),
     };
-    if meta.is_dir() {
-        return ToolOutput::err(format!(
-            "{} is a directory; use execute_command with `ls` to list it",
-            args.path
-        ));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return ToolOutput::err(format!(
-            "{} is {} bytes, over the {MAX_FILE_BYTES}-byte limit; read parts with execute_command (head, tail, grep)",
-            args.path,
-            meta.len()
-        ));
-    }
-    let bytes = match tokio::fs::read(&path).await {
-        Ok(b) => b,
-        Err(e) => return ToolOutput::err(format!("cannot read {}: {e}", args.path)),
-    };
-    if looks_binary(&bytes) {
+    let Some((text, encoding)) = decode_text(&bytes) else {
         return ToolOutput::err(format!(
             "{} is a binary file ({} bytes); not shown",
             args.path,
             bytes.len()
         ));
-    }
-    let text = String::from_utf8_lossy(&bytes);
+    };
+    let note = match encoding {
+        Encoding::Utf8 => "",
+        Encoding::Latin1 => "\n[not UTF-8: read as Windows-1252 (Latin-1)]",
+    };
     if args.offset.is_none() && args.limit.is_none() {
-        return ToolOutput::ok(text.into_owned());
+        return ToolOutput::ok(format!("{text}{note}"));
     }
     let start = args.offset.unwrap_or(1).max(1) - 1;
     let limit = args.limit.unwrap_or(usize::MAX);
@@ -64,6 +62,42 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
     let selected: Vec<&str> = text.lines().skip(start).take(limit).collect();
     let shown_end = start + selected.len();
     let mut out = selected.join("\n");
-    out.push_str(&format!("\n[lines {}-{shown_end} of {total}]", start + 1));
+    out.push_str(&format!(
+        "\n[lines {}-{shown_end} of {total}]{note}",
+        start + 1
+    ));
     ToolOutput::ok(out)
+}
+
+/// Opens without blocking (a FIFO would wait for a writer) or taking a terminal, checks
+/// what was opened, and reads at most the cap.
+fn read_regular(path: &Path, shown: &str) -> Result<Vec<u8>, ToolOutput> {
+    let fail = |e: std::io::Error| ToolOutput::err(format!("cannot read {shown}: {e}"));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)
+        .map_err(fail)?;
+    let meta = file.metadata().map_err(fail)?;
+    if meta.is_dir() {
+        return Err(ToolOutput::err(format!(
+            "{shown} is a directory; use execute_command with `ls` to list it"
+        )));
+    }
+    if !meta.is_file() {
+        return Err(ToolOutput::err(format!(
+            "{shown} is not a regular file (a pipe, socket or device); read_file reads files only"
+        )));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ToolOutput::err(format!(
+            "{shown} is {} bytes, over the {MAX_FILE_BYTES}-byte limit; read parts with execute_command (head, tail, grep)",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(fail)?;
+    Ok(bytes)
 }
