@@ -16,6 +16,7 @@ use crate::cli::{Ctx, Exit, exit};
 use crate::engine::{self, Command, EngineConfig, Event, TaskSpec};
 use crate::store::{StoreHandle, TaskStatus, tasks};
 use crate::util::ids::TaskId;
+use crate::util::signals::{self, StopSignals};
 use printer::Printer;
 
 use crate::engine::MAX_TASK_BYTES;
@@ -163,7 +164,8 @@ fn drive(
     let json = ctx.global.json;
     let quiet = ctx.global.quiet;
     let verbose = ctx.global.verbose;
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
+        let mut stop = StopSignals::new().wrap_err("cannot listen for signals")?;
         // Alerts (not every snapshot) reach the batch output; providers are not polled.
         let health = engine::HealthEvents { sampler: true, snapshots: false, providers: false };
         let config = EngineConfig {
@@ -181,8 +183,7 @@ fn drive(
         }
         let mut printer = Printer::new(json, quiet, verbose);
         let mut worst = exit::OK;
-        let mut interrupted = false;
-        let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+        let mut stopped: Option<i32> = None;
         loop {
             tokio::select! {
                 ev = events.recv() => {
@@ -200,18 +201,25 @@ fn drive(
                         worst = exit::TASK_FAILED;
                     }
                 }
-                _ = &mut ctrl_c => {
-                    if interrupted {
-                        return Ok(exit::INTERRUPTED);
+                sig = stop.recv() => {
+                    if let Some(first) = stopped {
+                        // Asked twice: leave now. Dropping the runtime below stops the
+                        // commands still running (their supervisors kill them).
+                        return Ok(signals::exit_code(first));
                     }
-                    interrupted = true;
-                    printer.note("interrupted: cancelling running tasks (Ctrl-C again to quit now)");
+                    stopped = Some(sig);
+                    printer.note(&format!(
+                        "{}: cancelling running tasks (again to quit now)",
+                        if sig == nix::libc::SIGINT { "interrupted" } else { "stopping on a signal" }
+                    ));
                     let _ = handle.send(Command::Shutdown { cancel_running: true });
-                    ctrl_c.set(tokio::signal::ctrl_c());
                 }
             }
         }
         let _ = join.await;
-        Ok(if interrupted { exit::INTERRUPTED } else { worst })
-    })
+        Ok(stopped.map_or(worst, signals::exit_code))
+    });
+    // Never wait on a blocking call that will not return (a second Ctrl-C must exit).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }

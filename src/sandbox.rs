@@ -149,6 +149,15 @@ impl Sandbox {
         rules::check_writable(&canonical(workdir), &self.protected)
     }
 
+    /// A protected place inside `workdir`: commands then cannot create entries directly
+    /// in the workdir (or the folders leading to that place), as Landlock can only grant
+    /// the workdir's other entries.
+    pub fn carved_from(&self, workdir: &Path) -> Option<&Path> {
+        let w = canonical(workdir);
+        self.protected()
+            .find(|p| p.starts_with(&w) && *p != w.as_path())
+    }
+
     /// What the next command gets, and whether this is the first time the sandbox is
     /// missing (the caller tells the user once).
     pub fn confinement(&self) -> (Confinement, Option<String>) {

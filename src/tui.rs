@@ -85,7 +85,9 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
         .enable_all()
         .build()
         .wrap_err("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
+        let mut stop =
+            crate::util::signals::StopSignals::new().wrap_err("cannot listen for signals")?;
         let config = EngineConfig {
             jobs: settings.defaults.jobs,
             settings: Arc::new(settings),
@@ -116,17 +118,21 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
             let _ = out.write_all(effects::osc52(text).as_bytes());
             let _ = out.flush();
         };
-        let result = app::run_loop(
-            &mut term,
-            EventStream::new(),
-            model,
-            handle.clone(),
-            events,
-            store,
-            app::LoopOptions::default(),
-            &mut copy,
-        )
-        .await;
+        // SIGTERM or SIGHUP (a closed SSH session) quit like Ctrl-C twice: the loop is
+        // left where it is, and everything below runs as on any other way out.
+        let (result, signal) = tokio::select! {
+            r = app::run_loop(
+                &mut term,
+                EventStream::new(),
+                model,
+                handle.clone(),
+                events,
+                store,
+                app::LoopOptions::default(),
+                &mut copy,
+            ) => (r.map(drop), None),
+            sig = stop.recv() => (Ok(()), Some(sig)),
+        };
         terminal::restore(term_opts);
         // Running tasks are cancelled (and recorded so) before we leave.
         let _ = handle.send(Command::Shutdown {
@@ -134,8 +140,11 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
         });
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), join).await;
         result.wrap_err("the dashboard stopped")?;
-        Ok(exit::OK)
-    })
+        Ok(signal.map_or(exit::OK, crate::util::signals::exit_code))
+    });
+    // Never wait on a blocking call that will not return.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
 
 /// What to do when no model is usable, laid out for a pane.

@@ -200,7 +200,16 @@ impl Printer {
                 paint(c, style::yellow(), &format!("alert ({}):", level.as_str())),
                 strip_control(message)
             ),
-            _ => return None,
+            // Not shown on a terminal: streaming pieces (batch asks for none), turn
+            // marks, approvals (batch answers them itself), the dashboard's health
+            // feed, and the detail lines `-v` adds.
+            Event::ThoughtDelta { .. }
+            | Event::TurnStarted { .. }
+            | Event::ApprovalRequested { .. }
+            | Event::Reflection { .. }
+            | Event::LlmCall { .. }
+            | Event::Health { .. }
+            | Event::ComponentHealth { .. } => return None,
         };
         Some(line)
     }

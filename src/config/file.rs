@@ -48,6 +48,8 @@ impl fmt::Display for ConfigError {
 pub struct Defaults {
     /// ReAct turns before a task fails.
     pub max_turns: u32,
+    /// Tool calls run from one reply; the rest are skipped and the model is told.
+    pub max_tool_calls_per_turn: usize,
     /// Tasks run at once.
     pub jobs: usize,
     /// Hard cap per task, checked before every model request.
@@ -71,6 +73,7 @@ impl Default for Defaults {
     fn default() -> Self {
         Self {
             max_turns: 5,
+            max_tool_calls_per_turn: 16,
             jobs: 2,
             budget_usd_per_task: 0.50,
             budget_usd_per_day: 5.00,
@@ -327,6 +330,13 @@ impl Defaults {
                 "defaults.max_turns".into(),
                 format!("{} is out of range", d.max_turns),
                 "use a number from 1 to 100",
+            ));
+        }
+        if !(1..=256).contains(&d.max_tool_calls_per_turn) {
+            return Some((
+                "defaults.max_tool_calls_per_turn".into(),
+                format!("{} is out of range", d.max_tool_calls_per_turn),
+                "use a number from 1 to 256",
             ));
         }
         if !(1..=64).contains(&d.jobs) {

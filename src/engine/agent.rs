@@ -283,11 +283,17 @@ async fn turns(
                 &text,
             );
         }
+        // A reply asking for more calls than a turn runs keeps only those that run, so
+        // the conversation stays true (and every call in it gets its result).
+        let asked = resp.tool_calls.len();
+        let cap = runner.settings.defaults.max_tool_calls_per_turn;
+        let mut calls = resp.tool_calls;
+        calls.truncate(cap);
         messages.push(Message::Assistant {
             text: text.clone(),
-            tool_calls: resp.tool_calls.clone(),
+            tool_calls: calls.clone(),
         });
-        if resp.tool_calls.is_empty() {
+        if calls.is_empty() {
             if !text.is_empty() {
                 return Ending {
                     status: TaskStatus::Completed,
@@ -306,20 +312,20 @@ async fn turns(
             );
             continue;
         }
-        let acted = match act(
-            &mut caller,
-            ctx,
-            rec,
-            turn,
-            &resp.tool_calls,
-            &mut messages,
-            st,
-        )
-        .await
-        {
+        let acted = match act(&mut caller, ctx, rec, turn, &calls, &mut messages, st).await {
             Ok(a) => a,
             Err(ending) => return ending,
         };
+        let skipped = asked - calls.len();
+        if skipped > 0 {
+            let note = format!(
+                "Your reply asked for {asked} tool calls; only the first {cap} ran (at most {cap} per turn, defaults.max_tool_calls_per_turn) and {skipped} were skipped. Send the ones still needed in your next reply."
+            );
+            if let Some(Message::ToolResult { content, .. }) = messages.last_mut() {
+                content.push_str("\n\n");
+                content.push_str(&note);
+            }
+        }
         rec.save_state(turn, &messages);
         if let Some(result) = acted.finished {
             reflect(
@@ -334,8 +340,8 @@ async fn turns(
                 error: None,
             };
         }
-        let n = resp.tool_calls.len();
-        let summary = if acted.failures.is_empty() {
+        let n = calls.len();
+        let mut summary = if acted.failures.is_empty() {
             format!("{n} action{} succeeded.", if n == 1 { "" } else { "s" })
         } else {
             format!(
@@ -343,6 +349,12 @@ async fn turns(
                 acted.failures.join("; ")
             )
         };
+        if skipped > 0 {
+            summary.push_str(&format!(
+                " {skipped} more call{} skipped (over the limit of {cap} per turn); the model was told.",
+                if skipped == 1 { " was" } else { "s were" }
+            ));
+        }
         reflect(rec, turn, limit, &summary);
     }
     let escalation = if runner.settings.routing.escalate_on_max_turns {

@@ -60,13 +60,40 @@ impl EngineHandle {
     }
 }
 
+/// What a worker runs for a task: the ReAct loop ([`super::agent::run_task`]), or in
+/// tests of the scheduler itself, something that misbehaves.
+pub type Work = fn(
+    Arc<super::agent::Runner>,
+    crate::util::ids::TaskId,
+    tokio_util::sync::CancellationToken,
+) -> futures_util::future::BoxFuture<'static, ()>;
+
 /// Starts the engine on the current tokio runtime. Events arrive on the returned
 /// receiver until the engine has shut down and every worker is done; the join
 /// handle completes at the same time.
-#[allow(clippy::needless_pass_by_value)] // the config is kept by the engine's parts
 pub fn start(
     config: EngineConfig,
     store: StoreHandle,
+) -> Result<
+    (
+        EngineHandle,
+        mpsc::UnboundedReceiver<EngineEvent>,
+        JoinHandle<()>,
+    ),
+    llm::LlmError,
+> {
+    start_with(config, store, |runner, id, cancel| {
+        Box::pin(super::agent::run_task(runner, id, cancel))
+    })
+}
+
+/// [`start`] with the workers running `work` (tests of the scheduler).
+#[doc(hidden)]
+#[allow(clippy::needless_pass_by_value)] // the config is kept by the engine's parts
+pub fn start_with(
+    config: EngineConfig,
+    store: StoreHandle,
+    work: Work,
 ) -> Result<
     (
         EngineHandle,
@@ -112,7 +139,7 @@ pub fn start(
         &runner.store,
         &runner.events,
     );
-    let scheduler = Scheduler::new(runner, config.jobs.max(1), monitor);
+    let scheduler = Scheduler::new(runner, config.jobs.max(1), monitor, work);
     let join = tokio::spawn(scheduler.run(cmd_rx));
     Ok((EngineHandle { tx: cmd_tx }, ev_rx, join))
 }

@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::agent::{Runner, run_task};
+use super::agent::Runner;
+use super::handle::Work;
 use super::monitor::Monitor;
 use super::protocol::{Command, EngineEvent, Event, TaskSpec};
 use crate::store::{NewTask, TaskStatus, tasks};
@@ -23,21 +24,28 @@ pub struct Scheduler {
     queue: VecDeque<TaskId>,
     running: HashMap<TaskId, CancellationToken>,
     workers: JoinSet<TaskId>,
+    /// Which task each worker runs, so a worker that panics still frees its slot and
+    /// its task is recorded as failed.
+    worker_tasks: HashMap<tokio::task::Id, TaskId>,
     stopping: bool,
     /// Health sampling; dropped (stopped) when the scheduler ends.
     monitor: Monitor,
+    /// What a worker runs for a task.
+    work: Work,
 }
 
 impl Scheduler {
-    pub fn new(runner: Arc<Runner>, jobs: usize, monitor: Monitor) -> Self {
+    pub fn new(runner: Arc<Runner>, jobs: usize, monitor: Monitor, work: Work) -> Self {
         Self {
             runner,
             jobs,
             queue: VecDeque::new(),
             running: HashMap::new(),
             workers: JoinSet::new(),
+            worker_tasks: HashMap::new(),
             stopping: false,
             monitor,
+            work,
         }
     }
 
@@ -60,12 +68,18 @@ impl Scheduler {
                         self.stop(false).await;
                     }
                 }
-                Some(done) = self.workers.join_next() => {
-                    if let Ok(id) = done {
-                        self.running.remove(&id);
-                    } else {
-                        // A worker panicked: its id is unknown here, so drop finished tokens.
-                        self.running.retain(|_, t| !t.is_cancelled());
+                Some(done) = self.workers.join_next_with_id() => {
+                    match done {
+                        Ok((worker, id)) => {
+                            self.worker_tasks.remove(&worker);
+                            self.running.remove(&id);
+                        }
+                        Err(e) => {
+                            if let Some(id) = self.worker_tasks.remove(&e.id()) {
+                                self.running.remove(&id);
+                                self.worker_failed(&id, &e).await;
+                            }
+                        }
                     }
                     self.fill();
                 }
@@ -283,6 +297,28 @@ impl Scheduler {
         );
     }
 
+    /// A worker that panicked (or was aborted) never recorded its task's end: record it
+    /// failed, so the row is not left running and front ends see the task finish.
+    async fn worker_failed(&self, id: &TaskId, e: &tokio::task::JoinError) {
+        let why = if e.is_panic() {
+            "an internal error stopped the task (the worker panicked; see logs/az-os.log)"
+        } else {
+            "the task's worker was stopped"
+        };
+        tracing::error!(task = %id, "worker ended abnormally: {e}");
+        let tid = id.clone();
+        let r = self
+            .runner
+            .store
+            .call(move |c| tasks::finish(c, &tid, TaskStatus::Failed, None, Some(why)))
+            .await;
+        if let Err(e) = r {
+            self.error(Some(id), e.to_string(), "database");
+        }
+        self.error(Some(id), why.to_owned(), "internal");
+        self.emit_finished(id, TaskStatus::Failed, Some(why.to_owned()));
+    }
+
     /// Starts queued tasks while workers are free.
     fn fill(&mut self) {
         while self.running.len() < self.jobs && !self.stopping {
@@ -293,11 +329,14 @@ impl Scheduler {
             self.running.insert(id.clone(), token.clone());
             let runner = self.runner.clone();
             let started = Instant::now();
-            self.workers.spawn(async move {
-                run_task(runner, id.clone(), token).await;
+            let task = id.clone();
+            let work = self.work;
+            let worker = self.workers.spawn(async move {
+                work(runner, id.clone(), token).await;
                 tracing::debug!(task = %id, ms = started.elapsed().as_millis(), "worker done");
                 id
             });
+            self.worker_tasks.insert(worker.id(), task);
         }
     }
 }

@@ -24,7 +24,7 @@ const INTERRUPT_WINDOW: f64 = 2.0;
 pub fn update(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
     m.queue.now = now;
     m.unchanged = false;
-    let before = (m.status.message.len(), m.status.tone);
+    let before = m.status.seq;
     let fx = dispatch(m, msg, now);
     // An approval waits for the screen to be free of other popups.
     if m.popup.is_none()
@@ -32,7 +32,9 @@ pub fn update(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
     {
         m.popup = Some(next);
     }
-    if (m.status.message.len(), m.status.tone) != before {
+    // Every message set during this update is shown for its full time from now, even
+    // one equal in length (or in text) to the one before.
+    if m.status.seq != before {
         m.status.set_at = now;
     }
     fx

@@ -116,6 +116,16 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
         text.push_str(&stderr);
     }
     let ok = matches!(&outcome, Outcome::Exited(s) if s.success());
+    if !ok
+        && ctx.confined
+        && text.contains("Permission denied")
+        && let Some(home) = ctx.sandbox.carved_from(ctx.workdir)
+    {
+        text.push_str(&format!(
+            "\n[note: az-os's own files ({}) are inside this workdir, so the sandbox lets commands create or delete entries only inside its subfolders, not directly in the folders that lead to them; use a subfolder, or write_file]",
+            home.display()
+        ));
+    }
     ToolOutput { ok, output: text }
 }
 

@@ -22,25 +22,23 @@ pub enum Tone {
 pub struct StatusState {
     pub message: String,
     pub tone: Tone,
-    /// When the message was set (seconds); it is shown for `SHOWN_FOR`.
+    /// When the message was set (seconds); it is shown for `SHOWN_FOR`. `update`
+    /// stamps it whenever `seq` moved.
     pub set_at: f64,
+    /// Bumped by every [`StatusState::set`].
+    pub seq: u64,
 }
 
 /// Seconds a status message stays (errors stay until replaced).
 const SHOWN_FOR: f64 = 15.0;
 
 impl StatusState {
-    /// Sets the message at time `now`.
-    pub fn set_at(&mut self, tone: Tone, message: impl Into<String>, now: f64) {
-        self.set(tone, message);
-        self.set_at = now;
-    }
-
     pub fn visible(&self, now: f64) -> bool {
         !self.message.is_empty() && (self.tone == Tone::Error || now - self.set_at < SHOWN_FOR)
     }
 
     pub fn set(&mut self, tone: Tone, message: impl Into<String>) {
+        self.seq += 1;
         self.tone = tone;
         self.message = crate::util::text::strip_control(&message.into()).replace('\n', " ");
     }

@@ -283,7 +283,14 @@ impl Transcript {
                 };
                 self.push(Entry::new(None, kind, &text, true), width);
             }
-            _ => {}
+            Event::Notice { message } => {
+                self.push(Entry::new(None, Kind::Status, message, true), width);
+            }
+            Event::Alert { message, .. } => {
+                self.push(Entry::new(None, Kind::Retry, message, true), width);
+            }
+            // Billing goes to the cost pane; machine health is never about one task.
+            Event::LlmCall { .. } | Event::Health { .. } | Event::ComponentHealth { .. } => {}
         }
     }
 

@@ -117,7 +117,18 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
                 format!("Task {} asks to run a command", short(&id)),
             );
         }
-        _ => {}
+        // The transcript below takes these; the queue row has nothing to change.
+        // (Machine-wide health always comes without a task id: `global_event`.)
+        Event::ThoughtDelta { .. }
+        | Event::Thought { .. }
+        | Event::Action { .. }
+        | Event::Observation { .. }
+        | Event::Reflection { .. }
+        | Event::Retry { .. }
+        | Event::Alert { .. }
+        | Event::Notice { .. }
+        | Event::Health { .. }
+        | Event::ComponentHealth { .. } => {}
     }
     if let Event::TaskFinished { .. } = &ev.event {
         // Requests of a task that ended can no longer be answered.
@@ -172,6 +183,19 @@ fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
         }
         Event::Notice { message } => m.status.set(Tone::Info, message),
         Event::Error { message, .. } => m.status.set(Tone::Error, message),
-        _ => {}
+        // Task events always come with a task id (`engine` above).
+        Event::TaskQueued { .. }
+        | Event::TaskStarted { .. }
+        | Event::TurnStarted { .. }
+        | Event::ThoughtDelta { .. }
+        | Event::Thought { .. }
+        | Event::Action { .. }
+        | Event::Observation { .. }
+        | Event::ApprovalRequested { .. }
+        | Event::Reflection { .. }
+        | Event::LlmCall { .. }
+        | Event::Retry { .. }
+        | Event::Fallback { .. }
+        | Event::TaskFinished { .. } => {}
     }
 }
