@@ -8,7 +8,9 @@
 #          charged twice);
 #   store: task creation and `tasks list` on 100k tasks (criterion);
 #   vault: unlocking the key vault at 600k PBKDF2 iterations (the KDF's cost);
-#   policy: a policy check, redaction, and the sandbox's cost per command (criterion).
+#   policy: a policy check, redaction, and the sandbox's cost per command (criterion);
+#   sse:   parsing provider streams: a 20 MB event refused at the cap, 100k small events
+#          (criterion).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/az-os/target}"
@@ -18,5 +20,6 @@ cargo bench --bench vault
 cargo build --release
 cargo bench --bench policy -- --noplot
 cargo bench --bench route -- --noplot
+cargo bench --bench sse -- --noplot
 cargo bench --bench soak
 cargo bench --bench store -- --noplot "$@"

@@ -8,7 +8,7 @@ mod anthropic;
 mod error;
 mod openai;
 pub mod rate_limit;
-mod sse;
+pub mod sse;
 mod transport;
 
 use std::sync::Arc;
@@ -94,8 +94,13 @@ pub struct Headroom {
 /// Network limits for provider calls.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
+    /// Time allowed to connect.
     pub connect: Duration,
+    /// Longest wait for progress: the response headers, a whole body, or the next
+    /// stream event that carries data (keep-alive comments do not count).
     pub stream_idle: Duration,
+    /// Deadline of a whole request: headers, then the streamed or whole body.
+    pub request: Duration,
 }
 
 /// A client for one configured model.

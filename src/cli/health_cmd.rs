@@ -25,6 +25,7 @@ pub fn run(ctx: &Ctx, deep: bool, fresh: bool) -> Result<i32> {
         let http = crate::llm::http_client(crate::llm::Timeouts {
             connect: Duration::from_millis(settings.health.provider_timeout_ms),
             stream_idle: Duration::from_millis(settings.health.provider_timeout_ms),
+            request: Duration::from_millis(settings.health.provider_timeout_ms),
         })?;
         Ok::<_, crate::llm::LlmError>(report::run(&settings, &http, Options { deep, fresh }).await)
     })?;

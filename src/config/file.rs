@@ -60,8 +60,12 @@ pub struct Defaults {
     pub command_timeout_s: u64,
     /// Time allowed to connect to a provider, in seconds.
     pub connect_timeout_s: u64,
-    /// Longest silence allowed inside a streamed reply, in seconds.
+    /// Longest wait for progress, in seconds: for the response headers, and inside a
+    /// streamed reply for the next event with data (keep-alive comments do not count).
     pub stream_idle_timeout_s: u64,
+    /// Longest time one model request may take as a whole (headers and the streamed or
+    /// whole reply), in seconds.
+    pub request_timeout_s: u64,
     /// Attempts per model request, the first included, before the model counts as failing.
     pub retry_attempts: u32,
     /// Longest wait between attempts, in seconds (backoff 1 s, 2 s, 4 s … is capped here).
@@ -80,6 +84,7 @@ impl Default for Defaults {
             command_timeout_s: 60,
             connect_timeout_s: 10,
             stream_idle_timeout_s: 60,
+            request_timeout_s: 600,
             retry_attempts: 3,
             retry_max_delay_s: 60.0,
         }
@@ -371,6 +376,13 @@ impl Defaults {
                 ));
             }
         }
+        if !(1..=86_400).contains(&d.request_timeout_s) {
+            return Some((
+                "defaults.request_timeout_s".into(),
+                format!("{} is out of range", d.request_timeout_s),
+                "use 1 to 86400 seconds (a day)",
+            ));
+        }
         if !(1..=10).contains(&d.retry_attempts) {
             return Some((
                 "defaults.retry_attempts".into(),
@@ -528,6 +540,10 @@ mod tests {
         assert_eq!(
             key("[defaults]\nretry_max_delay_s = 1e9\n").as_deref(),
             Some("defaults.retry_max_delay_s")
+        );
+        assert_eq!(
+            key("[defaults]\nrequest_timeout_s = 0\n").as_deref(),
+            Some("defaults.request_timeout_s")
         );
         assert_eq!(
             key("[routing]\nbreaker_failures = 0\n").as_deref(),

@@ -106,6 +106,7 @@ pub fn start_with(
     let timeouts = llm::Timeouts {
         connect: Duration::from_secs(d.connect_timeout_s),
         stream_idle: Duration::from_secs(d.stream_idle_timeout_s),
+        request: Duration::from_secs(d.request_timeout_s),
     };
     let http = llm::http_client(timeouts)?;
     let r = &config.settings.routing;

@@ -3,7 +3,6 @@
 //! API wants user and assistant turns to alternate.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -41,10 +40,10 @@ pub async fn chat(
     if let Some(key) = &client.key {
         rb = rb.header("x-api-key", key.as_ref());
     }
-    let idle = client.timeouts.stream_idle;
-    let (body, headroom) = transport::send(rb, idle).await?;
+    let clock = transport::Clock::start(client.timeouts);
+    let (body, headroom) = transport::send(rb, &clock).await?;
     let reply = match body {
-        transport::Body::Sse(resp) => read_stream(resp, idle, on_text).await?,
+        transport::Body::Sse(resp) => read_stream(resp, &clock, on_text).await?,
         transport::Body::Whole(text) => transport::whole(&text, parse_whole, on_text)?,
     };
     Ok(ChatResponse { headroom, ..reply })
@@ -148,12 +147,12 @@ enum Block {
 
 async fn read_stream(
     resp: reqwest::Response,
-    idle: Duration,
+    clock: &transport::Clock,
     on_text: &mut (dyn FnMut(&str) + Send),
 ) -> Result<ChatResponse, LlmError> {
     let mut out = ChatResponse::default();
     let mut blocks: BTreeMap<u64, Block> = BTreeMap::new();
-    let complete = sse::read_events(resp, idle, |data| {
+    let complete = sse::read_events(resp, clock, |data| {
         let v: Value = serde_json::from_str(data).map_err(|e| {
             LlmError::new(
                 ErrorCategory::Malformed,

@@ -18,7 +18,8 @@ pub enum ErrorCategory {
     Server,
     /// Connection refused, reset, or a stream cut short.
     Network,
-    /// No answer, or silence inside a stream, for too long.
+    /// No answer or no data inside a stream for too long, or a reply past the
+    /// request's deadline.
     Timeout,
     /// The reply could not be understood.
     Malformed,

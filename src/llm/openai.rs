@@ -3,7 +3,6 @@
 //! server that speaks the same protocol. Native `tools`/`tool_calls`, streaming.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -42,10 +41,10 @@ pub async fn chat(
     if let Some(key) = &client.key {
         rb = rb.bearer_auth(key);
     }
-    let idle = client.timeouts.stream_idle;
-    let (body, headroom) = transport::send(rb, idle).await?;
+    let clock = transport::Clock::start(client.timeouts);
+    let (body, headroom) = transport::send(rb, &clock).await?;
     let reply = match body {
-        transport::Body::Sse(resp) => read_stream(resp, idle, on_text).await?,
+        transport::Body::Sse(resp) => read_stream(resp, &clock, on_text).await?,
         transport::Body::Whole(text) => transport::whole(&text, parse_whole, on_text)?,
     };
     Ok(ChatResponse { headroom, ..reply })
@@ -154,13 +153,13 @@ struct PartialCall {
 
 async fn read_stream(
     resp: reqwest::Response,
-    idle: Duration,
+    clock: &transport::Clock,
     on_text: &mut (dyn FnMut(&str) + Send),
 ) -> Result<ChatResponse, LlmError> {
     let mut out = ChatResponse::default();
     let mut calls: BTreeMap<u64, PartialCall> = BTreeMap::new();
     let mut finished = false;
-    let complete = sse::read_events(resp, idle, |data| {
+    let complete = sse::read_events(resp, clock, |data| {
         if data.trim() == "[DONE]" {
             return Ok(true);
         }

@@ -3,9 +3,10 @@
 //! send, usage accounting and the classification of every kind of failure.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -41,9 +42,19 @@ fn spec(provider: Provider, base_url: String) -> Arc<ModelSpec> {
 }
 
 fn client_with(provider: Provider, base_url: String, stream_idle: Duration) -> LlmClient {
+    client_limits(provider, base_url, stream_idle, Duration::from_secs(120))
+}
+
+fn client_limits(
+    provider: Provider,
+    base_url: String,
+    stream_idle: Duration,
+    request: Duration,
+) -> LlmClient {
     let timeouts = Timeouts {
         connect: Duration::from_secs(5),
         stream_idle,
+        request,
     };
     let http =
         az_os::llm::http_client(timeouts).unwrap_or_else(|e| panic!("cannot build client: {e}"));
@@ -642,6 +653,355 @@ async fn silence_inside_a_stream_times_out() {
         assert_eq!(err.category, ErrorCategory::Timeout, "{provider:?}: {err}");
         assert!(err.retryable());
         assert_eq!(deltas.concat(), "Hel", "{provider:?}");
+    }
+}
+
+// ------------------------------------------------- keep-alives, deadline, size caps
+
+/// How long any of the tests below may take before it counts as hung: far above the
+/// limits they configure, so a slow machine cannot fail them, while a client that
+/// never returns does.
+const HUNG: Duration = Duration::from_secs(30);
+
+/// A one-connection HTTP server on 127.0.0.1:0: reads the request (head and body),
+/// writes `head` (status line and headers, without the blank line), then runs `body`
+/// on the socket until it returns, fails (the client hung up), or the test ends.
+/// Returns the base URL.
+fn raw_server(
+    head: &'static str,
+    body: impl FnOnce(&mut TcpStream) -> io::Result<()> + Send + 'static,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut reader = BufReader::new(stream.try_clone().unwrap_or_else(|e| panic!("{e}")));
+        let mut line = String::new();
+        let mut length = 0;
+        while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            line.clear();
+        }
+        let mut request = vec![0; length];
+        if reader.read_exact(&mut request).is_err() {
+            return;
+        }
+        if write!(stream, "{head}\r\nConnection: close\r\n\r\n").is_ok() {
+            let _ = body(&mut stream);
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+const SSE_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+                        Transfer-Encoding: chunked";
+const JSON_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                         Transfer-Encoding: chunked";
+
+/// Writes `bytes` as one HTTP chunk.
+fn chunk(out: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
+    write!(out, "{:x}\r\n", bytes.len())?;
+    out.write_all(bytes)?;
+    out.write_all(b"\r\n")?;
+    out.flush()
+}
+
+/// Raises its flag when dropped, so a server thread that is still writing ends with
+/// the test even if the client never hung up.
+struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    fn new() -> Self {
+        Self(Arc::new(AtomicBool::new(false)))
+    }
+
+    fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.0)
+    }
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Sends `: keep-alive` every 100 ms, and `events` (one each `every` keep-alives)
+/// in between, then only keep-alives until the client hangs up or `stop` is raised.
+fn keep_alive_body(
+    events: Vec<String>,
+    every: usize,
+    stop: Arc<AtomicBool>,
+) -> impl FnOnce(&mut TcpStream) -> io::Result<()> + Send + 'static {
+    move |out| {
+        let mut events = events.into_iter();
+        for tick in 1.. {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            chunk(out, b": keep-alive\n\n")?;
+            if tick % every == 0
+                && let Some(e) = events.next()
+            {
+                chunk(out, e.as_bytes())?;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+}
+
+/// The events of a streamed reply of `pieces` of text, for `provider`'s protocol;
+/// with `finish`, it ends the reply.
+fn reply_events(provider: Provider, pieces: &[&str], finish: bool) -> Vec<String> {
+    let ev = |v: Value| format!("data: {v}\n\n");
+    let mut out = Vec::new();
+    if provider == Provider::Openai {
+        for p in pieces {
+            out.push(ev(
+                json!({"choices": [{"index": 0, "delta": {"content": p}}]}),
+            ));
+        }
+        if finish {
+            out.push(ev(
+                json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+            ));
+            out.push("data: [DONE]\n\n".to_owned());
+        }
+    } else {
+        out.push(ev(
+            json!({"type": "message_start", "message": {"usage": {"input_tokens": 1}}}),
+        ));
+        out.push(ev(json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "text", "text": ""}})));
+        for p in pieces {
+            out.push(ev(json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": p}})));
+        }
+        if finish {
+            out.push(ev(json!({"type": "message_delta",
+                "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}})));
+            out.push(ev(json!({"type": "message_stop"})));
+        }
+    }
+    out
+}
+
+/// The outcome of one call, or a panic if it does not return within [`HUNG`].
+async fn chat_bounded(client: &LlmClient) -> (Result<ChatResponse, LlmError>, Vec<String>) {
+    tokio::time::timeout(HUNG, chat(client, &task()))
+        .await
+        .unwrap_or_else(|_| panic!("the call did not return within {HUNG:?}"))
+}
+
+/// Checks that `res` is a retryable timeout naming `defaults.SETTING`; returns it.
+fn assert_timeout(
+    provider: Provider,
+    res: Result<ChatResponse, LlmError>,
+    setting: &str,
+) -> LlmError {
+    let err = res
+        .err()
+        .unwrap_or_else(|| panic!("{provider:?}: expected a timeout"));
+    assert_eq!(err.category, ErrorCategory::Timeout, "{provider:?}: {err}");
+    assert!(err.retryable());
+    assert!(
+        err.message.contains(&format!("(defaults.{setting})")),
+        "{provider:?}: {err}"
+    );
+    err
+}
+
+#[tokio::test]
+async fn keep_alives_alone_do_not_hold_off_the_idle_timeout() {
+    for provider in WIRES {
+        let stop = Stop::new();
+        let base_url = raw_server(SSE_HEAD, keep_alive_body(Vec::new(), 1, stop.flag()));
+        let client = client_limits(
+            provider,
+            base_url,
+            Duration::from_secs(1),
+            Duration::from_secs(120),
+        );
+        let (res, _) = chat_bounded(&client).await;
+        assert_timeout(provider, res, "stream_idle_timeout_s");
+    }
+}
+
+#[tokio::test]
+async fn keep_alives_end_at_the_request_deadline() {
+    for provider in WIRES {
+        let stop = Stop::new();
+        let base_url = raw_server(SSE_HEAD, keep_alive_body(Vec::new(), 1, stop.flag()));
+        let client = client_limits(
+            provider,
+            base_url,
+            Duration::from_secs(120),
+            Duration::from_secs(1),
+        );
+        let (res, _) = chat_bounded(&client).await;
+        let err = assert_timeout(provider, res, "request_timeout_s");
+        assert!(
+            err.message.contains("the reply took longer than 1s"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn steady_data_still_ends_at_the_request_deadline() {
+    for provider in WIRES {
+        let stop = Stop::new();
+        let pieces = vec!["tick"; 10_000];
+        let events = reply_events(provider, &pieces, false);
+        let base_url = raw_server(SSE_HEAD, keep_alive_body(events, 1, stop.flag()));
+        let client = client_limits(
+            provider,
+            base_url,
+            Duration::from_secs(120),
+            Duration::from_secs(1),
+        );
+        let (res, deltas) = chat_bounded(&client).await;
+        assert_timeout(provider, res, "request_timeout_s");
+        assert!(deltas.iter().all(|d| d == "tick"), "{deltas:?}");
+    }
+}
+
+#[tokio::test]
+async fn slow_data_between_keep_alives_completes() {
+    for provider in WIRES {
+        let stop = Stop::new();
+        let pieces = ["Hel", "lo, ", "wor", "ld"];
+        let events = reply_events(provider, &pieces, true);
+        let base_url = raw_server(SSE_HEAD, keep_alive_body(events, 2, stop.flag()));
+        let client = client_limits(
+            provider,
+            base_url,
+            Duration::from_secs(20),
+            Duration::from_secs(25),
+        );
+        let (res, deltas) = chat_bounded(&client).await;
+        let resp = res.unwrap_or_else(|e| panic!("{provider:?}: {e}"));
+        assert_eq!(resp.text, "Hello, world", "{provider:?}");
+        assert_eq!(deltas, pieces, "{provider:?}");
+    }
+}
+
+#[tokio::test]
+async fn headers_that_never_come_end_at_the_request_deadline() {
+    for provider in WIRES {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+        // Accepted by the kernel's backlog, never answered.
+        let client = client_limits(
+            provider,
+            base_url,
+            Duration::from_secs(120),
+            Duration::from_secs(1),
+        );
+        let (res, _) = chat_bounded(&client).await;
+        assert_timeout(provider, res, "request_timeout_s");
+        drop(listener);
+    }
+}
+
+#[tokio::test]
+async fn a_dribbled_whole_body_ends_at_the_request_deadline() {
+    for provider in WIRES {
+        let stop = Stop::new();
+        let flag = stop.flag();
+        let base_url = raw_server(JSON_HEAD, move |out| {
+            chunk(out, b"{\"choices\": [")?;
+            while !flag.load(Ordering::SeqCst) {
+                chunk(out, b" ")?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Ok(())
+        });
+        let client = client_limits(
+            provider,
+            base_url,
+            Duration::from_secs(120),
+            Duration::from_secs(1),
+        );
+        let (res, _) = chat_bounded(&client).await;
+        assert_timeout(provider, res, "request_timeout_s");
+    }
+}
+
+/// Sends `lead`, then `total` bytes of `x` in 64 KiB chunks, with no end.
+fn flood(
+    lead: &'static [u8],
+    total: usize,
+) -> impl FnOnce(&mut TcpStream) -> io::Result<()> + Send + 'static {
+    move |out| {
+        chunk(out, lead)?;
+        let block = vec![b'x'; 64 << 10];
+        for _ in 0..total / block.len() {
+            chunk(out, &block)?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_huge_event_without_an_end_is_malformed() {
+    for provider in WIRES {
+        let base_url = raw_server(SSE_HEAD, flood(b"data: {\"text\": \"", 20 << 20));
+        let client = client_limits(
+            provider,
+            base_url,
+            Duration::from_secs(20),
+            Duration::from_secs(25),
+        );
+        let (res, _) = chat_bounded(&client).await;
+        let err = res
+            .err()
+            .unwrap_or_else(|| panic!("{provider:?}: expected an error"));
+        assert_eq!(
+            err.category,
+            ErrorCategory::Malformed,
+            "{provider:?}: {err}"
+        );
+        assert!(!err.retryable());
+        assert!(err.message.contains("event over the 8 MiB limit"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_huge_whole_body_is_malformed() {
+    for provider in WIRES {
+        // Announced up front: refused before reading.
+        let base_url = raw_server(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40000000",
+            |_| Ok(()),
+        );
+        // Chunked, so only counting tells.
+        let chunked = raw_server(JSON_HEAD, flood(b"{\"x\": \"", 40 << 20));
+        for url in [base_url, chunked] {
+            let client = client_limits(
+                provider,
+                url,
+                Duration::from_secs(20),
+                Duration::from_secs(25),
+            );
+            let (res, _) = chat_bounded(&client).await;
+            let err = res
+                .err()
+                .unwrap_or_else(|| panic!("{provider:?}: expected an error"));
+            assert_eq!(
+                err.category,
+                ErrorCategory::Malformed,
+                "{provider:?}: {err}"
+            );
+            assert!(err.message.contains("body over the 32 MiB limit"), "{err}");
+        }
     }
 }
 
