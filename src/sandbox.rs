@@ -277,16 +277,17 @@ fn expand_home(p: &str) -> PathBuf {
     }
 }
 
-/// This process's az-os binary, or the one beside a test or benchmark executable
+/// This process's az-os binary (when `main` said this is it), or the one beside a test
+/// or benchmark executable
 /// (`target/debug/deps/x` → `target/debug/az-os`).
 fn own_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("AZ_OS_SANDBOX_EXE") {
         return Some(PathBuf::from(p));
     }
-    let exe = std::env::current_exe().ok()?;
-    if exe.file_name().is_some_and(|n| n == "az-os") {
+    if IS_AZ_OS.load(Ordering::Relaxed) {
         return Some(PathBuf::from(SELF_EXE));
     }
+    let exe = std::env::current_exe().ok()?;
     let dir = exe.parent()?;
     [dir.join("az-os"), dir.parent()?.join("az-os")]
         .into_iter()
@@ -297,9 +298,16 @@ fn own_binary() -> Option<PathBuf> {
 /// environment (keys, `AZ_OS_MASTER_PASSWORD`) and open files under `/proc/PID` are
 /// root's alone. Root commands lose `CAP_SYS_PTRACE` in the sandbox (`confine.rs`), and
 /// Landlock forbids tracing az-os from inside it either way. Called first thing in `main`.
+///
+/// It also records that this process is the az-os binary, so commands are confined by
+/// re-running it (`/proc/self/exe`) whatever its file is called.
 pub fn protect_this_process() {
     let _ = nix::sys::prctl::set_dumpable(false);
+    IS_AZ_OS.store(true, Ordering::Relaxed);
 }
+
+/// Set by `main`: this process runs the az-os binary (not a test or benchmark).
+static IS_AZ_OS: AtomicBool = AtomicBool::new(false);
 
 /// `az-os __sandbox-exec …`: as the supervisor, runs the command and returns its exit
 /// code; as the inner helper (`--inner`), restricts this process and becomes the command,

@@ -2,6 +2,8 @@
 
 mod batch;
 mod cli;
+mod hardening;
+mod hardening_tools;
 mod health;
 mod layers;
 mod llm;
