@@ -6,7 +6,8 @@
 //! - bytes of system prompt and tool schemas per request (target: 3 KiB);
 //! - `az-os health` with a provider on loopback (target: 50 ms).
 //!
-//! Run with `cargo bench --bench batch` (see scripts/bench.sh).
+//! Run with `cargo bench --bench batch` (see scripts/bench.sh); `AZ_OS_BENCH_BIN=PATH`
+//! measures another az-os binary with the same harness.
 
 #[path = "../tests/common/fake_provider.rs"]
 mod fake_provider;
@@ -19,8 +20,10 @@ use fake_provider::{FakeProvider, Reply};
 
 const RUNS: usize = 40;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_az-os")
+/// The binary measured: this build's, or `AZ_OS_BENCH_BIN` (to compare another build
+/// under the same harness, e.g. the previous release).
+fn bin() -> String {
+    std::env::var("AZ_OS_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_az-os").to_owned())
 }
 
 /// Peak RSS in MB of the largest child waited for so far.
