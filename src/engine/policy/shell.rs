@@ -148,7 +148,13 @@ impl Parser {
                 _ if stop == Stop::Brace && self.at_word("}") => return Ok(script),
                 _ => {}
             }
+            let start = self.pos;
             let pipeline = self.pipeline(&mut script)?;
+            if self.pos == start {
+                // Nothing a command can start with (a stray `)`): stop, do not spin.
+                let what = self.peek().map_or_else(|| "end".into(), Tok::describe);
+                return err(format!("unexpected {what}"));
+            }
             if !pipeline.stages.is_empty() {
                 script.pipelines.push(pipeline);
             }

@@ -89,6 +89,11 @@ fn what_cannot_be_followed_is_an_error() {
         "case $x in a) ls;; esac",
         "echo `ls",
         "{ ls",
+        ")",
+        "ls )",
+        "a | b )",
+        "\\<<\\",
+        "cat <<",
     ] {
         assert!(parse(bad).is_err(), "{bad}");
     }
