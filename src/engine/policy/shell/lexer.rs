@@ -261,6 +261,7 @@ impl Lexer<'_> {
                 }
                 _ => {
                     self.it.next();
+                    w.brace |= c == '{';
                     w.text.push(c);
                 }
             }
