@@ -193,8 +193,7 @@ impl Policy {
         let mut checker = visit::Checker::new(self, ctx);
         match shell::parse(command) {
             Ok(script) => {
-                let cwd = cwd::Cwd::at(ctx.workdir.clone());
-                checker.script(&script, &cwd, &stdin::Input::Inherited, 0);
+                checker.script(&script, &cwd::Cwd::workdir(), &stdin::Input::Inherited, 0);
             }
             Err(e) => checker.acc.add(Verdict::new(
                 Decision::Ask.max(self.default),

@@ -16,11 +16,25 @@ use super::guard::GuardCtx;
 use super::shell::{Join, Word};
 
 /// A place a command may run in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Eq)]
 pub enum Dir {
+    /// The task's workdir, where a command line starts.
+    Workdir,
     Known(PathBuf),
     /// Only known at run time.
     Unknown,
+}
+
+impl PartialEq for Dir {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            // Known places are resolved lexically, so equal places have equal bytes
+            // (and comparing bytes is much cheaper than comparing components).
+            (Self::Known(a), Self::Known(b)) => a.as_os_str() == b.as_os_str(),
+            (Self::Workdir, Self::Workdir) | (Self::Unknown, Self::Unknown) => true,
+            _ => false,
+        }
+    }
 }
 
 /// The places a command may run in (shared: most commands run where the one before did).
@@ -33,6 +47,10 @@ const MAX_PLACES: usize = 4;
 impl Cwd {
     pub fn at(dir: PathBuf) -> Self {
         Self(Rc::new([Dir::Known(dir)]))
+    }
+
+    pub fn workdir() -> Self {
+        Self(Rc::new([Dir::Workdir]))
     }
 
     pub fn unknown() -> Self {
@@ -53,7 +71,7 @@ impl Cwd {
     }
 
     pub fn union(&self, other: &Self) -> Self {
-        if other.0.iter().all(|d| self.0.contains(d)) {
+        if Rc::ptr_eq(&self.0, &other.0) || other.0.iter().all(|d| self.0.contains(d)) {
             return self.clone();
         }
         let mut out = self.0.to_vec();

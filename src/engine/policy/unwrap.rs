@@ -38,7 +38,11 @@ pub const SHELLS: [&str; 8] = ["sh", "bash", "zsh", "dash", "ksh", "ash", "mksh"
 
 /// The program's name without its directory.
 pub fn base(word: &str) -> &str {
-    word.rsplit('/').next().unwrap_or(word)
+    // `/` is ASCII: the byte after it starts a character.
+    match word.bytes().rposition(|b| b == b'/') {
+        Some(i) => &word[i + 1..],
+        None => word,
+    }
 }
 
 fn is_assignment(w: &str) -> bool {

@@ -99,6 +99,7 @@ impl GuardCtx {
             PathBuf::from(text)
         } else {
             match dir {
+                Dir::Workdir => self.workdir.join(text),
                 Dir::Known(d) => d.join(text),
                 Dir::Unknown => return None,
             }
