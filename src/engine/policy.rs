@@ -1,10 +1,12 @@
 //! The command policy: decides whether `execute_command` may run a command line —
 //! allow, ask the user, or deny — and says which rule decided and why.
 //!
-//! The line is parsed (`policy/shell.rs`) into every command it would run, including
-//! those inside `$(…)`, subshells, functions, here-documents fed to a shell and the
-//! scripts of `sh -c`/`eval`; wrappers are peeled (`policy/unwrap.rs`). Each command
-//! goes through the built-in guard (`policy/guard.rs`, not overridable), then the
+//! The line is parsed (`policy/shell.rs`) and walked (`policy/visit.rs`) into every
+//! command it would run, including those inside `$(…)`, subshells, functions, text fed
+//! to a shell on standard input and the scripts of `sh -c`/`eval`; braces are expanded
+//! (`policy/braces.rs`), wrappers peeled (`policy/unwrap.rs`), options read as GNU
+//! programs read them (`policy/options.rs`), and `cd` followed (`policy/cwd.rs`). Each
+//! command goes through the built-in guard (`policy/guard.rs`, not overridable), then the
 //! `[policy]` rules: deny beats ask beats allow, a rule on any layer (`sudo *`) counts for
 //! deny and ask, and only a rule on the real program counts for allow. The line's
 //! verdict is the strictest of its commands'. What cannot be parsed is asked about.
@@ -12,9 +14,14 @@
 //! It does not run anything, and it is not the last line: the sandbox confines what an
 //! allowed command can write.
 
+mod braces;
+mod cwd;
 mod guard;
+mod options;
 pub mod shell;
+mod stdin;
 mod unwrap;
+mod visit;
 
 #[cfg(test)]
 mod tests;
@@ -24,7 +31,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use guard::GuardCtx;
-use shell::{Script, Simple, Stage, Word};
+use shell::{Script, Stage, Word};
 
 use crate::config::{PolicyConfig, PolicyMode};
 
@@ -183,171 +190,21 @@ impl Policy {
 
     /// Decides on `command`, run by `sh -c` in `ctx.workdir`.
     pub fn check(&self, command: &str, ctx: &GuardCtx) -> Verdict {
-        let mut acc = Acc::default();
+        let mut checker = visit::Checker::new(self, ctx);
         match shell::parse(command) {
-            Ok(script) => self.visit(&script, ctx, &mut acc, 0),
-            Err(e) => acc.add(Verdict::new(
+            Ok(script) => {
+                checker.script(&script, &cwd::Cwd::workdir(), &stdin::Input::Inherited, 0);
+            }
+            Err(e) => checker.acc.add(Verdict::new(
                 Decision::Ask.max(self.default),
                 "parse",
                 format!("the command line cannot be checked: {e}"),
             )),
         }
-        acc.worst
+        checker
+            .acc
+            .worst
             .unwrap_or_else(|| Verdict::new(self.default, "policy.default", "no command to run"))
-    }
-
-    fn visit(&self, script: &Script, ctx: &GuardCtx, acc: &mut Acc, depth: usize) {
-        if depth > shell::MAX_DEPTH {
-            acc.add(Verdict::new(
-                Decision::Ask,
-                "parse",
-                "commands nested too deeply to check",
-            ));
-            return;
-        }
-        for (name, body) in &script.functions {
-            if calls(body, name) {
-                acc.add(Verdict::new(
-                    Decision::Deny,
-                    "guard:fork-bomb",
-                    format!("function {name} calls itself (a fork bomb)"),
-                ));
-            }
-            self.visit(body, ctx, acc, depth + 1);
-        }
-        for p in &script.pipelines {
-            if let Some(reason) = download_into_shell(&p.stages) {
-                acc.add(Verdict::new(Decision::Deny, "guard:download-exec", reason));
-            }
-            for stage in &p.stages {
-                match stage {
-                    Stage::Simple(s) => self.simple(s, ctx, acc, depth),
-                    Stage::Group(g, redirects) => {
-                        self.redirects(redirects, false, ctx, acc, depth);
-                        self.visit(g, ctx, acc, depth + 1);
-                    }
-                }
-            }
-        }
-    }
-
-    fn simple(&self, s: &Simple, ctx: &GuardCtx, acc: &mut Acc, depth: usize) {
-        for w in &s.words {
-            for sub in &w.subs {
-                self.visit(sub, ctx, acc, depth + 1);
-            }
-        }
-        let layers = unwrap::layers(&s.words);
-        let inner = layers
-            .starts
-            .last()
-            .map_or(&s.words[..0], |&i| &s.words[i..]);
-        let prog = inner.first().map_or("", |w| unwrap::base(&w.text));
-        let is_shell = unwrap::SHELLS.contains(&prog);
-        self.redirects(&s.redirects, is_shell, ctx, acc, depth);
-        if s.words.is_empty() || layers.inert {
-            return;
-        }
-        if interpreter(prog) && s.words.iter().any(|w| w.subs.iter().any(has_download)) {
-            acc.add(Verdict::new(
-                Decision::Deny,
-                "guard:download-exec",
-                format!("{prog} would run code downloaded by curl or wget"),
-            ));
-        }
-        if inner.first().is_some_and(|w| w.dynamic) {
-            acc.add(Verdict::new(
-                Decision::Ask.max(self.default),
-                "dynamic",
-                format!("the program ({}) is only known at run time", inner[0].text),
-            ));
-            return;
-        }
-        if matches!(prog, "for" | "select" | "done" | "fi" | "esac" | "}") {
-            return;
-        }
-        match &layers.script {
-            Some(unwrap::Script::Text(t)) => match shell::parse_at(t, depth + 1) {
-                Ok(sc) => self.visit(&sc, ctx, acc, depth + 1),
-                Err(e) => acc.add(Verdict::new(
-                    Decision::Ask.max(self.default),
-                    "parse",
-                    format!("the script given to {prog} cannot be checked: {e}"),
-                )),
-            },
-            Some(unwrap::Script::Dynamic) => acc.add(Verdict::new(
-                Decision::Ask.max(self.default),
-                "dynamic",
-                format!("{prog} runs a script only known at run time"),
-            )),
-            None => {}
-        }
-        if let Some(f) = guard::check(inner, layers.stdin_args, ctx) {
-            acc.add(match f {
-                guard::Finding::Deny(name, why) => {
-                    Verdict::new(Decision::Deny, format!("guard:{name}"), why)
-                }
-                guard::Finding::Ask(name, why) => {
-                    Verdict::new(Decision::Ask, format!("guard:{name}"), why)
-                }
-            });
-        }
-        // `find … -exec CMD … ;` runs CMD.
-        if prog == "find" {
-            let mut i = 0;
-            while i < inner.len() {
-                if matches!(
-                    inner[i].text.as_str(),
-                    "-exec" | "-execdir" | "-ok" | "-okdir"
-                ) {
-                    let end = inner[i + 1..]
-                        .iter()
-                        .position(|w| w.text == ";" || w.text == "+")
-                        .map_or(inner.len(), |e| i + 1 + e);
-                    let sub = Simple {
-                        words: inner[i + 1..end].to_vec(),
-                        redirects: Vec::new(),
-                    };
-                    self.simple(&sub, ctx, acc, depth + 1);
-                    i = end;
-                }
-                i += 1;
-            }
-        }
-        acc.add(self.rules(&s.words, &layers.starts));
-    }
-
-    fn redirects(
-        &self,
-        redirects: &[shell::Redirect],
-        shell_reads_stdin: bool,
-        ctx: &GuardCtx,
-        acc: &mut Acc,
-        depth: usize,
-    ) {
-        for r in redirects {
-            for sub in &r.target.subs {
-                self.visit(sub, ctx, acc, depth + 1);
-            }
-            let writes = r.op.contains('>');
-            if writes && guard::is_device(&r.target.text, true) {
-                acc.add(Verdict::new(
-                    Decision::Deny,
-                    "guard:device",
-                    format!("{} {} would write to a device", r.op, r.target.text),
-                ));
-            }
-            if shell_reads_stdin && let Some(body) = &r.heredoc {
-                match shell::parse_at(body, depth + 1) {
-                    Ok(sc) => self.visit(&sc, ctx, acc, depth + 1),
-                    Err(e) => acc.add(Verdict::new(
-                        Decision::Ask.max(self.default),
-                        "parse",
-                        format!("the here-document fed to a shell cannot be checked: {e}"),
-                    )),
-                }
-            }
-        }
     }
 
     /// The `[policy]` rules on each layer: deny and ask count on any layer, allow only on
@@ -452,8 +309,8 @@ fn programs(stage: &Stage, out: &mut Vec<String>) {
                 out.push(unwrap::base(&w.text).to_owned());
             }
         }
-        Stage::Group(g, _) => {
-            for p in &g.pipelines {
+        Stage::Group(g) => {
+            for p in &g.body.pipelines {
                 for st in &p.stages {
                     programs(st, out);
                 }

@@ -23,13 +23,39 @@ pub struct Script {
 #[derive(Debug, Default, Clone)]
 pub struct Pipeline {
     pub stages: Vec<Stage>,
+    /// How it follows the pipeline before it.
+    pub join: Join,
+    /// It is inside a loop (the parser flattens `while …; do …; done`): it may run
+    /// many times.
+    pub looped: bool,
+}
+
+/// What joins a pipeline to the one before: whether it runs depends on how that one
+/// ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Join {
+    /// `;`, `&`, a newline, or the first pipeline: it runs either way.
+    #[default]
+    Seq,
+    /// `&&`: only when the one before succeeded.
+    And,
+    /// `||`: only when the one before failed.
+    Or,
 }
 
 #[derive(Debug, Clone)]
 pub enum Stage {
     Simple(Simple),
-    /// `( … )` or `{ …; }`.
-    Group(Script, Vec<Redirect>),
+    Group(Group),
+}
+
+/// `( … )` or `{ …; }` with the redirections after it.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub body: Script,
+    pub redirects: Vec<Redirect>,
+    /// `( … )`: runs in a subshell, so a `cd` inside stays inside.
+    pub subshell: bool,
 }
 
 /// One command: its words and redirections.
@@ -47,6 +73,8 @@ pub struct Word {
     pub dynamic: bool,
     /// Scripts run to produce it (`$(…)`, backticks, `<(…)`).
     pub subs: Vec<Script>,
+    /// It has an unquoted `{`: brace expansion may apply.
+    pub brace: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +117,7 @@ pub(super) fn parse_at(src: &str, depth: usize) -> Result<Script, ParseError> {
         heredocs,
         pos: 0,
         depth,
+        loops: 0,
     };
     let script = p.script(Stop::End)?;
     if p.pos < p.toks.len() {
@@ -113,6 +142,8 @@ struct Parser {
     heredocs: Vec<String>,
     pos: usize,
     depth: usize,
+    /// Loops open here (`while`, `until`, `for`, `select` not yet closed by `done`).
+    loops: usize,
 }
 
 /// Words that start or continue compound commands; they run nothing themselves.
@@ -134,11 +165,17 @@ impl Parser {
             return err("commands nested too deeply");
         }
         let mut script = Script::default();
+        let mut join = Join::Seq;
         loop {
-            while matches!(
-                self.peek(),
-                Some(Tok::Newline | Tok::Op(";" | "&" | "&&" | "||"))
-            ) {
+            loop {
+                match self.peek() {
+                    Some(Tok::Op(";" | "&")) => join = Join::Seq,
+                    Some(Tok::Op("&&")) => join = Join::And,
+                    Some(Tok::Op("||")) => join = Join::Or,
+                    // `a &&` may continue on the next line.
+                    Some(Tok::Newline) => {}
+                    _ => break,
+                }
                 self.pos += 1;
             }
             match (self.peek(), stop) {
@@ -148,10 +185,19 @@ impl Parser {
                 _ if stop == Stop::Brace && self.at_word("}") => return Ok(script),
                 _ => {}
             }
-            let pipeline = self.pipeline(&mut script)?;
+            let start = self.pos;
+            let mut pipeline = self.pipeline(&mut script)?;
+            if self.pos == start {
+                // Nothing a command can start with (a stray `)`): stop, do not spin.
+                let what = self.peek().map_or_else(|| "end".into(), Tok::describe);
+                return err(format!("unexpected {what}"));
+            }
             if !pipeline.stages.is_empty() {
+                pipeline.join = join;
+                pipeline.looped = self.loops > 0;
                 script.pipelines.push(pipeline);
             }
+            join = Join::Seq;
         }
     }
 
@@ -175,6 +221,9 @@ impl Parser {
     fn stage(&mut self, script: &mut Script) -> Result<Option<Stage>, ParseError> {
         while let Some(Tok::Word(w)) = self.peek() {
             if PREFIX_WORDS.contains(&w.text.as_str()) && !w.dynamic {
+                if matches!(w.text.as_str(), "while" | "until") {
+                    self.loops += 1;
+                }
                 self.pos += 1;
             } else {
                 break;
@@ -212,10 +261,12 @@ impl Parser {
                 self.pos += 1;
             }
             let body = match self.stage(script)? {
-                Some(Stage::Group(s, _)) => s,
+                Some(Stage::Group(g)) => g.body,
                 Some(Stage::Simple(s)) => Script {
                     pipelines: vec![Pipeline {
                         stages: vec![Stage::Simple(s)],
+                        join: Join::Seq,
+                        looped: false,
                     }],
                     functions: Vec::new(),
                 },
@@ -231,7 +282,11 @@ impl Parser {
             self.depth -= 1;
             self.expect_op(")")?;
             let redirects = self.trailing_redirects()?;
-            return Ok(Some(Stage::Group(inner, redirects)));
+            return Ok(Some(Stage::Group(Group {
+                body: inner,
+                redirects,
+                subshell: true,
+            })));
         }
         if self.at_word("{") {
             self.pos += 1;
@@ -243,7 +298,11 @@ impl Parser {
             }
             self.pos += 1;
             let redirects = self.trailing_redirects()?;
-            return Ok(Some(Stage::Group(inner, redirects)));
+            return Ok(Some(Stage::Group(Group {
+                body: inner,
+                redirects,
+                subshell: false,
+            })));
         }
         let mut simple = Simple::default();
         loop {
@@ -256,6 +315,12 @@ impl Parser {
                 Some(Tok::Op("(")) => return err("unexpected ( inside a command"),
                 _ => break,
             }
+        }
+        match simple.words.first() {
+            Some(w) if w.dynamic => {}
+            Some(w) if matches!(w.text.as_str(), "for" | "select") => self.loops += 1,
+            Some(w) if w.text == "done" => self.loops = self.loops.saturating_sub(1),
+            _ => {}
         }
         if simple.words.is_empty() && simple.redirects.is_empty() {
             return Ok(None);

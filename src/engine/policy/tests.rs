@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use super::*;
 use crate::config::PolicyConfig;
 
-fn ctx() -> GuardCtx {
+pub(super) fn ctx() -> GuardCtx {
     GuardCtx {
         workdir: PathBuf::from("/home/u/proj"),
         home: Some(PathBuf::from("/home/u")),
     }
 }
 
-fn policy() -> Policy {
+pub(super) fn policy() -> Policy {
     Policy::new(&PolicyConfig::default())
 }
 
@@ -22,7 +22,7 @@ fn decide(p: &Policy, cmd: &str) -> Verdict {
 }
 
 #[track_caller]
-fn table(p: &Policy, want: Decision, cmds: &[&str]) {
+pub(super) fn table(p: &Policy, want: Decision, cmds: &[&str]) {
     for cmd in cmds {
         let v = decide(p, cmd);
         assert_eq!(v.decision, want, "{cmd:?} → {v:?}");
@@ -293,3 +293,5 @@ fn globs() {
     assert!(glob(b"*.rs", b"main.rs"));
     assert!(!glob(b"*.rs", b"main.rsx"));
 }
+
+mod evasions;

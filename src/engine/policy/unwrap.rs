@@ -3,7 +3,12 @@
 //! shells' `-c SCRIPT` (`sh`, `bash`, …, `eval`, `env -S`, `watch`). Each wrapper peeled
 //! leaves a suffix of the command's words: a layer. The policy checks every layer, so a
 //! rule against `sudo *` and the guard against `rm -rf /` both see `sudo rm -rf /`.
+//! Wrappers' options are read as GNU getopt reads them (`options.rs`: `sudo --us root`,
+//! `xargs --max-a 1`); what a layer says about the inner command is kept too: the
+//! directory it starts in (`env -C`, `sudo -D`), `xargs -I`'s replace string, and
+//! whether a shell reads its script from standard input.
 
+use super::options::{self, Spec};
 use super::shell::Word;
 
 /// The layers of one command and what its innermost program gets from elsewhere.
@@ -17,6 +22,12 @@ pub struct Layers {
     pub script: Option<Script>,
     /// Nothing runs (`command -v`, a bare assignment).
     pub inert: bool,
+    /// `xargs -I R`: the string replaced by each input line.
+    pub replace: Option<String>,
+    /// The innermost program is a shell reading its script from standard input.
+    pub reads_stdin: bool,
+    /// The directory the innermost program is started in (`env -C DIR`, `sudo -D DIR`).
+    pub chdir: Option<Word>,
 }
 
 /// A script given as arguments.
@@ -31,7 +42,11 @@ pub const SHELLS: [&str; 8] = ["sh", "bash", "zsh", "dash", "ksh", "ash", "mksh"
 
 /// The program's name without its directory.
 pub fn base(word: &str) -> &str {
-    word.rsplit('/').next().unwrap_or(word)
+    // `/` is ASCII: the byte after it starts a character.
+    match word.bytes().rposition(|b| b == b'/') {
+        Some(i) => &word[i + 1..],
+        None => word,
+    }
 }
 
 fn is_assignment(w: &str) -> bool {
@@ -45,38 +60,10 @@ fn is_assignment(w: &str) -> bool {
     }
 }
 
-/// Skips options starting at `i`: `with_arg` lists short options that take the next word
-/// (or the rest of their cluster); long options `--x=y` take theirs inline, and
-/// `long_with_arg` those that take the next word. Returns the first operand's index.
-fn skip_opts(words: &[Word], mut i: usize, with_arg: &str, long_with_arg: &[&str]) -> usize {
-    while let Some(w) = words.get(i) {
-        let t = w.text.as_str();
-        if t == "--" {
-            return i + 1;
-        }
-        if let Some(long) = t.strip_prefix("--") {
-            i += 1;
-            if !long.contains('=') && long_with_arg.contains(&long) {
-                i += 1;
-            }
-            continue;
-        }
-        if t.len() < 2 || !t.starts_with('-') {
-            return i;
-        }
-        i += 1;
-        // `-u root`, `-uroot`, `-nu root`: the first option that takes an argument ends
-        // the cluster; it takes the rest of it, or the next word.
-        for (k, c) in t[1..].char_indices() {
-            if with_arg.contains(c) {
-                if k + 1 + c.len_utf8() == t.len() {
-                    i += 1;
-                }
-                break;
-            }
-        }
-    }
-    i
+/// The index of the wrapped command: the first operand after the options starting at
+/// `i`, read by `spec`.
+fn skip_opts(words: &[Word], i: usize, spec: &Spec) -> usize {
+    i + options::parse(words.get(i..).unwrap_or_default(), spec).end
 }
 
 /// Peels the wrappers off `words`.
@@ -100,31 +87,38 @@ pub fn layers(words: &[Word]) -> Layers {
         }
         let prog = base(&first.text);
         let next = match prog {
-            "sudo" => skip_opts(
-                words,
-                i + 1,
-                "ughpCDrtUT",
-                &["user", "group", "host", "prompt", "chdir"],
-            ),
-            "doas" => skip_opts(words, i + 1, "uC", &[]),
+            "sudo" => {
+                let args = &words[i + 1..];
+                let p = options::parse(args, &options::SUDO);
+                if let Some(dir) = p.value('D', "chdir") {
+                    // Values lose their word; a `$` in one may be an expansion.
+                    out.chdir = Some(Word {
+                        text: dir.to_owned(),
+                        dynamic: dir.contains('$'),
+                        ..Word::default()
+                    });
+                }
+                i + 1 + p.end
+            }
+            "doas" => skip_opts(words, i + 1, &options::DOAS),
             "nice" => {
                 // `nice -10 cmd` is an adjustment, not an option cluster.
                 let mut j = i + 1;
                 if words.get(j).is_some_and(|w| {
-                    w.text.len() > 1
-                        && w.text[1..].bytes().all(|b| b.is_ascii_digit())
-                        && w.text.starts_with('-')
+                    w.text
+                        .strip_prefix('-')
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
                 }) {
                     j += 1;
                 }
-                skip_opts(words, j, "n", &["adjustment"])
+                skip_opts(words, j, &options::NICE)
             }
-            "ionice" => skip_opts(words, i + 1, "cnp", &["class", "classdata", "pid"]),
+            "ionice" => skip_opts(words, i + 1, &options::IONICE),
             "nohup" | "builtin" | "busybox" => i + 1,
-            "setsid" => skip_opts(words, i + 1, "", &[]),
-            "stdbuf" => skip_opts(words, i + 1, "ioe", &["input", "output", "error"]),
-            "time" => skip_opts(words, i + 1, "fo", &["format", "output"]),
-            "exec" => skip_opts(words, i + 1, "a", &[]),
+            "setsid" => skip_opts(words, i + 1, &options::SETSID),
+            "stdbuf" => skip_opts(words, i + 1, &options::STDBUF),
+            "time" => skip_opts(words, i + 1, &options::TIME),
+            "exec" => skip_opts(words, i + 1, &options::EXEC),
             "command" => {
                 if words.get(i + 1).is_some_and(|w| {
                     w.text.starts_with('-') && (w.text.contains('v') || w.text.contains('V'))
@@ -132,83 +126,43 @@ pub fn layers(words: &[Word]) -> Layers {
                     out.inert = true;
                     return out;
                 }
-                skip_opts(words, i + 1, "", &[])
+                skip_opts(words, i + 1, &options::COMMAND)
             }
-            "timeout" => {
-                let j = skip_opts(words, i + 1, "sk", &["signal", "kill-after"]);
-                j + 1 // the duration
-            }
+            "timeout" => skip_opts(words, i + 1, &options::TIMEOUT) + 1, // the duration
             "xargs" => {
                 out.stdin_args = true;
-                let j = skip_opts(
-                    words,
-                    i + 1,
-                    "IiLlnPsdaEe",
-                    &[
-                        "replace",
-                        "max-lines",
-                        "max-args",
-                        "max-procs",
-                        "max-chars",
-                        "delimiter",
-                        "arg-file",
-                        "eof",
-                    ],
-                );
+                let p = options::parse(&words[i + 1..], &options::XARGS);
+                out.replace = if p.has_short('I') {
+                    p.value('I', "").map(str::to_owned)
+                } else if p.has('i', "replace") {
+                    let r = p.value('i', "replace").unwrap_or_default();
+                    Some(if r.is_empty() { "{}" } else { r }.to_owned())
+                } else {
+                    None
+                };
+                let j = i + 1 + p.end;
                 if j >= words.len() {
                     return out; // xargs runs echo
                 }
                 j
             }
-            "env" => {
-                let mut j = i + 1;
-                while let Some(w) = words.get(j) {
-                    let t = w.text.as_str();
-                    if t == "-S" || t == "--split-string" {
-                        out.script = Some(script_from(&words[j + 1..]));
-                        return out;
-                    }
-                    if let Some(rest) = t
-                        .strip_prefix("--split-string=")
-                        .or_else(|| t.strip_prefix("-S"))
-                    {
-                        let mut s = rest.to_owned();
-                        for w in &words[j + 1..] {
-                            s.push(' ');
-                            s.push_str(&w.text);
-                        }
-                        out.script = Some(if w.dynamic {
-                            Script::Dynamic
-                        } else {
-                            Script::Text(s)
-                        });
-                        return out;
-                    }
-                    if t == "-u" || t == "-C" || t == "--unset" || t == "--chdir" {
-                        j += 2;
-                    } else if t.starts_with('-') || is_assignment(t) {
-                        j += 1;
-                    } else {
-                        break;
-                    }
-                }
-                if j >= words.len() {
-                    out.inert = true; // prints the environment
-                    return out;
-                }
-                j
-            }
+            "env" => match env(words, i + 1, &mut out) {
+                Some(j) => j,
+                None => return out,
+            },
             "eval" => {
                 out.script = Some(script_from(&words[i + 1..]));
                 return out;
             }
             "watch" => {
-                let j = skip_opts(words, i + 1, "nqd", &["interval", "differences"]);
+                let j = skip_opts(words, i + 1, &options::WATCH);
                 out.script = Some(script_from(&words[j.min(words.len())..]));
                 return out;
             }
             p if SHELLS.contains(&p) => {
-                out.script = shell_c(&words[i + 1..]);
+                let sh = shell_args(&words[i + 1..]);
+                out.script = sh.script;
+                out.reads_stdin = sh.reads_stdin;
                 return out;
             }
             _ => return out,
@@ -221,9 +175,111 @@ pub fn layers(words: &[Word]) -> Layers {
     out
 }
 
-/// The script of `sh [-opts] -c SCRIPT`, if the shell was given one.
-fn shell_c(args: &[Word]) -> Option<Script> {
-    let mut has_c = false;
+/// `env`'s options from `j`: returns the command's index, or `None` when env runs none
+/// of its own (it prints the environment, or runs the `-S` script recorded in `out`).
+fn env(words: &[Word], mut j: usize, out: &mut Layers) -> Option<usize> {
+    // The value of an option: the rest of its word, or the next word.
+    let value = |j: &mut usize, rest: Option<&str>| -> Option<Word> {
+        match rest {
+            Some(r) if !r.is_empty() => Some(Word {
+                text: r.to_owned(),
+                dynamic: words[*j].dynamic,
+                ..Word::default()
+            }),
+            _ => {
+                *j += 1;
+                words.get(*j).cloned()
+            }
+        }
+    };
+    while let Some(w) = words.get(j) {
+        let t = w.text.as_str();
+        if t == "--" {
+            j += 1;
+            continue;
+        }
+        if let Some(long) = t.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let m = options::long_matches(&options::ENV, name);
+            let named = |n: &str| m.iter().any(|&(l, _)| l == n);
+            if named("split-string") {
+                out.script = Some(split_string(words, j, inline));
+                return None;
+            }
+            if named("chdir") || named("unset") {
+                let v = value(&mut j, inline.or(Some("")));
+                if named("chdir") {
+                    out.chdir = v;
+                }
+            }
+            j += 1;
+            continue;
+        }
+        if t.len() > 1 && t.starts_with('-') {
+            for (k, c) in t.char_indices().skip(1) {
+                let rest = &t[k + c.len_utf8()..];
+                match c {
+                    'S' => {
+                        out.script = Some(split_string(words, j, Some(rest)));
+                        return None;
+                    }
+                    'u' | 'C' => {
+                        let v = value(&mut j, Some(rest));
+                        if c == 'C' {
+                            out.chdir = v;
+                        }
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            j += 1;
+            continue;
+        }
+        if is_assignment(t) {
+            j += 1;
+            continue;
+        }
+        return Some(j);
+    }
+    out.inert = true; // prints the environment
+    None
+}
+
+/// The script of `env -S STRING ARGS…` (`-S` at `words[j]`, `inline` its attached value).
+fn split_string(words: &[Word], j: usize, inline: Option<&str>) -> Script {
+    match inline {
+        Some(s) if !s.is_empty() => {
+            if words[j..].iter().any(|w| w.dynamic) {
+                return Script::Dynamic;
+            }
+            let mut text = s.to_owned();
+            for w in &words[j + 1..] {
+                text.push(' ');
+                text.push_str(&w.text);
+            }
+            Script::Text(text)
+        }
+        _ => script_from(&words[j + 1..]),
+    }
+}
+
+/// What a shell's arguments say about its script.
+#[derive(Debug, Default)]
+pub struct ShellArgs {
+    /// The script given with `-c`.
+    pub script: Option<Script>,
+    /// It reads its script from standard input: no `-c` and no script file (or `-s`,
+    /// `-`, `/dev/stdin`).
+    pub reads_stdin: bool,
+}
+
+/// The arguments of `sh [-opts] [-c SCRIPT | -s | FILE] …`.
+pub fn shell_args(args: &[Word]) -> ShellArgs {
+    let (mut has_c, mut has_s) = (false, false);
     let mut i = 0;
     while let Some(w) = args.get(i) {
         let t = w.text.as_str();
@@ -241,23 +297,31 @@ fn shell_c(args: &[Word]) -> Option<Script> {
             continue;
         }
         if (t.starts_with('-') || t.starts_with('+')) && t.len() > 1 {
-            if t.contains('c') {
-                has_c = true;
-            }
+            has_c |= t.contains('c');
+            has_s |= t.starts_with('-') && t.contains('s');
             i += 1;
             continue;
         }
         break;
     }
-    if !has_c {
-        return None;
+    if has_c {
+        return ShellArgs {
+            script: args.get(i).map(|w| {
+                if w.dynamic {
+                    Script::Dynamic
+                } else {
+                    Script::Text(w.text.clone())
+                }
+            }),
+            reads_stdin: false,
+        };
     }
-    let w = args.get(i)?;
-    Some(if w.dynamic {
-        Script::Dynamic
-    } else {
-        Script::Text(w.text.clone())
-    })
+    let operand = args.get(i);
+    ShellArgs {
+        script: None,
+        reads_stdin: has_s
+            || operand.is_none_or(|w| !w.dynamic && matches!(w.text.as_str(), "-" | "/dev/stdin")),
+    }
 }
 
 fn script_from(words: &[Word]) -> Script {

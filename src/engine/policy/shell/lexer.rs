@@ -146,10 +146,15 @@ impl Lexer<'_> {
             }
             let start = self.toks.len();
             self.word(false)?;
-            let Some(Tok::Word(delim)) = self.toks.pop() else {
+            // `word` pushes nothing at the end of the line (`cat <<`, `<<\`).
+            let delim = if self.toks.len() > start {
+                self.toks.pop()
+            } else {
+                None
+            };
+            let Some(Tok::Word(delim)) = delim else {
                 return err("a here-document needs a delimiter word");
             };
-            debug_assert_eq!(self.toks.len(), start);
             let index = self.heredocs.len();
             self.heredocs.push(String::new());
             self.pending.push((delim.text.clone(), op == "<<-", index));
@@ -256,6 +261,7 @@ impl Lexer<'_> {
                 }
                 _ => {
                     self.it.next();
+                    w.brace |= c == '{';
                     w.text.push(c);
                 }
             }

@@ -14,7 +14,7 @@ fn simples(script: &Script) -> Vec<Vec<String>> {
                 Stage::Simple(s) => {
                     out.push(words(s).into_iter().map(str::to_owned).collect());
                 }
-                Stage::Group(g, _) => out.extend(simples(g)),
+                Stage::Group(g) => out.extend(simples(&g.body)),
             }
         }
     }
@@ -89,9 +89,47 @@ fn what_cannot_be_followed_is_an_error() {
         "case $x in a) ls;; esac",
         "echo `ls",
         "{ ls",
+        ")",
+        "ls )",
+        "a | b )",
+        "\\<<\\",
+        "cat <<",
     ] {
         assert!(parse(bad).is_err(), "{bad}");
     }
     let deep = "$(".repeat(40) + &")".repeat(40);
     assert!(parse(&format!("echo {deep}")).is_err());
+}
+
+#[test]
+fn joins_subshells_and_braces_are_recorded() {
+    let s = parse("cd a && b || c; d\ne &&\n f").unwrap();
+    let joins: Vec<Join> = s.pipelines.iter().map(|p| p.join).collect();
+    assert_eq!(
+        joins,
+        [
+            Join::Seq,
+            Join::And,
+            Join::Or,
+            Join::Seq,
+            Join::Seq,
+            Join::And
+        ]
+    );
+    let s = parse("(cd /); { cd /; }").unwrap();
+    let kinds: Vec<bool> = s
+        .pipelines
+        .iter()
+        .map(|p| matches!(&p.stages[0], Stage::Group(g) if g.subshell))
+        .collect();
+    assert_eq!(kinds, [true, false]);
+    let s = parse("a; while b; do c; done; for x in y; do d; done; e").unwrap();
+    let looped: Vec<bool> = s.pipelines.iter().map(|p| p.looped).collect();
+    assert_eq!(looped, [false, true, true, false, true, true, false, false]);
+    let s = parse("rm {a,b} '{c,d}' \\{e,f} x{}").unwrap();
+    let Stage::Simple(simple) = &s.pipelines[0].stages[0] else {
+        panic!()
+    };
+    let braces: Vec<bool> = simple.words.iter().map(|w| w.brace).collect();
+    assert_eq!(braces, [false, true, false, false, true]);
 }
