@@ -18,7 +18,7 @@ pub use catalogue::builtin_models;
 pub use file::{ConfigError, DEFAULT_CONFIG_TOML, Defaults, Settings};
 pub use health::HealthConfig;
 pub use home::Home;
-pub use model::{KeyError, ModelSpec, Provider, Tier};
+pub use model::{KeyError, ModelSpec, Provider, Tier, ToolCalls};
 pub use routing::RoutingConfig;
 pub use security::{
     AuditConfig, DEFAULT_ASK, PolicyConfig, PolicyMode, SandboxConfig, SandboxMode, Unavailable,

@@ -3,6 +3,7 @@
 //! the environment).
 
 pub mod fake_provider;
+pub mod replay;
 pub mod soak;
 
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@ mod hardening_tools;
 mod health;
 mod layers;
 mod llm;
+mod real_servers;
 mod routing;
 mod security;
 mod store;

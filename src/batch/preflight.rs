@@ -78,6 +78,8 @@ pub fn ensure_model(settings: &mut Settings, requested: Option<&str>, quiet: boo
             max_output_tokens: 4096,
             requests_per_minute: None,
             tokens_per_minute: None,
+            stream: true,
+            tool_calls: crate::config::ToolCalls::Auto,
             builtin: true,
         });
         return Ok(());

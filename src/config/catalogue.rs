@@ -26,6 +26,8 @@ pub fn builtin_models() -> Vec<ModelSpec> {
             max_output_tokens: 4096,
             requests_per_minute: Some(20),
             tokens_per_minute: None,
+            stream: true,
+            tool_calls: crate::config::ToolCalls::Auto,
             builtin: true,
         },
         ModelSpec {
@@ -42,6 +44,8 @@ pub fn builtin_models() -> Vec<ModelSpec> {
             max_output_tokens: 8192,
             requests_per_minute: Some(5),
             tokens_per_minute: Some(250_000),
+            stream: true,
+            tool_calls: crate::config::ToolCalls::Auto,
             builtin: true,
         },
         ModelSpec {
@@ -58,6 +62,8 @@ pub fn builtin_models() -> Vec<ModelSpec> {
             max_output_tokens: 8192,
             requests_per_minute: Some(60),
             tokens_per_minute: Some(500_000),
+            stream: true,
+            tool_calls: crate::config::ToolCalls::Auto,
             builtin: true,
         },
         ModelSpec {
@@ -74,6 +80,8 @@ pub fn builtin_models() -> Vec<ModelSpec> {
             max_output_tokens: 8192,
             requests_per_minute: Some(50),
             tokens_per_minute: Some(30_000),
+            stream: true,
+            tool_calls: crate::config::ToolCalls::Auto,
             builtin: true,
         },
     ]

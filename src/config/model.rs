@@ -81,6 +81,21 @@ impl Tier {
     }
 }
 
+/// `tool_calls` of a model: how it is offered tools and how its calls are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolCalls {
+    /// Native tool calling only (`tools` in the request, `tool_calls` in the reply).
+    Native,
+    /// Native, and calls written as text in the reply are parsed too (the default:
+    /// small local models often write them out).
+    #[default]
+    Auto,
+    /// No `tools` field (for servers that drop it): the tools are described in the
+    /// system prompt and calls are parsed from the reply's text.
+    Text,
+}
+
 /// One model the router may use.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelSpec {
@@ -100,6 +115,11 @@ pub struct ModelSpec {
     pub requests_per_minute: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens_per_minute: Option<u32>,
+    /// Ask for a streamed reply (`stream = false` for servers that cannot stream tool
+    /// calls, such as llama-cpp-python's function-calling mode).
+    pub stream: bool,
+    /// How tools reach the model and its calls come back.
+    pub tool_calls: ToolCalls,
     /// From the built-in catalogue rather than the user's file.
     #[serde(skip)]
     pub builtin: bool,
@@ -187,6 +207,8 @@ pub(super) struct RawModel {
     max_output_tokens: Option<u32>,
     requests_per_minute: Option<u32>,
     tokens_per_minute: Option<u32>,
+    stream: Option<bool>,
+    tool_calls: Option<ToolCalls>,
 }
 
 /// A bad value in entry `models[i]`: (key, problem, fix).
@@ -317,6 +339,8 @@ impl RawModel {
             max_output_tokens,
             requests_per_minute: m.requests_per_minute,
             tokens_per_minute: m.tokens_per_minute,
+            stream: m.stream.unwrap_or(true),
+            tool_calls: m.tool_calls.unwrap_or_default(),
             builtin: false,
         })
     }

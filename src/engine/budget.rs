@@ -200,6 +200,8 @@ mod tests {
             max_output_tokens: 1000,
             requests_per_minute: None,
             tokens_per_minute: None,
+            stream: true,
+            tool_calls: crate::config::ToolCalls::Auto,
             builtin: false,
         }
     }

@@ -22,7 +22,7 @@ pub async fn chat(
         "max_tokens": spec.max_output_tokens,
         "system": req.system,
         "messages": messages(req.messages),
-        "stream": true,
+        "stream": spec.stream,
     });
     if !req.tools.is_empty() {
         body["tools"] = req
@@ -89,8 +89,13 @@ fn messages(msgs: &[Message]) -> Vec<Value> {
             _ => out.push((role, blocks)),
         }
     }
+    // Text alone goes as a plain string: some servers behind proxies cannot read
+    // content given as a list of parts.
     out.into_iter()
-        .map(|(role, content)| json!({"role": role, "content": content}))
+        .map(|(role, content)| match content.as_slice() {
+            [one] if one["type"] == "text" => json!({"role": role, "content": one["text"]}),
+            _ => json!({"role": role, "content": content}),
+        })
         .collect()
 }
 
@@ -221,8 +226,17 @@ async fn read_stream(
                 if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
                     out.stop_reason = Some(r.to_owned());
                 }
+                // The last count reported wins: proxies (LiteLLM) say 0 in
+                // `message_start` and give the real input count only here.
                 if let Some(n) = v.pointer("/usage/output_tokens").and_then(Value::as_u64) {
                     out.usage.output_tokens = n;
+                }
+                if let Some(n) = v
+                    .pointer("/usage/input_tokens")
+                    .and_then(Value::as_u64)
+                    .filter(|n| *n > 0)
+                {
+                    out.usage.input_tokens = n;
                 }
             }
             "message_stop" => return Ok(true),

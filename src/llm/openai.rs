@@ -20,7 +20,7 @@ pub async fn chat(
         "model": spec.model,
         "messages": messages(req),
         "max_tokens": spec.max_output_tokens,
-        "stream": true,
+        "stream": spec.stream,
     });
     if !req.tools.is_empty() {
         body["tools"] = req
@@ -31,9 +31,11 @@ pub async fn chat(
                     "name": t.name, "description": t.description, "parameters": t.parameters}})
             })
             .collect();
+        // Some servers (llama-cpp-python) ignore `tools` unless asked to choose.
+        body["tool_choice"] = json!("auto");
     }
     // Usage in the last chunk; Mistral and Gemini refuse or ignore the option.
-    if spec.provider != Provider::Gemini && !spec.base_url.contains("mistral.ai") {
+    if spec.stream && spec.provider != Provider::Gemini && !spec.base_url.contains("mistral.ai") {
         body["stream_options"] = json!({"include_usage": true});
     }
     let url = format!("{}/chat/completions", spec.base_url);
@@ -220,10 +222,16 @@ async fn read_stream(
         Ok(false)
     })
     .await?;
-    if !complete && !finished {
+    if !finished {
+        // `[DONE]` without a finish reason is a cut, not an end: llama-cpp-python ends a
+        // running stream that way when another request arrives. Retried like a drop.
         return Err(LlmError::new(
             ErrorCategory::Network,
-            "the stream ended before the reply was complete",
+            if complete {
+                "the stream ended with [DONE] but no finish reason: the server cut the reply short"
+            } else {
+                "the stream ended before the reply was complete"
+            },
         ));
     }
     out.tool_calls = calls

@@ -50,6 +50,8 @@ fn spec(base_url: String) -> ModelSpec {
         max_output_tokens: 100,
         requests_per_minute: None,
         tokens_per_minute: None,
+        stream: true,
+        tool_calls: az_os::config::ToolCalls::Auto,
         builtin: false,
     }
 }

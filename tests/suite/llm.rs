@@ -37,6 +37,8 @@ fn spec(provider: Provider, base_url: String) -> Arc<ModelSpec> {
         max_output_tokens: 1024,
         requests_per_minute: None,
         tokens_per_minute: None,
+        stream: true,
+        tool_calls: az_os::config::ToolCalls::Auto,
         builtin: false,
     })
 }
@@ -361,10 +363,8 @@ async fn anthropic_request_has_key_version_system_tools_and_encoded_conversation
         "system prompt must be top-level only: {msgs:?}"
     );
     assert_eq!(msgs[0]["role"], "user");
-    assert_eq!(
-        msgs[0]["content"],
-        json!([{"type": "text", "text": "List the files in the workdir."}])
-    );
+    // Text alone goes as a plain string (proxies in front of some servers need it).
+    assert_eq!(msgs[0]["content"], "List the files in the workdir.");
     assert_eq!(msgs[1]["role"], "assistant");
     assert_eq!(
         msgs[1]["content"],
@@ -447,7 +447,8 @@ async fn usage_is_estimated_when_the_provider_reports_none() {
     );
     assert_eq!(resp.text, "twelve chars");
     assert!(resp.usage.estimated, "{:?}", resp.usage);
-    assert_eq!(resp.usage.output_tokens, 3);
+    // Twelve characters of prose, at three a token.
+    assert_eq!(resp.usage.output_tokens, 4);
     // The system prompt and the tool schemas alone are well over 100 tokens.
     assert!(resp.usage.input_tokens > 100, "{:?}", resp.usage);
 
@@ -462,7 +463,8 @@ async fn usage_is_estimated_when_the_provider_reports_none() {
         let resp = res.unwrap_or_else(|e| panic!("{provider:?}: {e}"));
         assert_eq!(resp.text, "twelve chars");
         assert!(resp.usage.estimated, "{provider:?}: {:?}", resp.usage);
-        assert_eq!(resp.usage.output_tokens, 3);
+        // Twelve characters of prose, at three a token.
+        assert_eq!(resp.usage.output_tokens, 4);
         assert!(resp.usage.input_tokens > 100, "{:?}", resp.usage);
     }
 }

@@ -20,6 +20,8 @@ fn model(name: &str, tier: Tier, price: (f64, f64), quality: f64) -> ModelSpec {
         max_output_tokens: 1000,
         requests_per_minute: None,
         tokens_per_minute: None,
+        stream: true,
+        tool_calls: crate::config::ToolCalls::Auto,
         builtin: false,
     }
 }
