@@ -51,10 +51,14 @@ pub fn fixture(name: &str) -> String {
 /// sections; `.out` files a raw response (with or without its head); `.json` a body.
 pub fn responses(name: &str) -> Vec<Captured> {
     let text = fixture(name);
-    if name.ends_with(".json") {
+    let ext = std::path::Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("");
+    if ext == "json" {
         return vec![Captured::json(&text)];
     }
-    if name.ends_with(".out") {
+    if ext == "out" {
         return vec![match text.strip_prefix("HTTP/1.1 ") {
             Some(rest) => {
                 let (head, body) = rest.split_once("\n\n").unwrap_or((rest, ""));
@@ -123,7 +127,7 @@ impl Replay {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (script, log) = (script.clone(), log.clone());
-                std::thread::spawn(move || serve(stream, &script, &log));
+                std::thread::spawn(move || serve(&stream, &script, &log));
             }
         });
         Self { addr, seen }
@@ -143,8 +147,8 @@ impl Replay {
 
 type Script = Mutex<std::vec::IntoIter<Captured>>;
 
-fn serve(stream: TcpStream, script: &Script, log: &Mutex<Vec<Seen>>) {
-    let mut reader = BufReader::new(&stream);
+fn serve(stream: &TcpStream, script: &Script, log: &Mutex<Vec<Seen>>) {
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
@@ -183,7 +187,7 @@ fn serve(stream: TcpStream, script: &Script, log: &Mutex<Vec<Seen>>) {
         content_type: "application/json".into(),
         body: br#"{"error":{"message":"the replay script has ended"}}"#.to_vec(),
     });
-    let mut out = &stream;
+    let mut out = stream;
     let head = format!(
         "HTTP/1.1 {} X\r\nContent-Type: {}\r\nConnection: close\r\n\r\n",
         answer.status, answer.content_type
