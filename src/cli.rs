@@ -49,10 +49,24 @@ impl Exit {
 /// Parses the command line and runs it; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    // The dashboard logs to a file; everything else to stderr.
-    if !opens_dashboard(&cli) {
-        init_logging(cli.global.verbose, cli.global.quiet);
-    }
+    // The dashboard logs to a file (it starts that itself, with the home it resolved);
+    // task runs to stderr and the file; everything else to stderr.
+    let _log = if opens_dashboard(&cli) {
+        None
+    } else {
+        let runs = matches!(cli.command, Some(Cmd::Run(_)));
+        let dir = runs
+            .then(|| Home::resolve(cli.global.home.as_deref(), cli.global.config.as_deref()))
+            .and_then(Result::ok)
+            .filter(|h| h.ensure().is_ok())
+            .map(|h| h.logs_dir());
+        Some(crate::logging::init(
+            cli.global.verbose,
+            cli.global.quiet,
+            true,
+            dir.as_deref(),
+        ))
+    };
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -81,25 +95,6 @@ fn opens_dashboard(cli: &Cli) -> bool {
         }
         Some(_) => false,
     }
-}
-
-/// Diagnostics go to stderr: warnings by default, more with `-v`, `-vv`;
-/// `AZ_OS_LOG` (a tracing filter such as `az_os=debug`) overrides.
-fn init_logging(verbose: u8, quiet: bool) {
-    let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AZ_OS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| crate::redact::RedactingWriter(std::io::stderr()))
-        .with_target(false)
-        .without_time()
-        .try_init();
 }
 
 /// Resolved home and settings, shared by the commands.

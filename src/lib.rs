@@ -12,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod health;
 pub mod llm;
+pub mod logging;
 pub mod redact;
 pub mod sandbox;
 pub mod store;

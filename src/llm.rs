@@ -10,6 +10,7 @@ mod openai;
 pub mod rate_limit;
 pub mod sse;
 mod transport;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,6 +160,7 @@ impl LlmClient {
         req: ChatRequest<'_>,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<ChatResponse, LlmError> {
+        let started = std::time::Instant::now();
         let mut resp = match self.spec.provider {
             Provider::Anthropic => anthropic::chat(self, req, on_text).await?,
             Provider::Openai | Provider::Gemini | Provider::Ollama => {
@@ -177,6 +179,7 @@ impl LlmClient {
         if resp.usage.input_tokens == 0 && resp.usage.output_tokens == 0 {
             resp.usage = estimate_usage(&req, &resp);
         }
+        wire::reply(&self.spec.name, &resp, started.elapsed());
         Ok(resp)
     }
 }

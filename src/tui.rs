@@ -52,7 +52,12 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
         .map_err(|e| eyre!(Exit::usage(e)))?;
     let conn = ctx.open_store()?;
     let store = StoreHandle::from_connection(conn);
-    let _log_guard = init_file_logging(&ctx.home.logs_dir());
+    let _log = crate::logging::init(
+        ctx.global.verbose,
+        ctx.global.quiet,
+        false,
+        Some(&ctx.home.logs_dir()),
+    );
 
     let workdir = match opts.workdir.clone() {
         Some(w) => w,
@@ -157,19 +162,4 @@ fn setup_hint(config: &std::path::Path) -> String {
          `az-os models list` shows which keys are present.",
         config.display()
     )
-}
-
-/// Diagnostics go to `logs/az-os.log`, never to the screen.
-fn init_file_logging(dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let appender = tracing_appender::rolling::never(dir, "az-os.log");
-    let (writer, guard) = tracing_appender::non_blocking(appender);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AZ_OS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(move || crate::redact::RedactingWriter(writer.clone()))
-        .with_ansi(false)
-        .try_init()
-        .ok()
-        .map(|()| guard)
 }

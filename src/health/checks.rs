@@ -97,7 +97,8 @@ pub struct Endpoint {
     pub provider: Provider,
     pub base_url: String,
     pub key: Option<String>,
-    pub models: Vec<String>,
+    /// The configured models on this endpoint: (name, the provider's model id).
+    pub models: Vec<(String, String)>,
 }
 
 /// The distinct endpoints of the models that have a key (others cannot be used,
@@ -115,7 +116,7 @@ pub fn endpoints(models: &[ModelSpec]) -> Vec<Endpoint> {
                 key,
                 models: Vec::new(),
             });
-        e.models.push(m.name.clone());
+        e.models.push((m.name.clone(), m.model.clone()));
     }
     by_url.into_values().collect()
 }
@@ -125,7 +126,23 @@ fn host(url: &str) -> String {
     rest.split('/').next().unwrap_or(rest).to_owned()
 }
 
-/// Asks the endpoint for its model list: reachable, key accepted, how fast.
+/// The model ids a `GET /models` answer lists (OpenAI, Anthropic and Ollama all give
+/// `{"data": [{"id": …}]}`); empty when it lists none or is not that shape.
+fn served(body: &str) -> Vec<String> {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("data")?.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|m| m.get("id")?.as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// Asks the endpoint for its model list: reachable, key accepted, how fast, and whether
+/// it serves the models configured on it (when it publishes a list).
 pub async fn provider(
     http: &reqwest::Client,
     ep: &Endpoint,
@@ -144,10 +161,29 @@ pub async fn provider(
     let t0 = Instant::now();
     let result = rb.send().await;
     let ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let for_models = ep.models.join(", ");
+    let for_models = ep
+        .models
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let (level, detail) = match result {
         Ok(r) if r.status().is_success() => {
-            if ms > slow.as_secs_f64() * 1000.0 {
+            let listed = r.text().await.map(|t| served(&t)).unwrap_or_default();
+            let missing: Vec<&(String, String)> = ep
+                .models
+                .iter()
+                .filter(|(_, id)| !listed.is_empty() && !listed.iter().any(|l| l == id))
+                .collect();
+            if let Some((name, id)) = missing.first() {
+                (
+                    Level::Degraded,
+                    format!(
+                        "model not served: {name} asks for {id:?}, the server lists {}; set model = one of them in config.toml",
+                        crate::util::text::ellipsize(&listed.join(", "), 120)
+                    ),
+                )
+            } else if ms > slow.as_secs_f64() * 1000.0 {
                 (Level::Degraded, format!("slow: {ms:.0} ms ({for_models})"))
             } else {
                 (Level::Healthy, format!("up ({for_models})"))

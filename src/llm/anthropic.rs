@@ -32,6 +32,7 @@ pub async fn chat(
             .collect();
     }
     let url = format!("{}/messages", spec.base_url);
+    super::wire::request(&url, &body);
     let mut rb = client
         .http
         .post(url)

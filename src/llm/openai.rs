@@ -39,6 +39,7 @@ pub async fn chat(
         body["stream_options"] = json!({"include_usage": true});
     }
     let url = format!("{}/chat/completions", spec.base_url);
+    super::wire::request(&url, &body);
     let mut rb = client.http.post(url).json(&body);
     if let Some(key) = &client.key {
         rb = rb.bearer_auth(key);

@@ -155,9 +155,13 @@ pub(super) async fn read_events(
     let mut stream = resp.bytes_stream();
     let mut parser = Parser::new();
     let mut progress = Instant::now();
+    let (mut events, mut total) = (0usize, 0usize);
     loop {
         let bytes = match clock.wait(progress, Wait::Stream, stream.next()).await? {
-            None => return Ok(false),
+            None => {
+                super::wire::stream_end(events, total, "closed by the server");
+                return Ok(false);
+            }
             Some(Err(e)) => {
                 let mut err = LlmError::from_reqwest(&e);
                 if err.category == ErrorCategory::Malformed {
@@ -168,10 +172,14 @@ pub(super) async fn read_events(
             }
             Some(Ok(bytes)) => bytes,
         };
+        total += bytes.len();
         parser.push(&bytes);
         while let Some(data) = parser.next_event()? {
             progress = Instant::now();
+            events += 1;
+            super::wire::event(&data);
             if on_data(&data)? {
+                super::wire::stream_end(events, total, "complete");
                 return Ok(true);
             }
         }

@@ -130,11 +130,13 @@ pub async fn send(
     rb: reqwest::RequestBuilder,
     clock: &Clock,
 ) -> Result<(Body, Headroom), LlmError> {
+    let sent = Instant::now();
     let resp = clock
-        .wait(Instant::now(), Wait::Headers, rb.send())
+        .wait(sent, Wait::Headers, rb.send())
         .await?
         .map_err(|e| LlmError::from_reqwest(&e))?;
     let status = resp.status();
+    super::wire::response(status.as_u16(), resp.headers(), sent.elapsed());
     if !status.is_success() {
         let headers = resp.headers().clone();
         // The error body is only for the message; a broken one is not the error.
@@ -150,7 +152,9 @@ pub async fn send(
     if is_sse {
         Ok((Body::Sse(resp), room))
     } else {
-        Ok((Body::Whole(read_body(resp, clock).await?), room))
+        let text = read_body(resp, clock).await?;
+        super::wire::body(&text);
+        Ok((Body::Whole(text), room))
     }
 }
 

@@ -14,6 +14,11 @@ use crate::common::fake_provider::FakeProvider;
 
 /// A server that answers every request with `status` after `delay`.
 fn server(delay: Duration, status: u16) -> SocketAddr {
+    server_listing(delay, status, r#"{"data":[]}"#)
+}
+
+/// A `/models` endpoint answering `body` after `delay`.
+fn server_listing(delay: Duration, status: u16, body: &'static str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -23,7 +28,6 @@ fn server(delay: Duration, status: u16) -> SocketAddr {
                 let mut buf = [0u8; 4096];
                 let _ = conn.read(&mut buf);
                 std::thread::sleep(delay);
-                let body = r#"{"data":[]}"#;
                 let _ = write!(
                     conn,
                     "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -39,7 +43,7 @@ fn spec(base_url: String) -> ModelSpec {
     ModelSpec {
         name: "m".into(),
         provider: Provider::Openai,
-        model: "x".into(),
+        model: "fake-model".into(),
         base_url,
         api_key_env: None,
         api_key: None,
@@ -105,6 +109,27 @@ async fn provider_checks_tell_up_slow_rejected_and_down_apart() {
     let c = check(format!("http://127.0.0.1:{port}/v1"), 2000, 1000).await;
     assert_eq!(c.level, Level::Unhealthy);
     assert!(c.detail.contains("unreachable"), "{c:?}");
+}
+
+#[tokio::test]
+async fn a_model_the_server_does_not_list_is_reported() {
+    let other = server_listing(
+        Duration::ZERO,
+        200,
+        r#"{"object":"list","data":[{"id":"qwen2.5-coder-1.5b"}]}"#,
+    );
+    let c = check(format!("http://{other}/v1"), 2000, 1000).await;
+    assert_eq!(c.level, Level::Degraded, "{c:?}");
+    assert!(
+        c.detail.contains("model not served") && c.detail.contains("qwen2.5-coder-1.5b"),
+        "{c:?}"
+    );
+    // A server that lists nothing cannot be judged: it is up.
+    let quiet = server(Duration::ZERO, 200);
+    assert_eq!(
+        check(format!("http://{quiet}/v1"), 2000, 1000).await.level,
+        Level::Healthy
+    );
 }
 
 /// Gauges that can never trip, so exit codes depend only on the components.
@@ -244,7 +269,7 @@ async fn the_dashboards_component_checks_cover_the_database_and_each_provider() 
     std::fs::write(
         env.home().join("config.toml"),
         format!(
-            "[[models]]\nname = \"local\"\nprovider = \"ollama\"\nmodel = \"m\"\nbase_url = \"{}\"\n",
+            "[[models]]\nname = \"local\"\nprovider = \"ollama\"\nmodel = \"fake-model\"\nbase_url = \"{}\"\n",
             fake.base_url()
         ),
     )

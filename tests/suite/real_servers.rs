@@ -163,3 +163,56 @@ fn a_cut_stream_is_retried_and_the_task_goes_on() {
     assert_eq!(retry[0]["category"], "network");
     assert_eq!(of_type(&events, "task_finished")[0]["result"], "391");
 }
+
+#[test]
+fn the_wire_shows_with_vv_without_credentials_and_batch_runs_log_to_the_home() {
+    let env = TestEnv::new();
+    let answer = responses("llamacpp-cfc-tool_choice-auto-nostream.json").remove(0);
+    let replay = Replay::start(vec![answer.clone(), answer]);
+    std::fs::write(
+        env.home().join("config.toml"),
+        format!(
+            "[[models]]\nname = \"qwen\"\nprovider = \"openai\"\nmodel = \"qwen\"\n\
+             base_url = \"{}\"\napi_key_env = \"AZ_OS_TEST_KEY\"\nstream = false\n",
+            replay.base_url()
+        ),
+    )
+    .unwrap();
+    for (flag, wants, absent) in [
+        (
+            "-vv",
+            &[
+                "→ POST",
+                "stream=false",
+                "tool_choice=\"auto\"",
+                "← 200",
+                "reply from qwen",
+            ][..],
+            &["→ body"][..],
+        ),
+        (
+            "-vvv",
+            &["→ body", "← body", "\"tool_choice\":\"auto\""][..],
+            &[][..],
+        ),
+    ] {
+        let out = env
+            .cmd()
+            .args(["--batch", flag, "run", "--max-turns", "1", "list the files"])
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        for w in wants {
+            assert!(err.contains(w), "{flag}: no {w:?} in\n{err}");
+        }
+        for a in absent {
+            assert!(!err.contains(a), "{flag}: {a:?} in\n{err}");
+        }
+        assert!(!err.contains("sk-test-secret"), "a key in the log:\n{err}");
+        assert!(!err.to_ascii_lowercase().contains("authorization"), "{err}");
+    }
+    let log = std::fs::read_to_string(env.home().join("logs/az-os.log")).unwrap();
+    assert!(log.contains("reply from qwen"), "{log}");
+    assert!(!log.contains("sk-test-secret"));
+}
