@@ -12,6 +12,7 @@ mod calls;
 mod fallback;
 pub mod gate;
 mod recorder;
+mod reply;
 mod retry;
 mod setup;
 
@@ -27,7 +28,8 @@ use super::budget::InFlight;
 use super::policy::{self, GuardCtx};
 use super::prompt;
 use super::protocol::{EngineEvent, Event};
-use super::tools::{self, OBSERVATION_MAX_BYTES, ToolCtx, ToolOutput};
+use super::tools::{self, OBSERVATION_MAX_BYTES, ToolCtx, ToolOutput, text_calls};
+use crate::config::ToolCalls;
 use crate::config::Settings;
 use crate::llm::rate_limit::RateLimiter;
 use crate::llm::{self, Message};
@@ -128,6 +130,10 @@ pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken
         cost_usd: 0.0,
         guard: None,
         approved: gate::Approved::default(),
+        acted: false,
+        partial: String::new(),
+        continuations: 0,
+        corrected: Vec::new(),
     };
     let ending = if cancel.is_cancelled() {
         Ending {
@@ -156,6 +162,14 @@ struct RunState {
     guard: Option<GuardCtx>,
     /// Rules the user approved "always" for, this task.
     approved: gate::Approved,
+    /// Whether any tool has run in this task.
+    acted: bool,
+    /// Text of replies cut at the token limit, waiting for the rest.
+    partial: String,
+    /// Continuations asked for so far.
+    continuations: u32,
+    /// Faults the model was already told about once.
+    corrected: Vec<reply::Fault>,
 }
 
 async fn run(
@@ -256,10 +270,17 @@ async fn turns(
             Some(turn),
             &format!("turn {turn}"),
         );
+        // A model on `tool_calls = "text"` gets the tools described in the prompt instead.
+        let text_mode = caller.client.spec().tool_calls == ToolCalls::Text;
+        let system_now = if text_mode {
+            format!("{system}\n\n{}", text_calls::describe_tools(&tool_specs))
+        } else {
+            system.clone()
+        };
         let req = llm::ChatRequest {
-            system: &system,
+            system: &system_now,
             messages: &messages,
-            tools: &tool_specs,
+            tools: if text_mode { &[] } else { &tool_specs },
         };
         let resp = match caller.call(req, turn, st.cost_usd).await {
             Ok((resp, cost)) => {
@@ -283,35 +304,99 @@ async fn turns(
                 &text,
             );
         }
-        // A reply asking for more calls than a turn runs keeps only those that run, so
-        // the conversation stays true (and every call in it gets its result).
-        let asked = resp.tool_calls.len();
-        let cap = runner.settings.defaults.max_tool_calls_per_turn;
-        let mut calls = resp.tool_calls;
-        calls.truncate(cap);
-        messages.push(Message::Assistant {
-            text: text.clone(),
-            tool_calls: calls.clone(),
-        });
-        if calls.is_empty() {
-            if !text.is_empty() {
+        let mode = caller.client.spec().tool_calls;
+        let (calls, from_text) = match reply::read(&resp, mode, &tool_specs, ctx.workdir, st.acted) {
+            reply::Reading::Act { calls, from_text } => (calls, from_text),
+            reply::Reading::Final(answer) => {
+                let result = std::mem::take(&mut st.partial) + &answer;
                 return Ending {
                     status: TaskStatus::Completed,
-                    result: Some(text),
+                    result: Some(result),
                     error: None,
                 };
             }
-            messages.push(Message::User {
-                text: "Your reply was empty. Call a tool, or call finish with the result.".into(),
-            });
-            reflect(
-                rec,
-                turn,
-                limit,
-                "The model sent an empty reply; it was asked to act.",
-            );
-            continue;
-        }
+            reply::Reading::Cut => {
+                let spec = caller.client.spec();
+                st.continuations += 1;
+                if st.continuations > reply::MAX_CONTINUATIONS {
+                    return Ending::failed(format!(
+                        "{}'s replies were cut at its output token limit (max_output_tokens = {}) {} times in a row; raise max_output_tokens for this model in config.toml, or ask for a shorter answer",
+                        spec.name, spec.max_output_tokens, st.continuations
+                    ));
+                }
+                st.partial.push_str(&text);
+                messages.push(Message::Assistant {
+                    text: text.clone(),
+                    tool_calls: Vec::new(),
+                });
+                messages.push(Message::User {
+                    text: "Your reply was cut off at the output token limit. Continue exactly where it stopped, without repeating anything.".into(),
+                });
+                reflect(
+                    rec,
+                    turn,
+                    limit,
+                    &format!(
+                        "The reply was cut at the output token limit (max_output_tokens = {}); the model was asked to continue.",
+                        spec.max_output_tokens
+                    ),
+                );
+                continue;
+            }
+            reply::Reading::Correct { kind, message } => {
+                if st.corrected.contains(&kind) {
+                    return Ending::failed(format!(
+                        "the model was told once and made the same mistake again: {message}"
+                    ));
+                }
+                st.corrected.push(kind);
+                messages.push(Message::Assistant {
+                    text: text.clone(),
+                    tool_calls: Vec::new(),
+                });
+                messages.push(Message::User {
+                    text: message.clone(),
+                });
+                reflect(
+                    rec,
+                    turn,
+                    limit,
+                    &format!("Not taken as the answer; the model was told: {message}"),
+                );
+                continue;
+            }
+            reply::Reading::Empty => {
+                messages.push(Message::User {
+                    text: "Your reply was empty. Call a tool, or call finish with the result."
+                        .into(),
+                });
+                reflect(
+                    rec,
+                    turn,
+                    limit,
+                    "The model sent an empty reply; it was asked to act.",
+                );
+                continue;
+            }
+        };
+        // A reply asking for more calls than a turn runs keeps only those that run, so
+        // the conversation stays true (and every call in it gets its result).
+        let asked = calls.len();
+        let cap = runner.settings.defaults.max_tool_calls_per_turn;
+        let mut calls = calls;
+        calls.truncate(cap);
+        // Calls read from text stay text in the conversation: the server may not know
+        // tool messages (their results go back as a user message, below).
+        messages.push(Message::Assistant {
+            text: text.clone(),
+            tool_calls: if from_text.is_some() {
+                Vec::new()
+            } else {
+                calls.clone()
+            },
+        });
+        let first_result = messages.len();
+        st.acted = true;
         let acted = match act(&mut caller, ctx, rec, turn, &calls, &mut messages, st).await {
             Ok(a) => a,
             Err(ending) => return ending,
@@ -325,6 +410,12 @@ async fn turns(
                 content.push_str("\n\n");
                 content.push_str(&note);
             }
+        }
+        if from_text.is_some() {
+            let results = messages.split_off(first_result);
+            messages.push(Message::User {
+                text: reply::results_as_text(&results),
+            });
         }
         rec.save_state(turn, &messages);
         if let Some(result) = acted.finished {
@@ -349,6 +440,12 @@ async fn turns(
                 acted.failures.join("; ")
             )
         };
+        if let Some(format) = from_text {
+            summary.push_str(&format!(
+                " (the call{} came from the reply's text: {format})",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
         if skipped > 0 {
             summary.push_str(&format!(
                 " {skipped} more call{} skipped (over the limit of {cap} per turn); the model was told.",
