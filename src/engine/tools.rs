@@ -6,6 +6,7 @@ mod execute_command;
 mod fs_guard;
 mod read_file;
 mod search_memory;
+pub mod text_calls;
 mod write_file;
 
 use std::path::PathBuf;
