@@ -79,6 +79,10 @@ impl StoreError {
 /// settings and brings the schema up to date.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| StoreError::classify(e, path))?;
+    // Wait on a lock from the first statement on: another process may be creating the
+    // database (its migration holds the write lock) right now.
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(|e| StoreError::classify(e, path))?;
     // Refuse a newer schema before changing anything on disk (journal mode included).
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))

@@ -8,6 +8,7 @@ mod health;
 mod layers;
 mod llm;
 mod real_servers;
+mod replies;
 mod routing;
 mod security;
 mod store;

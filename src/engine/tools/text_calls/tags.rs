@@ -1,6 +1,8 @@
 //! Tool calls in tags: Hermes/Qwen `<tool_call>…</tool_call>` (or `<tools>…</tools>`)
 //! blocks and Mistral `[TOOL_CALLS]`. Whatever the tags hold is an attempt at a call;
-//! what is not a readable call is an error.
+//! what is not a readable call is an error, an empty `<tool_call>` too. Empty `<tools>`
+//! tags (Qwen writes `<tools></tools>` before fenced calls) hold nothing and leave the
+//! text to the other readers.
 
 use super::{Attempt, Format, checked, from_value, json_at, not_a_call};
 use crate::llm::ToolSpec;
@@ -19,7 +21,9 @@ pub(super) fn tagged(text: &str, tools: &[ToolSpec]) -> Option<(Vec<Attempt>, Fo
     });
     match (hermes, mistral) {
         (Some((h, open, close)), m) if m.is_none_or(|m| h < m) => {
-            Some((hermes_blocks(text, open, close, tools), Format::HermesTags))
+            let blocks = hermes_blocks(text, open, close, tools);
+            // Only empty tags (`<tools></tools>` before fenced calls): not the calls.
+            (!blocks.is_empty()).then_some((blocks, Format::HermesTags))
         }
         (_, Some(_)) => Some((mistral_calls(text, tools), Format::MistralTag)),
         _ => None,
@@ -50,6 +54,9 @@ fn hermes_blocks(text: &str, open: &str, close: &str, tools: &[ToolSpec]) -> Vec
             .filter(|&e| e < next_open)
             .unwrap_or(next_open);
         let block = text.get(start..end).unwrap_or("");
+        if block.trim().is_empty() && open == "<tools>" {
+            continue;
+        }
         let Some(p) = memchr::memchr2(b'{', b'[', block.as_bytes()) else {
             attempts.push(Err(not_a_call()));
             break;

@@ -449,3 +449,13 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn empty_tags_leave_the_fenced_calls_to_be_read() {
+    let text = "<tools></tools>\n\n```json\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"data.csv\"}}\n```";
+    let TextCalls::Calls { calls, format } = parse(text, &specs()) else {
+        panic!("not read");
+    };
+    assert_eq!(calls[0].name, "read_file");
+    assert_eq!(format, Format::Fenced);
+}
