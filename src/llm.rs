@@ -54,8 +54,8 @@ pub struct ToolCall {
 /// A tool offered to the model.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ToolSpec {
-    pub name: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub description: String,
     pub parameters: serde_json::Value,
 }
 

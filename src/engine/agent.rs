@@ -68,6 +68,8 @@ pub struct Runner {
     pub sandbox: crate::sandbox::Sandbox,
     /// `audit.log`: one line per action.
     pub audit: crate::audit::AuditLog,
+    /// The tools the model may call.
+    pub tools: tools::Registry,
     /// Approval requests waiting for the front end, by request id.
     pub pending: std::sync::Mutex<std::collections::HashMap<String, gate::Waiting>>,
 }
@@ -226,7 +228,7 @@ async fn turns(
     let max_turns = setup.max_turns;
     let mut limit = max_turns;
     let mut system = prompt::system_prompt(&setup.workdir, limit);
-    let tool_specs = tools::specs();
+    let tool_specs = runner.tools.specs();
     let mut messages = vec![Message::User {
         text: task.description.clone(),
     }];
@@ -406,20 +408,24 @@ async fn act(
         );
         let t0 = Instant::now();
         let mut passage: Option<gate::Passage> = None;
-        let out = match call.name.as_str() {
+        let tool = caller.runner.tools.get(&call.name);
+        let out = match tool.map(|t| (t.run, t.gate)) {
+            None => caller.runner.tools.unknown(&call.name),
             // Finishing in the same reply as other calls would end the task before their
             // results were read (and small models write a whole plan, finish included).
-            "finish" if tool_calls.len() > 1 => ToolOutput::err(
+            Some((tools::Run::Finish, _)) if tool_calls.len() > 1 => ToolOutput::err(
                 "finish was not run: it ends the task, so call it alone, in a reply after you have read the results of your other calls",
             ),
-            "finish" => match tools::parse_args::<FinishArgs>("finish", &call.arguments) {
-                Ok(a) => {
-                    acted.finished = Some(a.result);
-                    ToolOutput::ok("finished")
+            Some((tools::Run::Finish, _)) => {
+                match tools::parse_args::<FinishArgs>(&call.name, &call.arguments) {
+                    Ok(a) => {
+                        acted.finished = Some(a.result);
+                        ToolOutput::ok("finished")
+                    }
+                    Err(e) => e,
                 }
-                Err(e) => e,
-            },
-            "query_llm" => {
+            }
+            Some((tools::Run::QueryLlm, _)) => {
                 let (out, cost) = caller
                     .query_llm(&call.arguments, turn, st.cost_usd)
                     .await
@@ -427,7 +433,7 @@ async fn act(
                 st.cost_usd += cost;
                 out
             }
-            "execute_command" => {
+            Some((tools::Run::Local(run), tools::Gate::Command)) => {
                 let guard = st
                     .guard
                     .get_or_insert_with(|| policy::guard_ctx(ctx.workdir.clone()));
@@ -448,12 +454,12 @@ async fn act(
                         passage = p;
                         match refusal {
                             Some(r) => ToolOutput::err(r),
-                            None => run_command(caller.runner, call, ctx).await,
+                            None => run_command(caller.runner, run, call, ctx).await,
                         }
                     }
                 }
             }
-            name => tools::run_local(name, &call.arguments, ctx).await,
+            Some((tools::Run::Local(run), tools::Gate::None)) => run(&call.arguments, ctx).await,
         };
         let elapsed_ms = t0.elapsed().as_secs_f64() * 1000.0;
         audit(
@@ -493,7 +499,12 @@ async fn act(
 }
 
 /// `execute_command` as the sandbox allows: confined, unconfined (said once), or refused.
-async fn run_command(runner: &Runner, call: &llm::ToolCall, ctx: &ToolCtx<'_>) -> ToolOutput {
+async fn run_command(
+    runner: &Runner,
+    run: tools::LocalFn,
+    call: &llm::ToolCall,
+    ctx: &ToolCtx<'_>,
+) -> ToolOutput {
     let (confinement, warning) = runner.sandbox.confinement();
     if let Some(message) = warning {
         tracing::warn!("{message}");
@@ -507,7 +518,7 @@ async fn run_command(runner: &Runner, call: &llm::ToolCall, ctx: &ToolCtx<'_>) -
         Confinement::Unconfined => false,
     };
     let ctx = ToolCtx { confined, ..*ctx };
-    tools::run_local(&call.name, &call.arguments, &ctx).await
+    run(&call.arguments, &ctx).await
 }
 
 /// One line in `audit.log` for a tool call.
@@ -520,7 +531,10 @@ fn audit(
     out: &ToolOutput,
     elapsed_ms: f64,
 ) {
-    let command = call.name == "execute_command";
+    let command = runner
+        .tools
+        .get(&call.name)
+        .is_some_and(|t| t.gate == tools::Gate::Command);
     // `exit code: N` heads a command's output when it ran to its end.
     let exit_code = if command && passage.is_none_or(|p| p.refusal.is_none()) {
         out.output

@@ -131,6 +131,7 @@ pub fn start_with(
         approvals: config.approvals,
         sandbox: crate::sandbox::Sandbox::new(&config.settings),
         audit: crate::audit::AuditLog::start(config.settings.home.root(), &config.settings.audit),
+        tools: super::tools::Registry::builtin(),
         pending: std::sync::Mutex::default(),
     });
     let monitor = super::monitor::start(

@@ -1,6 +1,9 @@
-//! The tools a model may call: their schemas (kept lean, since they are sent with
-//! every request) and dispatch from a model's tool call to the implementation.
-//! Every failure becomes an observation the model can read, never a panic.
+//! The tools a model may call, as one registry ([`Registry`]): each tool is defined once
+//! — name, description, JSON schema (kept lean: they are sent with every request), whether
+//! the command policy gates it, and how it runs. The loop, the prompt, the gate, the audit
+//! log and the tests all read the registry; names are owned strings, so tools can be
+//! registered at run time. Every failure becomes an observation the model can read,
+//! never a panic.
 
 mod execute_command;
 mod fs_guard;
@@ -12,6 +15,7 @@ mod write_file;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -21,62 +25,168 @@ pub use fs_guard::{PathError, confine, confine_outside};
 use crate::llm::ToolSpec;
 use crate::store::StoreHandle;
 
-/// Names of every tool, in the order they are offered.
-pub const TOOL_NAMES: [&str; 6] = [
-    "read_file",
-    "write_file",
-    "execute_command",
-    "query_llm",
-    "search_memory",
-    "finish",
-];
-
 /// Largest observation kept in the conversation and in events.
 pub const OBSERVATION_MAX_BYTES: usize = 8 * 1024;
 
-/// The tool schemas sent to the model.
+/// A local tool's implementation.
+pub type LocalFn = for<'a> fn(&'a str, &'a ToolCtx<'a>) -> BoxFuture<'a, ToolOutput>;
+
+/// How a call to a tool is carried out.
+#[derive(Clone, Copy)]
+pub enum Run {
+    /// In this process, with the task's context.
+    Local(LocalFn),
+    /// Ends the task with its `result` (the agent's loop).
+    Finish,
+    /// A side question to the task's model (the agent: it owns the model).
+    QueryLlm,
+}
+
+/// What stands between a call and its run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Nothing beyond the tool's own checks (paths confined, sizes capped).
+    None,
+    /// A shell command: the policy decides (allow / ask / deny), then the sandbox.
+    Command,
+}
+
+/// One tool: what the model sees, and how it runs.
+#[derive(Clone)]
+pub struct Tool {
+    pub spec: ToolSpec,
+    pub gate: Gate,
+    pub run: Run,
+}
+
+impl Tool {
+    fn new(
+        name: &str,
+        description: &str,
+        parameters: serde_json::Value,
+        gate: Gate,
+        run: Run,
+    ) -> Self {
+        Self {
+            spec: ToolSpec {
+                name: name.to_owned(),
+                description: description.to_owned(),
+                parameters,
+            },
+            gate,
+            run,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
+/// The tools of an engine, in the order they are offered.
+#[derive(Clone)]
+pub struct Registry {
+    tools: Vec<Tool>,
+}
+
+impl Registry {
+    /// The six built-in tools.
+    pub fn builtin() -> Self {
+        let local = |f: LocalFn| Run::Local(f);
+        Self {
+            tools: vec![
+                Tool::new(
+                    "read_file",
+                    "Read a text file. offset/limit select lines (1-based).",
+                    json!({"type": "object", "properties": {
+                        "path": {"type": "string"}, "offset": {"type": "integer"}, "limit": {"type": "integer"}},
+                        "required": ["path"]}),
+                    Gate::None,
+                    local(|a, c| Box::pin(read_file::run(a, c))),
+                ),
+                Tool::new(
+                    "write_file",
+                    "Create or overwrite a file with content.",
+                    json!({"type": "object", "properties": {
+                        "path": {"type": "string"}, "content": {"type": "string"}},
+                        "required": ["path", "content"]}),
+                    Gate::None,
+                    local(|a, c| Box::pin(write_file::run(a, c))),
+                ),
+                Tool::new(
+                    "execute_command",
+                    "Run a shell command (sh -c) in the workdir; returns exit code and output.",
+                    json!({"type": "object", "properties": {
+                        "command": {"type": "string"}, "timeout_s": {"type": "integer"}},
+                        "required": ["command"]}),
+                    Gate::Command,
+                    local(|a, c| Box::pin(execute_command::run(a, c))),
+                ),
+                Tool::new(
+                    "query_llm",
+                    "Ask a language model a self-contained question.",
+                    json!({"type": "object", "properties": {"prompt": {"type": "string"}},
+                        "required": ["prompt"]}),
+                    Gate::None,
+                    Run::QueryLlm,
+                ),
+                Tool::new(
+                    "search_memory",
+                    "Search lessons from past tasks.",
+                    json!({"type": "object", "properties": {
+                        "query": {"type": "string"}, "k": {"type": "integer"}}, "required": ["query"]}),
+                    Gate::None,
+                    local(|a, c| Box::pin(search_memory::run(a, c))),
+                ),
+                Tool::new(
+                    "finish",
+                    "End the task with the final result.",
+                    json!({"type": "object", "properties": {"result": {"type": "string"}},
+                        "required": ["result"]}),
+                    Gate::None,
+                    Run::Finish,
+                ),
+            ],
+        }
+    }
+
+    /// Adds a tool (run-time tools: MCP servers). A name already taken is refused.
+    pub fn register(&mut self, tool: Tool) -> Result<(), String> {
+        if self.get(tool.name()).is_some() {
+            return Err(format!(
+                "a tool named {} is already registered",
+                tool.name()
+            ));
+        }
+        self.tools.push(tool);
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Tool> {
+        self.tools.iter().find(|t| t.name() == name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.tools.iter().map(Tool::name).collect()
+    }
+
+    /// The schemas sent to the model.
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        self.tools.iter().map(|t| t.spec.clone()).collect()
+    }
+
+    /// What the model reads when it calls a tool that does not exist.
+    pub fn unknown(&self, name: &str) -> ToolOutput {
+        ToolOutput::err(format!(
+            "unknown tool {name:?}; available tools: {}",
+            self.names().join(", ")
+        ))
+    }
+}
+
+/// The built-in tools' schemas (the prompt's size, tests).
 pub fn specs() -> Vec<ToolSpec> {
-    vec![
-        ToolSpec {
-            name: "read_file",
-            description: "Read a text file. offset/limit select lines (1-based).",
-            parameters: json!({"type": "object", "properties": {
-                "path": {"type": "string"}, "offset": {"type": "integer"}, "limit": {"type": "integer"}},
-                "required": ["path"]}),
-        },
-        ToolSpec {
-            name: "write_file",
-            description: "Create or overwrite a file with content.",
-            parameters: json!({"type": "object", "properties": {
-                "path": {"type": "string"}, "content": {"type": "string"}},
-                "required": ["path", "content"]}),
-        },
-        ToolSpec {
-            name: "execute_command",
-            description: "Run a shell command (sh -c) in the workdir; returns exit code and output.",
-            parameters: json!({"type": "object", "properties": {
-                "command": {"type": "string"}, "timeout_s": {"type": "integer"}},
-                "required": ["command"]}),
-        },
-        ToolSpec {
-            name: "query_llm",
-            description: "Ask a language model a self-contained question.",
-            parameters: json!({"type": "object", "properties": {"prompt": {"type": "string"}},
-                "required": ["prompt"]}),
-        },
-        ToolSpec {
-            name: "search_memory",
-            description: "Search lessons from past tasks.",
-            parameters: json!({"type": "object", "properties": {
-                "query": {"type": "string"}, "k": {"type": "integer"}}, "required": ["query"]}),
-        },
-        ToolSpec {
-            name: "finish",
-            description: "End the task with the final result.",
-            parameters: json!({"type": "object", "properties": {"result": {"type": "string"}},
-                "required": ["result"]}),
-        },
-    ]
+    Registry::builtin().specs()
 }
 
 /// What a tool needs from the running task.
@@ -135,31 +245,33 @@ pub fn parse_args<T: DeserializeOwned>(tool: &str, raw: &str) -> Result<T, ToolO
     })
 }
 
-/// Runs one of the file, command and memory tools. (`query_llm` and `finish`
-/// need the conversation, so the agent handles them.)
-pub async fn run_local(name: &str, args: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
-    match name {
-        "read_file" => read_file::run(args, ctx).await,
-        "write_file" => write_file::run(args, ctx).await,
-        "execute_command" => execute_command::run(args, ctx).await,
-        "search_memory" => search_memory::run(args, ctx).await,
-        other => ToolOutput::err(format!(
-            "unknown tool {other:?}; available tools: {}",
-            TOOL_NAMES.join(", ")
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn specs_match_names_and_are_objects() {
-        let s = specs();
-        let names: Vec<_> = s.iter().map(|t| t.name).collect();
-        assert_eq!(names, TOOL_NAMES);
-        assert!(s.iter().all(|t| t.parameters["type"] == "object"));
+    fn the_registry_defines_each_tool_once() {
+        let r = Registry::builtin();
+        assert_eq!(
+            r.names(),
+            [
+                "read_file",
+                "write_file",
+                "execute_command",
+                "query_llm",
+                "search_memory",
+                "finish"
+            ]
+        );
+        assert!(r.specs().iter().all(|t| t.parameters["type"] == "object"));
+        assert_eq!(
+            r.get("execute_command").map(|t| t.gate),
+            Some(Gate::Command)
+        );
+        let mut r = r;
+        let dup = r.get("finish").cloned().unwrap();
+        assert!(r.register(dup).is_err(), "names are unique");
+        assert!(r.unknown("nope").output.contains("read_file, write_file"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use az_os::config::{ModelSpec, Provider, Tier};
-use az_os::engine::tools::TOOL_NAMES;
+use az_os::engine::tools::Registry;
 use az_os::llm::{
     ChatRequest, ChatResponse, ErrorCategory, LlmClient, LlmError, Message, Timeouts, ToolCall,
 };
@@ -293,7 +293,7 @@ async fn openai_request_has_auth_model_tools_and_encoded_conversation() {
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, TOOL_NAMES.into_iter().collect());
+    assert_eq!(names, Registry::builtin().names().into_iter().collect());
     for t in tools {
         assert_eq!(t["type"], "function");
         assert_eq!(t["function"]["parameters"]["type"], "object", "{t}");
@@ -350,7 +350,7 @@ async fn anthropic_request_has_key_version_system_tools_and_encoded_conversation
 
     let tools = body["tools"].as_array().unwrap();
     let names: BTreeSet<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, TOOL_NAMES.into_iter().collect());
+    assert_eq!(names, Registry::builtin().names().into_iter().collect());
     for t in tools {
         assert_eq!(t["input_schema"]["type"], "object", "{t}");
         assert!(t["description"].as_str().is_some_and(|d| !d.is_empty()));

@@ -335,7 +335,7 @@ fn checked(name: &str, raw: Option<&Value>, tools: &[ToolSpec]) -> Attempt {
     // Models trained on OpenAI's prompt format sometimes write `functions.read_file`.
     let name = name.strip_prefix("functions.").unwrap_or(name);
     let Some(spec) = tools.iter().find(|t| t.name == name) else {
-        let names: Vec<&str> = tools.iter().map(|t| t.name).collect();
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
         return Err(format!(
             "There is no tool {:?}. The tools are: {}.",
             short(name),
@@ -430,7 +430,7 @@ pub fn describe_tools(tools: &[ToolSpec]) -> String {
     for tool in tools {
         out.push_str(&schema::signature(tool));
         out.push_str(" — ");
-        out.push_str(tool.description);
+        out.push_str(&tool.description);
         out.push('\n');
     }
     out

@@ -2,7 +2,7 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::engine::tools::{TOOL_NAMES, specs};
+use crate::engine::tools::{Registry, specs};
 
 /// The calls found, as (name, arguments) with arguments parsed back, and the format.
 fn calls(text: &str) -> (Vec<(String, Value)>, Format) {
@@ -231,7 +231,7 @@ fn arguments_are_compact_json() {
 fn unknown_tools_are_broken_and_listed() {
     let why = broken("{\"name\": \"delete_file\", \"arguments\": {\"path\": \"a\"}}");
     assert!(why.contains("\"delete_file\""), "{why}");
-    for name in TOOL_NAMES {
+    for name in Registry::builtin().names() {
         assert!(why.contains(name), "{why}");
     }
     let why = broken("<tool_call>{\"name\": \"rm\", \"arguments\": {}}</tool_call>");
@@ -350,7 +350,7 @@ fn tool_description_is_small_and_complete() {
     assert!(text.len() < 1024, "{} bytes:\n{text}", text.len());
     assert!(text.contains("read_file(path: string, limit?: integer, offset?: integer) — Read"));
     assert!(text.contains("<tool_call>{\"name\""));
-    for name in TOOL_NAMES {
+    for name in Registry::builtin().names() {
         assert!(text.contains(&format!("{name}(")), "{name}");
     }
     // The form it teaches is one it reads.
