@@ -243,3 +243,20 @@ fn text_mode_sends_no_tools_and_describes_them_in_the_prompt() {
         "{second}"
     );
 }
+
+#[test]
+fn a_zero_limit_means_the_whole_file() {
+    // Qwen2.5-Coder-1.5B behind llama-cpp-python sent exactly this, and read nothing.
+    let env = TestEnv::new();
+    std::fs::write(env.work().join("data.csv"), "a\nb\nc\n").unwrap();
+    let call = serde_json::json!({"choices": [{"index": 0, "finish_reason": "tool_calls",
+        "message": {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "read_file", "arguments": "{\"limit\": 0, \"offset\": 0, \"path\": \"data.csv\"}"}}]}}]});
+    let replay = Replay::start(vec![
+        Captured::json(&call.to_string()),
+        openai_text("3 lines", "stop"),
+    ]);
+    let (events, code) = run(&env, &replay, "openai", "", "how many lines in data.csv?");
+    assert_eq!(code, 0, "{events:?}");
+    assert_eq!(of_type(&events, "observation")[0]["output"], "a\nb\nc\n");
+}

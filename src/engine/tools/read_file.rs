@@ -53,11 +53,14 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
         Encoding::Utf8 => "",
         Encoding::Latin1 => "\n[not UTF-8: read as Windows-1252 (Latin-1)]",
     };
-    if args.offset.is_none() && args.limit.is_none() {
+    // Small models send `"offset": 0, "limit": 0` meaning "all of it": 0 is no limit.
+    let limit = args.limit.filter(|l| *l > 0);
+    let offset = args.offset.filter(|o| *o > 1);
+    if offset.is_none() && limit.is_none() {
         return ToolOutput::ok(format!("{text}{note}"));
     }
-    let start = args.offset.unwrap_or(1).max(1) - 1;
-    let limit = args.limit.unwrap_or(usize::MAX);
+    let start = offset.unwrap_or(1) - 1;
+    let limit = limit.unwrap_or(usize::MAX);
     let total = text.lines().count();
     let selected: Vec<&str> = text.lines().skip(start).take(limit).collect();
     let shown_end = start + selected.len();
