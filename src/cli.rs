@@ -7,6 +7,7 @@ pub mod args;
 mod config_cmd;
 mod cost_cmd;
 mod health_cmd;
+mod index_cmd;
 mod keys_cmd;
 mod models_cmd;
 pub mod style;
@@ -175,6 +176,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Cmd::Config { action } => config_cmd::run(&ctx, action),
+        Cmd::Index { paths, stats } => index_cmd::index(&ctx, &paths, stats),
+        Cmd::Search {
+            query,
+            path,
+            k,
+            mode,
+        } => index_cmd::search(&ctx, &query, k, mode, path.as_deref()),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod health;
+pub mod knowledge;
 pub mod llm;
 pub mod logging;
 pub mod redact;

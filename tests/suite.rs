@@ -5,6 +5,7 @@ mod cli;
 mod hardening;
 mod hardening_tools;
 mod health;
+mod knowledge;
 mod layers;
 mod llm;
 mod real_servers;

@@ -111,6 +111,33 @@ az-os keys list\n  az-os keys remove openrouter"
         #[command(subcommand)]
         action: Option<KeysCmd>,
     },
+    /// Index a folder's READMEs, docs and code for search (the workdir by default).
+    #[command(
+        after_help = "Honours .gitignore and .ignore; skips binaries, generated and vendored trees and files over 1 MiB (-v lists them). A second run reads only what changed.\n\nExamples:\n  az-os index\n  az-os index ~/src/project --stats\n  az-os --json index"
+    )]
+    Index {
+        /// Folders to index (default: the current directory).
+        paths: Vec<std::path::PathBuf>,
+        /// Print what the index holds and its size on disk, without updating it.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Search indexed folders: ranked chunks with their path and lines.
+    #[command(
+        after_help = "Examples:\n  az-os search \"where are retries decided\"\n  az-os search -k 3 --mode bm25 \"tantivy writer\"\n  az-os --json search \"config loading\" ~/src/project"
+    )]
+    Search {
+        /// What to look for, in words (quote several).
+        query: String,
+        /// The indexed folder to search (default: the current directory).
+        path: Option<std::path::PathBuf>,
+        /// How many hits.
+        #[arg(short = 'k', long, default_value_t = 5)]
+        k: usize,
+        /// Words (bm25), meaning (dense) or both fused (hybrid).
+        #[arg(long, value_enum, default_value_t = crate::knowledge::Mode::Hybrid)]
+        mode: crate::knowledge::Mode,
+    },
     /// Shell completion script for bash, zsh or fish.
     #[command(
         after_help = "Examples:\n  az-os completions bash > ~/.local/share/bash-completion/completions/az-os\n  az-os completions fish > ~/.config/fish/completions/az-os.fish"

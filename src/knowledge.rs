@@ -1,0 +1,169 @@
+//! The document index of a workdir: its READMEs, docs and code cut into chunks
+//! (`chunk.rs`) from the files worth reading (`walk.rs`), searched by BM25 (`bm25.rs`,
+//! tantivy) and by meaning (`dense`, MiniLM embeddings), the two fused by reciprocal rank
+//! (`fuse`). One index per workdir under the home's `index/`. `az-os index` and
+//! `az-os search` drive it; tasks use it for their first request's context and for
+//! `search_memory` with `"in": "docs"`.
+//!
+//! Blocking: callers run it on a blocking thread or a thread of their own.
+
+pub mod bm25;
+pub mod chunk;
+pub mod walk;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+pub use bm25::{Bm25, Progress, Stats, Update};
+
+/// How to search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Words: BM25 over the chunks' text and paths.
+    Bm25,
+    /// Meaning: cosine of MiniLM embeddings.
+    Dense,
+    /// Both, fused by reciprocal rank.
+    #[default]
+    Hybrid,
+}
+
+/// One chunk found.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Hit {
+    /// Chunk id inside the index.
+    #[serde(skip)]
+    pub id: u64,
+    /// Relative to the indexed folder, `/`-separated.
+    pub path: String,
+    pub start_line: usize,
+    pub end_line: usize,
+    #[serde(skip)]
+    pub lang: String,
+    pub score: f32,
+    /// The whole chunk.
+    #[serde(skip)]
+    pub text: String,
+    /// A passage around the matched words.
+    pub snippet: String,
+    /// Byte ranges of the matched words in `snippet`.
+    #[serde(skip)]
+    pub highlights: Vec<Range<usize>>,
+}
+
+/// Why the index could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    #[error("the index is damaged or unreadable ({0}); run `az-os index` to rebuild it")]
+    Tantivy(String),
+    #[error("another az-os is updating this index right now; try again when it is done")]
+    Busy,
+    #[error("{} is not a folder", .0.display())]
+    NotADir(PathBuf),
+}
+
+impl IndexError {
+    fn io(path: &Path, e: &std::io::Error) -> Self {
+        Self::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The index directory of `root` inside `home`: `index/` + a name derived from the
+/// folder's canonical path (and a readable tail of it).
+pub fn dir_for(home: &Path, root: &Path) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let canonical = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    canonical.hash(&mut h);
+    let tail: String = canonical
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+                .take(24)
+                .collect()
+        })
+        .unwrap_or_default();
+    home.join("index")
+        .join(format!("{tail}-{:016x}", h.finish()))
+}
+
+/// Reciprocal-rank fusion of ranked lists: each item scores `Σ 1 / (K + rank)` over the
+/// lists it appears in (rank from 1), best first, at most `k`. Items are told apart by
+/// chunk id; the first list's copy of an item is kept (it has the BM25 snippet).
+pub fn fuse(lists: &[Vec<Hit>], k: usize) -> Vec<Hit> {
+    /// The usual constant: damps the head of each list so neither dominates.
+    const K: f32 = 60.0;
+    let mut scored: Vec<(f32, Hit)> = Vec::new();
+    for list in lists {
+        for (rank, hit) in list.iter().enumerate() {
+            let add = 1.0 / (K + rank as f32 + 1.0);
+            match scored.iter_mut().find(|(_, h)| h.id == hit.id) {
+                Some((s, _)) => *s += add,
+                None => scored.push((add, hit.clone())),
+            }
+        }
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored
+        .into_iter()
+        .take(k)
+        .map(|(s, mut h)| {
+            h.score = s;
+            h
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(id: u64) -> Hit {
+        Hit {
+            id,
+            path: format!("f{id}"),
+            start_line: 1,
+            end_line: 2,
+            lang: String::new(),
+            score: 0.0,
+            text: String::new(),
+            snippet: String::new(),
+            highlights: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn fusion_rewards_agreement() {
+        let bm25 = vec![hit(1), hit(2), hit(3)];
+        let dense = vec![hit(3), hit(4), hit(2)];
+        let ids: Vec<u64> = fuse(&[bm25, dense], 10).iter().map(|h| h.id).collect();
+        // 2 and 3 are in both lists; 3 is first in one of them.
+        assert_eq!(ids[0], 3);
+        assert_eq!(ids[1], 2);
+        assert_eq!(ids.len(), 4);
+        assert!(fuse(&[], 5).is_empty());
+    }
+
+    #[test]
+    fn index_dirs_are_per_folder() {
+        let h = Path::new("/h");
+        let a = dir_for(h, Path::new("/nonexistent/proj-a"));
+        let b = dir_for(h, Path::new("/nonexistent/proj-b"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("/h/index"));
+        assert!(
+            a.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("proj-a-")
+        );
+    }
+}
