@@ -42,7 +42,7 @@ pub async fn chat(
         rb = rb.header("x-api-key", key.as_ref());
     }
     let clock = transport::Clock::start(client.timeouts);
-    let (body, headroom) = transport::send(rb, &clock).await?;
+    let (body, headroom) = transport::send(rb, &clock, spec.stream).await?;
     let reply = match body {
         transport::Body::Sse(resp) => read_stream(resp, &clock, on_text).await?,
         transport::Body::Whole(text) => transport::whole(&text, parse_whole, on_text)?,

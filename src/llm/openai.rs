@@ -45,7 +45,7 @@ pub async fn chat(
         rb = rb.bearer_auth(key);
     }
     let clock = transport::Clock::start(client.timeouts);
-    let (body, headroom) = transport::send(rb, &clock).await?;
+    let (body, headroom) = transport::send(rb, &clock, spec.stream).await?;
     let reply = match body {
         transport::Body::Sse(resp) => read_stream(resp, &clock, on_text).await?,
         transport::Body::Whole(text) => transport::whole(&text, parse_whole, on_text)?,

@@ -35,6 +35,10 @@ pub enum Wait {
     Stream,
     /// A whole reply body.
     Body,
+    /// The answer to a request that asked for no stream: the server generates the whole
+    /// reply before it sends anything (a slow local model may take minutes), so only the
+    /// request's deadline applies.
+    Reply,
 }
 
 impl Clock {
@@ -54,8 +58,10 @@ impl Clock {
         what: Wait,
         fut: impl Future<Output = T>,
     ) -> Result<T, LlmError> {
-        let idle_end = since + self.idle;
-        let end = idle_end.min(self.deadline);
+        let end = match what {
+            Wait::Reply => self.deadline,
+            _ => (since + self.idle).min(self.deadline),
+        };
         match tokio::time::timeout_at(end, fut).await {
             Ok(v) => Ok(v),
             Err(_) if end == self.deadline => Err(LlmError::new(
@@ -68,7 +74,7 @@ impl Clock {
             Err(_) => {
                 let idle = crate::util::time::short_duration(self.idle);
                 let what = match what {
-                    Wait::Headers => format!("no response within {idle}"),
+                    Wait::Headers | Wait::Reply => format!("no response within {idle}"),
                     Wait::Stream => format!("the stream sent no data for {idle}"),
                     Wait::Body => format!("the reply body did not arrive within {idle}"),
                 };
@@ -124,15 +130,22 @@ pub fn headroom(headers: &reqwest::header::HeaderMap) -> Headroom {
 }
 
 /// Sends `rb` under `clock`: the response headers and a whole body must each come
-/// within the idle limit, and everything before the deadline. Returns the body with
-/// the rate-limit headroom the provider reported.
+/// within the idle limit, and everything before the deadline; a request that asked for
+/// no stream (`streamed` false) waits for its headers until the deadline alone, since
+/// the server generates the whole reply first. Returns the body with the rate-limit
+/// headroom the provider reported.
 pub async fn send(
     rb: reqwest::RequestBuilder,
     clock: &Clock,
+    streamed: bool,
 ) -> Result<(Body, Headroom), LlmError> {
     let sent = Instant::now();
     let resp = clock
-        .wait(sent, Wait::Headers, rb.send())
+        .wait(
+            sent,
+            if streamed { Wait::Headers } else { Wait::Reply },
+            rb.send(),
+        )
         .await?
         .map_err(|e| LlmError::from_reqwest(&e))?;
     let status = resp.status();

@@ -216,3 +216,35 @@ fn the_wire_shows_with_vv_without_credentials_and_batch_runs_log_to_the_home() {
     assert!(log.contains("reply from qwen"), "{log}");
     assert!(!log.contains("sk-test-secret"));
 }
+
+#[tokio::test]
+async fn a_slow_whole_reply_waits_for_the_deadline_not_the_idle_limit() {
+    // llama-cpp-python with stream = false answers only when the whole reply is ready.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 65536];
+            let _ = conn.read(&mut buf);
+            std::thread::sleep(Duration::from_millis(1500));
+            let body = r#"{"choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"391"}}],"usage":{"prompt_tokens":9,"completion_tokens":1}}"#;
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(5),
+        stream_idle: Duration::from_millis(500),
+        request: Duration::from_secs(30),
+    };
+    let mut spec = (*client(Provider::Openai, format!("http://{addr}/v1"), false).spec()).clone();
+    spec.stream = false;
+    let http = az_os::llm::http_client(timeouts).unwrap();
+    let c = LlmClient::new(http, Arc::new(spec), None, timeouts);
+    let r = ask(&c).await.unwrap();
+    assert_eq!(r.text, "391");
+}
