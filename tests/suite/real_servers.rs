@@ -225,7 +225,7 @@ async fn a_slow_whole_reply_waits_for_the_deadline_not_the_idle_limit() {
     std::thread::spawn(move || {
         use std::io::{Read, Write};
         for mut conn in listener.incoming().flatten() {
-            let mut buf = [0u8; 65536];
+            let mut buf = vec![0u8; 65536];
             let _ = conn.read(&mut buf);
             std::thread::sleep(Duration::from_millis(1500));
             let body = r#"{"choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"391"}}],"usage":{"prompt_tokens":9,"completion_tokens":1}}"#;
