@@ -9,6 +9,7 @@ mod catalogue;
 mod file;
 mod health;
 mod home;
+mod knowledge;
 mod model;
 mod routing;
 mod security;
@@ -18,6 +19,7 @@ pub use catalogue::builtin_models;
 pub use file::{ConfigError, DEFAULT_CONFIG_TOML, Defaults, Settings};
 pub use health::HealthConfig;
 pub use home::Home;
+pub use knowledge::KnowledgeConfig;
 pub use model::{KeyError, ModelSpec, Provider, Tier, ToolCalls};
 pub use routing::RoutingConfig;
 pub use security::{

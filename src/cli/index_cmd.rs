@@ -38,8 +38,7 @@ fn with_writer<T>(
     let start = Instant::now();
     let mut said = false;
     loop {
-        let idx = Bm25::open(dir).map_err(|e| eyre!(e))?;
-        match f(&idx) {
+        match Bm25::open(dir).and_then(|idx| f(&idx)) {
             Err(IndexError::Busy) if start.elapsed() < BUSY_WAIT => {
                 if !said && !ctx.global.quiet {
                     eprintln!("az-os: another az-os is indexing this folder; waiting for it");
@@ -65,7 +64,10 @@ pub fn index(ctx: &Ctx, paths: &[PathBuf], stats: bool) -> Result<i32> {
     for root in roots {
         let dir = knowledge::dir_for(ctx.home.root(), &root);
         if stats {
-            let s = Bm25::open(&dir).map_err(|e| eyre!(e))?.stats();
+            let s = Bm25::open_existing(&dir)
+                .map_err(|e| eyre!(e))?
+                .map(|i| i.stats())
+                .unwrap_or_default();
             if ctx.global.json {
                 print_json(
                     &serde_json::json!({"path": root, "files": s.files, "chunks": s.chunks, "bytes": s.bytes}),
@@ -137,14 +139,13 @@ pub fn search(ctx: &Ctx, query: &str, k: usize, mode: Mode, path: Option<&Path>)
     }
     let root = root_of(path)?;
     let dir = knowledge::dir_for(ctx.home.root(), &root);
-    if !dir.exists() {
+    let Some(idx) = Bm25::open_existing(&dir).map_err(|e| eyre!(e))? else {
         return Err(eyre!(Exit::usage(format!(
-            "{} is not indexed yet; run `az-os index {}` first",
+            "{} is not indexed yet (or its first indexing is still running); run `az-os index {}` first",
             root.display(),
             path.map_or(String::new(), |p| p.display().to_string())
         ))));
-    }
-    let idx = Bm25::open(&dir).map_err(|e| eyre!(e))?;
+    };
     let (hits, note) = match mode {
         Mode::Bm25 => (idx.search(query, k).map_err(|e| eyre!(e))?, None),
         Mode::Dense | Mode::Hybrid => (

@@ -109,6 +109,8 @@ struct RawFile {
     #[serde(default)]
     audit: AuditConfig,
     #[serde(default)]
+    knowledge: super::knowledge::KnowledgeConfig,
+    #[serde(default)]
     models: Vec<RawModel>,
 }
 
@@ -123,6 +125,7 @@ pub struct Settings {
     pub policy: PolicyConfig,
     pub sandbox: SandboxConfig,
     pub audit: AuditConfig,
+    pub knowledge: super::knowledge::KnowledgeConfig,
     pub models: Vec<ModelSpec>,
     /// Whether `config.toml` existed and was read.
     pub file_loaded: bool,
@@ -164,6 +167,7 @@ impl Settings {
                 policy: PolicyConfig::default(),
                 sandbox: SandboxConfig::default(),
                 audit: AuditConfig::default(),
+                knowledge: super::knowledge::KnowledgeConfig::default(),
                 models: builtin_models(),
             },
         };
@@ -185,6 +189,7 @@ impl Settings {
             policy: parsed.policy,
             sandbox: parsed.sandbox,
             audit: parsed.audit,
+            knowledge: parsed.knowledge,
             models: parsed.models,
             file_loaded,
         })
@@ -227,6 +232,7 @@ impl Settings {
             policy: &'a PolicyConfig,
             sandbox: &'a SandboxConfig,
             audit: &'a AuditConfig,
+            knowledge: &'a super::knowledge::KnowledgeConfig,
             models: &'a [ModelSpec],
         }
         let shown = Shown {
@@ -236,6 +242,7 @@ impl Settings {
             policy: &self.policy,
             sandbox: &self.sandbox,
             audit: &self.audit,
+            knowledge: &self.knowledge,
             models: &self.models,
         };
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
@@ -271,6 +278,7 @@ struct Parsed {
     policy: PolicyConfig,
     sandbox: SandboxConfig,
     audit: AuditConfig,
+    knowledge: super::knowledge::KnowledgeConfig,
     models: Vec<ModelSpec>,
 }
 
@@ -296,6 +304,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         .invalid()
         .or_else(|| raw.sandbox.invalid())
         .or_else(|| raw.audit.invalid())
+        .or_else(|| raw.knowledge.invalid())
     {
         return Err(err(bad));
     }
@@ -322,6 +331,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         policy: raw.policy,
         sandbox: raw.sandbox,
         audit: raw.audit,
+        knowledge: raw.knowledge,
         models,
     })
 }

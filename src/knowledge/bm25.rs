@@ -5,8 +5,9 @@
 //! Crash safety: tantivy commits atomically, and the manifest is written (temp file +
 //! rename) only after a commit; a file whose update was committed but not recorded is
 //! simply indexed again (every update deletes the file's old chunks first). An index or
-//! manifest that cannot be read is rebuilt from scratch. Two processes: tantivy's writer
-//! lock lets one write; the other gets [`IndexError::Busy`] and waits or reads.
+//! manifest that cannot be read is rebuilt from scratch. Two processes: `index.lock` lets
+//! one open the index to write (or rebuild); the other gets [`IndexError::Busy`] and
+//! waits, or opens it read-only ([`Bm25::open_existing`]), which never changes it.
 //!
 //! Blocking throughout: call it from a blocking thread, never the async runtime.
 
@@ -104,23 +105,32 @@ pub struct Bm25 {
     fields: Fields,
     reader: IndexReader,
     rebuilt: bool,
+    /// Held while this handle may write (and rebuild): `index.lock`, exclusive.
+    _lock: Option<std::fs::File>,
 }
 
+const LOCK: &str = "index.lock";
+
 impl Bm25 {
-    /// Opens the index in `dir`, creating it, or rebuilding it when it cannot be read.
+    /// Opens the index in `dir` to update it: creates it, or rebuilds it when it cannot
+    /// be read. Only one process at a time: another gets [`IndexError::Busy`].
     pub fn open(dir: &Path) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, &e))?;
-        let (schema, fields) = schema();
+        let lock_path = dir.join(LOCK);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| IndexError::io(&lock_path, &e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(IndexError::Busy),
+            Err(std::fs::TryLockError::Error(e)) => return Err(IndexError::io(&lock_path, &e)),
+        }
+        let (schema, _) = schema();
         let tantivy_dir = dir.join("bm25");
-        let manifest_ok = read_manifest(dir).is_some_and(|m| m.format == FORMAT);
-        let opened = if manifest_ok {
-            tantivy::Index::open_in_dir(&tantivy_dir)
-                .ok()
-                .filter(|i| i.schema() == schema)
-        } else {
-            None
-        };
-        let (index, rebuilt) = if let Some(i) = opened {
+        let (index, rebuilt) = if let Some(i) = open_readable(dir) {
             (i, false)
         } else {
             let had_any = tantivy_dir.exists();
@@ -131,6 +141,25 @@ impl Bm25 {
                 .map_err(|e| IndexError::Tantivy(e.to_string()))?;
             (i, had_any)
         };
+        Self::with(dir, index, rebuilt, Some(lock))
+    }
+
+    /// Opens an index that is complete and readable, to search it; `None` when there is
+    /// none yet (or another process is building it for the first time). Never writes.
+    pub fn open_existing(dir: &Path) -> Result<Option<Self>, IndexError> {
+        match open_readable(dir) {
+            Some(index) => Self::with(dir, index, false, None).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn with(
+        dir: &Path,
+        index: tantivy::Index,
+        rebuilt: bool,
+        lock: Option<std::fs::File>,
+    ) -> Result<Self, IndexError> {
+        let (_, fields) = schema();
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -142,6 +171,7 @@ impl Bm25 {
             fields,
             reader,
             rebuilt,
+            _lock: lock,
         })
     }
 
@@ -400,6 +430,15 @@ fn sanitize(q: &str) -> String {
 
 fn first_lines(text: &str, n: usize) -> String {
     text.lines().take(n).collect::<Vec<_>>().join("\n")
+}
+
+/// The tantivy index of `dir` when its manifest is current and it opens with our schema.
+fn open_readable(dir: &Path) -> Option<tantivy::Index> {
+    let (schema, _) = schema();
+    read_manifest(dir).filter(|m| m.format == FORMAT)?;
+    tantivy::Index::open_in_dir(dir.join("bm25"))
+        .ok()
+        .filter(|i| i.schema() == schema)
 }
 
 fn content_hash(bytes: &[u8]) -> u64 {
