@@ -3,6 +3,8 @@
 //! - a batch task that runs one command and then answers, against an instant local
 //!   fake provider: wall time, time from process start to the first model request,
 //!   and peak RSS (targets: 100 ms, 30 ms, 30 MB);
+//! - the same task in a workdir of 300 source files: the first run indexes them before
+//!   its first request (within `[knowledge] index_wait_ms`), later runs re-check them;
 //! - bytes of system prompt and tool schemas per request (target: 3 KiB);
 //! - `az-os health` with a provider on loopback (target: 50 ms).
 //!
@@ -174,6 +176,51 @@ fn health() {
     report("az-os health --fresh (wall)", times);
 }
 
+/// The hello task in a workdir of 300 small source files that have nothing to do with it:
+/// what indexing adds to the first request, cold (a new index) and warm (no change).
+fn batch_in_project() {
+    let fake = FakeProvider::start(Vec::new());
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..300 {
+        let dir = work.path().join(format!("src/m{}", i / 30));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            dir.join(format!("f{i}.rs")),
+            format!(
+                "//! Module {i}: parses records of kind {i}.\n\npub fn parse_{i}(line: &str) -> Option<u32> {{\n    line.split(',').nth({}).and_then(|f| f.trim().parse().ok())\n}}\n",
+                i % 7
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[[models]]\nname = \"fake\"\nprovider = \"openai\"\nmodel = \"fake-model\"\n\
+             base_url = \"{}\"\napi_key_env = \"AZ_OS_BENCH_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (cold, cold_first) = batch_task(home.path(), work.path(), &fake);
+    println!(
+        "{:<34} {:>7.2} ms (first request at {:.2} ms)",
+        "300-file workdir, new index (wall)",
+        cold.as_secs_f64() * 1000.0,
+        cold_first.as_secs_f64() * 1000.0
+    );
+    let mut walls = Vec::new();
+    let mut firsts = Vec::new();
+    for _ in 0..RUNS {
+        let (w, f) = batch_task(home.path(), work.path(), &fake);
+        walls.push(w);
+        firsts.push(f);
+    }
+    report("300-file workdir (wall)", walls);
+    report("300-file workdir: first request", firsts);
+}
+
 fn prompt_bytes() {
     let n = az_os::engine::request_overhead_bytes(Path::new("/home/user/projects/app"), 5);
     println!("{:<34} {n} bytes", "system prompt + tool schemas");
@@ -183,6 +230,7 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing to filter here.
     version();
     batch();
+    batch_in_project();
     health();
     prompt_bytes();
 }

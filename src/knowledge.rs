@@ -9,6 +9,7 @@
 
 pub mod bm25;
 pub mod chunk;
+pub mod context;
 pub mod walk;
 
 use std::ops::Range;

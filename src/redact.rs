@@ -135,6 +135,10 @@ pub fn event(ev: Event) -> Event {
             turn,
             text: r(text),
         },
+        Event::Context { sources, tokens } => Event::Context {
+            sources: sources.into_iter().map(r).collect(),
+            tokens,
+        },
         Event::Fallback {
             from_model,
             to_model,

@@ -6,6 +6,7 @@ mod hardening;
 mod hardening_tools;
 mod health;
 mod knowledge;
+mod knowledge_tasks;
 mod layers;
 mod llm;
 mod real_servers;

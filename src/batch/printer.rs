@@ -164,6 +164,14 @@ impl Printer {
                     one(text, 140)
                 )
             }
+            Event::Context { sources, tokens } if self.verbose > 0 => format!(
+                "{label} {} {}",
+                paint(c, style::dim(), "≡"),
+                one(
+                    &crate::engine::protocol::context_line(sources, *tokens),
+                    200
+                )
+            ),
             Event::Retry {
                 model,
                 attempt,
@@ -207,6 +215,7 @@ impl Printer {
             | Event::TurnStarted { .. }
             | Event::ApprovalRequested { .. }
             | Event::Reflection { .. }
+            | Event::Context { .. }
             | Event::LlmCall { .. }
             | Event::Health { .. }
             | Event::ComponentHealth { .. } => return None,

@@ -9,6 +9,7 @@
 //! reservations — lives in [`Runner`].
 
 mod calls;
+mod context;
 mod fallback;
 pub mod gate;
 mod recorder;
@@ -200,8 +201,10 @@ async fn run(
         crate::util::ids::random_hex::<8>()
     ));
     let workdir = setup.workdir.clone();
+    let index = crate::knowledge::dir_for(runner.settings.home.root(), &workdir);
     let ctx = ToolCtx {
         workdir: &workdir,
+        index: &index,
         cancel,
         command_timeout: Duration::from_secs(runner.settings.defaults.command_timeout_s),
         store: &runner.store,
@@ -213,6 +216,38 @@ async fn run(
     // The temp dir goes with the task (it exists once a command ran).
     let _ = std::fs::remove_dir_all(&tmp);
     ending
+}
+
+/// The task, followed by what of the workdir's documents matches it (announced).
+async fn first_message(
+    runner: &Runner,
+    rec: &Recorder,
+    ctx: &ToolCtx<'_>,
+    task: &TaskRow,
+) -> String {
+    let found = context::gather(
+        &runner.settings.knowledge,
+        ctx.index.to_path_buf(),
+        ctx.workdir,
+        &task.description,
+    )
+    .await;
+    let Some(found) = found else {
+        return task.description.clone();
+    };
+    let tokens = found.tokens as u64;
+    let msg = super::protocol::context_line(&found.sources, tokens);
+    rec.event(
+        Event::Context {
+            sources: found.sources,
+            tokens,
+        },
+        "info",
+        "context",
+        None,
+        &msg,
+    );
+    format!("{}\n\n{}", task.description, found.text)
 }
 
 /// The turns of a task, from the first request to its end.
@@ -229,9 +264,8 @@ async fn turns(
     let mut limit = max_turns;
     let mut system = prompt::system_prompt(&setup.workdir, limit);
     let tool_specs = runner.tools.specs();
-    let mut messages = vec![Message::User {
-        text: task.description.clone(),
-    }];
+    let first = first_message(runner, rec, ctx, task).await;
+    let mut messages = vec![Message::User { text: first }];
     let mut caller = Caller {
         runner,
         rec,

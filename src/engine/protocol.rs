@@ -160,6 +160,10 @@ pub enum Event {
     },
     /// The engine's note on the turn: what changed and how many turns remain.
     Reflection { turn: u32, text: String },
+    /// Excerpts of the workdir's documents that matched the task went into its first
+    /// request: where they come from (`path:start-end`) and what they cost (estimated
+    /// tokens, paid again on every turn). Absent when nothing matched.
+    Context { sources: Vec<String>, tokens: u64 },
     /// One billed model request.
     LlmCall {
         model: String,
@@ -224,6 +228,16 @@ pub enum Event {
     /// Something the user should know that is not an error (for example tasks
     /// recovered as `interrupted` at start-up).
     Notice { message: String },
+}
+
+/// How a `context` event reads in a transcript (live, stored and printed alike).
+pub fn context_line(sources: &[String], tokens: u64) -> String {
+    let n = sources.len();
+    let s = if n == 1 { "" } else { "s" };
+    format!(
+        "context: {n} excerpt{s} of the workdir's documents ({tokens} tokens): {}",
+        sources.join(", ")
+    )
 }
 
 #[cfg(test)]

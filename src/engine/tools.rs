@@ -132,9 +132,10 @@ impl Registry {
                 ),
                 Tool::new(
                     "search_memory",
-                    "Search lessons from past tasks.",
+                    "Search lessons from past tasks and the workdir's indexed documents.",
                     json!({"type": "object", "properties": {
-                        "query": {"type": "string"}, "k": {"type": "integer"}}, "required": ["query"]}),
+                        "query": {"type": "string"}, "k": {"type": "integer"},
+                        "in": {"enum": ["lessons", "docs", "all"]}}, "required": ["query"]}),
                     Gate::None,
                     local(|a, c| Box::pin(search_memory::run(a, c))),
                 ),
@@ -193,6 +194,8 @@ pub fn specs() -> Vec<ToolSpec> {
 #[derive(Clone, Copy)]
 pub struct ToolCtx<'a> {
     pub workdir: &'a PathBuf,
+    /// The workdir's document index (`search_memory` with `"in": "docs"`).
+    pub index: &'a std::path::Path,
     pub cancel: &'a CancellationToken,
     pub command_timeout: Duration,
     pub store: &'a StoreHandle,

@@ -1,15 +1,33 @@
-//! `search_memory`: keyword search over lessons from past tasks (SQLite FTS5).
+//! `search_memory`: lessons from past tasks (SQLite FTS5) and the workdir's document
+//! index (`"in": "lessons" | "docs" | "all"`, default all). Docs come first when both
+//! are asked for: they are about this workdir.
 
 use serde::Deserialize;
 
 use super::{ToolCtx, ToolOutput, parse_args};
+use crate::knowledge::{Bm25, Hit};
 use crate::store::memories;
+use crate::util::text::truncate_middle;
+
+/// Most bytes of one chunk in the observation; `read_file` gets the rest.
+const CHUNK_BYTES: usize = 900;
+
+#[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Within {
+    Lessons,
+    Docs,
+    #[default]
+    All,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Args {
     query: String,
     k: Option<usize>,
+    #[serde(default, rename = "in")]
+    within: Within,
 }
 
 pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
@@ -17,20 +35,68 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
         Ok(a) => a,
         Err(e) => return e,
     };
-    let k = args.k.unwrap_or(5).clamp(1, 20);
-    let query = args.query.clone();
-    match ctx
-        .store
-        .call(move |c| memories::search(c, &query, k))
-        .await
-    {
-        Ok(hits) if hits.is_empty() => ToolOutput::ok(format!("no lessons match {:?}", args.query)),
-        Ok(hits) => ToolOutput::ok(
-            hits.iter()
-                .map(|m| format!("- [{}] {}", m.category, m.lesson))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
-        Err(e) => ToolOutput::err(format!("memory search failed: {e}")),
+    if args.query.trim().is_empty() {
+        return ToolOutput::err("search_memory needs a non-empty query");
     }
+    let k = args.k.unwrap_or(5).clamp(1, 20);
+    let mut parts = Vec::new();
+    let mut failed = Vec::new();
+    if args.within != Within::Lessons {
+        match docs(ctx, &args.query, k).await {
+            Ok(hits) if hits.is_empty() => parts.push("docs: nothing matches".to_owned()),
+            Ok(hits) => parts.push(format!("docs:\n{}", render_docs(&hits))),
+            Err(e) => failed.push(format!("docs: {e}")),
+        }
+    }
+    if args.within != Within::Docs {
+        let query = args.query.clone();
+        match ctx
+            .store
+            .call(move |c| memories::search(c, &query, k))
+            .await
+        {
+            Ok(hits) if hits.is_empty() => parts.push("lessons: nothing matches".to_owned()),
+            Ok(hits) => parts.push(format!(
+                "lessons:\n{}",
+                hits.iter()
+                    .map(|m| format!("- [{}] {}", m.category, m.lesson))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )),
+            Err(e) => failed.push(format!("lessons: memory search failed: {e}")),
+        }
+    }
+    if parts.is_empty() {
+        return ToolOutput::err(failed.join("\n"));
+    }
+    parts.extend(failed);
+    ToolOutput::ok(parts.join("\n\n"))
+}
+
+/// The workdir's index, searched on a blocking thread; no index yet is no hits.
+async fn docs(ctx: &ToolCtx<'_>, query: &str, k: usize) -> Result<Vec<Hit>, String> {
+    let (dir, query) = (ctx.index.to_path_buf(), query.to_owned());
+    tokio::task::spawn_blocking(move || match Bm25::open_existing(&dir) {
+        Ok(Some(index)) => index.search(&query, k).map_err(|e| e.to_string()),
+        Ok(None) => Ok(Vec::new()),
+        Err(e) => Err(e.to_string()),
+    })
+    .await
+    .map_err(|e| format!("the search stopped: {e}"))?
+}
+
+fn render_docs(hits: &[Hit]) -> String {
+    hits.iter()
+        .map(|h| {
+            format!(
+                "- {}:{}-{} (score {:.2})\n{}",
+                h.path,
+                h.start_line,
+                h.end_line,
+                h.score,
+                truncate_middle(h.text.trim_end(), CHUNK_BYTES)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -16,6 +16,7 @@ mod text;
 
 use super::frame;
 use crate::engine::Event;
+use crate::engine::protocol::context_line;
 use crate::store::logs::LogRow;
 use crate::tui::theme::Theme;
 use crate::util::ids::TaskId;
@@ -217,6 +218,10 @@ impl Transcript {
             Event::Reflection { turn, text } => {
                 self.push(Entry::new(Some(*turn), Kind::Reflection, text, true), width);
             }
+            Event::Context { sources, tokens } => self.push(
+                Entry::new(None, Kind::Status, &context_line(sources, *tokens), true),
+                width,
+            ),
             Event::Retry {
                 model,
                 attempt,

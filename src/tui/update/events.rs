@@ -124,6 +124,7 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
         | Event::Action { .. }
         | Event::Observation { .. }
         | Event::Reflection { .. }
+        | Event::Context { .. }
         | Event::Retry { .. }
         | Event::Alert { .. }
         | Event::Notice { .. }
@@ -193,6 +194,7 @@ fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
         | Event::Observation { .. }
         | Event::ApprovalRequested { .. }
         | Event::Reflection { .. }
+        | Event::Context { .. }
         | Event::LlmCall { .. }
         | Event::Retry { .. }
         | Event::Fallback { .. }
