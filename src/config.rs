@@ -10,6 +10,7 @@ mod file;
 mod health;
 mod home;
 mod knowledge;
+mod memory;
 mod model;
 mod routing;
 mod security;
@@ -20,6 +21,7 @@ pub use file::{ConfigError, DEFAULT_CONFIG_TOML, Defaults, Settings};
 pub use health::HealthConfig;
 pub use home::Home;
 pub use knowledge::KnowledgeConfig;
+pub use memory::{Extract, MemoryConfig};
 pub use model::{KeyError, ModelSpec, Provider, Tier, ToolCalls};
 pub use routing::RoutingConfig;
 pub use security::{

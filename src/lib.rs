@@ -14,6 +14,7 @@ pub mod health;
 pub mod knowledge;
 pub mod llm;
 pub mod logging;
+pub mod memory;
 pub mod redact;
 pub mod sandbox;
 pub mod store;

@@ -111,6 +111,8 @@ struct RawFile {
     #[serde(default)]
     knowledge: super::knowledge::KnowledgeConfig,
     #[serde(default)]
+    memory: super::memory::MemoryConfig,
+    #[serde(default)]
     models: Vec<RawModel>,
 }
 
@@ -126,6 +128,7 @@ pub struct Settings {
     pub sandbox: SandboxConfig,
     pub audit: AuditConfig,
     pub knowledge: super::knowledge::KnowledgeConfig,
+    pub memory: super::memory::MemoryConfig,
     pub models: Vec<ModelSpec>,
     /// Whether `config.toml` existed and was read.
     pub file_loaded: bool,
@@ -168,6 +171,7 @@ impl Settings {
                 sandbox: SandboxConfig::default(),
                 audit: AuditConfig::default(),
                 knowledge: super::knowledge::KnowledgeConfig::default(),
+                memory: super::memory::MemoryConfig::default(),
                 models: builtin_models(),
             },
         };
@@ -190,6 +194,7 @@ impl Settings {
             sandbox: parsed.sandbox,
             audit: parsed.audit,
             knowledge: parsed.knowledge,
+            memory: parsed.memory,
             models: parsed.models,
             file_loaded,
         })
@@ -233,6 +238,7 @@ impl Settings {
             sandbox: &'a SandboxConfig,
             audit: &'a AuditConfig,
             knowledge: &'a super::knowledge::KnowledgeConfig,
+            memory: &'a super::memory::MemoryConfig,
             models: &'a [ModelSpec],
         }
         let shown = Shown {
@@ -243,6 +249,7 @@ impl Settings {
             sandbox: &self.sandbox,
             audit: &self.audit,
             knowledge: &self.knowledge,
+            memory: &self.memory,
             models: &self.models,
         };
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
@@ -279,6 +286,7 @@ struct Parsed {
     sandbox: SandboxConfig,
     audit: AuditConfig,
     knowledge: super::knowledge::KnowledgeConfig,
+    memory: super::memory::MemoryConfig,
     models: Vec<ModelSpec>,
 }
 
@@ -305,6 +313,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         .or_else(|| raw.sandbox.invalid())
         .or_else(|| raw.audit.invalid())
         .or_else(|| raw.knowledge.invalid())
+        .or_else(|| raw.memory.invalid())
     {
         return Err(err(bad));
     }
@@ -332,6 +341,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         sandbox: raw.sandbox,
         audit: raw.audit,
         knowledge: raw.knowledge,
+        memory: raw.memory,
         models,
     })
 }

@@ -147,6 +147,11 @@ pub fn pack(hits: &[Hit], budget_tokens: usize) -> Option<Context> {
     })
 }
 
+/// The folded forms of every word in `s` (what [`terms`] are matched against).
+pub fn stem_words(s: &str) -> HashSet<String> {
+    words(s).map(|w| stem(&w)).collect()
+}
+
 fn words(s: &str) -> impl Iterator<Item = String> + '_ {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())

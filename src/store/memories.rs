@@ -1,14 +1,15 @@
-//! The `memories` table: lessons kept from past tasks, searched with SQLite FTS5.
-//! (A later layer adds embeddings; this is the keyword half.)
+//! The `memories` table: lessons kept from past tasks, searched with SQLite FTS5 (the
+//! keyword half; `crate::memory` adds meaning and the policies). Each lesson applies to
+//! one workdir (`scope`) or everywhere (`None`), and remembers what it was merged from.
 
-use rusqlite::{Connection, params};
-use serde::Serialize;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use crate::util::time::now_unix;
 
 /// One lesson.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Memory {
     pub id: String,
     pub task_id: Option<String>,
@@ -18,7 +19,30 @@ pub struct Memory {
     pub score: f64,
     pub created_at: f64,
     pub access_count: u64,
+    /// The workdir it applies to; `None`: everywhere.
+    pub scope: Option<String>,
+    /// What was merged into it.
+    pub provenance: Provenance,
+    /// When a task last recalled it.
+    pub last_access: Option<f64>,
 }
+
+/// The lessons and tasks a lesson was merged from (empty for one never merged).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Provenance {
+    pub lessons: Vec<String>,
+    pub tasks: Vec<String>,
+}
+
+impl Provenance {
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+const COLUMNS: &str = "id, task_id, lesson, category, success, score, created_at, access_count, \
+                       scope, provenance, last_access";
 
 /// Stores a lesson and returns its id.
 pub fn add(
@@ -29,21 +53,113 @@ pub fn add(
     success: bool,
     score: f64,
 ) -> Result<String, StoreError> {
-    let id = format!("mem-{}", crate::util::ids::TaskId::new());
-    conn.prepare_cached(
-        "INSERT INTO memories (id, task_id, lesson, category, success, score, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        id,
-        task_id,
-        lesson,
-        category,
+    let m = Memory {
+        id: new_id(),
+        task_id: task_id.map(str::to_owned),
+        lesson: lesson.to_owned(),
+        category: category.to_owned(),
         success,
         score,
-        now_unix()
-    ])?;
-    Ok(id)
+        created_at: now_unix(),
+        ..Memory::default()
+    };
+    insert(conn, &m)?;
+    Ok(m.id)
+}
+
+/// A fresh lesson id.
+pub fn new_id() -> String {
+    format!("mem-{}", crate::util::ids::TaskId::new())
+}
+
+/// Stores `m` as it is (its id included); `false` when that id is already taken.
+pub fn insert(conn: &Connection, m: &Memory) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO memories (id, task_id, lesson, category, success, score, \
+             created_at, access_count, scope, provenance, last_access) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            m.id,
+            m.task_id,
+            m.lesson,
+            m.category,
+            m.success,
+            m.score,
+            m.created_at,
+            i64::try_from(m.access_count).unwrap_or(i64::MAX),
+            m.scope,
+            m.provenance.to_json(),
+            m.last_access,
+        ])?;
+    Ok(n > 0)
+}
+
+/// Replaces the text, category, counts and provenance of lesson `m.id`.
+pub fn update(conn: &Connection, m: &Memory) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE memories SET lesson = ?2, category = ?3, success = ?4, score = ?5, \
+             access_count = ?6, scope = ?7, provenance = ?8, last_access = ?9 WHERE id = ?1",
+        )?
+        .execute(params![
+            m.id,
+            m.lesson,
+            m.category,
+            m.success,
+            m.score,
+            i64::try_from(m.access_count).unwrap_or(i64::MAX),
+            m.scope,
+            m.provenance.to_json(),
+            m.last_access,
+        ])?
+        > 0)
+}
+
+/// One lesson by id, or by a unique id prefix.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Memory>, StoreError> {
+    let exact = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM memories WHERE id = ?1"))?
+        .query_row(params![id], from_row)
+        .optional()?;
+    if exact.is_some() {
+        return Ok(exact);
+    }
+    let like = format!("{}%", id.replace(['%', '_', '\\'], ""));
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM memories WHERE id LIKE ?1 OR id LIKE 'mem-' || ?1 LIMIT 2"
+    ))?;
+    let rows = stmt
+        .query_map(params![like], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match rows.len() {
+        1 => rows.into_iter().next(),
+        _ => None,
+    })
+}
+
+/// Every lesson, oldest first (export, consolidate, cleanup).
+pub fn all(conn: &Connection) -> Result<Vec<Memory>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM memories ORDER BY created_at, id"
+    ))?;
+    let rows = stmt
+        .query_map([], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Counts a recall: access count up, last access now.
+pub fn touch(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
+    let now = now_unix();
+    let mut stmt = conn.prepare_cached(
+        "UPDATE memories SET access_count = access_count + 1, last_access = ?2 WHERE id = ?1",
+    )?;
+    for id in ids {
+        stmt.execute(params![id, now])?;
+    }
+    Ok(())
 }
 
 /// Turns free text into an FTS5 query that cannot be a syntax error: each word
@@ -63,27 +179,40 @@ pub fn search(conn: &Connection, query: &str, k: usize) -> Result<Vec<Memory>, S
     let Some(q) = fts_query(query) else {
         return Ok(Vec::new());
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.id, m.task_id, m.lesson, m.category, m.success, m.score, m.created_at, \
-         m.access_count FROM memories_fts f JOIN memories m ON m.rowid = f.rowid \
-         WHERE memories_fts MATCH ?1 ORDER BY bm25(memories_fts) LIMIT ?2",
-    )?;
-    let hits = stmt
-        .query_map(params![q, i64::try_from(k).unwrap_or(10)], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    for h in &hits {
-        conn.prepare_cached("UPDATE memories SET access_count = access_count + 1 WHERE id = ?1")?
-            .execute(params![h.id])?;
+    let hits = find(conn, &q, k)?;
+    touch(conn, &hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>())?;
+    Ok(hits)
+}
+
+/// The `k` best lessons for `query` by keyword, best first, without counting a recall.
+pub fn find_words(conn: &Connection, query: &str, k: usize) -> Result<Vec<Memory>, StoreError> {
+    match fts_query(query) {
+        Some(q) => find(conn, &q, k),
+        None => Ok(Vec::new()),
     }
+}
+
+fn find(conn: &Connection, fts: &str, k: usize) -> Result<Vec<Memory>, StoreError> {
+    let cols = COLUMNS
+        .split(", ")
+        .map(|c| format!("m.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {cols} FROM memories_fts f JOIN memories m ON m.rowid = f.rowid \
+         WHERE memories_fts MATCH ?1 ORDER BY bm25(memories_fts) LIMIT ?2"
+    ))?;
+    let hits = stmt
+        .query_map(params![fts, i64::try_from(k).unwrap_or(10)], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(hits)
 }
 
 /// Newest lessons first.
 pub fn list(conn: &Connection, limit: usize) -> Result<Vec<Memory>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, task_id, lesson, category, success, score, created_at, access_count \
-         FROM memories ORDER BY created_at DESC LIMIT ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM memories ORDER BY created_at DESC LIMIT ?1"
+    ))?;
     let rows = stmt
         .query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], from_row)?
         .collect::<Result<Vec<_>, _>>()?;
@@ -108,6 +237,12 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Memory> {
         score: r.get(5)?,
         created_at: r.get(6)?,
         access_count: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+        scope: r.get(8)?,
+        provenance: r
+            .get::<_, Option<String>>(9)?
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or_default(),
+        last_access: r.get(10)?,
     })
 }
 

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -147,7 +147,17 @@ const V4: &str = "
 ALTER TABLE tasks ADD COLUMN critical INTEGER NOT NULL DEFAULT 0;
 ";
 
-const MIGRATIONS: [&str; 4] = [V1, V2, V3, V4];
+/// Lessons: where each applies (`scope`: a workdir, or NULL for everywhere), where it came
+/// from (`provenance`: JSON `{"lessons": [...], "tasks": [...]}` of what was merged into
+/// it), and when it was last recalled (cleanup's "never used").
+const V5: &str = "
+ALTER TABLE memories ADD COLUMN scope TEXT;
+ALTER TABLE memories ADD COLUMN provenance TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE memories ADD COLUMN last_access REAL;
+CREATE INDEX IF NOT EXISTS idx_memories_scope ON memories(scope);
+";
+
+const MIGRATIONS: [&str; 5] = [V1, V2, V3, V4, V5];
 
 /// Applies every migration newer than the database's version. Several
 /// processes (or connections) may open a new database at once, so the version
