@@ -9,6 +9,7 @@ mod cost_cmd;
 mod health_cmd;
 mod index_cmd;
 mod keys_cmd;
+mod memory_cmd;
 mod models_cmd;
 pub mod style;
 pub mod table;
@@ -170,6 +171,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Models { action } => models_cmd::run(&ctx, action),
         Cmd::Health { deep, fresh } => health_cmd::run(&ctx, deep, fresh),
         Cmd::Keys { action } => keys_cmd::run(&ctx, action),
+        Cmd::Memory { action } => memory_cmd::run(&ctx, action),
         Cmd::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "az-os", &mut std::io::stdout());

@@ -5,6 +5,7 @@
 //! thread or a blocking thread, so the CLI and the engine share the same code.
 
 pub mod cleanup;
+pub mod consolidate;
 pub mod extract;
 pub mod io;
 pub mod recall;

@@ -9,6 +9,7 @@ mod knowledge;
 mod knowledge_tasks;
 mod layers;
 mod llm;
+mod memory;
 mod real_servers;
 mod replies;
 mod routing;

@@ -111,6 +111,14 @@ az-os keys list\n  az-os keys remove openrouter"
         #[command(subcommand)]
         action: Option<KeysCmd>,
     },
+    /// Lessons learned from tasks: list, search, add, remove, export, import, consolidate, clean up.
+    #[command(
+        after_help = "A finished task leaves up to [memory] max_lessons lessons; a new task is given those that match it.\n\nExamples:\n  az-os memory list\n  az-os memory search \"csv header\"\n  az-os memory add \"Run the tests with make check\" --category workflow\n  az-os memory export memory.json\n  az-os memory cleanup --dry-run"
+    )]
+    Memory {
+        #[command(subcommand)]
+        action: Option<MemoryCmd>,
+    },
     /// Index a folder's READMEs, docs and code for search (the workdir by default).
     #[command(
         after_help = "Honours .gitignore and .ignore; skips binaries, generated and vendored trees and files over 1 MiB (-v lists them). A second run reads only what changed.\n\nExamples:\n  az-os index\n  az-os index ~/src/project --stats\n  az-os --json index"
@@ -229,6 +237,52 @@ pub enum ModelsCmd {
         /// The task, words joined with spaces.
         #[arg(required = true)]
         task: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCmd {
+    /// Newest lessons first.
+    List {
+        /// Most lessons shown.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// One lesson in full, with where it applies and where it came from.
+    Show { id: String },
+    /// Lessons that match QUERY, best first.
+    Search {
+        query: String,
+        #[arg(short = 'k', long, default_value_t = 10)]
+        k: usize,
+    },
+    /// Adds a lesson by hand (for the current folder with --here, else everywhere).
+    Add {
+        text: String,
+        /// best_practice, pitfall, fact, workflow, tooling or general.
+        #[arg(long, default_value = "general")]
+        category: String,
+        /// Applies only to tasks in the current folder.
+        #[arg(long)]
+        here: bool,
+    },
+    /// Removes a lesson.
+    Remove { id: String },
+    /// Writes every lesson as memory.json records (to FILE, or standard output).
+    Export { file: Option<std::path::PathBuf> },
+    /// Reads memory.json records; lessons already stored (same id) are left as they are.
+    Import { file: std::path::PathBuf },
+    /// Merges near-duplicate lessons (needs the embedding model).
+    Consolidate {
+        /// Print what would be merged, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Removes stale lessons by the [memory] policy (old and unused, or scored low).
+    Cleanup {
+        /// Print what would be removed, change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

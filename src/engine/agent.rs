@@ -12,6 +12,7 @@ mod calls;
 mod context;
 mod fallback;
 pub mod gate;
+mod lessons;
 mod recorder;
 mod reply;
 mod retry;
@@ -92,6 +93,8 @@ struct Ending {
     status: TaskStatus,
     result: Option<String>,
     error: Option<String>,
+    /// The model could not be reached or used (no lesson in that, and no model to ask).
+    model_failed: bool,
 }
 
 impl Ending {
@@ -100,6 +103,7 @@ impl Ending {
             status: TaskStatus::Failed,
             result: None,
             error: Some(error.into()),
+            model_failed: false,
         }
     }
 }
@@ -139,12 +143,15 @@ pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken
         partial: String::new(),
         continuations: 0,
         corrected: Vec::new(),
+        actions: Vec::new(),
+        outputs: Vec::new(),
     };
     let ending = if cancel.is_cancelled() {
         Ending {
             status: TaskStatus::Cancelled,
             result: None,
             error: None,
+            model_failed: false,
         }
     } else {
         run(&runner, &rec, &task, &cancel, &mut state).await
@@ -175,7 +182,14 @@ struct RunState {
     continuations: u32,
     /// Faults the model was already told about once.
     corrected: Vec<reply::Fault>,
+    /// One line per action and how it went (what lessons are drawn from).
+    actions: Vec<String>,
+    /// The tools' outputs (heads of), which a lesson may not copy.
+    outputs: Vec<String>,
 }
+
+/// Most actions remembered for the lessons request.
+const ACTIONS_KEPT: usize = 40;
 
 async fn run(
     runner: &Runner,
@@ -212,9 +226,12 @@ async fn run(
         tmp: &tmp,
         confined: true,
     };
+    let caps = setup.caps;
     let ending = turns(runner, rec, task, &ctx, setup, st).await;
     // The temp dir goes with the task (it exists once a command ran).
     let _ = std::fs::remove_dir_all(&tmp);
+    let scope = workdir.display().to_string();
+    st.cost_usd += lessons::learn(runner, rec, task, &scope, cancel, caps, &ending, st).await;
     ending
 }
 
@@ -232,22 +249,35 @@ async fn first_message(
         &task.description,
     )
     .await;
-    let Some(found) = found else {
-        return task.description.clone();
-    };
-    let tokens = found.tokens as u64;
-    let msg = super::protocol::context_line(&found.sources, tokens);
+    let docs = found.as_ref().map_or("", |f| f.text.as_str());
+    let workdir = ctx.workdir.display().to_string();
+    let recalled = lessons::recall(runner, &task.description, &workdir, docs).await;
+    let mut text = task.description.clone();
+    let mut sources = Vec::new();
+    let mut tokens = 0;
+    if let Some(f) = found {
+        text = format!("{text}\n\n{}", f.text);
+        sources.extend(f.sources);
+        tokens += f.tokens;
+    }
+    if let Some(r) = recalled {
+        text = format!("{text}\n\n{}", r.text);
+        sources.extend(r.ids.into_iter().map(|id| format!("lesson:{id}")));
+        tokens += r.tokens;
+    }
+    if sources.is_empty() {
+        return text;
+    }
+    let tokens = tokens as u64;
+    let msg = super::protocol::context_line(&sources, tokens);
     rec.event(
-        Event::Context {
-            sources: found.sources,
-            tokens,
-        },
+        Event::Context { sources, tokens },
         "info",
         "context",
         None,
         &msg,
     );
-    format!("{}\n\n{}", task.description, found.text)
+    text
 }
 
 /// The turns of a task, from the first request to its end.
@@ -390,6 +420,7 @@ async fn turns(
                 status: TaskStatus::Completed,
                 result: Some(result),
                 error: None,
+                model_failed: false,
             };
         }
         reflect(rec, turn, limit, &turn_calls.summary(&acted.failures));
@@ -518,6 +549,19 @@ async fn act(
                 .failures
                 .push(format!("{} failed: {first}", call.name));
         }
+        if st.actions.len() < ACTIONS_KEPT {
+            let how = if out.ok {
+                "ok".to_owned()
+            } else {
+                format!("failed: {}", output.lines().next().unwrap_or("").trim())
+            };
+            st.actions.push(format!(
+                "{} {} → {how}",
+                call.name,
+                truncate_middle(&call.arguments, 160)
+            ));
+            st.outputs.push(truncate_middle(&out.output, 2048));
+        }
         rec.observation(turn, &call.name, out.ok, &output, elapsed_ms);
         messages.push(Message::ToolResult {
             call_id: call.id.clone(),
@@ -631,6 +675,7 @@ fn cancelled() -> Ending {
         status: TaskStatus::Cancelled,
         result: None,
         error: Some("cancelled by the user".into()),
+        model_failed: false,
     }
 }
 
@@ -641,7 +686,11 @@ fn call_ending(e: CallError) -> Ending {
             status: TaskStatus::BudgetExceeded,
             result: None,
             error: Some(msg),
+            model_failed: false,
         },
-        CallError::Llm(msg) | CallError::Store(msg) => Ending::failed(msg),
+        CallError::Llm(msg) | CallError::Store(msg) => Ending {
+            model_failed: true,
+            ..Ending::failed(msg)
+        },
     }
 }

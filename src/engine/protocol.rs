@@ -160,9 +160,10 @@ pub enum Event {
     },
     /// The engine's note on the turn: what changed and how many turns remain.
     Reflection { turn: u32, text: String },
-    /// Excerpts of the workdir's documents that matched the task went into its first
-    /// request: where they come from (`path:start-end`) and what they cost (estimated
-    /// tokens, paid again on every turn). Absent when nothing matched.
+    /// Excerpts of the workdir's documents and lessons of earlier tasks that matched the
+    /// task went into its first request: where they come from (`path:start-end`, or
+    /// `lesson:ID`) and what they cost (estimated tokens, paid again on every turn).
+    /// Absent when nothing matched.
     Context { sources: Vec<String>, tokens: u64 },
     /// One billed model request.
     LlmCall {
@@ -235,7 +236,7 @@ pub fn context_line(sources: &[String], tokens: u64) -> String {
     let n = sources.len();
     let s = if n == 1 { "" } else { "s" };
     format!(
-        "context: {n} excerpt{s} of the workdir's documents ({tokens} tokens): {}",
+        "context: {n} excerpt{s} of the workdir's documents and lessons ({tokens} tokens): {}",
         sources.join(", ")
     )
 }

@@ -17,8 +17,7 @@ pub fn verdict(m: &Memory, cfg: &MemoryConfig, now: f64) -> Option<String> {
     let idle_days = (now - last_use) / DAY;
     if age_days > f64::from(cfg.max_age_days) && idle_days > f64::from(cfg.unused_days) {
         return Some(format!(
-            "{:.0} days old, not recalled for {:.0} days",
-            age_days, idle_days
+            "{age_days:.0} days old, not recalled for {idle_days:.0} days"
         ));
     }
     if m.score < cfg.min_score && age_days > 7.0 && m.access_count == 0 {

@@ -68,6 +68,10 @@ pub struct Recorded {
 struct Shared {
     script: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<Recorded>>,
+    /// Replies to the lessons request at a task's end (default `{"lessons": []}`), kept
+    /// apart so that scripts and request counts stay about the task's own turns.
+    lessons: Mutex<VecDeque<Reply>>,
+    lesson_requests: Mutex<Vec<Recorded>>,
     chats: AtomicUsize,
     next_call_id: AtomicUsize,
     json_only: bool,
@@ -106,6 +110,8 @@ impl FakeProvider {
         let shared = Arc::new(Shared {
             script: Mutex::new(script.into()),
             requests: Mutex::new(Vec::new()),
+            lessons: Mutex::new(VecDeque::new()),
+            lesson_requests: Mutex::new(Vec::new()),
             chats: AtomicUsize::new(0),
             next_call_id: AtomicUsize::new(1),
             json_only,
@@ -148,7 +154,17 @@ impl FakeProvider {
         lock(&self.shared.script).extend(replies);
     }
 
-    /// Everything received so far, in order of arrival.
+    /// Queues the reply to the next lessons request (a task's end).
+    pub fn push_lessons(&self, reply: Reply) {
+        lock(&self.shared.lessons).push_back(reply);
+    }
+
+    /// The lessons requests received (not in [`Self::requests`]).
+    pub fn lesson_requests(&self) -> Vec<Recorded> {
+        lock(&self.shared.lesson_requests).clone()
+    }
+
+    /// Everything received so far but lessons requests, in order of arrival.
     pub fn requests(&self) -> Vec<Recorded> {
         lock(&self.shared.requests).clone()
     }
@@ -302,14 +318,24 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     let Ok(Some(req)) = read_request(&stream) else {
         return;
     };
-    let body = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    lock(&shared.requests).push(Recorded {
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let system = body["system"]
+        .as_str()
+        .or_else(|| body["messages"][0]["content"].as_str())
+        .unwrap_or_default();
+    let lessons = system.starts_with("You distil lessons");
+    let recorded = Recorded {
         method: req.method.clone(),
         path: req.path.clone(),
         headers: req.headers,
         body: body.clone(),
         at: Instant::now(),
-    });
+    };
+    if lessons {
+        lock(&shared.lesson_requests).push(recorded);
+    } else {
+        lock(&shared.requests).push(recorded);
+    }
     let path = req.path.split('?').next().unwrap_or_default();
     let api = match (req.method.as_str(), path) {
         ("POST", p) if p.ends_with("/chat/completions") => Some(Api::OpenAi),
@@ -318,8 +344,16 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     };
     let result = match (api, req.method.as_str()) {
         (Some(api), _) => {
-            shared.chats.fetch_add(1, Ordering::SeqCst);
-            let next = lock(&shared.script).pop_front();
+            let next = if lessons {
+                Some(
+                    lock(&shared.lessons)
+                        .pop_front()
+                        .unwrap_or_else(|| Reply::Text(r#"{"lessons": []}"#.into())),
+                )
+            } else {
+                shared.chats.fetch_add(1, Ordering::SeqCst);
+                lock(&shared.script).pop_front()
+            };
             let ctx = Ctx {
                 api,
                 shared,

@@ -174,10 +174,26 @@ fn serve(stream: &TcpStream, script: &Script, log: &Mutex<Vec<Seen>>) {
         .unwrap_or_else(PoisonError::into_inner)
         .push(Seen {
             method: method.clone(),
-            path,
+            path: path.clone(),
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
         });
-    let answer = if method == "POST" {
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let system = json["system"]
+        .as_str()
+        .or_else(|| json["messages"][0]["content"].as_str())
+        .unwrap_or_default();
+    let answer = if system.starts_with("You distil lessons") {
+        // A task's lessons request: not part of any capture; nothing to learn.
+        Some(if path.ends_with("/messages") {
+            Captured::json(
+                r#"{"type":"message","role":"assistant","content":[{"type":"text","text":"{\"lessons\": []}"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}"#,
+            )
+        } else {
+            Captured::json(
+                r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"{\"lessons\": []}"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#,
+            )
+        })
+    } else if method == "POST" {
         script.lock().unwrap_or_else(PoisonError::into_inner).next()
     } else {
         Some(Captured::json(r#"{"object":"list","data":[]}"#))

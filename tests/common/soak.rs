@@ -120,7 +120,9 @@ pub fn run(bin: &Path, tasks: usize, jobs: usize, fault_rate: f64, seed: u64) ->
         .collect();
     let conn = rusqlite::Connection::open(home.path().join("az-os.db"))
         .unwrap_or_else(|e| panic!("db: {e}"));
-    let requests = a.chat_count() + b.chat_count();
+    // The lessons requests at tasks' ends are billed too.
+    let requests =
+        a.chat_count() + b.chat_count() + a.lesson_requests().len() + b.lesson_requests().len();
     let mut report = audit(&events, &conn, tasks, requests);
     report.faults_injected = count_faults(&a, &faults_a) + count_faults(&b, &faults_b);
     report.wall = wall;

@@ -68,15 +68,12 @@ fn multi_turn_task_runs_a_command_writes_a_file_and_finishes() {
     assert_eq!(fin[0]["status"], "completed");
     assert_eq!(fin[0]["result"], "data.csv has 3 lines");
     assert_eq!(fin[0]["turns"], 3);
-    for ty in [
-        "thought",
-        "action",
-        "reflection",
-        "llm_call",
-        "turn_started",
-    ] {
+    for ty in ["thought", "action", "reflection", "turn_started"] {
         assert_eq!(of_type(&events, ty).len(), 3, "{ty}");
     }
+    // Three turns, and the lessons request at the end.
+    assert_eq!(of_type(&events, "llm_call").len(), 4);
+    assert_eq!(fake.lesson_requests().len(), 1);
 
     // The observation went back to the model as a tool result.
     let reqs = fake.requests();
@@ -104,7 +101,11 @@ fn multi_turn_task_runs_a_command_writes_a_file_and_finishes() {
         (status.as_str(), result.as_str(), turns),
         ("completed", "data.csv has 3 lines", 3)
     );
-    assert_eq!(count(&conn, "SELECT COUNT(*) FROM cost_tracking"), 3);
+    assert_eq!(
+        count(&conn, "SELECT COUNT(*) FROM cost_tracking"),
+        4,
+        "three turns and the lessons request"
+    );
     assert!(
         count(
             &conn,

@@ -161,6 +161,7 @@ pub(super) fn settle(
             status: TaskStatus::Completed,
             result: Some(std::mem::take(&mut st.partial) + &answer),
             error: None,
+            model_failed: false,
         }),
         Reading::Cut => {
             st.continuations += 1;

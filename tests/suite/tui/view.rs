@@ -79,6 +79,7 @@ fn lessons() -> Vec<Memory> {
         score: 0.8,
         created_at: T0 - 86_400.0,
         access_count: 2,
+        ..Memory::default()
     };
     vec![
         lesson(1, "shell", "Use `wc -l < file` to print a bare line count."),

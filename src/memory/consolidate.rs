@@ -1,0 +1,141 @@
+//! Merging near-duplicate lessons: two lessons of the same scope whose embeddings' cosine
+//! is at least `[memory] consolidate_threshold` are one lesson. The best-scored wording
+//! stays (then the most recalled), access counts add up, and its provenance lists every
+//! lesson and task merged into it. Planning is pure; applying is one transaction.
+
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+use crate::store::memories::{self, Memory};
+
+/// One merge: `keep` (as it will be stored) absorbs `absorbed`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Merge {
+    pub keep: Memory,
+    pub absorbed: Vec<Memory>,
+}
+
+/// The merges for `lessons`, whose unit-length embeddings are `vectors` (same order).
+pub fn plan(lessons: &[Memory], vectors: &[Vec<f32>], threshold: f32) -> Vec<Merge> {
+    let mut order: Vec<usize> = (0..lessons.len().min(vectors.len())).collect();
+    // Best wording first: it is the one kept.
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&lessons[a], &lessons[b]);
+        y.score
+            .total_cmp(&x.score)
+            .then(y.access_count.cmp(&x.access_count))
+            .then(x.created_at.total_cmp(&y.created_at))
+    });
+    let mut taken = vec![false; lessons.len()];
+    let mut merges = Vec::new();
+    for (pos, &i) in order.iter().enumerate() {
+        if taken[i] {
+            continue;
+        }
+        let mut absorbed = Vec::new();
+        for &j in &order[pos + 1..] {
+            if !taken[j]
+                && lessons[j].scope == lessons[i].scope
+                && dot(&vectors[i], &vectors[j]) >= threshold
+            {
+                taken[j] = true;
+                absorbed.push(lessons[j].clone());
+            }
+        }
+        if absorbed.is_empty() {
+            continue;
+        }
+        taken[i] = true;
+        let mut keep = lessons[i].clone();
+        for a in &absorbed {
+            keep.access_count += a.access_count;
+            keep.last_access = match (keep.last_access, a.last_access) {
+                (Some(x), Some(y)) => Some(x.max(y)),
+                (x, y) => x.or(y),
+            };
+            keep.provenance.lessons.push(a.id.clone());
+            keep.provenance
+                .lessons
+                .extend(a.provenance.lessons.iter().cloned());
+            keep.provenance.tasks.extend(a.task_id.iter().cloned());
+            keep.provenance
+                .tasks
+                .extend(a.provenance.tasks.iter().cloned());
+        }
+        if let Some(t) = &lessons[i].task_id
+            && !keep.provenance.tasks.contains(t)
+        {
+            keep.provenance.tasks.insert(0, t.clone());
+        }
+        keep.provenance.lessons.dedup();
+        keep.provenance.tasks.sort();
+        keep.provenance.tasks.dedup();
+        merges.push(Merge { keep, absorbed });
+    }
+    merges
+}
+
+/// Stores the merges: the kept lessons updated, the absorbed ones removed.
+pub fn apply(conn: &Connection, merges: &[Merge]) -> Result<(), StoreError> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    for m in merges {
+        memories::update(&tx, &m.keep)?;
+        for a in &m.absorbed {
+            memories::delete(&tx, &a.id)?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lesson(id: &str, score: f64, count: u64, applies: Option<&str>) -> Memory {
+        Memory {
+            id: id.into(),
+            task_id: Some(format!("t-{id}")),
+            lesson: id.into(),
+            score,
+            access_count: count,
+            scope: applies.map(str::to_owned),
+            ..Memory::default()
+        }
+    }
+
+    #[test]
+    fn near_duplicates_of_one_scope_merge_into_the_best_wording() {
+        let l = [
+            lesson("a", 5.0, 2, None),
+            lesson("b", 8.0, 1, None),
+            lesson("c", 9.0, 0, Some("/w")),
+            lesson("d", 1.0, 4, None),
+        ];
+        // a, b and c point the same way; d elsewhere.
+        let v = vec![
+            vec![1.0, 0.0],
+            vec![0.99, 0.141],
+            vec![1.0, 0.0],
+            vec![0.0, 1.0],
+        ];
+        let m = plan(&l, &v, 0.9);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].keep.id, "b", "the best score's wording");
+        assert_eq!(
+            m[0].absorbed
+                .iter()
+                .map(|a| a.id.as_str())
+                .collect::<Vec<_>>(),
+            ["a"]
+        );
+        assert_eq!(m[0].keep.access_count, 3);
+        assert_eq!(m[0].keep.provenance.lessons, ["a"]);
+        assert_eq!(m[0].keep.provenance.tasks, ["t-a", "t-b"]);
+        assert!(plan(&l, &v, 0.999).is_empty());
+    }
+}

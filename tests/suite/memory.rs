@@ -1,0 +1,315 @@
+//! Lessons through the built binary: a task that fails teaches a lesson (one request at
+//! its end, billed and announced), the next task in that workdir is given it; `az-os
+//! memory` lists, shows, searches, adds, removes, exports, imports and cleans up, and bad
+//! input is named.
+
+use serde_json::Value;
+
+use crate::common::fake_provider::{FakeProvider, Reply};
+use crate::common::{TestEnv, json_lines, of_type};
+
+fn call(name: &str, args: &str) -> Reply {
+    Reply::Tools {
+        text: String::new(),
+        calls: vec![(name.into(), args.into())],
+    }
+}
+
+fn first_user_message(fake: &FakeProvider, nth_task_request: usize) -> String {
+    let reqs = fake.requests();
+    let r = &reqs[nth_task_request];
+    r.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "user")
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_failed_task_teaches_the_next_one() {
+    let env = TestEnv::new();
+    std::fs::write(env.work().join("data.csv"), "name,n\na,1\nb,2\n").unwrap();
+    let fake = FakeProvider::start(vec![
+        call("execute_command", r#"{"command":"wc -l data.csv"}"#),
+        call("finish", r#"{"result":"3 rows"}"#),
+    ]);
+    fake.push_lessons(Reply::Text(
+        "```json\n{\"lessons\": [{\"lesson\": \"data.csv has a header row: count rows as lines minus one.\", \"category\": \"pitfall\", \"scope\": \"workdir\", \"score\": 8}]}\n```"
+            .into(),
+    ));
+    env.config("openai", &fake.base_url(), "");
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "count the rows of data.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = json_lines(&out.stdout);
+    // The lessons request is billed like any call and announced in the transcript.
+    let asked = fake.lesson_requests();
+    assert_eq!(asked.len(), 1);
+    let body = asked[0].body.to_string();
+    assert!(
+        body.contains("count the rows of data.csv") && body.contains("execute_command"),
+        "{body}"
+    );
+    assert!(!body.contains("name,n"), "raw tool output sent: {body}");
+    assert_eq!(of_type(&events, "llm_call").len(), 3);
+    let learned = of_type(&events, "notice");
+    assert!(
+        learned
+            .iter()
+            .any(|n| n["message"].as_str().unwrap().contains("header row")),
+        "{learned:?}"
+    );
+    let (lesson, scope, task): (String, Option<String>, Option<String>) = env
+        .conn()
+        .query_row("SELECT lesson, scope, task_id FROM memories", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert!(lesson.contains("minus one"));
+    assert_eq!(
+        scope.as_deref(),
+        Some(env.work().canonicalize().unwrap().to_str().unwrap())
+    );
+    assert!(task.is_some());
+
+    // The next task on the same file is given the lesson, and says so.
+    fake.push([call("finish", r#"{"result":"2"}"#)]);
+    let out = env
+        .cmd()
+        .args([
+            "--batch",
+            "--json",
+            "run",
+            "how many rows does data.csv have",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let user = first_user_message(&fake, 2);
+    assert!(user.contains("minus one"), "{user}");
+    let ctx = of_type(&json_lines(&out.stdout), "context")
+        .first()
+        .map(|c| c["sources"].to_string())
+        .unwrap_or_default();
+    assert!(ctx.contains("lesson:mem-"), "{ctx}");
+    let recalls: i64 = env
+        .conn()
+        .query_row("SELECT access_count FROM memories", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(recalls, 1);
+}
+
+#[test]
+fn trivial_tasks_and_extract_never_ask_for_nothing() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![Reply::Text("391".into())]);
+    env.config("openai", &fake.base_url(), "");
+    let out = env
+        .cmd()
+        .args(["--batch", "run", "17*23"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        fake.lesson_requests().is_empty(),
+        "one turn, no tool: auto skips"
+    );
+
+    let fake = FakeProvider::start(vec![
+        call("execute_command", r#"{"command":"true"}"#),
+        Reply::Text("done".into()),
+    ]);
+    env.config(
+        "openai",
+        &fake.base_url(),
+        "[memory]\nextract = \"never\"\n",
+    );
+    let out = env
+        .cmd()
+        .args(["--batch", "run", "run true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(fake.lesson_requests().is_empty());
+}
+
+#[test]
+fn a_malformed_lessons_reply_stores_nothing_and_the_task_still_succeeds() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![
+        call("execute_command", r#"{"command":"true"}"#),
+        Reply::Text("done".into()),
+    ]);
+    fake.push_lessons(Reply::Text("Sure! Lessons: be careful.".into()));
+    env.config("openai", &fake.base_url(), "");
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "run true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let notes = of_type(&json_lines(&out.stdout), "notice")
+        .iter()
+        .map(|n| n["message"].to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        notes.contains("no lessons stored: the reply holds no JSON"),
+        "{notes}"
+    );
+    let n: i64 = env
+        .conn()
+        .query_row("SELECT COUNT(*) FROM memories", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+fn az(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
+    let o = env.cmd().args(args).output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_memory_command_manages_lessons() {
+    let env = TestEnv::new();
+    let (code, _, err) = az(&env, &["memory", "list"]);
+    assert_eq!(code, 0);
+    assert!(err.contains("no lessons yet"), "{err}");
+
+    let (code, out, _) = az(
+        &env,
+        &[
+            "memory",
+            "add",
+            "Run the tests with make check",
+            "--category",
+            "workflow",
+        ],
+    );
+    assert_eq!(code, 0);
+    let id = out.trim().strip_prefix("added ").unwrap().to_owned();
+    az(
+        &env,
+        &[
+            "memory",
+            "add",
+            "Ünïcode — 日本語 lesson about tables",
+            "--here",
+        ],
+    );
+    let (_, out, _) = az(&env, &["memory", "list"]);
+    assert!(
+        out.contains("make check") && out.contains("日本語"),
+        "{out}"
+    );
+    let (_, out, _) = az(&env, &["memory", "search", "tests make"]);
+    assert!(out.contains(&id), "{out}");
+    let (_, out, _) = az(&env, &["memory", "show", &id[..8]]);
+    assert!(
+        out.contains("every workdir") && out.contains("workflow"),
+        "{out}"
+    );
+
+    // Export, wipe, import twice: the same lessons, once.
+    let file = env.work().join("memory.json");
+    assert_eq!(az(&env, &["memory", "export", file.to_str().unwrap()]).0, 0);
+    let exported: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(exported.as_array().unwrap().len(), 2);
+    for field in [
+        "id",
+        "task_id",
+        "lesson",
+        "category",
+        "success",
+        "score",
+        "timestamp",
+        "access_count",
+    ] {
+        assert!(exported[0].get(field).is_some(), "{field} in {exported}");
+    }
+    assert_eq!(az(&env, &["memory", "remove", &id]).0, 0);
+    let (code, _, err) = az(&env, &["memory", "import", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(
+        err.contains("imported 1 lessons (1 already stored"),
+        "{err}"
+    );
+    let (_, again, _) = az(&env, &["memory", "export"]);
+    assert_eq!(again, std::fs::read_to_string(&file).unwrap(), "round trip");
+
+    // Bad input is named; nothing is half-imported.
+    let bad = env.work().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"id":"x1","lesson":"a","timestamp":1},{"id":"x1","lesson":"b","timestamp":2}]"#,
+    )
+    .unwrap();
+    let (code, _, err) = az(&env, &["memory", "import", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("record 2 (id x1): the same id as record 1"),
+        "{err}"
+    );
+    std::fs::write(
+        &bad,
+        r#"[{"id":"x2","lesson":"a","timestamp":1,"colour":"red"}"#,
+    )
+    .unwrap();
+    let (code, _, err) = az(&env, &["memory", "import", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a JSON array"), "{err}");
+    let (_, out, _) = az(&env, &["--json", "memory", "list"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let (code, _, err) = az(&env, &["memory", "add", "x", "--category", "nonsense"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("use one of best_practice"), "{err}");
+    let (code, _, err) = az(&env, &["memory", "show", "mem-nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("az-os memory list"), "{err}");
+}
+
+#[test]
+fn cleanup_removes_what_the_policy_says_and_dry_run_changes_nothing() {
+    let env = TestEnv::new();
+    let file = env.work().join("old.json");
+    std::fs::write(
+        &file,
+        r#"[{"id":"old","lesson":"an old unused lesson","timestamp":1000,"score":5},
+            {"id":"fresh","lesson":"a fresh lesson","timestamp":4102444800,"score":5}]"#,
+    )
+    .unwrap();
+    assert_eq!(az(&env, &["memory", "import", file.to_str().unwrap()]).0, 0);
+    let (code, out, _) = az(&env, &["memory", "cleanup", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("would remove old") && !out.contains("fresh"),
+        "{out}"
+    );
+    let (_, out, _) = az(&env, &["memory", "cleanup"]);
+    assert!(out.contains("1 lessons removed"), "{out}");
+    let (_, out, _) = az(&env, &["--json", "memory", "list"]);
+    assert!(out.contains("fresh") && !out.contains("\"old\""), "{out}");
+}
