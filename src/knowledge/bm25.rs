@@ -45,6 +45,10 @@ struct FileEntry {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Manifest {
     format: u32,
+    /// Drawn when the manifest starts afresh: chunk ids are unique within one epoch, so
+    /// the vectors made for them (`vectors.rs`) know when they belong to a dead index.
+    #[serde(default)]
+    epoch: u64,
     root: PathBuf,
     next_id: u64,
     files: BTreeMap<String, FileEntry>,
@@ -195,6 +199,7 @@ impl Bm25 {
             .filter(|m| m.format == FORMAT && m.root == root)
             .unwrap_or_else(|| Manifest {
                 format: FORMAT,
+                epoch: new_epoch(),
                 root: root.to_path_buf(),
                 ..Manifest::default()
             });
@@ -396,6 +401,18 @@ impl Bm25 {
         }
     }
 
+    /// The index's epoch and the ids of every chunk it holds, by path, in path order
+    /// (from the manifest of the last finished update).
+    pub fn live_chunks(&self) -> (u64, Vec<u64>) {
+        let manifest = read_manifest(&self.dir).unwrap_or_default();
+        let ids = manifest
+            .files
+            .values()
+            .flat_map(|f| f.chunks.iter().copied())
+            .collect();
+        (manifest.epoch, ids)
+    }
+
     /// Files and chunks held, and bytes on disk.
     pub fn stats(&self) -> Stats {
         let manifest = read_manifest(&self.dir).unwrap_or_default();
@@ -439,6 +456,10 @@ fn open_readable(dir: &Path) -> Option<tantivy::Index> {
     tantivy::Index::open_in_dir(dir.join("bm25"))
         .ok()
         .filter(|i| i.schema() == schema)
+}
+
+fn new_epoch() -> u64 {
+    u64::from_str_radix(&crate::util::ids::random_hex::<8>(), 16).unwrap_or(1)
 }
 
 fn content_hash(bytes: &[u8]) -> u64 {
