@@ -438,7 +438,11 @@ pub fn sha256_file(path: &Path) -> Result<String, AssetError> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AssetError> {

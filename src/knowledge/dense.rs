@@ -161,23 +161,38 @@ pub fn load_cached(dir: &Path, epoch: u64) -> Arc<Vectors> {
     v
 }
 
-/// The `k` chunk ids nearest to `query` in meaning, with their cosine, and how many of the
-/// index's chunks have a vector so far (of how many).
+/// The chunks nearest to a query, and how far the index's vectors have come.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Nearest {
+    /// Chunk ids with their cosine, best first.
+    pub ids: Vec<(u64, f32)>,
+    /// Chunks with a vector so far.
+    pub have: usize,
+    /// Chunks in the index.
+    pub total: usize,
+}
+
+/// The `k` chunk ids nearest to `query` in meaning (loads the model on first use).
 pub fn nearest(
     dir: &Path,
     idx: &Bm25,
     files: &ModelFiles,
     query: &str,
     k: usize,
-) -> Result<(Vec<(u64, f32)>, usize, usize), IndexError> {
+) -> Result<Nearest, IndexError> {
     let (epoch, live) = idx.live_chunks();
     let vecs = load_cached(dir, epoch);
+    let mut out = Nearest {
+        ids: Vec::new(),
+        have: vecs.len(),
+        total: live.len(),
+    };
     if vecs.is_empty() {
-        return Ok((Vec::new(), 0, live.len()));
+        return Ok(out);
     }
     let q = embed::shared(files)?.embed(vec![query.to_owned()])?;
-    let Some(q) = q.first() else {
-        return Ok((Vec::new(), vecs.len(), live.len()));
-    };
-    Ok((vecs.nearest(q, k), vecs.len(), live.len()))
+    if let Some(q) = q.first() {
+        out.ids = vecs.nearest(q, k);
+    }
+    Ok(out)
 }

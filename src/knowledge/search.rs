@@ -48,7 +48,11 @@ pub fn search(
             ),
         ));
     };
-    let (near, have, total) = dense::nearest(&dir, &idx, &files, query, k.max(CANDIDATES))?;
+    let dense::Nearest {
+        ids: near,
+        have,
+        total,
+    } = dense::nearest(&dir, &idx, &files, query, k.max(CANDIDATES))?;
     if have == 0 {
         return Ok((
             idx.search(query, k)?,

@@ -247,23 +247,27 @@ mod tests {
 
     #[test]
     fn add_drop_reload_and_a_torn_tail() {
-        let d = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let d = &dir;
         let mut v = Vectors::load(d.path(), 7);
         v.write(d.path(), &[(1, unit(0)), (2, unit(1)), (3, unit(2))], &[])
             .unwrap();
         v.write(d.path(), &[(4, unit(3))], &[2]).unwrap();
-        let r = Vectors::load(d.path(), 7);
-        assert_eq!(r.len(), 3);
-        assert!(!r.contains(2));
-        assert_eq!(r.nearest(&unit(3), 1), vec![(4, 1.0)]);
-        assert_eq!(r.nearest(&unit(0), 2)[0].0, 1);
+        let reread = Vectors::load(d.path(), 7);
+        assert_eq!(reread.len(), 3);
+        assert!(!reread.contains(2));
+        assert_eq!(reread.nearest(&unit(3), 1), vec![(4, 1.0)]);
+        assert_eq!(reread.nearest(&unit(0), 2)[0].0, 1);
         // Another epoch: the vectors belong to an index that is gone.
         assert!(Vectors::load(d.path(), 8).is_empty());
         // A crash mid-append: the cut record is ignored, and the next append replaces it.
-        let p = Vectors::path(d.path());
-        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
-        f.write_all(&[ADD, 9, 0, 0]).unwrap();
-        drop(f);
+        let path = Vectors::path(d.path());
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(&[ADD, 9, 0, 0]).unwrap();
+        drop(file);
         let mut r = Vectors::load(d.path(), 7);
         assert_eq!(r.len(), 3);
         r.write(d.path(), &[(5, unit(4))], &[]).unwrap();
@@ -271,7 +275,7 @@ mod tests {
         assert_eq!(r.len(), 4);
         assert!(r.contains(5));
         // Garbage instead of a file: empty, and the next write starts a new one.
-        std::fs::write(&p, b"junk").unwrap();
+        std::fs::write(&path, b"junk").unwrap();
         let mut r = Vectors::load(d.path(), 7);
         assert!(r.is_empty());
         r.write(d.path(), &[(6, unit(5))], &[]).unwrap();

@@ -26,11 +26,14 @@ fn text(o: &Output) -> String {
 }
 
 fn sha256(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
     ring::digest::digest(&ring::digest::SHA256, bytes)
         .as_ref()
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A wheel (a zip) holding `members`.
@@ -57,7 +60,7 @@ struct Registry {
     hits: Arc<AtomicUsize>,
 }
 
-fn registry(packages: Vec<(String, String, Vec<u8>)>) -> Registry {
+fn registry(packages: Served) -> Registry {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let hits = Arc::new(AtomicUsize::new(0));
@@ -123,7 +126,10 @@ fn registry(packages: Vec<(String, String, Vec<u8>)>) -> Registry {
 }
 
 /// Two small wheels and the assets that pin them.
-fn small_wheels() -> (Vec<Asset>, Vec<(String, String, Vec<u8>)>) {
+/// What a test registry serves: (package, wheel file name, bytes).
+type Served = Vec<(String, String, Vec<u8>)>;
+
+fn small_wheels() -> (Vec<Asset>, Served) {
     let lib = b"not really a library, but pinned".to_vec();
     let model = vec![7u8; 300_000];
     let w1 = wheel(&[("pkg_a/lib.so", &lib), ("pkg_a/other.txt", b"left behind")]);
@@ -386,15 +392,13 @@ fn without_the_model_search_is_bm25_with_a_notice() {
 /// The real model's folder, or `None` with a message saying how to get it.
 fn real_model() -> Option<PathBuf> {
     let dir = std::env::var_os("AZ_OS_MODEL_DIR").map(PathBuf::from);
-    match dir.filter(|d| assets::locate(d).is_some()) {
-        Some(d) => Some(d),
-        None => {
-            eprintln!(
-                "skipped: the embedding model is not here; set AZ_OS_MODEL_DIR to a folder made by `az-os index --fetch-model` (CI does)"
-            );
-            None
-        }
+    let found = dir.filter(|d| assets::locate(d).is_some());
+    if found.is_none() {
+        eprintln!(
+            "skipped: the embedding model is not here; set AZ_OS_MODEL_DIR to a folder made by `az-os index --fetch-model` (CI does)"
+        );
     }
+    found
 }
 
 fn copy_dir(from: &Path, to: &Path) {
