@@ -54,6 +54,12 @@ struct Manifest {
     files: BTreeMap<String, FileEntry>,
 }
 
+impl Manifest {
+    fn chunk_count(&self) -> usize {
+        self.files.values().map(|f| f.chunks.len()).sum()
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Fields {
     path: Field,
@@ -109,6 +115,9 @@ pub struct Bm25 {
     fields: Fields,
     reader: IndexReader,
     rebuilt: bool,
+    /// From the manifest, as of opening or the last update.
+    epoch: std::sync::atomic::AtomicU64,
+    chunk_count: std::sync::atomic::AtomicUsize,
     /// Held while this handle may write (and rebuild): `index.lock`, exclusive.
     _lock: Option<std::fs::File>,
 }
@@ -157,6 +166,15 @@ impl Bm25 {
         }
     }
 
+    /// The epoch and chunk count of the manifest as of opening (or the last update):
+    /// what a search needs without reading the manifest again.
+    pub fn epoch_and_chunks(&self) -> (u64, usize) {
+        (
+            self.epoch.load(std::sync::atomic::Ordering::Relaxed),
+            self.chunk_count.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     fn with(
         dir: &Path,
         index: tantivy::Index,
@@ -169,12 +187,15 @@ impl Bm25 {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e: tantivy::TantivyError| IndexError::Tantivy(e.to_string()))?;
+        let (epoch, chunks) = read_manifest(dir).map_or((0, 0), |m| (m.epoch, m.chunk_count()));
         Ok(Self {
             dir: dir.to_path_buf(),
             index,
             fields,
             reader,
             rebuilt,
+            epoch: epoch.into(),
+            chunk_count: chunks.into(),
             _lock: lock,
         })
     }
@@ -320,6 +341,10 @@ impl Bm25 {
         }
         drop(writer);
         write_manifest(&self.dir, &manifest)?;
+        self.epoch
+            .store(manifest.epoch, std::sync::atomic::Ordering::Relaxed);
+        self.chunk_count
+            .store(manifest.chunk_count(), std::sync::atomic::Ordering::Relaxed);
         self.reader
             .reload()
             .map_err(|e| IndexError::Tantivy(e.to_string()))?;

@@ -180,12 +180,12 @@ pub fn nearest(
     query: &str,
     k: usize,
 ) -> Result<Nearest, IndexError> {
-    let (epoch, live) = idx.live_chunks();
+    let (epoch, total) = idx.epoch_and_chunks();
     let vecs = load_cached(dir, epoch);
     let mut out = Nearest {
         ids: Vec::new(),
-        have: vecs.len(),
-        total: live.len(),
+        have: vecs.len().min(total),
+        total,
     };
     if vecs.is_empty() {
         return Ok(out);

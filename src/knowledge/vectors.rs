@@ -140,7 +140,7 @@ impl Vectors {
             .data
             .chunks_exact(DIMS)
             .zip(&self.ids)
-            .map(|(v, &id)| (id, v.iter().zip(query).map(|(a, b)| a * b).sum()))
+            .map(|(v, &id)| (id, dot(v, query)))
             .collect();
         let k = k.min(scored.len());
         if k == 0 {
@@ -233,6 +233,26 @@ impl Vectors {
         self.valid_len = buf.len() as u64;
         Ok(())
     }
+}
+
+/// A dot product the compiler vectorises: eight independent sums (a single running sum
+/// must be added in order, which keeps it scalar and made a search over 100k vectors
+/// take 80 ms instead of about 15).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

@@ -571,3 +571,38 @@ fn hybrid_is_not_worse_than_bm25_on_the_labelled_queries() {
         bm25.1
     );
 }
+
+#[test]
+fn index_leaves_vectors_to_a_background_pass_that_wait_waits_for() {
+    let Some(model) = real_model() else { return };
+    let env = TestEnv::new();
+    for (name, body) in [
+        ("a.md", "# Gardening\n\nWater tomatoes in the morning.\n"),
+        (
+            "b.rs",
+            "/// Adds two numbers.\npub fn add(a: i32, b: i32) -> i32 { a + b }\n",
+        ),
+    ] {
+        std::fs::write(env.work().join(name), body).unwrap();
+    }
+    let run = |args: &[&str]| {
+        az(&env)
+            .env("AZ_OS_MODEL_DIR", &model)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--json", "index"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let last: Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["dense"], "background", "{last}");
+    // Whether the background pass is still running or done, --wait ends with every chunk
+    // embedded.
+    let o = run(&["index", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(&["--json", "index", "--stats"]);
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["vectors"], s["chunks"], "{s}");
+    assert_eq!(s["chunks"], 2, "{s}");
+}
