@@ -178,7 +178,24 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Cmd::Config { action } => config_cmd::run(&ctx, action),
-        Cmd::Index { paths, stats } => index_cmd::index(&ctx, &paths, stats),
+        Cmd::Index {
+            paths,
+            stats,
+            fetch_model,
+            from,
+            wait,
+            embed_only,
+        } => {
+            if fetch_model {
+                index_cmd::fetch_model(&ctx, from.as_deref())
+            } else {
+                index_cmd::index(
+                    &ctx,
+                    &paths,
+                    index_cmd::Then::from_flags(stats, wait, embed_only),
+                )
+            }
+        }
         Cmd::Search {
             query,
             path,

@@ -7,15 +7,21 @@
 //!
 //! Blocking: callers run it on a blocking thread or a thread of their own.
 
+pub mod assets;
 pub mod bm25;
 pub mod chunk;
 pub mod context;
+pub mod dense;
+pub mod embed;
+pub mod search;
+pub mod vectors;
 pub mod walk;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use bm25::{Bm25, Progress, Stats, Update};
+pub use search::search;
 
 /// How to search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
@@ -64,10 +70,19 @@ pub enum IndexError {
     Busy,
     #[error("{} is not a folder", .0.display())]
     NotADir(PathBuf),
+    #[error(
+        "{} is not indexed yet (or its first indexing is still running); run `az-os index` in it first",
+        .0.display()
+    )]
+    NotIndexed(PathBuf),
+    #[error(
+        "the embedding model cannot be used: {0}; run `az-os index --fetch-model` to fetch it again"
+    )]
+    Model(String),
 }
 
 impl IndexError {
-    fn io(path: &Path, e: &std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, e: &std::io::Error) -> Self {
         Self::Io {
             path: path.display().to_string(),
             message: e.to_string(),

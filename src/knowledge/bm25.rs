@@ -45,9 +45,19 @@ struct FileEntry {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Manifest {
     format: u32,
+    /// Drawn when the manifest starts afresh: chunk ids are unique within one epoch, so
+    /// the vectors made for them (`vectors.rs`) know when they belong to a dead index.
+    #[serde(default)]
+    epoch: u64,
     root: PathBuf,
     next_id: u64,
     files: BTreeMap<String, FileEntry>,
+}
+
+impl Manifest {
+    fn chunk_count(&self) -> usize {
+        self.files.values().map(|f| f.chunks.len()).sum()
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -105,6 +115,9 @@ pub struct Bm25 {
     fields: Fields,
     reader: IndexReader,
     rebuilt: bool,
+    /// From the manifest, as of opening or the last update.
+    epoch: std::sync::atomic::AtomicU64,
+    chunk_count: std::sync::atomic::AtomicUsize,
     /// Held while this handle may write (and rebuild): `index.lock`, exclusive.
     _lock: Option<std::fs::File>,
 }
@@ -153,6 +166,15 @@ impl Bm25 {
         }
     }
 
+    /// The epoch and chunk count of the manifest as of opening (or the last update):
+    /// what a search needs without reading the manifest again.
+    pub fn epoch_and_chunks(&self) -> (u64, usize) {
+        (
+            self.epoch.load(std::sync::atomic::Ordering::Relaxed),
+            self.chunk_count.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     fn with(
         dir: &Path,
         index: tantivy::Index,
@@ -165,12 +187,15 @@ impl Bm25 {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e: tantivy::TantivyError| IndexError::Tantivy(e.to_string()))?;
+        let (epoch, chunks) = read_manifest(dir).map_or((0, 0), |m| (m.epoch, m.chunk_count()));
         Ok(Self {
             dir: dir.to_path_buf(),
             index,
             fields,
             reader,
             rebuilt,
+            epoch: epoch.into(),
+            chunk_count: chunks.into(),
             _lock: lock,
         })
     }
@@ -195,6 +220,7 @@ impl Bm25 {
             .filter(|m| m.format == FORMAT && m.root == root)
             .unwrap_or_else(|| Manifest {
                 format: FORMAT,
+                epoch: new_epoch(),
                 root: root.to_path_buf(),
                 ..Manifest::default()
             });
@@ -315,6 +341,10 @@ impl Bm25 {
         }
         drop(writer);
         write_manifest(&self.dir, &manifest)?;
+        self.epoch
+            .store(manifest.epoch, std::sync::atomic::Ordering::Relaxed);
+        self.chunk_count
+            .store(manifest.chunk_count(), std::sync::atomic::Ordering::Relaxed);
         self.reader
             .reload()
             .map_err(|e| IndexError::Tantivy(e.to_string()))?;
@@ -396,6 +426,18 @@ impl Bm25 {
         }
     }
 
+    /// The index's epoch and the ids of every chunk it holds, by path, in path order
+    /// (from the manifest of the last finished update).
+    pub fn live_chunks(&self) -> (u64, Vec<u64>) {
+        let manifest = read_manifest(&self.dir).unwrap_or_default();
+        let ids = manifest
+            .files
+            .values()
+            .flat_map(|f| f.chunks.iter().copied())
+            .collect();
+        (manifest.epoch, ids)
+    }
+
     /// Files and chunks held, and bytes on disk.
     pub fn stats(&self) -> Stats {
         let manifest = read_manifest(&self.dir).unwrap_or_default();
@@ -439,6 +481,10 @@ fn open_readable(dir: &Path) -> Option<tantivy::Index> {
     tantivy::Index::open_in_dir(dir.join("bm25"))
         .ok()
         .filter(|i| i.schema() == schema)
+}
+
+fn new_epoch() -> u64 {
+    u64::from_str_radix(&crate::util::ids::random_hex::<8>(), 16).unwrap_or(1)
 }
 
 fn content_hash(bytes: &[u8]) -> u64 {

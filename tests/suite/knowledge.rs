@@ -8,8 +8,19 @@ use serde_json::Value;
 
 use crate::common::TestEnv;
 
+#[path = "knowledge_dense.rs"]
+mod dense;
+
+/// The binary without the embedding model: these tests are about the words index (and
+/// with `AZ_OS_MODEL_DIR` set, as in CI, each update would start a background pass).
+fn cmd(env: &TestEnv) -> assert_cmd::Command {
+    let mut c = env.cmd();
+    c.env_remove("AZ_OS_MODEL_DIR");
+    c
+}
+
 fn az(env: &TestEnv, args: &[&str]) -> Output {
-    env.cmd().args(args).output().unwrap()
+    cmd(env).args(args).output().unwrap()
 }
 
 fn text(o: &Output) -> String {
