@@ -7,7 +7,7 @@ use super::args::MemoryCmd;
 use super::style::{self, color_enabled};
 use super::table::Table;
 use super::{Ctx, Exit, exit, print, print_json};
-use crate::memory::{self, cleanup, io};
+use crate::memory::{self, cleanup, consolidate, io};
 use crate::store::memories::{self, Memory};
 use crate::util::text::{ellipsize, strip_control};
 use crate::util::time::{age, now_unix, rfc3339};
@@ -241,11 +241,68 @@ fn import(ctx: &Ctx, file: &std::path::Path) -> Result<i32> {
 }
 
 fn consolidate(ctx: &Ctx, dry_run: bool) -> Result<i32> {
-    let _ = dry_run;
-    let _ = ctx;
-    Err(eyre!(Exit::usage(
-        "consolidate compares lessons by meaning and needs the embedding model: run `az-os index --fetch-model` first"
-    )))
+    let settings = ctx.settings()?;
+    let Some(files) =
+        crate::knowledge::assets::locate(&crate::knowledge::assets::model_dir(ctx.home.root()))
+    else {
+        return Err(eyre!(Exit::usage(
+            "consolidate compares lessons by meaning and needs the embedding model: run `az-os index --fetch-model` first"
+        )));
+    };
+    let conn = ctx.open_store()?;
+    let lessons = memories::all(&conn)?;
+    let texts: Vec<String> = lessons.iter().map(|m| m.lesson.clone()).collect();
+    let embedder =
+        crate::knowledge::embed::shared(&files).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
+    let mut vectors = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(64) {
+        vectors.extend(
+            embedder
+                .embed(batch.to_vec())
+                .map_err(|e| eyre!(Exit::usage(e.to_string())))?,
+        );
+    }
+    for v in &mut vectors {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if n > 0.0 {
+            v.iter_mut().for_each(|x| *x /= n);
+        }
+    }
+    let merges = consolidate::plan(&lessons, &vectors, settings.memory.consolidate_threshold);
+    if !dry_run {
+        consolidate::apply(&conn, &merges)?;
+    }
+    if ctx.global.json {
+        let rows: Vec<_> = merges
+            .iter()
+            .map(|m| serde_json::json!({"keep": m.keep, "merged": m.absorbed.iter().map(|a| &a.id).collect::<Vec<_>>()}))
+            .collect();
+        print_json(&serde_json::json!({"dry_run": dry_run, "merges": rows}))?;
+        return Ok(exit::OK);
+    }
+    let verb = if dry_run { "would merge" } else { "merged" };
+    let mut s = String::new();
+    for m in &merges {
+        s.push_str(&format!(
+            "{} {} into {}: {}\n",
+            verb,
+            m.absorbed
+                .iter()
+                .map(|a| a.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            m.keep.id,
+            ellipsize(&strip_control(&m.keep.lesson), 70)
+        ));
+    }
+    let n: usize = merges.iter().map(|m| m.absorbed.len()).sum();
+    s.push_str(&format!(
+        "{n} lessons {verb} into {} of {} lessons\n",
+        merges.len(),
+        lessons.len()
+    ));
+    print(&s)?;
+    Ok(exit::OK)
 }
 
 fn clean(ctx: &Ctx, dry_run: bool) -> Result<i32> {

@@ -219,6 +219,7 @@ async fn run(
     let ctx = ToolCtx {
         workdir: &workdir,
         index: &index,
+        home: runner.settings.home.root(),
         cancel,
         command_timeout: Duration::from_secs(runner.settings.defaults.command_timeout_s),
         store: &runner.store,

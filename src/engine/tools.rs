@@ -196,6 +196,8 @@ pub struct ToolCtx<'a> {
     pub workdir: &'a PathBuf,
     /// The workdir's document index (`search_memory` with `"in": "docs"`).
     pub index: &'a std::path::Path,
+    /// az-os's home (the index and the embedding model live there).
+    pub home: &'a std::path::Path,
     pub cancel: &'a CancellationToken,
     pub command_timeout: Duration,
     pub store: &'a StoreHandle,

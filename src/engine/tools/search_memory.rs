@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::{ToolCtx, ToolOutput, parse_args};
-use crate::knowledge::{Bm25, Hit};
+use crate::knowledge::{Hit, IndexError, Mode, search};
 use crate::store::memories;
 use crate::util::text::truncate_middle;
 
@@ -43,8 +43,11 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
     let mut failed = Vec::new();
     if args.within != Within::Lessons {
         match docs(ctx, &args.query, k).await {
-            Ok(hits) if hits.is_empty() => parts.push("docs: nothing matches".to_owned()),
-            Ok(hits) => parts.push(format!("docs:\n{}", render_docs(&hits))),
+            Ok((hits, _)) if hits.is_empty() => parts.push("docs: nothing matches".to_owned()),
+            Ok((hits, notice)) => {
+                let note = notice.map(|n| format!(" ({n})")).unwrap_or_default();
+                parts.push(format!("docs{note}:\n{}", render_docs(&hits)));
+            }
             Err(e) => failed.push(format!("docs: {e}")),
         }
     }
@@ -73,13 +76,24 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
     ToolOutput::ok(parts.join("\n\n"))
 }
 
-/// The workdir's index, searched on a blocking thread; no index yet is no hits.
-async fn docs(ctx: &ToolCtx<'_>, query: &str, k: usize) -> Result<Vec<Hit>, String> {
-    let (dir, query) = (ctx.index.to_path_buf(), query.to_owned());
-    tokio::task::spawn_blocking(move || match Bm25::open_existing(&dir) {
-        Ok(Some(index)) => index.search(&query, k).map_err(|e| e.to_string()),
-        Ok(None) => Ok(Vec::new()),
-        Err(e) => Err(e.to_string()),
+/// The workdir's index by words and meaning (BM25 alone, with a notice, without the
+/// embedding model), on a blocking thread; no index yet is no hits.
+async fn docs(
+    ctx: &ToolCtx<'_>,
+    query: &str,
+    k: usize,
+) -> Result<(Vec<Hit>, Option<String>), String> {
+    let (home, root, query) = (
+        ctx.home.to_path_buf(),
+        ctx.workdir.clone(),
+        query.to_owned(),
+    );
+    tokio::task::spawn_blocking(move || {
+        match search::search(&home, &root, &query, k, Mode::Hybrid) {
+            Ok(found) => Ok(found),
+            Err(IndexError::NotIndexed(_)) => Ok((Vec::new(), None)),
+            Err(e) => Err(e.to_string()),
+        }
     })
     .await
     .map_err(|e| format!("the search stopped: {e}"))?
