@@ -161,7 +161,7 @@ fn set_focus(m: &mut Model, f: Focus) {
 }
 
 fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
-    let page = isize::try_from(m.queue.height.max(2) - 1).unwrap_or(10);
+    let page = page_size(m);
     match a {
         Action::Noop => {}
         Action::Quit => {
@@ -388,14 +388,27 @@ pub(super) fn short(id: &TaskId) -> &str {
     &id.as_str()[..id.as_str().len().min(6)]
 }
 
+/// Rows one page moves: the open popup's visible text, else the queue's rows.
+fn page_size(m: &Model) -> isize {
+    let rows = match super::view::sheet(m) {
+        Some(sheet) => usize::from(sheet.page(screen(m))),
+        None => m.queue.height,
+    };
+    isize::try_from(rows.max(2) - 1).unwrap_or(10)
+}
+
+/// The whole terminal, where popups are placed.
+fn screen(m: &Model) -> ratatui::layout::Rect {
+    ratatui::layout::Rect::new(0, 0, m.size.0, m.size.1)
+}
+
 fn move_by(m: &mut Model, delta: isize, fx: &mut Vec<Effect>) {
     if m.popup.is_some() {
-        let max = popup_len(m).saturating_sub(usize::from(m.size.1.saturating_sub(8)));
+        // Bounded by the text as drawn at this size: the end is the last line.
+        let max = super::view::sheet(m).map_or(0, |s| s.max_scroll(screen(m)));
+        let delta = i32::try_from(delta).unwrap_or(if delta < 0 { i32::MIN } else { i32::MAX });
         if let Some(p) = &mut m.popup {
-            p.scroll_by(
-                i32::try_from(delta.clamp(-1000, 1000)).unwrap_or(0),
-                u16::try_from(max).unwrap_or(u16::MAX),
-            );
+            p.scroll_by(delta, max);
         }
         return;
     }
@@ -406,37 +419,6 @@ fn move_by(m: &mut Model, delta: isize, fx: &mut Vec<Effect>) {
         }
         Focus::Turns => m.turns.move_by(delta),
         Focus::Memory => m.memory.move_by(delta),
-    }
-}
-
-/// Lines of content in the open popup (before wrapping), to bound scrolling.
-fn popup_len(m: &Model) -> usize {
-    match &m.popup {
-        Some(Popup::Help { .. }) => super::keymap::Context::ALL
-            .iter()
-            .map(|c| {
-                let mut descs: Vec<&str> = m
-                    .keymap
-                    .bindings(*c)
-                    .iter()
-                    .map(|b| b.desc.as_str())
-                    .collect();
-                descs.dedup();
-                if descs.is_empty() { 0 } else { descs.len() + 1 }
-            })
-            .sum(),
-        Some(Popup::Detail { task, .. }) => m.queue.get(task).map_or(0, |t| {
-            10 + t.description.lines().count()
-                + t.error.as_deref().map_or(0, |e| e.lines().count() + 2)
-                + t.result.as_deref().map_or(0, |r| r.lines().count() + 2)
-        }),
-        Some(Popup::Lesson { id, .. }) => m
-            .memory
-            .items
-            .iter()
-            .find(|x| &x.id == id)
-            .map_or(0, |x| x.lesson.lines().count() + 2),
-        Some(Popup::Confirm { .. } | Popup::Approval { .. }) | None => 0,
     }
 }
 

@@ -130,15 +130,9 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
     let buf = f.buffer_mut();
     match &m.popup {
         None => {}
-        Some(Popup::Help { scroll }) => popups::help(screen, buf, th, &m.keymap, *scroll),
-        Some(Popup::Detail { task, scroll }) => {
-            if let Some(t) = m.queue.get(task) {
-                popups::detail(screen, buf, th, t, *scroll);
-            }
-        }
-        Some(Popup::Lesson { id, scroll }) => {
-            if let Some(mem) = m.memory.items.iter().find(|x| &x.id == id) {
-                popups::lesson(screen, buf, th, mem, *scroll);
+        Some(Popup::Help { scroll } | Popup::Detail { scroll, .. } | Popup::Lesson { scroll, .. }) => {
+            if let Some(sheet) = sheet(m) {
+                sheet.render(screen, buf, th, *scroll);
             }
         }
         Some(Popup::Confirm { question, .. }) => popups::confirm(screen, buf, th, question),
@@ -162,6 +156,22 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
     }
 }
 
+/// The open popup's text, when it is one that scrolls (help, detail, lesson).
+pub fn sheet(m: &Model) -> Option<popups::Sheet<'_>> {
+    let th = &m.theme;
+    match m.popup.as_ref()? {
+        Popup::Help { .. } => Some(popups::help(th, &m.keymap)),
+        Popup::Detail { task, .. } => m.queue.get(task).map(|t| popups::detail(th, t)),
+        Popup::Lesson { id, .. } => m
+            .memory
+            .items
+            .iter()
+            .find(|x| &x.id == id)
+            .map(|mem| popups::lesson(th, mem)),
+        Popup::Confirm { .. } | Popup::Approval { .. } => None,
+    }
+}
+
 /// Up to five hints for the focused context, one per description.
 fn hints(m: &Model) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
@@ -173,7 +183,7 @@ fn hints(m: &Model) -> Vec<(String, String)> {
             if out.len() >= 6 {
                 return out;
             }
-            if !out.iter().any(|(_, d)| *d == b.desc) {
+            if works(m, b.action) && !out.iter().any(|(_, d)| *d == b.desc) {
                 out.push((b.key.to_string(), b.desc.clone()));
             }
         }
@@ -187,6 +197,31 @@ fn hints(m: &Model) -> Vec<(String, String)> {
         out.push((k.to_string(), "Help".into()));
     }
     out
+}
+
+/// Whether `action` would do something now; the status bar advertises only those.
+fn works(m: &Model, action: Action) -> bool {
+    match action {
+        Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Top
+        | Action::Bottom
+            if m.popup.is_some() =>
+        {
+            let screen = ratatui::layout::Rect::new(0, 0, m.size.0, m.size.1);
+            sheet(m).is_some_and(|s| s.max_scroll(screen) > 0)
+        }
+        Action::Copy => {
+            let task = match &m.popup {
+                Some(Popup::Detail { task, .. }) => m.queue.get(task),
+                _ => m.queue.selected_task(),
+            };
+            task.is_some_and(|t| t.result.is_some())
+        }
+        _ => true,
+    }
 }
 
 fn summary(m: &Model) -> String {

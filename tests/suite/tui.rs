@@ -9,6 +9,7 @@
 //! This file holds the helpers the three share.
 
 mod event_loop;
+mod popups;
 mod update;
 mod view;
 
