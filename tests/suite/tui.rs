@@ -8,6 +8,7 @@
 //! tasks have fixed ids, so ages and snapshots never depend on when tests run.
 //! This file holds the helpers the three share.
 
+mod contrast;
 mod event_loop;
 mod popups;
 mod update;

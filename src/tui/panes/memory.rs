@@ -99,7 +99,7 @@ impl Widget for MemoryPane<'_> {
             );
             let mut line = Line::from(vec![Span::styled(cat, th.dim), Span::styled(text, th.text)]);
             if i == s.selected && self.focused {
-                line = line.style(th.selected);
+                line = super::select_line(line, th);
             }
             buf.set_line(inner.x, y, &line, inner.width);
             y += 1;

@@ -359,11 +359,9 @@ impl Widget for QueuePane<'_> {
             ));
             let mut line = Line::from(spans);
             if selected {
-                line = line.style(if self.focused {
-                    th.selected
-                } else {
-                    th.dim.patch(th.selected)
-                });
+                // Focused or not, the selection reads the same; the pane's border
+                // says where the focus is.
+                line = super::select_line(line, th);
             }
             let y = inner.y + u16::try_from(row).unwrap_or(0);
             buf.set_line(inner.x, y, &line, inner.width);

@@ -67,8 +67,8 @@ impl Widget for StatusBar<'_> {
         if self.state.visible(self.now) {
             let style = match self.state.tone {
                 Tone::Info => th.status_bar,
-                Tone::Warn => th.status_bar.patch(th.gauge_warn),
-                Tone::Error => th.status_bar.patch(th.error),
+                Tone::Warn => th.status_bar.patch(th.status_warn),
+                Tone::Error => th.status_bar.patch(th.status_error),
             };
             let msg =
                 crate::util::text::ellipsize(&self.state.message, room.saturating_sub(3).max(1));
@@ -85,7 +85,7 @@ impl Widget for StatusBar<'_> {
             used += w;
             spans.push(Span::styled(
                 format!(" {k}"),
-                th.status_bar.patch(th.key_hint),
+                th.status_bar.patch(th.status_key),
             ));
             spans.push(Span::styled(format!(" {d} "), th.status_bar));
         }

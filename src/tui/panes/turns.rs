@@ -492,10 +492,10 @@ impl Widget for TurnsPane<'_> {
                 if y >= bottom {
                     return;
                 }
-                let mut line = Line::from(Span::styled(l.as_str(), style));
-                if selected {
-                    line = line.style(th.selected);
-                }
+                let line = Line::from(Span::styled(
+                    l.as_str(),
+                    if selected { th.selected } else { style },
+                ));
                 buf.set_line(inner.x, y, &line, inner.width);
                 y += 1;
             }
