@@ -47,6 +47,8 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
         Msg::Key(_) => {}
         Msg::Mouse(e) => mouse(m, e, &mut fx),
         Msg::Paste(text) => paste(m, &text),
+        // The clock moved on (`update` stamped `now`): the spinner and running times.
+        Msg::Tick => {}
         Msg::Resize(w, h) => {
             m.size = (w, h);
             relayout(m);
@@ -88,9 +90,9 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
 /// Sizes that depend on the layout.
 pub fn relayout(m: &mut Model) {
     let a = areas(m);
-    let (qw, qh) = layout::inner(a.queue);
-    let _ = qw;
-    m.queue.height = usize::from(qh.max(1));
+    // The queue's first row holds the column headers.
+    let (_, qh) = layout::inner(a.queue);
+    m.queue.set_height(usize::from(qh.saturating_sub(1)));
     let (tw, th) = layout::inner(a.turns);
     if tw > 0 {
         m.turns.set_size(tw, th);
@@ -467,9 +469,10 @@ fn mouse(m: &mut Model, e: MouseEvent, fx: &mut Vec<Effect>) {
         MouseEventKind::Down(_) if m.popup.is_none() => {
             set_focus(m, pane);
             if pane == Focus::Queue {
-                let row = usize::from(e.row.saturating_sub(a.queue.y + 1));
-                let target = m.queue.offset + row;
-                if target < m.queue.len() {
+                // Below the border and the column headers.
+                let row = usize::from(e.row).checked_sub(usize::from(a.queue.y) + 2);
+                let target = row.map(|r| m.queue.offset + r);
+                if let Some(target) = target.filter(|t| *t < m.queue.len()) {
                     let delta = isize::try_from(target).unwrap_or(0)
                         - isize::try_from(m.queue.selected).unwrap_or(0);
                     m.queue.move_by(delta);

@@ -224,12 +224,19 @@ fn works(m: &Model, action: Action) -> bool {
     }
 }
 
+/// The right of the status bar: what runs (with the spinner), what waits, and spend.
 fn summary(m: &Model) -> String {
-    let running = m.queue.active();
+    let (running, queued) = (m.queue.running(), m.queue.queued());
     let over = if m.cost.over_day() {
         " OVER BUDGET"
     } else {
         ""
     };
-    format!("{running} active · ${:.4} today{over}", m.cost.today_usd)
+    let work = match (running, queued) {
+        (0, 0) => "idle".to_owned(),
+        (0, q) => format!("{q} queued"),
+        (r, 0) => format!("{} {r} running", m.queue.spinner()),
+        (r, q) => format!("{} {r} running · {q} queued", m.queue.spinner()),
+    };
+    format!("{work} · ${:.4} today{over}", m.cost.today_usd)
 }

@@ -11,6 +11,7 @@
 mod contrast;
 mod event_loop;
 mod popups;
+mod queue;
 mod update;
 mod view;
 
