@@ -37,6 +37,9 @@ const QUEUE_LIMIT: usize = 10_000;
 pub struct LoopOptions {
     /// End once input has closed and no task is queued or running (tests, demos).
     pub exit_when_idle: bool,
+    /// The real terminal, which Ctrl-Z gives back while the process is stopped
+    /// (`None` in tests: there is no terminal to give back, and Ctrl-Z does nothing).
+    pub terminal: Option<super::terminal::TermOptions>,
 }
 
 /// Counters for tests and diagnostics.
@@ -119,6 +122,14 @@ where
                     match fx {
                         Effect::Quit => model.quit = true,
                         Effect::Copy(text) => clipboard(&text),
+                        Effect::Suspend => {
+                            if let Some(term) = opts.terminal {
+                                super::terminal::suspend(term)?;
+                                // The shell drew over the screen: draw all of it again.
+                                terminal.clear().map_err(io::Error::other)?;
+                                dirty = true;
+                            }
+                        }
                         other => effects.run(other),
                     }
                 }

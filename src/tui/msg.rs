@@ -55,5 +55,7 @@ pub enum Effect {
     LoadMetrics,
     /// Put text on the clipboard with OSC 52 (works over SSH).
     Copy(String),
+    /// Give the terminal back and stop the process (Ctrl-Z); `fg` resumes and redraws.
+    Suspend,
     Quit,
 }

@@ -44,11 +44,10 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
     let mut fx = Vec::new();
     match msg {
         Msg::Key(k) if k.kind != KeyEventKind::Release => key(m, k, now, &mut fx),
-        Msg::Key(_) => {}
+        // The clock moved on (`update` stamped `now`): the spinner and running times.
+        Msg::Key(_) | Msg::Tick => {}
         Msg::Mouse(e) => mouse(m, e, &mut fx),
         Msg::Paste(text) => paste(m, &text),
-        // The clock moved on (`update` stamped `now`): the spinner and running times.
-        Msg::Tick => {}
         Msg::Resize(w, h) => {
             m.size = (w, h);
             relayout(m);
@@ -59,7 +58,8 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
             selection_changed(m, &mut fx);
         }
         Msg::LogsLoaded(id, rows) => {
-            let t = Transcript::from_logs(&rows, m.turns.width);
+            let description = m.queue.get(&id).map(|t| t.description.as_str());
+            let t = Transcript::from_logs(&rows, m.turns.width, description);
             m.turns.transcripts.insert(id, t);
             let shown = m.turns.shown.take();
             m.turns.show(shown);
@@ -89,6 +89,8 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
 
 /// Sizes that depend on the layout.
 pub fn relayout(m: &mut Model) {
+    // The input spans the screen; its height depends on how its text wraps.
+    m.input.width = m.size.0.saturating_sub(2);
     let a = areas(m);
     // The queue's first row holds the column headers.
     let (_, qh) = layout::inner(a.queue);
@@ -187,6 +189,7 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             }
         }
         Action::Help => m.popup = Some(Popup::Help { scroll: 0 }),
+        Action::Suspend => fx.push(Effect::Suspend),
         Action::FocusNext | Action::FocusPrev => {
             let i = Focus::CYCLE.iter().position(|f| *f == m.focus).unwrap_or(0);
             let n = Focus::CYCLE.len();
@@ -198,7 +201,10 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             set_focus(m, Focus::CYCLE[next]);
         }
         Action::FocusInput => set_focus(m, Focus::Input),
-        Action::FocusPanes => set_focus(m, m.last_pane),
+        Action::FocusPanes => {
+            set_focus(m, m.last_pane);
+            offer_interrupt(m, fx);
+        }
         Action::FocusQueue => set_focus(m, Focus::Queue),
         Action::FocusTurns => set_focus(m, Focus::Turns),
         Action::FocusCost => set_focus(m, Focus::Cost),
@@ -255,8 +261,14 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             m.input.textarea.insert_newline();
             relayout(m);
         }
-        Action::HistoryPrev => m.input.history_step(true),
-        Action::HistoryNext => m.input.history_step(false),
+        Action::HistoryPrev => {
+            m.input.up();
+            relayout(m);
+        }
+        Action::HistoryNext => {
+            m.input.down();
+            relayout(m);
+        }
         Action::Clear => {
             m.input.set_text("");
             relayout(m);
@@ -301,6 +313,37 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             }
         }
     }
+}
+
+/// Leaving the input while a task runs (Esc, as in other agents' terminals) offers
+/// to interrupt it, without a dialog that would take the next key: the running
+/// task is selected (the selected one if it runs, else the newest running) and the
+/// status bar says which key cancels it.
+fn offer_interrupt(m: &mut Model, fx: &mut Vec<Effect>) {
+    if m.popup.is_some() || m.focus == Focus::Input {
+        return;
+    }
+    let Some(id) = m
+        .queue
+        .selected_task()
+        .filter(|t| t.status == crate::store::TaskStatus::Running)
+        .or_else(|| m.queue.newest_running())
+        .map(|t| t.id.clone())
+    else {
+        return;
+    };
+    if m.queue.selected_id().as_ref() != Some(&id) {
+        m.queue.select(&id);
+        selection_changed(m, fx);
+    }
+    let key = m
+        .keymap
+        .key_for(super::keymap::Context::Panes, Action::Cancel)
+        .map_or_else(|| Action::Cancel.name().to_owned(), |k| k.to_string());
+    m.status.set(
+        Tone::Info,
+        format!("Task {} is running: {key} interrupts it", short(&id)),
+    );
 }
 
 /// Actions on the selected task (or the input, for submit).

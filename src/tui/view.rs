@@ -17,7 +17,7 @@ use super::panes::popups::{self, Popup};
 use super::panes::queue::QueuePane;
 use super::panes::status::StatusBar;
 use super::panes::turns::TurnsPane;
-use crate::util::text::ellipsize;
+use crate::util::text::ellipsize_cols;
 
 pub fn view(m: &Model, f: &mut Frame<'_>) {
     // Lay out the frame actually given (an inline viewport may be smaller than
@@ -41,7 +41,7 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
                 format!(
                     "Turns · {} {}",
                     &t.id.as_str()[..6.min(t.id.as_str().len())],
-                    ellipsize(&t.description.replace('\n', " "), room)
+                    ellipsize_cols(&t.description.replace('\n', " "), room)
                 )
             }
             None => "Turns".to_owned(),
@@ -130,7 +130,9 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
     let buf = f.buffer_mut();
     match &m.popup {
         None => {}
-        Some(Popup::Help { scroll } | Popup::Detail { scroll, .. } | Popup::Lesson { scroll, .. }) => {
+        Some(
+            Popup::Help { scroll } | Popup::Detail { scroll, .. } | Popup::Lesson { scroll, .. },
+        ) => {
             if let Some(sheet) = sheet(m) {
                 sheet.render(screen, buf, th, *scroll);
             }

@@ -10,10 +10,12 @@
 
 mod contrast;
 mod event_loop;
+mod input;
 mod popups;
 mod queue;
 mod update;
 mod view;
+mod wide;
 
 use std::path::PathBuf;
 

@@ -85,7 +85,7 @@ pub struct Sheet<'a> {
     width: u16,
 }
 
-impl<'a> Sheet<'a> {
+impl Sheet<'_> {
     /// Rows the text takes when wrapped to `inner` columns.
     fn rows(&self, inner: u16) -> usize {
         Paragraph::new(self.lines.clone())
@@ -127,7 +127,11 @@ impl<'a> Sheet<'a> {
             let inner = rect.height.saturating_sub(2);
             let total = usize::from(max) + usize::from(inner);
             let last = usize::from(scroll) + usize::from(inner);
-            format!("{}-{last}/{total} · j/k PgDn/PgUp · {}", scroll + 1, self.keys)
+            format!(
+                "{}-{last}/{total} · j/k PgDn/PgUp · {}",
+                scroll + 1,
+                self.keys
+            )
         } else {
             self.keys.to_owned()
         };
@@ -271,7 +275,7 @@ pub fn confirm(area: Rect, buf: &mut Buffer, th: &Theme, question: &str) {
             Span::styled(" no", th.text),
         ]),
     ];
-    let w = u16::try_from(question.chars().count() + 4)
+    let w = u16::try_from(crate::util::text::width(question) + 4)
         .unwrap_or(60)
         .clamp(30, 70);
     draw(area, buf, th, "Confirm", "", lines, w, 6, 0);
@@ -315,7 +319,6 @@ pub fn approval(
         .min(area.height.saturating_sub(2));
     draw(area, buf, th, "Approve command?", "", lines, 76, h, 0);
 }
-
 
 /// A dialog drawn at a given size (confirmations and approvals).
 #[allow(clippy::too_many_arguments)] // the popup's parts, all needed, none related

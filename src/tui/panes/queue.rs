@@ -15,7 +15,7 @@ use super::{frame, status_style};
 use crate::store::{TaskRow, TaskStatus};
 use crate::tui::theme::Theme;
 use crate::util::ids::TaskId;
-use crate::util::text::{ellipsize, strip_control};
+use crate::util::text::{fit, strip_control};
 
 /// One task as the queue shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -222,7 +222,8 @@ impl QueueState {
         let t = &self.tasks;
         // Tasks queued in the same instant (one batch of events) keep their arrival
         // order: the later one is the newer, as it will be once read back from the store.
-        let newer = |a: usize, b: usize| t[a].created_at.total_cmp(&t[b].created_at).then(a.cmp(&b));
+        let newer =
+            |a: usize, b: usize| t[a].created_at.total_cmp(&t[b].created_at).then(a.cmp(&b));
         match self.sort {
             Sort::Newest => view.sort_by(|&a, &b| newer(b, a)),
             Sort::Oldest => view.sort_by(|&a, &b| newer(a, b)),
@@ -289,6 +290,16 @@ impl QueueState {
     /// Tasks queued or running.
     pub fn active(&self) -> usize {
         self.tasks.iter().filter(|t| !t.status.is_final()).count()
+    }
+
+    /// The running task queued last, if any.
+    pub fn newest_running(&self) -> Option<&TaskItem> {
+        self.tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.status == TaskStatus::Running)
+            .max_by(|(i, a), (j, b)| a.created_at.total_cmp(&b.created_at).then(i.cmp(j)))
+            .map(|(_, t)| t)
     }
 
     /// Tasks running now.
@@ -419,15 +430,13 @@ impl Widget for QueuePane<'_> {
                     th.dim,
                 ),
             ];
+            // Cut and padded by display width, so wide characters keep columns aligned.
             if model_w > 0 {
-                let m = ellipsize(t.model.as_deref().unwrap_or("-"), model_w);
-                spans.push(Span::styled(format!("{m:<model_w$} "), th.dim));
+                let m = fit(&strip_control(t.model.as_deref().unwrap_or("-")), model_w);
+                spans.push(Span::styled(format!("{m} "), th.dim));
             }
-            let desc = ellipsize(
-                &strip_control(&t.description).replace('\n', " "),
-                desc_w.max(1),
-            );
-            spans.push(Span::styled(format!("{desc:<desc_w$}"), th.text));
+            let desc = fit(&strip_control(&t.description).replace('\n', " "), desc_w);
+            spans.push(Span::styled(desc, th.text));
             spans.push(Span::styled(
                 format!("{:>8}", format!("${:.4}", t.cost_usd)),
                 th.dim,

@@ -61,7 +61,7 @@ impl Widget for StatusBar<'_> {
         buf.set_style(area, th.status_bar);
         let mut spans = Vec::new();
         let right = format!(" {} ", self.summary);
-        let rw = u16::try_from(right.chars().count()).unwrap_or(0);
+        let rw = u16::try_from(crate::util::text::width(&right)).unwrap_or(0);
         let room = usize::from(area.width.saturating_sub(rw));
         let mut used = 0;
         if self.state.visible(self.now) {
@@ -70,15 +70,17 @@ impl Widget for StatusBar<'_> {
                 Tone::Warn => th.status_bar.patch(th.status_warn),
                 Tone::Error => th.status_bar.patch(th.status_error),
             };
-            let msg =
-                crate::util::text::ellipsize(&self.state.message, room.saturating_sub(3).max(1));
-            used += msg.chars().count() + 3;
+            let msg = crate::util::text::ellipsize_cols(
+                &self.state.message,
+                room.saturating_sub(3).max(1),
+            );
+            used += crate::util::text::width(&msg) + 3;
             spans.push(Span::styled(format!(" {msg} "), style));
             spans.push(Span::styled("│", th.status_bar));
         }
         // Whole hints only: one that does not fit is left out, not cut.
         for (k, d) in &self.hints {
-            let w = k.chars().count() + d.chars().count() + 3;
+            let w = crate::util::text::width(k) + crate::util::text::width(d) + 3;
             if used + w > room {
                 break;
             }

@@ -8,9 +8,9 @@
 //! (`reset`) are checked on a dark and on a light terminal for the ANSI themes.
 
 use az_os::tui::model::{Focus, Model};
-use az_os::tui::theme::{THEMES, Theme};
 use az_os::tui::panes::popups::Popup;
 use az_os::tui::panes::status::Tone;
+use az_os::tui::theme::{THEMES, Theme};
 use ratatui::crossterm::event::KeyCode;
 use ratatui::style::{Color, Modifier};
 
@@ -134,6 +134,9 @@ fn low_contrast(m: &Model, term: Terminal, what: &str) -> Vec<String> {
     out
 }
 
+/// A dashboard state at a size.
+type State = fn(u16, u16) -> Model;
+
 /// The failed task's detail popup: its error on the popup's colours.
 fn failed_detail(w: u16, h: u16) -> Model {
     let mut m = failed(w, h);
@@ -152,7 +155,7 @@ fn with_status(mut m: Model, tone: Tone) -> Model {
 
 #[test]
 fn every_theme_meets_wcag_aa_on_its_selection_status_bar_and_popups() {
-    let states: [(&str, fn(u16, u16) -> Model); 7] = [
+    let states: [(&str, State); 7] = [
         ("running", running),
         ("failed", failed),
         ("help", help),

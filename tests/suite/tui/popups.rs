@@ -14,7 +14,10 @@ use super::{T0, ch, ev, finished, model_sized, press, render, run_task, screen, 
 /// A finished task whose result is 60 numbered lines, its detail popup open.
 fn long_detail(w: u16, h: u16) -> Model {
     let mut m = model_sized(w, h);
-    let result: String = (1..=60).map(|i| format!("result line {i}\n")).collect();
+    let result = (1..=60)
+        .map(|i| format!("result line {i}"))
+        .collect::<Vec<_>>()
+        .join("\n");
     run_task(&mut m, "abcdef01", "Write sixty lines", T0 - 10.0, "m");
     ev(
         &mut m,
@@ -30,9 +33,9 @@ fn long_detail(w: u16, h: u16) -> Model {
 
 fn scroll(m: &Model) -> u16 {
     match m.popup {
-        Some(Popup::Help { scroll } | Popup::Detail { scroll, .. } | Popup::Lesson { scroll, .. }) => {
-            scroll
-        }
+        Some(
+            Popup::Help { scroll } | Popup::Detail { scroll, .. } | Popup::Lesson { scroll, .. },
+        ) => scroll,
         _ => panic!("no scrolling popup: {:?}", m.popup),
     }
 }
@@ -55,7 +58,10 @@ fn detail_popup_fills_the_terminal_and_every_motion_key_scrolls_it() {
         assert_eq!(scroll(&m), 0);
         send(&mut m, press(KeyCode::PageDown));
         let page = scroll(&m);
-        assert!(page >= 10, "{w}x{h}: a page is the popup's height, got {page}");
+        assert!(
+            page >= 10,
+            "{w}x{h}: a page is the popup's height, got {page}"
+        );
         send(&mut m, press(KeyCode::PageUp));
         assert_eq!(scroll(&m), 0);
         // End shows the result's last line; nothing scrolls past it.
@@ -63,13 +69,21 @@ fn detail_popup_fills_the_terminal_and_every_motion_key_scrolls_it() {
         let end = scroll(&m);
         let shown = screen(&render(&m));
         assert!(shown.contains("result line 60"), "{w}x{h}\n{shown}");
-        for key in [press(KeyCode::Down), ch('j'), press(KeyCode::PageDown), ch('G')] {
+        for key in [
+            press(KeyCode::Down),
+            ch('j'),
+            press(KeyCode::PageDown),
+            ch('G'),
+        ] {
             send(&mut m, key);
             assert_eq!(scroll(&m), end, "{w}x{h}: scrolled past the end");
         }
         // The last line sits on the last row inside the border.
         let lines: Vec<&str> = shown.lines().collect();
-        let last = lines.iter().position(|l| l.contains("result line 60")).unwrap();
+        let last = lines
+            .iter()
+            .position(|l| l.contains("result line 60"))
+            .unwrap();
         assert!(lines[last + 1].contains('┗'), "{w}x{h}\n{shown}");
         send(&mut m, press(KeyCode::Home));
         assert_eq!(scroll(&m), 0);
@@ -100,7 +114,10 @@ fn status_bar_advertises_scrolling_only_when_the_popup_scrolls() {
 #[test]
 fn a_long_lesson_wraps_and_its_end_is_reachable() {
     let mut m = model_sized(80, 24);
-    let lesson = format!("{} THE END", "Check the exit code before reading output. ".repeat(40));
+    let lesson = format!(
+        "{} THE END",
+        "Check the exit code before reading output. ".repeat(40)
+    );
     send(
         &mut m,
         Msg::MemoriesLoaded(vec![Memory {
@@ -119,7 +136,14 @@ fn a_long_lesson_wraps_and_its_end_is_reachable() {
     send(&mut m, press(KeyCode::Enter));
     assert!(matches!(m.popup, Some(Popup::Lesson { .. })));
     let shown = screen(&render(&m));
-    assert!(shown.lines().filter(|l| l.contains("Check the exit")).count() > 3, "{shown}");
+    assert!(
+        shown
+            .lines()
+            .filter(|l| l.contains("Check the exit"))
+            .count()
+            > 3,
+        "{shown}"
+    );
     send(&mut m, press(KeyCode::End));
     assert!(screen(&render(&m)).contains("THE END"));
 }
@@ -136,7 +160,10 @@ fn help_stops_scrolling_at_its_last_line() {
         let shown = screen(&render(&m));
         let lines: Vec<&str> = shown.lines().collect();
         // The approval context's last line ("Deny") closes the text, right above the border.
-        let last = lines.iter().position(|l| l.contains("Deny")).unwrap_or_else(|| panic!("{shown}"));
+        let last = lines
+            .iter()
+            .position(|l| l.contains("Deny"))
+            .unwrap_or_else(|| panic!("{shown}"));
         assert!(lines[last + 1].contains('┗'), "{w}x{h}\n{shown}");
         send(&mut m, ch('G'));
         assert_eq!(scroll(&m), end);

@@ -33,7 +33,12 @@ fn task_rows(m: &Model) -> Vec<String> {
         .lines()
         .skip(usize::from(a.y) + 2)
         .take(usize::from(a.height.saturating_sub(3)))
-        .map(|l| l.chars().skip(usize::from(a.x)).take(usize::from(a.width)).collect::<String>())
+        .map(|l| {
+            l.chars()
+                .skip(usize::from(a.x))
+                .take(usize::from(a.width))
+                .collect::<String>()
+        })
         .filter(|l| l.contains("job "))
         .collect()
 }
@@ -43,7 +48,13 @@ fn the_queue_fills_its_pane_after_a_resize_and_keeps_the_selection_in_view() {
     let mut m = model_sized(80, 24);
     for i in 0..40 {
         let t = format!("task{i:02}");
-        run_task(&mut m, &t, &format!("job {i:02}"), T0 - 1000.0 + f64::from(i), "m");
+        run_task(
+            &mut m,
+            &t,
+            &format!("job {i:02}"),
+            T0 - 1000.0 + f64::from(i),
+            "m",
+        );
     }
     // The oldest task, at the bottom of the newest-first list.
     send(&mut m, press(KeyCode::Esc));
@@ -67,8 +78,15 @@ fn the_queue_fills_its_pane_after_a_resize_and_keeps_the_selection_in_view() {
     for (w, h) in [(80, 24), (70, 20), (200, 60)] {
         update(&mut m, Msg::Resize(w, h), T0);
         let rows = task_rows(&m);
-        assert!(rows.iter().any(|r| r.contains(&chosen)), "{w}x{h}: {chosen} off screen: {rows:#?}");
-        assert_eq!(rows.len(), usize::from(areas(&m).queue.height - 3).min(40), "{w}x{h}");
+        assert!(
+            rows.iter().any(|r| r.contains(&chosen)),
+            "{w}x{h}: {chosen} off screen: {rows:#?}"
+        );
+        assert_eq!(
+            rows.len(),
+            usize::from(areas(&m).queue.height - 3).min(40),
+            "{w}x{h}"
+        );
     }
 }
 
@@ -154,10 +172,22 @@ fn the_time_column_is_how_long_a_task_ran_under_headers_and_the_bar_counts_runni
             .to_owned()
     };
     // Started a second after it was queued: 94 s so far.
-    assert!(row(&m, "job runs").contains("$0.0000  1m34s"), "{}", row(&m, "job runs"));
+    assert!(
+        row(&m, "job runs").contains("$0.0000  1m34s"),
+        "{}",
+        row(&m, "job runs")
+    );
     update(&mut m, Msg::Tick, T0 + 10.0);
-    assert!(row(&m, "job runs").contains("1m44s"), "{}", row(&m, "job runs"));
-    assert!(row(&m, "job waits").contains("$0.0000      -"), "{}", row(&m, "job waits"));
+    assert!(
+        row(&m, "job runs").contains("1m44s"),
+        "{}",
+        row(&m, "job runs")
+    );
+    assert!(
+        row(&m, "job waits").contains("$0.0000      -"),
+        "{}",
+        row(&m, "job waits")
+    );
     let header = screen(&render(&m))
         .lines()
         .find(|l| l.contains(" id ") && l.contains("time"))
@@ -170,7 +200,8 @@ fn the_time_column_is_how_long_a_task_ran_under_headers_and_the_bar_counts_runni
     update(&mut m, Msg::Resize(200, 60), T0 + 10.0);
     let wide = screen(&render(&m));
     assert!(
-        wide.lines().any(|l| l.contains(" id ") && l.contains("model") && l.contains("time")),
+        wide.lines()
+            .any(|l| l.contains(" id ") && l.contains("model") && l.contains("time")),
         "{wide}"
     );
     update(&mut m, Msg::Resize(120, 40), T0 + 10.0);
@@ -184,7 +215,14 @@ fn the_time_column_is_how_long_a_task_ran_under_headers_and_the_bar_counts_runni
         *duration_ms = 125_000;
     }
     ev(&mut m, "running1", T0 + 3600.0, done);
-    assert!(row(&m, "job runs").contains("2m05s"), "{}", row(&m, "job runs"));
+    assert!(
+        row(&m, "job runs").contains("2m05s"),
+        "{}",
+        row(&m, "job runs")
+    );
     let bar = screen(&render(&m)).lines().last().unwrap().to_owned();
-    assert!(bar.contains("1 queued") && !bar.contains("running"), "{bar}");
+    assert!(
+        bar.contains("1 queued") && !bar.contains("running"),
+        "{bar}"
+    );
 }
