@@ -73,6 +73,24 @@ fn transcript_and_memory_rows_stay_inside_their_panes() {
     let a = areas(&m);
     let t = render(&m);
     let buf = t.backend().buffer();
+    let text_of = |pane: Rect| -> Vec<String> {
+        (pane.y + 1..pane.y + pane.height - 1)
+            .map(|y| {
+                (pane.x + 1..pane.x + pane.width - 1)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect()
+            })
+            .collect()
+    };
+    // Wrapped by display width, the thought is all there: none of it cut at the border.
+    let turns = text_of(a.turns).concat();
+    assert_eq!(turns.matches('考').count(), 20, "{}", super::screen(&t));
+    // The lesson is cut to the pane with its `…` showing, not clipped mid-character.
+    let lesson = text_of(a.memory)
+        .into_iter()
+        .find(|l| l.starts_with('['))
+        .unwrap();
+    assert!(lesson.trim_end().ends_with('…'), "{lesson:?}");
     for pane in [a.turns, a.memory] {
         for y in pane.y + 1..pane.y + pane.height - 1 {
             let right = &buf[(pane.x + pane.width - 1, y)];
