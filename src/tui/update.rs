@@ -44,7 +44,8 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
     let mut fx = Vec::new();
     match msg {
         Msg::Key(k) if k.kind != KeyEventKind::Release => key(m, k, now, &mut fx),
-        // The clock moved on (`update` stamped `now`): the spinner and running times.
+        // Key releases do nothing. A tick only moves the clock (`update` stamped
+        // `now`), which turns the spinner and counts running times up.
         Msg::Key(_) | Msg::Tick => {}
         Msg::Mouse(e) => mouse(m, e, &mut fx),
         Msg::Paste(text) => paste(m, &text),
