@@ -170,7 +170,7 @@ wait_for 10 'New task' 'Tasks 0' || fail "the dashboard did not appear"
 wait_for 5 'print smoke with echo' || fail "typed text did not show in the input"
 "${TMUX_CMD[@]}" send-keys -t "$SESSION" Enter
 
-wait_for 20 'completed: smoke test passed' 'Task [0-9a-f]{6} completed' '✓ [0-9a-f]{6}' \
+wait_for 20 '▸ smoke test passed' '• completed' 'Task [0-9a-f]{6} completed' '✓ [0-9a-f]{6}' \
     || fail "the task did not complete within 20 s"
 grep -q 'execute_command echo smoke' "$TMP/screen.txt" || fail "the turns pane lacks the action"
 if [[ -n "${SMOKE_SHOW:-}" ]]; then

@@ -48,6 +48,17 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
     let keymap =
         Keymap::load(ctx.home.root(), &settings.tui.keymap).map_err(|e| eyre!(Exit::usage(e)))?;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    // An unknown theme name is a mistake in config.toml: say where to fix it.
+    if Theme::named(&settings.tui.theme).is_err() {
+        let shipped: Vec<&str> = crate::tui::theme::THEMES.iter().map(|(n, _)| *n).collect();
+        return Err(eyre!(Exit::usage(format!(
+            "{}: `tui.theme`: no theme named {:?}\n  fix: use one of {} (your own colours go in {})",
+            ctx.home.config_file().display(),
+            settings.tui.theme,
+            shipped.join(", "),
+            ctx.home.root().join("theme.toml").display()
+        ))));
+    }
     let theme = Theme::load(ctx.home.root(), &settings.tui.theme, no_color)
         .map_err(|e| eyre!(Exit::usage(e)))?;
     let conn = ctx.open_store()?;
@@ -133,7 +144,10 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
                 handle.clone(),
                 events,
                 store,
-                app::LoopOptions::default(),
+                app::LoopOptions {
+                    exit_when_idle: false,
+                    terminal: Some(term_opts),
+                },
                 &mut copy,
             ) => (r.map(drop), None),
             sig = stop.recv() => (Ok(()), Some(sig)),

@@ -36,6 +36,7 @@ actions! {
     Quit => "app.quit",
     Interrupt => "app.interrupt",
     Help => "app.help",
+    Suspend => "app.suspend",
     FocusNext => "focus.next",
     FocusPrev => "focus.prev",
     FocusInput => "focus.input",

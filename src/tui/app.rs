@@ -24,6 +24,8 @@ use crate::store::{StoreHandle, tasks};
 
 /// Shortest time between two frames (60 FPS).
 const FRAME: Duration = Duration::from_micros(16_667);
+/// How often the spinner moves while a task runs (ten frames a second).
+const TICK: Duration = Duration::from_millis(100);
 /// Most messages handled before a frame is allowed, so a flood of events
 /// cannot starve the screen.
 const DRAIN_LIMIT: usize = 4096;
@@ -35,6 +37,9 @@ const QUEUE_LIMIT: usize = 10_000;
 pub struct LoopOptions {
     /// End once input has closed and no task is queued or running (tests, demos).
     pub exit_when_idle: bool,
+    /// The real terminal, which Ctrl-Z gives back while the process is stopped
+    /// (`None` in tests: there is no terminal to give back, and Ctrl-Z does nothing).
+    pub terminal: Option<super::terminal::TermOptions>,
 }
 
 /// Counters for tests and diagnostics.
@@ -42,6 +47,8 @@ pub struct LoopOptions {
 pub struct LoopStats {
     pub frames: u64,
     pub messages: u64,
+    /// Clock ticks sent for the spinner (only while a task runs).
+    pub ticks: u64,
 }
 
 fn to_msg(e: TermEvent) -> Option<Msg> {
@@ -100,6 +107,7 @@ where
     let mut pending: Vec<Msg> = vec![Msg::Resize(size.width, size.height)];
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
+    let mut last_tick = Instant::now();
     let mut input_open = true;
     let mut events_open = true;
     loop {
@@ -114,6 +122,14 @@ where
                     match fx {
                         Effect::Quit => model.quit = true,
                         Effect::Copy(text) => clipboard(&text),
+                        Effect::Suspend => {
+                            if let Some(term) = opts.terminal {
+                                super::terminal::suspend(term)?;
+                                // The shell drew over the screen: draw all of it again.
+                                terminal.clear().map_err(io::Error::other)?;
+                                dirty = true;
+                            }
+                        }
                         other => effects.run(other),
                     }
                 }
@@ -159,6 +175,12 @@ where
                 }
                 last_draw = Instant::now();
                 continue;
+            }
+            // Only while a task runs: an idle dashboard sleeps until something happens.
+            () = tokio::time::sleep_until(last_tick + TICK), if model.animating() && !dirty => {
+                pending.push(Msg::Tick);
+                last_tick = Instant::now();
+                stats.ticks += 1;
             }
         }
         // Take whatever else is already waiting before the next frame.

@@ -107,7 +107,7 @@ impl Effects {
                 });
             }
             // Handled by the loop, which owns the terminal.
-            Effect::Copy(_) | Effect::Quit => {}
+            Effect::Copy(_) | Effect::Suspend | Effect::Quit => {}
         }
     }
 }

@@ -85,7 +85,13 @@ pub fn compute_in(screen: Rect, input_height: u16, zoom: bool, focus: Focus) -> 
         let (l, r) = if width >= 100 { (40, 60) } else { (45, 55) };
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(l), Constraint::Percentage(r)]).areas(main);
-        let (cost_h, health_h) = if height >= 36 { (8, 9) } else { (6, 7) };
+        // A short terminal keeps the gauges compact so the queue still shows its
+        // headers and a few tasks.
+        let (cost_h, health_h) = match height {
+            36.. => (8, 9),
+            24.. => (6, 7),
+            _ => (5, 6),
+        };
         let [queue, cost, health] = Layout::vertical([
             Constraint::Min(3),
             Constraint::Length(cost_h),

@@ -124,6 +124,12 @@ impl Model {
         }
     }
 
+    /// Whether something on screen moves with time (a spinner, running times): true
+    /// only while a task runs, so an idle dashboard asks for no frames.
+    pub fn animating(&self) -> bool {
+        self.queue.running() > 0
+    }
+
     /// Contexts to look a key up in, most specific first.
     pub fn contexts(&self) -> Vec<Context> {
         if let Some(p) = &self.popup {

@@ -17,6 +17,9 @@ pub enum Msg {
     Mouse(MouseEvent),
     Paste(String),
     Resize(u16, u16),
+    /// Time passed while a task runs (the loop sends it only then, so an idle
+    /// dashboard draws nothing).
+    Tick,
     /// An event from the engine.
     Engine(EngineEvent),
     /// Stored tasks, newest first (at start-up).
@@ -52,5 +55,7 @@ pub enum Effect {
     LoadMetrics,
     /// Put text on the clipboard with OSC 52 (works over SSH).
     Copy(String),
+    /// Give the terminal back and stop the process (Ctrl-Z); `fg` resumes and redraws.
+    Suspend,
     Quit,
 }

@@ -43,6 +43,18 @@ pub fn frame<'a>(title: &'a str, hint: &'a str, focused: bool, theme: &Theme) ->
     block
 }
 
+/// A selected row: every span in the selection's colours. A span's own colour (a
+/// status icon, dim text) could vanish into the selection's background; the
+/// selection's pair is the one the theme guarantees is readable (`tests/suite/tui/contrast.rs`).
+pub fn select_line<'a>(line: Line<'a>, theme: &Theme) -> Line<'a> {
+    Line::from(
+        line.spans
+            .into_iter()
+            .map(|s| Span::styled(s.content, theme.selected))
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// `Style` for a task status.
 pub fn status_style(theme: &Theme, s: crate::store::TaskStatus) -> Style {
     use crate::store::TaskStatus as S;

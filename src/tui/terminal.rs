@@ -77,3 +77,21 @@ fn install_panic_hook(opts: TermOptions) {
         previous(info);
     }));
 }
+
+/// Ctrl-Z: gives the terminal back, stops the process as the shell expects
+/// (SIGTSTP), and takes the terminal again when `fg` continues it. The caller
+/// redraws the whole screen.
+pub fn suspend(opts: TermOptions) -> io::Result<()> {
+    restore(opts);
+    nix::sys::signal::raise(nix::sys::signal::Signal::SIGTSTP).map_err(io::Error::other)?;
+    // Running again (SIGCONT).
+    enable_raw_mode()?;
+    let mut out = io::stdout();
+    if opts.alt_screen {
+        execute!(out, EnterAlternateScreen)?;
+    }
+    if opts.mouse {
+        execute!(out, EnableMouseCapture)?;
+    }
+    execute!(out, EnableBracketedPaste)
+}

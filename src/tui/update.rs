@@ -44,7 +44,9 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
     let mut fx = Vec::new();
     match msg {
         Msg::Key(k) if k.kind != KeyEventKind::Release => key(m, k, now, &mut fx),
-        Msg::Key(_) => {}
+        // Key releases do nothing. A tick only moves the clock (`update` stamped
+        // `now`), which turns the spinner and counts running times up.
+        Msg::Key(_) | Msg::Tick => {}
         Msg::Mouse(e) => mouse(m, e, &mut fx),
         Msg::Paste(text) => paste(m, &text),
         Msg::Resize(w, h) => {
@@ -57,7 +59,8 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
             selection_changed(m, &mut fx);
         }
         Msg::LogsLoaded(id, rows) => {
-            let t = Transcript::from_logs(&rows, m.turns.width);
+            let description = m.queue.get(&id).map(|t| t.description.as_str());
+            let t = Transcript::from_logs(&rows, m.turns.width, description);
             m.turns.transcripts.insert(id, t);
             let shown = m.turns.shown.take();
             m.turns.show(shown);
@@ -87,10 +90,12 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
 
 /// Sizes that depend on the layout.
 pub fn relayout(m: &mut Model) {
+    // The input spans the screen; its height depends on how its text wraps.
+    m.input.width = m.size.0.saturating_sub(2);
     let a = areas(m);
-    let (qw, qh) = layout::inner(a.queue);
-    let _ = qw;
-    m.queue.height = usize::from(qh.max(1));
+    // The queue's first row holds the column headers.
+    let (_, qh) = layout::inner(a.queue);
+    m.queue.set_height(usize::from(qh.saturating_sub(1)));
     let (tw, th) = layout::inner(a.turns);
     if tw > 0 {
         m.turns.set_size(tw, th);
@@ -161,7 +166,7 @@ fn set_focus(m: &mut Model, f: Focus) {
 }
 
 fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
-    let page = isize::try_from(m.queue.height.max(2) - 1).unwrap_or(10);
+    let page = page_size(m);
     match a {
         Action::Noop => {}
         Action::Quit => {
@@ -185,6 +190,7 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             }
         }
         Action::Help => m.popup = Some(Popup::Help { scroll: 0 }),
+        Action::Suspend => fx.push(Effect::Suspend),
         Action::FocusNext | Action::FocusPrev => {
             let i = Focus::CYCLE.iter().position(|f| *f == m.focus).unwrap_or(0);
             let n = Focus::CYCLE.len();
@@ -196,7 +202,10 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             set_focus(m, Focus::CYCLE[next]);
         }
         Action::FocusInput => set_focus(m, Focus::Input),
-        Action::FocusPanes => set_focus(m, m.last_pane),
+        Action::FocusPanes => {
+            set_focus(m, m.last_pane);
+            offer_interrupt(m, fx);
+        }
         Action::FocusQueue => set_focus(m, Focus::Queue),
         Action::FocusTurns => set_focus(m, Focus::Turns),
         Action::FocusCost => set_focus(m, Focus::Cost),
@@ -253,8 +262,14 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             m.input.textarea.insert_newline();
             relayout(m);
         }
-        Action::HistoryPrev => m.input.history_step(true),
-        Action::HistoryNext => m.input.history_step(false),
+        Action::HistoryPrev => {
+            m.input.up();
+            relayout(m);
+        }
+        Action::HistoryNext => {
+            m.input.down();
+            relayout(m);
+        }
         Action::Clear => {
             m.input.set_text("");
             relayout(m);
@@ -299,6 +314,37 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             }
         }
     }
+}
+
+/// Leaving the input while a task runs (Esc, as in other agents' terminals) offers
+/// to interrupt it, without a dialog that would take the next key: the running
+/// task is selected (the selected one if it runs, else the newest running) and the
+/// status bar says which key cancels it.
+fn offer_interrupt(m: &mut Model, fx: &mut Vec<Effect>) {
+    if m.popup.is_some() || m.focus == Focus::Input {
+        return;
+    }
+    let Some(id) = m
+        .queue
+        .selected_task()
+        .filter(|t| t.status == crate::store::TaskStatus::Running)
+        .or_else(|| m.queue.newest_running())
+        .map(|t| t.id.clone())
+    else {
+        return;
+    };
+    if m.queue.selected_id().as_ref() != Some(&id) {
+        m.queue.select(&id);
+        selection_changed(m, fx);
+    }
+    let key = m
+        .keymap
+        .key_for(super::keymap::Context::Panes, Action::Cancel)
+        .map_or_else(|| Action::Cancel.name().to_owned(), |k| k.to_string());
+    m.status.set(
+        Tone::Info,
+        format!("Task {} is running: {key} interrupts it", short(&id)),
+    );
 }
 
 /// Actions on the selected task (or the input, for submit).
@@ -388,14 +434,27 @@ pub(super) fn short(id: &TaskId) -> &str {
     &id.as_str()[..id.as_str().len().min(6)]
 }
 
+/// Rows one page moves: the open popup's visible text, else the queue's rows.
+fn page_size(m: &Model) -> isize {
+    let rows = match super::view::sheet(m) {
+        Some(sheet) => usize::from(sheet.page(screen(m))),
+        None => m.queue.height,
+    };
+    isize::try_from(rows.max(2) - 1).unwrap_or(10)
+}
+
+/// The whole terminal, where popups are placed.
+fn screen(m: &Model) -> ratatui::layout::Rect {
+    ratatui::layout::Rect::new(0, 0, m.size.0, m.size.1)
+}
+
 fn move_by(m: &mut Model, delta: isize, fx: &mut Vec<Effect>) {
     if m.popup.is_some() {
-        let max = popup_len(m).saturating_sub(usize::from(m.size.1.saturating_sub(8)));
+        // Bounded by the text as drawn at this size: the end is the last line.
+        let max = super::view::sheet(m).map_or(0, |s| s.max_scroll(screen(m)));
+        let delta = i32::try_from(delta).unwrap_or(if delta < 0 { i32::MIN } else { i32::MAX });
         if let Some(p) = &mut m.popup {
-            p.scroll_by(
-                i32::try_from(delta.clamp(-1000, 1000)).unwrap_or(0),
-                u16::try_from(max).unwrap_or(u16::MAX),
-            );
+            p.scroll_by(delta, max);
         }
         return;
     }
@@ -406,37 +465,6 @@ fn move_by(m: &mut Model, delta: isize, fx: &mut Vec<Effect>) {
         }
         Focus::Turns => m.turns.move_by(delta),
         Focus::Memory => m.memory.move_by(delta),
-    }
-}
-
-/// Lines of content in the open popup (before wrapping), to bound scrolling.
-fn popup_len(m: &Model) -> usize {
-    match &m.popup {
-        Some(Popup::Help { .. }) => super::keymap::Context::ALL
-            .iter()
-            .map(|c| {
-                let mut descs: Vec<&str> = m
-                    .keymap
-                    .bindings(*c)
-                    .iter()
-                    .map(|b| b.desc.as_str())
-                    .collect();
-                descs.dedup();
-                if descs.is_empty() { 0 } else { descs.len() + 1 }
-            })
-            .sum(),
-        Some(Popup::Detail { task, .. }) => m.queue.get(task).map_or(0, |t| {
-            10 + t.description.lines().count()
-                + t.error.as_deref().map_or(0, |e| e.lines().count() + 2)
-                + t.result.as_deref().map_or(0, |r| r.lines().count() + 2)
-        }),
-        Some(Popup::Lesson { id, .. }) => m
-            .memory
-            .items
-            .iter()
-            .find(|x| &x.id == id)
-            .map_or(0, |x| x.lesson.lines().count() + 2),
-        Some(Popup::Confirm { .. } | Popup::Approval { .. }) | None => 0,
     }
 }
 
@@ -485,9 +513,10 @@ fn mouse(m: &mut Model, e: MouseEvent, fx: &mut Vec<Effect>) {
         MouseEventKind::Down(_) if m.popup.is_none() => {
             set_focus(m, pane);
             if pane == Focus::Queue {
-                let row = usize::from(e.row.saturating_sub(a.queue.y + 1));
-                let target = m.queue.offset + row;
-                if target < m.queue.len() {
+                // Below the border and the column headers.
+                let row = usize::from(e.row).checked_sub(usize::from(a.queue.y) + 2);
+                let target = row.map(|r| m.queue.offset + r);
+                if let Some(target) = target.filter(|t| *t < m.queue.len()) {
                     let delta = isize::try_from(target).unwrap_or(0)
                         - isize::try_from(m.queue.selected).unwrap_or(0);
                     m.queue.move_by(delta);

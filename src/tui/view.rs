@@ -17,7 +17,7 @@ use super::panes::popups::{self, Popup};
 use super::panes::queue::QueuePane;
 use super::panes::status::StatusBar;
 use super::panes::turns::TurnsPane;
-use crate::util::text::ellipsize;
+use crate::util::text::ellipsize_cols;
 
 pub fn view(m: &Model, f: &mut Frame<'_>) {
     // Lay out the frame actually given (an inline viewport may be smaller than
@@ -41,7 +41,7 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
                 format!(
                     "Turns · {} {}",
                     &t.id.as_str()[..6.min(t.id.as_str().len())],
-                    ellipsize(&t.description.replace('\n', " "), room)
+                    ellipsize_cols(&t.description.replace('\n', " "), room)
                 )
             }
             None => "Turns".to_owned(),
@@ -130,15 +130,11 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
     let buf = f.buffer_mut();
     match &m.popup {
         None => {}
-        Some(Popup::Help { scroll }) => popups::help(screen, buf, th, &m.keymap, *scroll),
-        Some(Popup::Detail { task, scroll }) => {
-            if let Some(t) = m.queue.get(task) {
-                popups::detail(screen, buf, th, t, *scroll);
-            }
-        }
-        Some(Popup::Lesson { id, scroll }) => {
-            if let Some(mem) = m.memory.items.iter().find(|x| &x.id == id) {
-                popups::lesson(screen, buf, th, mem, *scroll);
+        Some(
+            Popup::Help { scroll } | Popup::Detail { scroll, .. } | Popup::Lesson { scroll, .. },
+        ) => {
+            if let Some(sheet) = sheet(m) {
+                sheet.render(screen, buf, th, *scroll);
             }
         }
         Some(Popup::Confirm { question, .. }) => popups::confirm(screen, buf, th, question),
@@ -162,6 +158,22 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
     }
 }
 
+/// The open popup's text, when it is one that scrolls (help, detail, lesson).
+pub fn sheet(m: &Model) -> Option<popups::Sheet<'_>> {
+    let th = &m.theme;
+    match m.popup.as_ref()? {
+        Popup::Help { .. } => Some(popups::help(th, &m.keymap)),
+        Popup::Detail { task, .. } => m.queue.get(task).map(|t| popups::detail(th, t)),
+        Popup::Lesson { id, .. } => m
+            .memory
+            .items
+            .iter()
+            .find(|x| &x.id == id)
+            .map(|mem| popups::lesson(th, mem)),
+        Popup::Confirm { .. } | Popup::Approval { .. } => None,
+    }
+}
+
 /// Up to five hints for the focused context, one per description.
 fn hints(m: &Model) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
@@ -173,7 +185,7 @@ fn hints(m: &Model) -> Vec<(String, String)> {
             if out.len() >= 6 {
                 return out;
             }
-            if !out.iter().any(|(_, d)| *d == b.desc) {
+            if works(m, b.action) && !out.iter().any(|(_, d)| *d == b.desc) {
                 out.push((b.key.to_string(), b.desc.clone()));
             }
         }
@@ -189,12 +201,44 @@ fn hints(m: &Model) -> Vec<(String, String)> {
     out
 }
 
+/// Whether `action` would do something now; the status bar advertises only those.
+fn works(m: &Model, action: Action) -> bool {
+    match action {
+        Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Top
+        | Action::Bottom
+            if m.popup.is_some() =>
+        {
+            let screen = ratatui::layout::Rect::new(0, 0, m.size.0, m.size.1);
+            sheet(m).is_some_and(|s| s.max_scroll(screen) > 0)
+        }
+        Action::Copy => {
+            let task = match &m.popup {
+                Some(Popup::Detail { task, .. }) => m.queue.get(task),
+                _ => m.queue.selected_task(),
+            };
+            task.is_some_and(|t| t.result.is_some())
+        }
+        _ => true,
+    }
+}
+
+/// The right of the status bar: what runs (with the spinner), what waits, and spend.
 fn summary(m: &Model) -> String {
-    let running = m.queue.active();
+    let (running, queued) = (m.queue.running(), m.queue.queued());
     let over = if m.cost.over_day() {
         " OVER BUDGET"
     } else {
         ""
     };
-    format!("{running} active · ${:.4} today{over}", m.cost.today_usd)
+    let work = match (running, queued) {
+        (0, 0) => "idle".to_owned(),
+        (0, q) => format!("{q} queued"),
+        (r, 0) => format!("{} {r} running", m.queue.spinner()),
+        (r, q) => format!("{} {r} running · {q} queued", m.queue.spinner()),
+    };
+    format!("{work} · ${:.4} today{over}", m.cost.today_usd)
 }

@@ -37,6 +37,42 @@ pub fn ellipsize(s: &str, max_chars: usize) -> String {
     out
 }
 
+/// Columns `s` takes on a terminal: a CJK character or an emoji takes two, a
+/// combining mark none. Everything laid out in columns measures with this.
+pub fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// Cuts `s` to at most `cols` terminal columns, adding `…` when it was wider.
+pub fn ellipsize_cols(s: &str, cols: usize) -> String {
+    if width(s) <= cols {
+        return s.to_owned();
+    }
+    let room = cols.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > room {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    if cols > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// `s` in exactly `cols` columns: cut with `…`, or padded with spaces.
+pub fn fit(s: &str, cols: usize) -> String {
+    let mut out = ellipsize_cols(s, cols);
+    let w = width(&out);
+    out.extend(std::iter::repeat_n(' ', cols.saturating_sub(w)));
+    out
+}
+
 /// How a file's bytes were read as text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {

@@ -43,6 +43,25 @@ fn no_model_says_how_to_add_one_and_exits_2() {
 }
 
 #[test]
+fn a_bad_theme_name_names_the_config_file_and_the_key() {
+    let env = TestEnv::new();
+    std::fs::write(
+        env.home().join("config.toml"),
+        "[tui]\ntheme = \"solarised\"\n",
+    )
+    .unwrap();
+    // The dashboard stops before it takes the terminal.
+    env.cmd().assert().code(2).stderr(
+        predicate::str::contains("config.toml")
+            .and(predicate::str::contains("`tui.theme`"))
+            .and(predicate::str::contains("\"solarised\""))
+            .and(predicate::str::contains(
+                "fix: use one of default, dark, light, high-contrast",
+            )),
+    );
+}
+
+#[test]
 fn config_errors_name_the_file_the_key_and_the_fix() {
     let env = TestEnv::new();
     std::fs::write(env.home().join("config.toml"), "[defaults]\njobs = 0\n").unwrap();

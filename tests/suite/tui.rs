@@ -8,9 +8,14 @@
 //! tasks have fixed ids, so ages and snapshots never depend on when tests run.
 //! This file holds the helpers the three share.
 
+mod contrast;
 mod event_loop;
+mod input;
+mod popups;
+mod queue;
 mod update;
 mod view;
+mod wide;
 
 use std::path::PathBuf;
 

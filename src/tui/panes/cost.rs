@@ -140,12 +140,9 @@ impl Widget for CostPane<'_> {
         let mut models: Vec<(&String, &f64)> = s.by_model.iter().collect();
         models.sort_by(|a, b| b.1.total_cmp(a.1));
         for (m, usd) in models.iter().take(3) {
-            let name = crate::util::text::ellipsize(m, w.saturating_sub(12).max(4));
+            let name = crate::util::text::fit(m, w.saturating_sub(12).max(4));
             lines.push(Line::from(Span::styled(
-                format!(
-                    "  {name:<width$}${usd:.4}",
-                    width = w.saturating_sub(12).max(4)
-                ),
+                format!("  {name}${usd:.4}"),
                 th.dim,
             )));
         }

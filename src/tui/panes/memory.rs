@@ -9,7 +9,7 @@ use ratatui::widgets::{Paragraph, Widget};
 use super::frame;
 use crate::store::memories::Memory;
 use crate::tui::theme::Theme;
-use crate::util::text::{ellipsize, strip_control};
+use crate::util::text::{ellipsize, ellipsize_cols, strip_control, width};
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MemoryState {
@@ -90,16 +90,14 @@ impl Widget for MemoryPane<'_> {
         let rows = usize::from(inner.height.saturating_sub(y - inner.y));
         let offset = s.selected.saturating_sub(rows.saturating_sub(1));
         for (i, m) in s.items.iter().enumerate().skip(offset).take(rows) {
-            let cat = format!("[{}] ", ellipsize(&m.category, 12));
-            let text = ellipsize(
+            let cat = format!("[{}] ", ellipsize_cols(&strip_control(&m.category), 12));
+            let text = ellipsize_cols(
                 &strip_control(&m.lesson).replace('\n', " "),
-                usize::from(inner.width)
-                    .saturating_sub(cat.chars().count())
-                    .max(1),
+                usize::from(inner.width).saturating_sub(width(&cat)).max(1),
             );
             let mut line = Line::from(vec![Span::styled(cat, th.dim), Span::styled(text, th.text)]);
             if i == s.selected && self.focused {
-                line = line.style(th.selected);
+                line = super::select_line(line, th);
             }
             buf.set_line(inner.x, y, &line, inner.width);
             y += 1;

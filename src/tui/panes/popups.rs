@@ -1,5 +1,6 @@
 //! Popups drawn over the panes: help (generated from the keymap), task detail,
-//! a lesson, and confirmation dialogs.
+//! a lesson, and confirmation dialogs. Help, detail and lesson are [`Sheet`]s:
+//! sized to the terminal and their wrapped text, scrolled to exactly their end.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -64,37 +65,88 @@ impl Popup {
         if let Self::Help { scroll } | Self::Detail { scroll, .. } | Self::Lesson { scroll, .. } =
             self
         {
-            *scroll = u16::try_from((i32::from(*scroll) + delta).max(0))
-                .unwrap_or(0)
-                .min(max);
+            let to = i32::from(*scroll)
+                .saturating_add(delta)
+                .clamp(0, i32::from(max));
+            *scroll = u16::try_from(to).unwrap_or(max);
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)] // the popup's parts, all needed, none related
-fn draw(
-    area: Rect,
-    buf: &mut Buffer,
-    th: &Theme,
-    title: &str,
-    hint: &str,
-    lines: Vec<Line<'_>>,
-    w: u16,
-    h: u16,
-    scroll: u16,
-) {
-    let rect = centered(area, w, h);
-    Clear.render(rect, buf);
-    let block = frame(title, hint, true, th).style(th.popup);
-    Paragraph::new(lines)
-        .block(block)
-        .wrap(Wrap { trim: false })
-        .scroll((scroll, 0))
-        .render(rect, buf);
+/// A popup's text laid out for a screen. The same value sizes the popup when it is
+/// drawn and bounds its scrolling in `update`, so the two always agree: the last
+/// line of the text is the last line one can scroll to.
+pub struct Sheet<'a> {
+    title: &'static str,
+    /// What closes the popup (and copies, for a task), shown on its bottom border.
+    keys: &'static str,
+    lines: Vec<Line<'a>>,
+    /// The widest the popup gets (the screen may be narrower).
+    width: u16,
+}
+
+impl Sheet<'_> {
+    /// Rows the text takes when wrapped to `inner` columns.
+    fn rows(&self, inner: u16) -> usize {
+        Paragraph::new(self.lines.clone())
+            .wrap(Wrap { trim: false })
+            .line_count(inner)
+    }
+
+    /// Where the popup goes on `screen`: as wide as it wants (within the screen), as
+    /// tall as its wrapped text, at most the screen less a row above and below.
+    pub fn rect(&self, screen: Rect) -> Rect {
+        let w = self.width.min(screen.width);
+        let rows = u16::try_from(self.rows(w.saturating_sub(2))).unwrap_or(u16::MAX);
+        let h = rows
+            .saturating_add(2)
+            .min(screen.height.saturating_sub(2))
+            .max(3.min(screen.height));
+        centered(screen, w, h)
+    }
+
+    /// Text rows visible at once on `screen`.
+    pub fn page(&self, screen: Rect) -> u16 {
+        self.rect(screen).height.saturating_sub(2).max(1)
+    }
+
+    /// The furthest the text scrolls on `screen`: its last line at the bottom.
+    pub fn max_scroll(&self, screen: Rect) -> u16 {
+        let r = self.rect(screen);
+        let rows = u16::try_from(self.rows(r.width.saturating_sub(2))).unwrap_or(u16::MAX);
+        rows.saturating_sub(r.height.saturating_sub(2))
+    }
+
+    /// Draws the popup scrolled by `scroll` (clamped to the text's end). A popup
+    /// that scrolls says which rows are shown and how to move.
+    pub fn render(self, screen: Rect, buf: &mut Buffer, th: &Theme, scroll: u16) {
+        let rect = self.rect(screen);
+        let max = self.max_scroll(screen);
+        let scroll = scroll.min(max);
+        let hint = if max > 0 {
+            let inner = rect.height.saturating_sub(2);
+            let total = usize::from(max) + usize::from(inner);
+            let last = usize::from(scroll) + usize::from(inner);
+            format!(
+                "{}-{last}/{total} · j/k PgDn/PgUp · {}",
+                scroll + 1,
+                self.keys
+            )
+        } else {
+            self.keys.to_owned()
+        };
+        Clear.render(rect, buf);
+        let block = frame(self.title, &hint, true, th).style(th.popup);
+        Paragraph::new(self.lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .render(rect, buf);
+    }
 }
 
 /// The help popup: every binding of every context, from the keymap.
-pub fn help(area: Rect, buf: &mut Buffer, th: &Theme, keymap: &Keymap, scroll: u16) {
+pub fn help<'a>(th: &Theme, keymap: &'a Keymap) -> Sheet<'a> {
     let mut lines = Vec::new();
     for ctx in Context::ALL {
         let bindings = keymap.bindings(ctx);
@@ -115,26 +167,21 @@ pub fn help(area: Rect, buf: &mut Buffer, th: &Theme, keymap: &Keymap, scroll: u
                 .map(|o| o.key.to_string())
                 .collect();
             lines.push(Line::from(vec![
-                Span::styled(format!("  {:<18}", keys.join(" ")), th.key_hint),
+                Span::styled(format!("  {:<18} ", keys.join(" ")), th.key_hint),
                 Span::styled(b.desc.clone(), th.text),
             ]));
         }
     }
-    draw(
-        area,
-        buf,
-        th,
-        "Help",
-        "Esc close · j/k scroll",
+    Sheet {
+        title: "Help",
+        keys: "Esc close",
         lines,
-        64,
-        area.height.saturating_sub(2),
-        scroll,
-    );
+        width: 64,
+    }
 }
 
-/// The task detail popup.
-pub fn detail(area: Rect, buf: &mut Buffer, th: &Theme, t: &TaskItem, scroll: u16) {
+/// The task detail popup: every field, the task, the error and the result in full.
+pub fn detail<'a>(th: &Theme, t: &TaskItem) -> Sheet<'a> {
     let field = |k: &str, v: String| {
         Line::from(vec![
             Span::styled(format!("{k:<9}"), th.dim),
@@ -179,30 +226,20 @@ pub fn detail(area: Rect, buf: &mut Buffer, th: &Theme, t: &TaskItem, scroll: u1
                 .map(|l| Line::from(Span::styled(l.to_owned(), th.text))),
         );
     }
-    let h = u16::try_from(lines.len() + 2)
-        .unwrap_or(u16::MAX)
-        .min(area.height.saturating_sub(4));
-    draw(
-        area,
-        buf,
-        th,
-        "Task",
-        "y copy · Esc close",
+    Sheet {
+        title: "Task",
+        keys: if t.result.is_some() {
+            "y copy · Esc close"
+        } else {
+            "Esc close"
+        },
         lines,
-        90,
-        h,
-        scroll,
-    );
+        width: 90,
+    }
 }
 
 /// A lesson in full.
-pub fn lesson(
-    area: Rect,
-    buf: &mut Buffer,
-    th: &Theme,
-    m: &crate::store::memories::Memory,
-    scroll: u16,
-) {
+pub fn lesson<'a>(th: &Theme, m: &crate::store::memories::Memory) -> Sheet<'a> {
     let mut lines = vec![
         Line::from(Span::styled(
             format!(
@@ -218,10 +255,12 @@ pub fn lesson(
             .lines()
             .map(|l| Line::from(Span::styled(l.to_owned(), th.text))),
     );
-    let h = u16::try_from(lines.len() + 2)
-        .unwrap_or(u16::MAX)
-        .clamp(5, area.height.saturating_sub(4).max(5));
-    draw(area, buf, th, "Lesson", "Esc close", lines, 80, h, scroll);
+    Sheet {
+        title: "Lesson",
+        keys: "Esc close",
+        lines,
+        width: 80,
+    }
 }
 
 /// A yes/no question.
@@ -236,7 +275,7 @@ pub fn confirm(area: Rect, buf: &mut Buffer, th: &Theme, question: &str) {
             Span::styled(" no", th.text),
         ]),
     ];
-    let w = u16::try_from(question.chars().count() + 4)
+    let w = u16::try_from(crate::util::text::width(question) + 4)
         .unwrap_or(60)
         .clamp(30, 70);
     draw(area, buf, th, "Confirm", "", lines, w, 6, 0);
@@ -279,4 +318,27 @@ pub fn approval(
         .unwrap_or(u16::MAX)
         .min(area.height.saturating_sub(2));
     draw(area, buf, th, "Approve command?", "", lines, 76, h, 0);
+}
+
+/// A dialog drawn at a given size (confirmations and approvals).
+#[allow(clippy::too_many_arguments)] // the popup's parts, all needed, none related
+fn draw(
+    area: Rect,
+    buf: &mut Buffer,
+    th: &Theme,
+    title: &str,
+    hint: &str,
+    lines: Vec<Line<'_>>,
+    w: u16,
+    h: u16,
+    scroll: u16,
+) {
+    let rect = centered(area, w, h);
+    Clear.render(rect, buf);
+    let block = frame(title, hint, true, th).style(th.popup);
+    Paragraph::new(lines)
+        .block(block)
+        .wrap(Wrap { trim: false })
+        .scroll((scroll, 0))
+        .render(rect, buf);
 }

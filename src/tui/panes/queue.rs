@@ -1,6 +1,8 @@
-//! The task queue: every task of this session and the newest stored ones, with
-//! status, model, cost and age; filter by status, change the sort; the selected
-//! task drives the turns pane, the cost meter and the detail popup.
+//! The task queue: every task of this session and the newest stored ones, under
+//! column headers, with status (a spinner while running), model, cost and how long
+//! each ran; filter by status, change the sort; the selected task drives the turns
+//! pane, the cost meter and the detail popup. The list fills its pane at any size
+//! and the selected row is always on screen.
 
 use std::collections::HashMap;
 
@@ -13,8 +15,7 @@ use super::{frame, status_style};
 use crate::store::{TaskRow, TaskStatus};
 use crate::tui::theme::Theme;
 use crate::util::ids::TaskId;
-use crate::util::text::{ellipsize, strip_control};
-use crate::util::time::age;
+use crate::util::text::{fit, strip_control};
 
 /// One task as the queue shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +26,10 @@ pub struct TaskItem {
     pub model: Option<String>,
     pub cost_usd: f64,
     pub created_at: f64,
+    /// When it started running (`None` while queued).
+    pub started_at: Option<f64>,
+    /// How long it ran, in seconds, once it ended.
+    pub took: Option<f64>,
     pub turns: u32,
     pub max_turns: u32,
     pub result: Option<String>,
@@ -41,7 +46,14 @@ impl From<TaskRow> for TaskItem {
             .as_deref()
             .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
             .and_then(|v| v["reason"].as_str().map(str::to_owned));
+        let took = r
+            .completed_at
+            .zip(r.started_at)
+            .filter(|_| r.status.is_final())
+            .map(|(end, start)| (end - start).max(0.0));
         Self {
+            started_at: r.started_at,
+            took,
             id: r.id,
             description: r.description,
             status: r.status,
@@ -111,7 +123,7 @@ pub struct QueueState {
     pub sort: Sort,
     /// Rows visible at the last layout (for paging and scrolling).
     pub height: usize,
-    /// Wall-clock seconds of the last message, for ages.
+    /// Wall-clock seconds of the last message, for running times and the spinner.
     pub now: f64,
 }
 
@@ -208,9 +220,13 @@ impl QueueState {
             })
             .collect();
         let t = &self.tasks;
+        // Tasks queued in the same instant (one batch of events) keep their arrival
+        // order: the later one is the newer, as it will be once read back from the store.
+        let newer =
+            |a: usize, b: usize| t[a].created_at.total_cmp(&t[b].created_at).then(a.cmp(&b));
         match self.sort {
-            Sort::Newest => view.sort_by(|&a, &b| t[b].created_at.total_cmp(&t[a].created_at)),
-            Sort::Oldest => view.sort_by(|&a, &b| t[a].created_at.total_cmp(&t[b].created_at)),
+            Sort::Newest => view.sort_by(|&a, &b| newer(b, a)),
+            Sort::Oldest => view.sort_by(|&a, &b| newer(a, b)),
             Sort::Cost => view.sort_by(|&a, &b| t[b].cost_usd.total_cmp(&t[a].cost_usd)),
             Sort::Status => view.sort_by_key(|&i| {
                 (
@@ -254,6 +270,13 @@ impl QueueState {
         self.rebuild(None);
     }
 
+    /// Rows the pane shows after a layout: the list fills them, and the selection
+    /// stays in view (growing shows more rows above, shrinking scrolls to it).
+    pub fn set_height(&mut self, rows: usize) {
+        self.height = rows.max(1);
+        self.scroll_into_view();
+    }
+
     fn scroll_into_view(&mut self) {
         let h = self.height.max(1);
         if self.selected < self.offset {
@@ -267,6 +290,60 @@ impl QueueState {
     /// Tasks queued or running.
     pub fn active(&self) -> usize {
         self.tasks.iter().filter(|t| !t.status.is_final()).count()
+    }
+
+    /// The running task queued last, if any.
+    pub fn newest_running(&self) -> Option<&TaskItem> {
+        self.tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.status == TaskStatus::Running)
+            .max_by(|(i, a), (j, b)| a.created_at.total_cmp(&b.created_at).then(i.cmp(j)))
+            .map(|(_, t)| t)
+    }
+
+    /// Tasks running now.
+    pub fn running(&self) -> usize {
+        self.count(TaskStatus::Running)
+    }
+
+    /// Tasks waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.count(TaskStatus::Pending)
+    }
+
+    fn count(&self, status: TaskStatus) -> usize {
+        self.tasks.iter().filter(|t| t.status == status).count()
+    }
+
+    /// The spinner's glyph at the last message's time (ten frames a second).
+    pub fn spinner(&self) -> &'static str {
+        const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+        FRAMES[((self.now * 10.0).rem_euclid(10.0) as usize).min(9)]
+    }
+
+    /// The time column: how long a task has run so far, or ran; `-` while queued.
+    fn time(&self, t: &TaskItem) -> String {
+        match (t.took, t.started_at) {
+            (Some(took), _) => duration(took),
+            (None, Some(start)) if !t.status.is_final() => duration(self.now - start),
+            _ => "-".to_owned(),
+        }
+    }
+}
+
+/// A duration in at most six columns: `4.2s`, `42s`, `3m05s`, `2h03m`, `3d04h`.
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    if s < 10.0 {
+        return format!("{s:.1}s");
+    }
+    let n = s as u64;
+    match n {
+        0..60 => format!("{n}s"),
+        60..3600 => format!("{}m{:02}s", n / 60, n % 60),
+        3600..86_400 => format!("{}h{:02}m", n / 3600, n % 3600 / 60),
+        _ => format!("{}d{:02}h", n / 86_400, n % 86_400 / 3600),
     }
 }
 
@@ -323,49 +400,55 @@ impl Widget for QueuePane<'_> {
             return;
         }
         let w = inner.width as usize;
-        let rows = inner.height as usize;
         let model_w = if w >= 70 { 14 } else { 0 };
-        let fixed = 2 + 7 + 8 + 5 + if model_w > 0 { model_w + 1 } else { 0 };
+        let fixed = 2 + 7 + 8 + 7 + if model_w > 0 { model_w + 1 } else { 0 };
         let desc_w = w.saturating_sub(fixed);
+        let mut header = format!("  {:<7}", "id");
+        if model_w > 0 {
+            header.push_str(&format!("{:<w$}", "model", w = model_w + 1));
+        }
+        header.push_str(&format!("{:<desc_w$}{:>8}{:>7}", "task", "cost", "time"));
+        buf.set_line(
+            inner.x,
+            inner.y,
+            &Line::from(Span::styled(header, th.title)),
+            inner.width,
+        );
+        let rows = (inner.height as usize).saturating_sub(1);
         for (row, &i) in s.view.iter().skip(s.offset).take(rows).enumerate() {
             let t = &s.tasks[i];
             let selected = s.offset + row == s.selected;
+            let mark = if t.status == TaskStatus::Running {
+                s.spinner()
+            } else {
+                status_mark(t.status)
+            };
             let mut spans = vec![
-                Span::styled(
-                    format!("{} ", status_mark(t.status)),
-                    status_style(th, t.status),
-                ),
+                Span::styled(format!("{mark} "), status_style(th, t.status)),
                 Span::styled(
                     format!("{:<6} ", &t.id.as_str()[..t.id.as_str().len().min(6)]),
                     th.dim,
                 ),
             ];
+            // Cut and padded by display width, so wide characters keep columns aligned.
             if model_w > 0 {
-                let m = ellipsize(t.model.as_deref().unwrap_or("-"), model_w);
-                spans.push(Span::styled(format!("{m:<model_w$} "), th.dim));
+                let m = fit(&strip_control(t.model.as_deref().unwrap_or("-")), model_w);
+                spans.push(Span::styled(format!("{m} "), th.dim));
             }
-            let desc = ellipsize(
-                &strip_control(&t.description).replace('\n', " "),
-                desc_w.max(1),
-            );
-            spans.push(Span::styled(format!("{desc:<desc_w$}"), th.text));
+            let desc = fit(&strip_control(&t.description).replace('\n', " "), desc_w);
+            spans.push(Span::styled(desc, th.text));
             spans.push(Span::styled(
                 format!("{:>8}", format!("${:.4}", t.cost_usd)),
                 th.dim,
             ));
-            spans.push(Span::styled(
-                format!("{:>5}", age(s.now - t.created_at)),
-                th.dim,
-            ));
+            spans.push(Span::styled(format!("{:>7}", s.time(t)), th.dim));
             let mut line = Line::from(spans);
             if selected {
-                line = line.style(if self.focused {
-                    th.selected
-                } else {
-                    th.dim.patch(th.selected)
-                });
+                // Focused or not, the selection reads the same; the pane's border
+                // says where the focus is.
+                line = super::select_line(line, th);
             }
-            let y = inner.y + u16::try_from(row).unwrap_or(0);
+            let y = inner.y + 1 + u16::try_from(row).unwrap_or(0);
             buf.set_line(inner.x, y, &line, inner.width);
         }
     }

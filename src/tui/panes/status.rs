@@ -61,31 +61,33 @@ impl Widget for StatusBar<'_> {
         buf.set_style(area, th.status_bar);
         let mut spans = Vec::new();
         let right = format!(" {} ", self.summary);
-        let rw = u16::try_from(right.chars().count()).unwrap_or(0);
+        let rw = u16::try_from(crate::util::text::width(&right)).unwrap_or(0);
         let room = usize::from(area.width.saturating_sub(rw));
         let mut used = 0;
         if self.state.visible(self.now) {
             let style = match self.state.tone {
                 Tone::Info => th.status_bar,
-                Tone::Warn => th.status_bar.patch(th.gauge_warn),
-                Tone::Error => th.status_bar.patch(th.error),
+                Tone::Warn => th.status_bar.patch(th.status_warn),
+                Tone::Error => th.status_bar.patch(th.status_error),
             };
-            let msg =
-                crate::util::text::ellipsize(&self.state.message, room.saturating_sub(3).max(1));
-            used += msg.chars().count() + 3;
+            let msg = crate::util::text::ellipsize_cols(
+                &self.state.message,
+                room.saturating_sub(3).max(1),
+            );
+            used += crate::util::text::width(&msg) + 3;
             spans.push(Span::styled(format!(" {msg} "), style));
             spans.push(Span::styled("│", th.status_bar));
         }
         // Whole hints only: one that does not fit is left out, not cut.
         for (k, d) in &self.hints {
-            let w = k.chars().count() + d.chars().count() + 3;
+            let w = crate::util::text::width(k) + crate::util::text::width(d) + 3;
             if used + w > room {
                 break;
             }
             used += w;
             spans.push(Span::styled(
                 format!(" {k}"),
-                th.status_bar.patch(th.key_hint),
+                th.status_bar.patch(th.status_key),
             ));
             spans.push(Span::styled(format!(" {d} "), th.status_bar));
         }

@@ -20,7 +20,7 @@ use crate::engine::protocol::context_line;
 use crate::store::logs::LogRow;
 use crate::tui::theme::Theme;
 use crate::util::ids::TaskId;
-use crate::util::text::strip_control;
+use crate::util::text::{strip_control, width as width_of};
 pub use text::describe_input;
 use text::wrap_lines;
 
@@ -87,7 +87,7 @@ impl Entry {
         }
         self.wrapped_at = width;
         let prefix = self.prefix();
-        let indent = " ".repeat(prefix.chars().count());
+        let indent = " ".repeat(width_of(&prefix));
         if self.kind == Kind::Observation && !self.expanded {
             // One line when collapsed: the output's lines joined, cut to the width,
             // with a count when not everything fits.
@@ -95,14 +95,12 @@ impl Entry {
             let joined = lines.join(" ⏎ ");
             let w = usize::from(width);
             let mut line = format!("{prefix}{joined}");
-            if line.chars().count() > w && lines.len() <= 1 {
-                line = crate::util::text::ellipsize(&line, w);
-            } else if line.chars().count() > w {
+            if width_of(&line) > w && lines.len() <= 1 {
+                line = crate::util::text::ellipsize_cols(&line, w);
+            } else if width_of(&line) > w {
                 let note = format!("  … {} lines", lines.len());
-                let keep = w
-                    .saturating_sub(note.chars().count())
-                    .max(prefix.chars().count() + 4);
-                line = format!("{}{note}", crate::util::text::ellipsize(&line, keep));
+                let keep = w.saturating_sub(width_of(&note)).max(width_of(&prefix) + 4);
+                line = format!("{}{note}", crate::util::text::ellipsize_cols(&line, keep));
             }
             self.lines = vec![line];
             return;
@@ -112,7 +110,7 @@ impl Entry {
         if self.kind == Kind::Turn {
             let w = usize::from(width);
             if let Some(l) = self.lines.first_mut() {
-                let n = w.saturating_sub(l.chars().count());
+                let n = w.saturating_sub(width_of(l));
                 l.push_str(&"─".repeat(n));
             }
         }
@@ -276,10 +274,19 @@ impl Transcript {
                 ..
             } => {
                 self.streaming = None;
+                // The result or error once: not again when the transcript already
+                // shows it (a final thought that is the answer, an error line).
+                let said = |kind: Kind, text: &str| {
+                    self.entries
+                        .iter()
+                        .any(|e| e.kind == kind && e.text.trim() == strip_control(text).trim())
+                };
                 let text = match (result, error) {
-                    (_, Some(e)) => format!("{}: {e}", status.as_str()),
-                    (Some(r), None) => format!("{}: {r}", status.as_str()),
-                    (None, None) => status.as_str().to_owned(),
+                    (_, Some(e)) if !said(Kind::Error, e) => format!("{}: {e}", status.as_str()),
+                    (Some(r), None) if !said(Kind::Thought, r) => {
+                        format!("{}: {r}", status.as_str())
+                    }
+                    _ => status.as_str().to_owned(),
                 };
                 let kind = if *status == crate::store::TaskStatus::Completed {
                     Kind::Status
@@ -299,36 +306,96 @@ impl Transcript {
         }
     }
 
-    /// Builds a transcript from stored log rows.
-    pub fn from_logs(rows: &[LogRow], width: u16) -> Self {
+    /// Builds a transcript from stored log rows, through the same [`Transcript::apply`]
+    /// as live events: each row is read back into the event it recorded, so a task
+    /// looks the same after a restart (readable arguments, one result line). The
+    /// queued line, which the engine does not log, comes from the task's
+    /// `description`. Rows no event can be rebuilt from (retries, approvals) are
+    /// shown as recorded.
+    pub fn from_logs(rows: &[LogRow], width: u16, description: Option<&str>) -> Self {
         let mut t = Self {
             loaded: true,
             ..Self::default()
         };
-        for r in rows {
-            let kind = match r.kind.as_deref() {
-                Some("turn") => Kind::Turn,
-                Some("thought") => Kind::Thought,
-                Some("action") => Kind::Action,
-                Some("observation") => Kind::Observation,
-                Some("reflection") => Kind::Reflection,
-                Some("retry") => Kind::Retry,
-                Some("error") => Kind::Error,
-                Some("llm_call") => continue,
-                _ => Kind::Status,
-            };
-            let text = if kind == Kind::Turn {
-                ""
-            } else {
-                r.message.as_str()
-            };
-            t.push(
-                Entry::new(r.turn, kind, text, r.level != "warn" && r.level != "error"),
+        if let Some(d) = description {
+            t.apply(
+                &Event::TaskQueued {
+                    description: d.to_owned(),
+                },
                 width,
             );
         }
+        for r in rows {
+            if r.kind.as_deref() == Some("llm_call") {
+                continue;
+            }
+            if let Some(ev) = event_of(r) {
+                t.apply(&ev, width);
+            } else {
+                let kind = match r.kind.as_deref() {
+                    Some("retry" | "approval") => Kind::Retry,
+                    Some("error") => Kind::Error,
+                    _ => Kind::Status,
+                };
+                let ok = r.level != "warn" && r.level != "error";
+                t.push(Entry::new(r.turn, kind, &r.message, ok), width);
+            }
+        }
         t
     }
+}
+
+/// The event a stored log row recorded, when the row holds enough to rebuild it
+/// (see `engine::agent::recorder` for what each kind's message is).
+fn event_of(r: &LogRow) -> Option<Event> {
+    let turn = r.turn.unwrap_or(0);
+    let text = r.message.clone();
+    Some(match r.kind.as_deref()? {
+        "turn" => Event::TurnStarted { turn },
+        "thought" => Event::Thought { turn, text },
+        "action" => {
+            // `{tool} {arguments as JSON}` (the JSON may be cut in the middle).
+            let (tool, args) = r.message.split_once(' ').unwrap_or((&r.message, ""));
+            let input = serde_json::from_str(args)
+                .unwrap_or_else(|_| serde_json::Value::String(args.to_owned()));
+            Event::Action {
+                turn,
+                tool: tool.to_owned(),
+                input,
+            }
+        }
+        "observation" => Event::Observation {
+            turn,
+            tool: String::new(),
+            ok: r.level != "warn" && r.level != "error",
+            output: text,
+        },
+        "reflection" => Event::Reflection { turn, text },
+        "error" => Event::Error {
+            message: text,
+            category: String::new(),
+            retryable: false,
+        },
+        "status" => {
+            // `{status}` or `{status}: {result or error}` at the end; anything else
+            // (`started on …`) is a plain status line.
+            let (head, rest) = match r.message.split_once(": ") {
+                Some((h, rest)) => (h, Some(rest.to_owned())),
+                None => (r.message.as_str(), None),
+            };
+            let status = crate::store::TaskStatus::parse(head)?;
+            let completed = status == crate::store::TaskStatus::Completed;
+            Event::TaskFinished {
+                status,
+                result: rest.clone().filter(|_| completed),
+                turns: 0,
+                cost_usd: 0.0,
+                duration_ms: 0,
+                error: rest.filter(|_| !completed),
+            }
+        }
+        _ => return None,
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -497,10 +564,10 @@ impl Widget for TurnsPane<'_> {
                 if y >= bottom {
                     return;
                 }
-                let mut line = Line::from(Span::styled(l.as_str(), style));
-                if selected {
-                    line = line.style(th.selected);
-                }
+                let line = Line::from(Span::styled(
+                    l.as_str(),
+                    if selected { th.selected } else { style },
+                ));
                 buf.set_line(inner.x, y, &line, inner.width);
                 y += 1;
             }
@@ -520,7 +587,7 @@ mod tests {
             &["the quick brown fox jumps over the lazy dog"],
             20,
         );
-        assert!(lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        assert!(lines.iter().all(|l| width_of(l) <= 20), "{lines:?}");
         assert!(lines[0].starts_with(" 1 ▸ the"));
         assert!(lines[1].starts_with("     "));
         let long = wrap_lines("", "", &["x".repeat(50).as_str()], 20);

@@ -23,6 +23,8 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
                 result: None,
                 error: None,
                 turns: 0,
+                started_at: None,
+                took: None,
                 ..existing.unwrap_or_else(|| TaskItem {
                     id: id.clone(),
                     description: description.clone(),
@@ -30,6 +32,8 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
                     model: None,
                     cost_usd: 0.0,
                     created_at: now,
+                    started_at: None,
+                    took: None,
                     turns: 0,
                     max_turns: m.defaults.max_turns.unwrap_or(m.defaults.config_max_turns),
                     result: None,
@@ -48,6 +52,7 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
         Event::TaskStarted { model, route } => {
             if let Some(t) = m.queue.get_mut(&id) {
                 t.status = TaskStatus::Running;
+                t.started_at = Some(now);
                 t.model = Some(model.clone());
                 t.route = Some(route.reason.clone());
             }
@@ -78,10 +83,11 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
             turns,
             cost_usd,
             error,
-            ..
+            duration_ms,
         } => {
             if let Some(t) = m.queue.get_mut(&id) {
                 t.status = *status;
+                t.took = Some(*duration_ms as f64 / 1000.0);
                 t.result.clone_from(result);
                 t.error.clone_from(error);
                 t.turns = *turns;

@@ -301,6 +301,9 @@ fn engine_events_fill_the_queue_row_transcript_and_cost_meter() {
             model: Some("cheap-model".into()),
             cost_usd: 0.0012,
             created_at: T0,
+            started_at: Some(T0 + 1.0),
+            // The engine's own measure of the run (`duration_ms`).
+            took: Some(4.2),
             turns: 1,
             max_turns: 20,
             result: Some("a.txt and b.txt".into()),
@@ -554,8 +557,11 @@ fn a_click_focuses_the_pane_under_the_cursor_and_selects_a_queue_row() {
         Some(id("first")),
         "clicks elsewhere keep the selection"
     );
-    // The first row inside the queue's border is `second`.
+    // A click on the column headers selects nothing.
     send(&mut m, click(a.queue, 1));
+    assert_eq!(m.queue.selected_id(), Some(id("first")));
+    // The first row under the headers is `second`.
+    send(&mut m, click(a.queue, 2));
     assert_eq!(
         (m.focus, m.queue.selected_id()),
         (Focus::Queue, Some(id("second")))

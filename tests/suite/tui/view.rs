@@ -126,7 +126,7 @@ fn empty_setup(w: u16, h: u16) -> Model {
 
 /// A task mid-run (turn 3, its thought still streaming) after an older one, with
 /// health gauges (one critical) and two lessons.
-fn running(w: u16, h: u16) -> Model {
+pub(super) fn running(w: u16, h: u16) -> Model {
     let mut m = model_sized(w, h);
     history(&mut m);
     let t = "a1b2c3d4";
@@ -234,7 +234,7 @@ fn running(w: u16, h: u16) -> Model {
 }
 
 /// A failed task selected (the newest), with its error in the transcript.
-fn failed(w: u16, h: u16) -> Model {
+pub(super) fn failed(w: u16, h: u16) -> Model {
     let mut m = model_sized(w, h);
     history(&mut m);
     let t = "f00dbabe";
@@ -371,7 +371,7 @@ fn alert(w: u16, h: u16) -> Model {
     m
 }
 
-fn help(w: u16, h: u16) -> Model {
+pub(super) fn help(w: u16, h: u16) -> Model {
     let mut m = running(w, h);
     send(&mut m, press(KeyCode::Esc));
     send(&mut m, ch('?'));
@@ -379,7 +379,7 @@ fn help(w: u16, h: u16) -> Model {
     m
 }
 
-fn detail(w: u16, h: u16) -> Model {
+pub(super) fn detail(w: u16, h: u16) -> Model {
     let mut m = model_sized(w, h);
     history(&mut m);
     send(&mut m, press(KeyCode::Esc));

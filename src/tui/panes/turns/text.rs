@@ -1,8 +1,11 @@
 //! Text layout for the transcript: greedy word wrap with a hanging indent, and
 //! tool arguments written the way a person reads them.
 
-/// Greedy word wrap by character count, first line after `prefix`, the rest
-/// after `indent`; words longer than a line are cut.
+use crate::util::text::width as width_of;
+
+/// Greedy word wrap by display width (a CJK character or an emoji is two
+/// columns), first line after `prefix`, the rest after `indent`; words longer than
+/// a line are cut.
 pub(super) fn wrap_lines(prefix: &str, indent: &str, body: &[&str], width: u16) -> Vec<String> {
     struct Cursor {
         out: Vec<String>,
@@ -11,11 +14,11 @@ pub(super) fn wrap_lines(prefix: &str, indent: &str, body: &[&str], width: u16) 
         empty: bool,
     }
     let width = usize::from(width.max(8));
-    let indent_len = indent.chars().count();
+    let indent_len = width_of(indent);
     let mut c = Cursor {
         out: Vec::new(),
         cur: prefix.to_owned(),
-        len: prefix.chars().count(),
+        len: width_of(prefix),
         empty: true,
     };
     let newline = |c: &mut Cursor| {
@@ -28,7 +31,7 @@ pub(super) fn wrap_lines(prefix: &str, indent: &str, body: &[&str], width: u16) 
             newline(&mut c);
         }
         for word in line.split(' ') {
-            let wl = word.chars().count();
+            let wl = width_of(word);
             if !c.empty && c.len + 1 + wl > width {
                 newline(&mut c);
             }
@@ -37,15 +40,31 @@ pub(super) fn wrap_lines(prefix: &str, indent: &str, body: &[&str], width: u16) 
                 c.len += 1;
             }
             let mut rest = word;
-            while c.len + rest.chars().count() > width {
-                let take = width.saturating_sub(c.len).max(1);
-                let split = rest.char_indices().nth(take).map_or(rest.len(), |(b, _)| b);
+            while c.len + width_of(rest) > width {
+                // As many characters as fit in what is left of the row (one at least,
+                // so a row always moves on).
+                let room = width.saturating_sub(c.len);
+                let mut used = 0;
+                let mut split = 0;
+                for (b, ch) in rest.char_indices() {
+                    let w = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+                    if used + w > room && b > 0 {
+                        break;
+                    }
+                    used += w;
+                    split = b + ch.len_utf8();
+                }
+                if used > room && !c.empty {
+                    // Not even one character fits after the text already there.
+                    newline(&mut c);
+                    continue;
+                }
                 c.cur.push_str(&rest[..split]);
                 newline(&mut c);
                 rest = &rest[split..];
             }
             c.cur.push_str(rest);
-            c.len += rest.chars().count();
+            c.len += width_of(rest);
             c.empty = false;
         }
     }
@@ -57,7 +76,7 @@ pub(super) fn wrap_lines(prefix: &str, indent: &str, body: &[&str], width: u16) 
 /// as `key=value` with the path or command first; long values are cut.
 pub fn describe_input(input: &serde_json::Value) -> String {
     let show = |v: &serde_json::Value| match v.as_str() {
-        Some(s) if !s.contains('\n') && s.chars().count() <= 80 => s.to_owned(),
+        Some(s) if !s.contains('\n') && width_of(s) <= 80 => s.to_owned(),
         Some(s) => crate::util::text::ellipsize(&format!("{s:?}"), 80),
         None => crate::util::text::ellipsize(&v.to_string(), 80),
     };
@@ -101,7 +120,7 @@ mod properties {
             let out = wrap_lines("> ", "  ", &lines, width);
             let w = usize::from(width.max(8));
             for l in &out {
-                prop_assert!(l.chars().count() <= w, "{l:?} wider than {w}");
+                prop_assert!(width_of(l) <= w, "{l:?} wider than {w}");
             }
             let kept: String = out.concat().chars().filter(|c| *c != ' ' && *c != '>').collect();
             let given: String = body.concat().chars().filter(|c| *c != ' ').collect();
