@@ -129,6 +129,7 @@ fn a_long_lesson_wraps_and_its_end_is_reachable() {
             score: 0.5,
             created_at: T0,
             access_count: 0,
+            ..Memory::default()
         }]),
     );
     send(&mut m, press(KeyCode::Esc));

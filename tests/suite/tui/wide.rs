@@ -68,6 +68,7 @@ fn transcript_and_memory_rows_stay_inside_their_panes() {
             score: 0.5,
             created_at: T0,
             access_count: 0,
+            ..Memory::default()
         }]),
     );
     let a = areas(&m);
