@@ -117,6 +117,7 @@ pub struct Bm25 {
     rebuilt: bool,
     /// From the manifest, as of opening or the last update.
     epoch: std::sync::atomic::AtomicU64,
+    next_id: std::sync::atomic::AtomicU64,
     chunk_count: std::sync::atomic::AtomicUsize,
     /// Held while this handle may write (and rebuild): `index.lock`, exclusive.
     _lock: Option<std::fs::File>,
@@ -166,6 +167,14 @@ impl Bm25 {
         }
     }
 
+    /// Names the set of chunks the index holds: ids only grow within an epoch, so the
+    /// epoch, the next id and the count change whenever a chunk comes or goes.
+    pub fn generation(&self) -> String {
+        let (epoch, chunks) = self.epoch_and_chunks();
+        let next = self.next_id.load(std::sync::atomic::Ordering::Relaxed);
+        format!("{epoch:x}:{next}:{chunks}")
+    }
+
     /// The epoch and chunk count of the manifest as of opening (or the last update):
     /// what a search needs without reading the manifest again.
     pub fn epoch_and_chunks(&self) -> (u64, usize) {
@@ -187,7 +196,8 @@ impl Bm25 {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e: tantivy::TantivyError| IndexError::Tantivy(e.to_string()))?;
-        let (epoch, chunks) = read_manifest(dir).map_or((0, 0), |m| (m.epoch, m.chunk_count()));
+        let (epoch, next_id, chunks) =
+            read_manifest(dir).map_or((0, 0, 0), |m| (m.epoch, m.next_id, m.chunk_count()));
         Ok(Self {
             dir: dir.to_path_buf(),
             index,
@@ -195,6 +205,7 @@ impl Bm25 {
             reader,
             rebuilt,
             epoch: epoch.into(),
+            next_id: next_id.into(),
             chunk_count: chunks.into(),
             _lock: lock,
         })
@@ -345,6 +356,8 @@ impl Bm25 {
             .store(manifest.epoch, std::sync::atomic::Ordering::Relaxed);
         self.chunk_count
             .store(manifest.chunk_count(), std::sync::atomic::Ordering::Relaxed);
+        self.next_id
+            .store(manifest.next_id, std::sync::atomic::Ordering::Relaxed);
         self.reader
             .reload()
             .map_err(|e| IndexError::Tantivy(e.to_string()))?;
