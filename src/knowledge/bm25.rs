@@ -144,8 +144,8 @@ impl Bm25 {
         }
         let (schema, _) = schema();
         let tantivy_dir = dir.join("bm25");
-        let (index, rebuilt) = if let Some(i) = open_readable(dir) {
-            (i, false)
+        let (index, manifest, rebuilt) = if let Some((i, m)) = open_readable(dir) {
+            (i, Some(m), false)
         } else {
             let had_any = tantivy_dir.exists();
             let _ = std::fs::remove_dir_all(&tantivy_dir);
@@ -153,16 +153,18 @@ impl Bm25 {
             std::fs::create_dir_all(&tantivy_dir).map_err(|e| IndexError::io(dir, &e))?;
             let i = tantivy::Index::create_in_dir(&tantivy_dir, schema)
                 .map_err(|e| IndexError::Tantivy(e.to_string()))?;
-            (i, had_any)
+            (i, None, had_any)
         };
-        Self::with(dir, index, rebuilt, Some(lock))
+        Self::with(dir, index, manifest.as_ref(), rebuilt, Some(lock))
     }
 
     /// Opens an index that is complete and readable, to search it; `None` when there is
     /// none yet (or another process is building it for the first time). Never writes.
     pub fn open_existing(dir: &Path) -> Result<Option<Self>, IndexError> {
         match open_readable(dir) {
-            Some(index) => Self::with(dir, index, false, None).map(Some),
+            Some((index, manifest)) => {
+                Self::with(dir, index, Some(&manifest), false, None).map(Some)
+            }
             None => Ok(None),
         }
     }
@@ -184,9 +186,12 @@ impl Bm25 {
         )
     }
 
+    /// A handle on an opened index; `manifest` is the one read to open it (read once:
+    /// a large index's manifest costs milliseconds to parse).
     fn with(
         dir: &Path,
         index: tantivy::Index,
+        manifest: Option<&Manifest>,
         rebuilt: bool,
         lock: Option<std::fs::File>,
     ) -> Result<Self, IndexError> {
@@ -197,7 +202,7 @@ impl Bm25 {
             .try_into()
             .map_err(|e: tantivy::TantivyError| IndexError::Tantivy(e.to_string()))?;
         let (epoch, next_id, chunks) =
-            read_manifest(dir).map_or((0, 0, 0), |m| (m.epoch, m.next_id, m.chunk_count()));
+            manifest.map_or((0, 0, 0), |m| (m.epoch, m.next_id, m.chunk_count()));
         Ok(Self {
             dir: dir.to_path_buf(),
             index,
@@ -488,12 +493,13 @@ fn first_lines(text: &str, n: usize) -> String {
 }
 
 /// The tantivy index of `dir` when its manifest is current and it opens with our schema.
-fn open_readable(dir: &Path) -> Option<tantivy::Index> {
+fn open_readable(dir: &Path) -> Option<(tantivy::Index, Manifest)> {
     let (schema, _) = schema();
-    read_manifest(dir).filter(|m| m.format == FORMAT)?;
+    let manifest = read_manifest(dir).filter(|m| m.format == FORMAT)?;
     tantivy::Index::open_in_dir(dir.join("bm25"))
         .ok()
         .filter(|i| i.schema() == schema)
+        .map(|i| (i, manifest))
 }
 
 fn new_epoch() -> u64 {
