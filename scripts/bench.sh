@@ -10,7 +10,10 @@
 #   vault: unlocking the key vault at 600k PBKDF2 iterations (the KDF's cost);
 #   policy: a policy check, redaction, and the sandbox's cost per command (criterion);
 #   sse:   parsing provider streams: a 20 MB event refused at the cap, 100k small events
-#          (criterion).
+#          (criterion);
+#   knowledge: BM25 index of 10k real source files, re-index, query p95, brute-force
+#          cosine at 100k, and with AZ_OS_MODEL_DIR hybrid p95 and embedding chunks/s
+#          (then scripts/embed-throughput.py compares onnxruntime's Python binding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/az-os/target}"
@@ -22,4 +25,5 @@ cargo bench --bench policy -- --noplot
 cargo bench --bench route -- --noplot
 cargo bench --bench sse -- --noplot
 cargo bench --bench soak
+cargo bench --bench knowledge -- --noplot
 cargo bench --bench store -- --noplot "$@"

@@ -226,12 +226,10 @@ fn stats(ctx: &Ctx, root: &Path, dir: &Path) -> Result<()> {
 
 /// Whether some chunk of the index in `dir` lacks a vector or a vector outlived its chunk.
 fn needs_vectors(dir: &Path) -> bool {
-    let Ok(Some(idx)) = Bm25::open_existing(dir) else {
-        return false;
-    };
-    let (epoch, live) = idx.live_chunks();
-    let v = Vectors::load(dir, epoch);
-    v.len() != live.len() || live.iter().any(|&id| !v.contains(id))
+    Bm25::open_existing(dir)
+        .ok()
+        .flatten()
+        .is_some_and(|idx| dense::needs_pass(dir, &idx))
 }
 
 /// Starts `az-os index --embed-only ROOT` detached, under `nice` when there is one: it

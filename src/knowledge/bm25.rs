@@ -117,6 +117,7 @@ pub struct Bm25 {
     rebuilt: bool,
     /// From the manifest, as of opening or the last update.
     epoch: std::sync::atomic::AtomicU64,
+    next_id: std::sync::atomic::AtomicU64,
     chunk_count: std::sync::atomic::AtomicUsize,
     /// Held while this handle may write (and rebuild): `index.lock`, exclusive.
     _lock: Option<std::fs::File>,
@@ -143,8 +144,8 @@ impl Bm25 {
         }
         let (schema, _) = schema();
         let tantivy_dir = dir.join("bm25");
-        let (index, rebuilt) = if let Some(i) = open_readable(dir) {
-            (i, false)
+        let (index, manifest, rebuilt) = if let Some((i, m)) = open_readable(dir) {
+            (i, Some(m), false)
         } else {
             let had_any = tantivy_dir.exists();
             let _ = std::fs::remove_dir_all(&tantivy_dir);
@@ -152,18 +153,28 @@ impl Bm25 {
             std::fs::create_dir_all(&tantivy_dir).map_err(|e| IndexError::io(dir, &e))?;
             let i = tantivy::Index::create_in_dir(&tantivy_dir, schema)
                 .map_err(|e| IndexError::Tantivy(e.to_string()))?;
-            (i, had_any)
+            (i, None, had_any)
         };
-        Self::with(dir, index, rebuilt, Some(lock))
+        Self::with(dir, index, manifest.as_ref(), rebuilt, Some(lock))
     }
 
     /// Opens an index that is complete and readable, to search it; `None` when there is
     /// none yet (or another process is building it for the first time). Never writes.
     pub fn open_existing(dir: &Path) -> Result<Option<Self>, IndexError> {
         match open_readable(dir) {
-            Some(index) => Self::with(dir, index, false, None).map(Some),
+            Some((index, manifest)) => {
+                Self::with(dir, index, Some(&manifest), false, None).map(Some)
+            }
             None => Ok(None),
         }
+    }
+
+    /// Names the set of chunks the index holds: ids only grow within an epoch, so the
+    /// epoch, the next id and the count change whenever a chunk comes or goes.
+    pub fn generation(&self) -> String {
+        let (epoch, chunks) = self.epoch_and_chunks();
+        let next = self.next_id.load(std::sync::atomic::Ordering::Relaxed);
+        format!("{epoch:x}:{next}:{chunks}")
     }
 
     /// The epoch and chunk count of the manifest as of opening (or the last update):
@@ -175,9 +186,12 @@ impl Bm25 {
         )
     }
 
+    /// A handle on an opened index; `manifest` is the one read to open it (read once:
+    /// a large index's manifest costs milliseconds to parse).
     fn with(
         dir: &Path,
         index: tantivy::Index,
+        manifest: Option<&Manifest>,
         rebuilt: bool,
         lock: Option<std::fs::File>,
     ) -> Result<Self, IndexError> {
@@ -187,7 +201,8 @@ impl Bm25 {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e: tantivy::TantivyError| IndexError::Tantivy(e.to_string()))?;
-        let (epoch, chunks) = read_manifest(dir).map_or((0, 0), |m| (m.epoch, m.chunk_count()));
+        let (epoch, next_id, chunks) =
+            manifest.map_or((0, 0, 0), |m| (m.epoch, m.next_id, m.chunk_count()));
         Ok(Self {
             dir: dir.to_path_buf(),
             index,
@@ -195,6 +210,7 @@ impl Bm25 {
             reader,
             rebuilt,
             epoch: epoch.into(),
+            next_id: next_id.into(),
             chunk_count: chunks.into(),
             _lock: lock,
         })
@@ -345,6 +361,8 @@ impl Bm25 {
             .store(manifest.epoch, std::sync::atomic::Ordering::Relaxed);
         self.chunk_count
             .store(manifest.chunk_count(), std::sync::atomic::Ordering::Relaxed);
+        self.next_id
+            .store(manifest.next_id, std::sync::atomic::Ordering::Relaxed);
         self.reader
             .reload()
             .map_err(|e| IndexError::Tantivy(e.to_string()))?;
@@ -475,12 +493,13 @@ fn first_lines(text: &str, n: usize) -> String {
 }
 
 /// The tantivy index of `dir` when its manifest is current and it opens with our schema.
-fn open_readable(dir: &Path) -> Option<tantivy::Index> {
+fn open_readable(dir: &Path) -> Option<(tantivy::Index, Manifest)> {
     let (schema, _) = schema();
-    read_manifest(dir).filter(|m| m.format == FORMAT)?;
+    let manifest = read_manifest(dir).filter(|m| m.format == FORMAT)?;
     tantivy::Index::open_in_dir(dir.join("bm25"))
         .ok()
         .filter(|i| i.schema() == schema)
+        .map(|i| (i, manifest))
 }
 
 fn new_epoch() -> u64 {

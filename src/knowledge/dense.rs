@@ -17,6 +17,15 @@ use super::vectors::Vectors;
 use super::{Bm25, IndexError};
 
 const LOCK: &str = "vectors.lock";
+/// The index generation (`Bm25::generation`) every chunk of which had a vector when the
+/// last pass ended: `az-os index` compares it instead of reading every vector.
+const DONE: &str = "vectors.done";
+
+/// Whether some chunk of the index lacks a vector, or a vector outlived its chunk, as far
+/// as the last finished pass knows.
+pub fn needs_pass(dir: &Path, idx: &Bm25) -> bool {
+    std::fs::read_to_string(dir.join(DONE)).map_or(true, |g| g.trim() != idx.generation())
+}
 /// Chunks embedded between two appends to the file: a crash loses at most these.
 const STEP: usize = 64;
 
@@ -96,6 +105,8 @@ pub fn embed_pending(
             total,
         });
         if pending.is_empty() {
+            let done = dir.join(DONE);
+            std::fs::write(&done, idx.generation()).map_err(|e| IndexError::io(&done, &e))?;
             break;
         }
         let mut made = 0;
