@@ -131,6 +131,17 @@ pub fn event(ev: Event) -> Event {
             command: r(command),
             reason: r(reason),
         },
+        Event::ApprovalAnswered {
+            request_id,
+            turn,
+            command,
+            decision,
+        } => Event::ApprovalAnswered {
+            request_id,
+            turn,
+            command: r(command),
+            decision,
+        },
         Event::Reflection { turn, text } => Event::Reflection {
             turn,
             text: r(text),

@@ -206,6 +206,7 @@ impl Printer {
             Event::ThoughtDelta { .. }
             | Event::TurnStarted { .. }
             | Event::ApprovalRequested { .. }
+            | Event::ApprovalAnswered { .. }
             | Event::Reflection { .. }
             | Event::LlmCall { .. }
             | Event::Health { .. }

@@ -4,6 +4,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 
+pub mod approval;
 mod events;
 
 use super::action::Action;
@@ -15,7 +16,7 @@ use super::panes::popups::{Confirm, Popup};
 use super::panes::queue::TaskItem;
 use super::panes::status::Tone;
 use super::panes::turns::Transcript;
-use crate::engine::{Approval, Command, TaskSpec};
+use crate::engine::{Command, TaskSpec};
 use crate::util::ids::TaskId;
 
 /// Seconds within which a second Ctrl-C quits.
@@ -25,13 +26,9 @@ pub fn update(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
     m.queue.now = now;
     m.unchanged = false;
     let before = m.status.seq;
-    let fx = dispatch(m, msg, now);
+    let mut fx = dispatch(m, msg, now);
     // An approval waits for the screen to be free of other popups.
-    if m.popup.is_none()
-        && let Some(next) = m.approvals.pop_front()
-    {
-        m.popup = Some(next);
-    }
+    approval::show_next(m, now, &mut fx);
     // Every message set during this update is shown for its full time from now, even
     // one equal in length (or in text) to the one before.
     if m.status.seq != before {
@@ -105,7 +102,7 @@ pub fn areas(m: &Model) -> Areas {
 fn key(m: &mut Model, k: KeyEvent, now: f64, fx: &mut Vec<Effect>) {
     let key = Key::from_event(&k);
     // Typing a memory query: the search line takes printable keys.
-    if m.popup.is_none()
+    if m.modal().is_none()
         && m.focus == Focus::Memory
         && m.memory.editing.is_some()
         && m.keymap
@@ -118,7 +115,7 @@ fn key(m: &mut Model, k: KeyEvent, now: f64, fx: &mut Vec<Effect>) {
     let action = m.keymap.lookup(&m.contexts(), key);
     match action {
         Some(a) => act(m, a, now, fx),
-        None if m.focus == Focus::Input && m.popup.is_none() => {
+        None if m.focus == Focus::Input && m.modal().is_none() => {
             let before = m.input.height();
             m.input.textarea.input(k);
             if m.input.height() != before {
@@ -184,7 +181,7 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
                     .set(Tone::Warn, format!("Press Ctrl-C again to quit{note}"));
             }
         }
-        Action::Help => m.popup = Some(Popup::Help { scroll: 0 }),
+        Action::Help => approval::open_popup(m, Popup::Help { scroll: 0 }),
         Action::FocusNext | Action::FocusPrev => {
             let i = Focus::CYCLE.iter().position(|f| *f == m.focus).unwrap_or(0);
             let n = Focus::CYCLE.len();
@@ -231,10 +228,11 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
         Action::MemorySearch => m.memory.editing = Some(m.memory.query.clone().unwrap_or_default()),
         Action::MemoryView => {
             if let Some(mem) = m.memory.selected_item() {
-                m.popup = Some(Popup::Lesson {
+                let p = Popup::Lesson {
                     id: mem.id.clone(),
                     scroll: 0,
-                });
+                };
+                approval::open_popup(m, p);
             }
         }
         Action::MemoryDelete => {
@@ -243,10 +241,11 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
                     "Delete lesson \"{}\"?",
                     crate::util::text::ellipsize(&mem.lesson, 40)
                 );
-                m.popup = Some(Popup::Confirm {
+                let p = Popup::Confirm {
                     what: Confirm::DeleteMemory(mem.id.clone()),
                     question,
-                });
+                };
+                approval::open_popup(m, p);
             }
         }
         Action::Newline => {
@@ -260,34 +259,9 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             relayout(m);
         }
         Action::Close => m.popup = None,
+        Action::ApprovalFocus => approval::toggle_focus(m),
         Action::ApproveOnce | Action::ApproveAlways | Action::ApproveDeny => {
-            if let Some(Popup::Approval {
-                task,
-                request_id,
-                command,
-                ..
-            }) = m.popup.take()
-            {
-                let decision = match a {
-                    Action::ApproveOnce => Approval::Once,
-                    Action::ApproveAlways => Approval::Always,
-                    _ => Approval::Deny,
-                };
-                let verb = match decision {
-                    Approval::Once => "Approved once",
-                    Approval::Always => "Approved for this task",
-                    Approval::Deny => "Denied",
-                };
-                m.status.set(
-                    Tone::Info,
-                    format!("{verb}: {}", crate::util::text::ellipsize(&command, 60)),
-                );
-                fx.push(Effect::Engine(Command::Approve {
-                    id: task,
-                    request_id,
-                    decision,
-                }));
-            }
+            approval::answer(m, a, now, fx);
         }
         Action::Confirm => {
             if let Some(Popup::Confirm { what, .. }) = m.popup.take() {
@@ -343,10 +317,11 @@ fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
                         "Delete task {}? Its spend stays in the ledger.",
                         short(&t.id)
                     );
-                    m.popup = Some(Popup::Confirm {
+                    let p = Popup::Confirm {
                         what: Confirm::DeleteTask(t.id.clone()),
                         question,
-                    });
+                    };
+                    approval::open_popup(m, p);
                 } else {
                     m.status
                         .set(Tone::Warn, "Cancel the task before deleting it");
@@ -355,10 +330,13 @@ fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
         }
         Action::Detail => {
             if let Some(id) = m.queue.selected_id() {
-                m.popup = Some(Popup::Detail {
-                    task: id,
-                    scroll: 0,
-                });
+                approval::open_popup(
+                    m,
+                    Popup::Detail {
+                        task: id,
+                        scroll: 0,
+                    },
+                );
             }
         }
         Action::Copy => {
@@ -389,7 +367,11 @@ pub(super) fn short(id: &TaskId) -> &str {
 }
 
 fn move_by(m: &mut Model, delta: isize, fx: &mut Vec<Effect>) {
-    if m.popup.is_some() {
+    if m.modal().is_some_and(|p| matches!(p, Popup::Approval(_))) {
+        approval::scroll(m, delta);
+        return;
+    }
+    if m.modal().is_some() {
         let max = popup_len(m).saturating_sub(usize::from(m.size.1.saturating_sub(8)));
         if let Some(p) = &mut m.popup {
             p.scroll_by(
@@ -436,7 +418,7 @@ fn popup_len(m: &Model) -> usize {
             .iter()
             .find(|x| &x.id == id)
             .map_or(0, |x| x.lesson.lines().count() + 2),
-        Some(Popup::Confirm { .. } | Popup::Approval { .. }) | None => 0,
+        Some(Popup::Confirm { .. } | Popup::Approval(_)) | None => 0,
     }
 }
 
@@ -463,7 +445,7 @@ fn submit(m: &mut Model, fx: &mut Vec<Effect>) {
 
 /// The selected task changed (or may have): show its transcript, loading it from
 /// the store if it is from an earlier session.
-fn selection_changed(m: &mut Model, fx: &mut Vec<Effect>) {
+pub(super) fn selection_changed(m: &mut Model, fx: &mut Vec<Effect>) {
     let id = m.queue.selected_id();
     if let Some(id) = &id
         && !m.turns.transcripts.contains_key(id)
@@ -482,7 +464,7 @@ fn mouse(m: &mut Model, e: MouseEvent, fx: &mut Vec<Effect>) {
         return;
     };
     match e.kind {
-        MouseEventKind::Down(_) if m.popup.is_none() => {
+        MouseEventKind::Down(_) if m.modal().is_none() => {
             set_focus(m, pane);
             if pane == Focus::Queue {
                 let row = usize::from(e.row.saturating_sub(a.queue.y + 1));
@@ -501,7 +483,7 @@ fn mouse(m: &mut Model, e: MouseEvent, fx: &mut Vec<Effect>) {
             } else {
                 3
             };
-            if m.popup.is_some() {
+            if m.modal().is_some() {
                 move_by(m, delta, fx);
                 return;
             }

@@ -8,6 +8,7 @@
 //! tasks have fixed ids, so ages and snapshots never depend on when tests run.
 //! This file holds the helpers the three share.
 
+mod approvals;
 mod event_loop;
 mod update;
 mod view;

@@ -1,5 +1,5 @@
 //! Popups drawn over the panes: help (generated from the keymap), task detail,
-//! a lesson, and confirmation dialogs.
+//! a lesson, and confirmation dialogs (the approval dialog is `approval.rs`).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -22,7 +22,7 @@ pub enum Confirm {
 }
 
 /// The popup on screen, if any.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Popup {
     Help {
         scroll: u16,
@@ -39,14 +39,8 @@ pub enum Popup {
         what: Confirm,
         question: String,
     },
-    /// Policy asks whether `command` may run.
-    Approval {
-        task: crate::util::ids::TaskId,
-        request_id: String,
-        tool: String,
-        command: String,
-        reason: String,
-    },
+    /// Policy asks whether a command may run (`approval.rs`).
+    Approval(super::approval::ApprovalRequest),
 }
 
 impl Popup {
@@ -55,7 +49,7 @@ impl Popup {
             Self::Help { .. } => Context::Help,
             Self::Detail { .. } | Self::Lesson { .. } => Context::Detail,
             Self::Confirm { .. } => Context::Confirm,
-            Self::Approval { .. } => Context::Approval,
+            Self::Approval(_) => Context::Approval,
         }
     }
 
@@ -67,6 +61,23 @@ impl Popup {
             *scroll = u16::try_from((i32::from(*scroll) + delta).max(0))
                 .unwrap_or(0)
                 .min(max);
+        }
+        if let Self::Approval(r) = self {
+            r.scroll = u16::try_from((i32::from(r.scroll) + delta).max(0))
+                .unwrap_or(0)
+                .min(max);
+        }
+    }
+
+    /// Whether keys go to the popup. An approval dialog takes them only once the
+    /// user moved to it; until then it is shown and keys go where they went.
+    pub fn takes_keys(&self) -> bool {
+        match self {
+            Self::Approval(r) => r.focused,
+            Self::Help { .. }
+            | Self::Detail { .. }
+            | Self::Lesson { .. }
+            | Self::Confirm { .. } => true,
         }
     }
 }
@@ -240,43 +251,4 @@ pub fn confirm(area: Rect, buf: &mut Buffer, th: &Theme, question: &str) {
         .unwrap_or(60)
         .clamp(30, 70);
     draw(area, buf, th, "Confirm", "", lines, w, 6, 0);
-}
-
-/// The approval dialog: which task wants to run what, and why policy asks.
-pub fn approval(
-    area: Rect,
-    buf: &mut Buffer,
-    th: &Theme,
-    task: &str,
-    tool: &str,
-    command: &str,
-    reason: &str,
-) {
-    let mut lines = vec![
-        Line::from(vec![Span::styled(
-            format!("Task {task} wants to run ({tool}):"),
-            th.text,
-        )]),
-        Line::default(),
-    ];
-    lines.extend(
-        strip_control(command)
-            .lines()
-            .map(|l| Line::from(Span::styled(format!("  {l}"), th.accent))),
-    );
-    lines.push(Line::default());
-    lines.push(Line::from(Span::styled(strip_control(reason), th.dim)));
-    lines.push(Line::default());
-    lines.push(Line::from(vec![
-        Span::styled("y", th.key_hint),
-        Span::styled(" once   ", th.text),
-        Span::styled("a", th.key_hint),
-        Span::styled(" always for this task   ", th.text),
-        Span::styled("n", th.key_hint),
-        Span::styled(" deny", th.text),
-    ]));
-    let h = u16::try_from(lines.len() + 2)
-        .unwrap_or(u16::MAX)
-        .min(area.height.saturating_sub(2));
-    draw(area, buf, th, "Approve command?", "", lines, 76, h, 0);
 }

@@ -53,6 +53,9 @@ pub struct StatusBar<'a> {
     pub summary: String,
     /// The time of the latest message, to expire old status messages.
     pub now: f64,
+    /// Shown first, whatever the message: something waiting for the user (an
+    /// approval request).
+    pub pinned: Option<String>,
 }
 
 impl Widget for StatusBar<'_> {
@@ -64,14 +67,25 @@ impl Widget for StatusBar<'_> {
         let rw = u16::try_from(right.chars().count()).unwrap_or(0);
         let room = usize::from(area.width.saturating_sub(rw));
         let mut used = 0;
-        if self.state.visible(self.now) {
+        if let Some(p) = &self.pinned {
+            let msg = crate::util::text::ellipsize(p, room.saturating_sub(3).max(1));
+            used += msg.chars().count() + 3;
+            spans.push(Span::styled(
+                format!(" {msg} "),
+                th.status_bar.patch(th.gauge_warn),
+            ));
+            spans.push(Span::styled("│", th.status_bar));
+        }
+        if self.state.visible(self.now) && used + 8 < room {
             let style = match self.state.tone {
                 Tone::Info => th.status_bar,
                 Tone::Warn => th.status_bar.patch(th.gauge_warn),
                 Tone::Error => th.status_bar.patch(th.error),
             };
-            let msg =
-                crate::util::text::ellipsize(&self.state.message, room.saturating_sub(3).max(1));
+            let msg = crate::util::text::ellipsize(
+                &self.state.message,
+                room.saturating_sub(used + 3).max(1),
+            );
             used += msg.chars().count() + 3;
             spans.push(Span::styled(format!(" {msg} "), style));
             spans.push(Span::styled("│", th.status_bar));

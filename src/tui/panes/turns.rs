@@ -251,6 +251,17 @@ impl Transcript {
                 ),
                 width,
             ),
+            Event::ApprovalAnswered {
+                turn,
+                command,
+                decision,
+                ..
+            } => {
+                // The words of the stored row, so a restart reads the same.
+                let ok = *decision != crate::engine::Approval::Deny;
+                let text = format!("{}: `{command}`", decision.said());
+                self.push(Entry::new(Some(*turn), Kind::Status, &text, ok), width);
+            }
             Event::Fallback {
                 from_model,
                 to_model,

@@ -6,7 +6,6 @@ use crate::engine::{EngineEvent, Event};
 use crate::store::TaskStatus;
 use crate::tui::model::Model;
 use crate::tui::msg::Effect;
-use crate::tui::panes::popups::Popup;
 use crate::tui::panes::queue::TaskItem;
 use crate::tui::panes::status::Tone;
 
@@ -98,29 +97,13 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
             fx.push(Effect::LoadMetrics);
         }
         Event::Error { message, .. } => m.status.set(Tone::Error, message.clone()),
-        Event::ApprovalRequested {
-            request_id,
-            tool,
-            command,
-            reason,
-            ..
-        } => {
-            m.approvals.push_back(Popup::Approval {
-                task: id.clone(),
-                request_id: request_id.clone(),
-                tool: tool.clone(),
-                command: command.clone(),
-                reason: reason.clone(),
-            });
-            m.status.set(
-                Tone::Warn,
-                format!("Task {} asks to run a command", short(&id)),
-            );
-        }
+        // The status bar announces it from the dialog on screen (`approval::notice`).
+        Event::ApprovalRequested { .. } => super::approval::requested(m, &id, &ev.event),
         // The transcript below takes these; the queue row has nothing to change.
         // (Machine-wide health always comes without a task id: `global_event`.)
         Event::ThoughtDelta { .. }
         | Event::Thought { .. }
+        | Event::ApprovalAnswered { .. }
         | Event::Action { .. }
         | Event::Observation { .. }
         | Event::Reflection { .. }
@@ -131,12 +114,7 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
         | Event::ComponentHealth { .. } => {}
     }
     if let Event::TaskFinished { .. } = &ev.event {
-        // Requests of a task that ended can no longer be answered.
-        m.approvals
-            .retain(|p| !matches!(p, Popup::Approval { task, .. } if *task == id));
-        if matches!(&m.popup, Some(Popup::Approval { task, .. }) if *task == id) {
-            m.popup = None;
-        }
+        super::approval::withdraw(m, &id);
     }
     m.turns.apply(&id, &ev.event);
     if m.queue.selected_id().as_ref() == Some(&id) && m.turns.shown.as_ref() != Some(&id) {
@@ -192,6 +170,7 @@ fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
         | Event::Action { .. }
         | Event::Observation { .. }
         | Event::ApprovalRequested { .. }
+        | Event::ApprovalAnswered { .. }
         | Event::Reflection { .. }
         | Event::LlmCall { .. }
         | Event::Retry { .. }
