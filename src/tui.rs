@@ -120,8 +120,10 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
         let mut copy = |text: &str| {
             use std::io::Write;
             let mut out = std::io::stdout();
-            let _ = out.write_all(effects::osc52(text).as_bytes());
-            let _ = out.flush();
+            out.write_all(effects::osc52(text).as_bytes())
+                .and_then(|()| out.flush())
+                .map(|()| "to the clipboard (OSC 52; the terminal must allow it)".to_owned())
+                .map_err(|e| format!("cannot write to the terminal: {e}"))
         };
         // SIGTERM or SIGHUP (a closed SSH session) quit like Ctrl-C twice: the loop is
         // left where it is, and everything below runs as on any other way out.

@@ -36,6 +36,19 @@ pub enum Msg {
     TaskDeleted(TaskId),
     /// A store action finished; `Err` carries what went wrong.
     Done(Result<String, String>),
+    /// A time the loop was asked to wake at has come (a status message's end).
+    Tick,
+}
+
+impl Msg {
+    /// What the status bar says once the clipboard took `text` (or did not).
+    pub fn copied(text: &str, how: Result<String, String>) -> Self {
+        let n = text.chars().count();
+        Self::Done(
+            how.map(|how| format!("Copied {n} characters {how}"))
+                .map_err(|e| format!("Could not copy the result: {e}")),
+        )
+    }
 }
 
 /// What `update` asks the outside world to do.

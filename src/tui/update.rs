@@ -14,7 +14,7 @@ use super::model::{Focus, Model};
 use super::msg::{Effect, Msg};
 use super::panes::popups::{Confirm, Popup};
 use super::panes::queue::TaskItem;
-use super::panes::status::Tone;
+use super::panes::status::{Scope, Tone};
 use super::panes::turns::Transcript;
 use crate::engine::{Command, TaskSpec};
 use crate::util::ids::TaskId;
@@ -78,6 +78,7 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
         }
         Msg::Done(Ok(text)) => m.status.set(Tone::Info, text),
         Msg::Done(Err(text)) => m.status.set(Tone::Error, text),
+        Msg::Tick => m.status.expire(now),
     }
     fx
 }
@@ -117,7 +118,9 @@ fn key(m: &mut Model, k: KeyEvent, now: f64, fx: &mut Vec<Effect>) {
         Some(a) => act(m, a, now, fx),
         None if m.focus == Focus::Input && m.modal().is_none() => {
             let before = m.input.height();
-            m.input.textarea.input(k);
+            if m.input.textarea.input(k) {
+                m.status.input_changed();
+            }
             if m.input.height() != before {
                 relayout(m);
             }
@@ -161,24 +164,33 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
     let page = isize::try_from(m.queue.height.max(2) - 1).unwrap_or(10);
     match a {
         Action::Noop => {}
-        Action::Quit => {
-            m.quit = true;
-            fx.push(Effect::Quit);
-        }
-        Action::Interrupt => {
-            if m.interrupt_at.is_some_and(|t| now - t <= INTERRUPT_WINDOW) {
+        // `q` quits at once when nothing runs; with tasks running it warns as Ctrl-C
+        // does and quits on a second press within the window.
+        Action::Quit | Action::Interrupt => {
+            let armed = m.interrupt_at.is_some_and(|t| now - t <= INTERRUPT_WINDOW);
+            let active = m.queue.active();
+            if armed || (a == Action::Quit && active == 0) {
                 m.quit = true;
                 fx.push(Effect::Quit);
             } else {
                 m.interrupt_at = Some(now);
-                let running = m.queue.active();
-                let note = if running > 0 {
-                    format!(" ({running} task(s) will be cancelled)")
+                let note = if active > 0 {
+                    format!(" ({active} task(s) will be cancelled)")
                 } else {
                     String::new()
                 };
-                m.status
-                    .set(Tone::Warn, format!("Press Ctrl-C again to quit{note}"));
+                let key = if a == Action::Quit {
+                    m.keymap
+                        .key_for(super::keymap::Context::Panes, Action::Quit)
+                        .map_or_else(|| "q".to_owned(), |k| k.to_string())
+                } else {
+                    "Ctrl-C".to_owned()
+                };
+                m.status.set_for(
+                    Tone::Warn,
+                    format!("Press {key} again to quit{note}"),
+                    INTERRUPT_WINDOW,
+                );
             }
         }
         Action::Help => approval::open_popup(m, Popup::Help { scroll: 0 }),
@@ -303,6 +315,11 @@ fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
                 if t.status.is_final() {
                     let id = t.id.clone();
                     m.turns.transcripts.remove(&id);
+                    m.status.set_about(
+                        Tone::Info,
+                        format!("Retrying {}…", short(&id)),
+                        Scope::Task(id.clone()),
+                    );
                     fx.push(Effect::Engine(Command::Retry { id }));
                 } else {
                     m.status
@@ -348,13 +365,8 @@ fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
                 .and_then(|id| m.queue.get(&id))
                 .and_then(|t| t.result.clone())
             {
-                Some(r) => {
-                    m.status.set(
-                        Tone::Info,
-                        format!("Copied {} characters", r.chars().count()),
-                    );
-                    fx.push(Effect::Copy(r));
-                }
+                // The loop says whether it worked (`Msg::Done`).
+                Some(r) => fx.push(Effect::Copy(r)),
                 None => m.status.set(Tone::Info, "The task has no result to copy"),
             }
         }
@@ -426,7 +438,8 @@ fn submit(m: &mut Model, fx: &mut Vec<Effect>) {
     let text = m.input.take();
     relayout(m);
     if text.is_empty() {
-        m.status.set(Tone::Info, "Type a task first");
+        m.status
+            .set_about(Tone::Info, "Type a task first", Scope::Input);
         return;
     }
     let id = TaskId::new();
@@ -513,5 +526,6 @@ fn paste(m: &mut Model, text: &str) {
         set_focus(m, Focus::Input);
     }
     m.input.textarea.insert_str(text);
+    m.status.input_changed();
     relayout(m);
 }

@@ -7,7 +7,7 @@ use crate::store::TaskStatus;
 use crate::tui::model::Model;
 use crate::tui::msg::Effect;
 use crate::tui::panes::queue::TaskItem;
-use crate::tui::panes::status::Tone;
+use crate::tui::panes::status::{Scope, Tone};
 
 pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effect>) {
     let Some(id) = ev.task_id.clone() else {
@@ -38,6 +38,7 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
                 })
             };
             m.queue.upsert([item]);
+            m.status.task_restarted(&id);
             if m.select_on_queue.as_ref() == Some(&id) {
                 m.select_on_queue = None;
                 m.queue.select(&id);
@@ -92,8 +93,11 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
             } else {
                 Tone::Warn
             };
-            m.status
-                .set(tone, format!("Task {} {}", short(&id), status.as_str()));
+            m.status.set_about(
+                tone,
+                format!("Task {} {}", short(&id), status.as_str()),
+                Scope::Task(id.clone()),
+            );
             fx.push(Effect::LoadMetrics);
         }
         Event::Error { message, .. } => m.status.set(Tone::Error, message.clone()),
