@@ -140,6 +140,9 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
             ) => (r.map(drop), None),
             sig = stop.recv() => (Ok(()), Some(sig)),
         };
+        // Every way out of the loop (q, Ctrl-C twice, an error, SIGTERM, SIGHUP) comes
+        // here; a panic restores from its hook.
+        terminal::park_cursor(&mut term, term_opts);
         terminal::restore(term_opts);
         // Running tasks are cancelled (and recorded so) before we leave.
         let _ = handle.send(Command::Shutdown {

@@ -10,6 +10,7 @@
 
 mod approvals;
 mod event_loop;
+mod exit;
 mod status;
 mod update;
 mod view;

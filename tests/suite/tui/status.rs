@@ -54,7 +54,12 @@ fn a_tasks_end_is_not_shown_while_it_runs_again() {
         &mut m,
         "task01",
         T0 + 2.0,
-        finished(TaskStatus::Cancelled, None, Some("cancelled by the user"), 0.0),
+        finished(
+            TaskStatus::Cancelled,
+            None,
+            Some("cancelled by the user"),
+            0.0,
+        ),
     );
     assert_eq!(m.status.message, "Task task01 cancelled");
     update(&mut m, press(KeyCode::Esc), T0 + 3.0);
