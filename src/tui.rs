@@ -103,6 +103,7 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
                 providers: true,
             },
             approvals: engine::Approvals::Interactive,
+            front_end: engine::FrontEnd::Dashboard,
         };
         let (handle, events, join) =
             engine::start(config, store.clone()).map_err(|e| eyre!(Exit::usage(e.to_string())))?;

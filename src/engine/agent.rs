@@ -64,6 +64,8 @@ pub struct Runner {
     pub policy: super::policy::Policy,
     /// Who answers when policy asks.
     pub approvals: super::handle::Approvals,
+    /// Who drives the engine (advice in errors names what can be changed there).
+    pub front_end: super::handle::FrontEnd,
     /// How `execute_command` is confined.
     pub sandbox: crate::sandbox::Sandbox,
     /// `audit.log`: one line per action.
@@ -366,8 +368,9 @@ async fn turns(
         ", or set routing.escalate_on_max_turns"
     };
     Ending::failed(format!(
-        "reached the turn limit ({limit}) without finishing on {}; raise --max-turns or split the task{escalation}",
-        caller.model_name()
+        "reached the turn limit ({limit}) without finishing on {}; {}{escalation}",
+        caller.model_name(),
+        runner.front_end.raise_turns()
     ))
 }
 

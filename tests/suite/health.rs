@@ -295,6 +295,7 @@ async fn the_dashboards_component_checks_cover_the_database_and_each_provider() 
             providers: true,
         },
         approvals: Approvals::Deny,
+        front_end: az_os::engine::FrontEnd::Batch,
     };
     let (handle, mut events, join) = engine::start(config, store).unwrap();
     let checks = tokio::time::timeout(Duration::from_secs(20), async {

@@ -153,6 +153,7 @@ fn engine_env(
         stream_thoughts: false,
         health: engine::HealthEvents::default(),
         approvals,
+        front_end: engine::FrontEnd::Dashboard,
     };
     let (handle, events, join) = engine::start(config, store).unwrap();
     (fake, handle, events, join)

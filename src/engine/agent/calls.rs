@@ -118,7 +118,9 @@ impl Caller<'_> {
         let runner = self.runner;
         let spec = self.client.spec();
         let worst = budget::worst_case(spec, &req);
-        budget::check_task(self.caps, spent, &worst, &spec.name).map_err(CallError::Budget)?;
+        let raise = runner.front_end.raise_task_budget();
+        budget::check_task(self.caps, spent, &worst, &spec.name, raise)
+            .map_err(CallError::Budget)?;
         let held = runner
             .in_flight
             .reserve_daily(&runner.store, self.caps, &worst, &spec.name)

@@ -57,6 +57,7 @@ async fn the_loop_runs_a_typed_task_on_a_real_engine_until_idle() {
         stream_thoughts: true,
         health: HealthEvents::default(),
         approvals: az_os::engine::Approvals::Deny,
+        front_end: az_os::engine::FrontEnd::Dashboard,
     };
     let (handle, events, join) = engine::start(config, store.clone()).unwrap();
 

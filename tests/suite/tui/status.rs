@@ -123,3 +123,13 @@ fn esc_q_with_tasks_running_warns_like_ctrl_c() {
     update(&mut m, press(KeyCode::Esc), T0);
     assert_eq!(update(&mut m, ch('q'), T0 + 0.1), vec![Effect::Quit]);
 }
+
+#[test]
+fn a_budget_under_a_cent_is_not_shown_as_zero() {
+    let mut m = super::model_sized(120, 40);
+    m.cost.budget_task = 0.005;
+    run_task(&mut m, "cheap1", "a cheap task", T0, "m");
+    let text = screen(&render(&m));
+    assert!(text.contains("/$0.005"), "{text}");
+    assert!(!text.contains("/$0.00 "), "{text}");
+}
