@@ -142,6 +142,17 @@ pub fn event(ev: Event) -> Event {
             command: r(command),
             decision,
         },
+        Event::RequestFailed {
+            model,
+            attempt,
+            category,
+            message,
+        } => Event::RequestFailed {
+            model,
+            attempt,
+            category,
+            message: r(message),
+        },
         Event::Reflection { turn, text } => Event::Reflection {
             turn,
             text: r(text),

@@ -207,6 +207,7 @@ impl Printer {
             | Event::TurnStarted { .. }
             | Event::ApprovalRequested { .. }
             | Event::ApprovalAnswered { .. }
+            | Event::RequestFailed { .. }
             | Event::Reflection { .. }
             | Event::LlmCall { .. }
             | Event::Health { .. }

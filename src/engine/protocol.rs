@@ -193,6 +193,15 @@ pub enum Event {
         #[serde(default)]
         estimated: bool,
     },
+    /// A model request failed (every failed attempt, whatever happens next: `retry`,
+    /// `fallback` or the task's end). The dashboard's health pane marks `model`
+    /// unhealthy at once; its next `llm_call` marks it healthy again.
+    RequestFailed {
+        model: String,
+        attempt: u32,
+        category: String,
+        message: String,
+    },
     /// A model request failed and will be tried again after `delay_ms`.
     Retry {
         model: String,

@@ -96,6 +96,14 @@ async fn provider_checks_tell_up_slow_rejected_and_down_apart() {
     assert_eq!(c.level, Level::Unhealthy, "{c:?}");
     assert!(c.detail.contains("no answer within 200 ms"), "{c:?}");
 
+    // A server failing its own model list is down, not merely degraded.
+    let failing = server(Duration::ZERO, 500);
+    let c = check(format!("http://{failing}/v1"), 2000, 1000).await;
+    assert_eq!(c.level, Level::Unhealthy, "{c:?}");
+    assert!(c.detail.contains("HTTP 500"), "{c:?}");
+    // The check names the models on the endpoint (the dashboard shows them, not hosts).
+    assert_eq!(c.models.len(), 1, "{c:?}");
+
     let rejected = server(Duration::ZERO, 401);
     let c = check(format!("http://{rejected}/v1"), 2000, 1000).await;
     assert_eq!(c.level, Level::Unhealthy);

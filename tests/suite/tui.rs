@@ -11,6 +11,7 @@
 mod approvals;
 mod event_loop;
 mod exit;
+mod health_pane;
 mod status;
 mod update;
 mod view;

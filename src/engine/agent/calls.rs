@@ -80,6 +80,12 @@ impl Caller<'_> {
                 Err(e) => e,
             };
             let spec = self.client.spec();
+            self.rec.emit(Event::RequestFailed {
+                model: spec.name.clone(),
+                attempt,
+                category: e.category.as_str().into(),
+                message: e.to_string(),
+            });
             match self.policy.next(&e, attempt, retry::jitter()) {
                 Next::Retry(delay) => {
                     let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);

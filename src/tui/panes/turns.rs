@@ -301,7 +301,11 @@ impl Transcript {
                 self.push(Entry::new(None, Kind::Retry, message, true), width);
             }
             // Billing goes to the cost pane; machine health is never about one task.
-            Event::LlmCall { .. } | Event::Health { .. } | Event::ComponentHealth { .. } => {}
+            // A failed request shows as its `retry` or `fallback` line.
+            Event::LlmCall { .. }
+            | Event::RequestFailed { .. }
+            | Event::Health { .. }
+            | Event::ComponentHealth { .. } => {}
         }
     }
 

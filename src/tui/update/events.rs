@@ -11,7 +11,7 @@ use crate::tui::panes::status::{Scope, Tone};
 
 pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effect>) {
     let Some(id) = ev.task_id.clone() else {
-        global_event(m, ev.event, fx);
+        global_event(m, ev.event, now, fx);
         return;
     };
     match &ev.event {
@@ -65,8 +65,12 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
             }
         }
         Event::LlmCall {
-            model, cost_usd, ..
+            model,
+            cost_usd,
+            latency_ms,
+            ..
         } => {
+            m.health.request_ok(model, *latency_ms, now);
             m.cost.add(model, *cost_usd, now);
             if let Some(t) = m.queue.get_mut(&id) {
                 t.cost_usd += cost_usd;
@@ -101,6 +105,14 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
             fx.push(Effect::LoadMetrics);
         }
         Event::Error { message, .. } => m.status.set(Tone::Error, message.clone()),
+        Event::RequestFailed {
+            model,
+            category,
+            message,
+            ..
+        } => m
+            .health
+            .request_failed(model, &format!("{category}: {message}"), now),
         // The status bar announces it from the dialog on screen (`approval::notice`).
         Event::ApprovalRequested { .. } => super::approval::requested(m, &id, &ev.event),
         // The transcript below takes these; the queue row has nothing to change.
@@ -126,7 +138,7 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
     }
 }
 
-fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
+fn global_event(m: &mut Model, ev: Event, now: f64, fx: &mut Vec<Effect>) {
     match ev {
         Event::Health { machine, gauges } => {
             // The panes show whole percents, load to two places and RSS in MB.
@@ -151,7 +163,7 @@ fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
             m.health.gauges = gauges;
         }
         Event::ComponentHealth { checks } => {
-            m.health.components = checks;
+            m.health.probed(checks, now);
             fx.push(Effect::LoadMetrics);
         }
         Event::Alert {
@@ -175,6 +187,7 @@ fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
         | Event::Observation { .. }
         | Event::ApprovalRequested { .. }
         | Event::ApprovalAnswered { .. }
+        | Event::RequestFailed { .. }
         | Event::Reflection { .. }
         | Event::LlmCall { .. }
         | Event::Retry { .. }
