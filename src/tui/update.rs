@@ -472,6 +472,11 @@ pub(super) fn selection_changed(m: &mut Model, fx: &mut Vec<Effect>) {
 }
 
 fn mouse(m: &mut Model, e: MouseEvent, fx: &mut Vec<Effect>) {
+    // A click on the approval dialog moves the keyboard to it, as F2 does.
+    if matches!(e.kind, MouseEventKind::Down(_)) && approval::hit(m, e.column, e.row) {
+        approval::toggle_focus(m);
+        return;
+    }
     let a = areas(m);
     let Some(pane) = a.at(e.column, e.row) else {
         return;

@@ -114,11 +114,25 @@ pub(super) fn toggle_focus(m: &mut Model) {
     }
 }
 
+/// Where the dialog may go on this screen.
+fn dialog_area(m: &Model) -> ratatui::layout::Rect {
+    let screen = ratatui::layout::Rect::new(0, 0, m.size.0, m.size.1);
+    approval::area(screen, super::areas(m).input)
+}
+
+/// Whether (`x`, `y`) is on an approval dialog that does not have the keyboard.
+pub(super) fn hit(m: &Model, x: u16, y: u16) -> bool {
+    m.approval().is_some_and(|r| {
+        !r.focused
+            && approval::shape(dialog_area(m), r)
+                .rect
+                .contains(ratatui::layout::Position::new(x, y))
+    })
+}
+
 /// Scrolls the dialog's command.
 pub(super) fn scroll(m: &mut Model, delta: isize) {
-    let a = super::areas(m);
-    let screen = ratatui::layout::Rect::new(0, 0, m.size.0, m.size.1);
-    let area = approval::area(screen, a.input);
+    let area = dialog_area(m);
     if let Some(Popup::Approval(r)) = &mut m.popup {
         let max = approval::shape(area, r).max_scroll();
         let d = i32::try_from(delta.clamp(-1000, 1000)).unwrap_or(0);

@@ -314,3 +314,30 @@ fn with_two_requests_waiting_dialog_status_and_turns_name_the_same_task() {
 fn snapshot_approval_two_waiting() {
     snapshot("approval_two_waiting", two_waiting);
 }
+
+#[test]
+fn a_click_on_the_dialog_moves_the_keyboard_to_it_a_click_elsewhere_does_not() {
+    use ratatui::crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+    let click = |column, row| {
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let mut m = model();
+    run_task(&mut m, "push01", "push the branch", T0, "fast-model");
+    ev(
+        &mut m,
+        "push01",
+        T0 + 1.0,
+        request("r1", "git push --force"),
+    );
+    // The input (row 21 at 80×24) is never under the dialog.
+    update(&mut m, click(5, 21), T0 + 2.0);
+    assert_eq!(shown(&m), ("r1".to_owned(), false));
+    assert_eq!(m.focus, Focus::Input);
+    update(&mut m, click(40, 10), T0 + 2.5);
+    assert_eq!(shown(&m), ("r1".to_owned(), true));
+}
