@@ -373,6 +373,14 @@ async fn approval_round_trip_once_always_deny_and_cancel() {
         said.contains(&"denied by the user: `git push --force origin main`".into()),
         "{said:?}"
     );
+    // The audit log says the user denied it (not that a rule refused it).
+    let audit = std::fs::read_to_string(env.home().join("audit.log")).unwrap_or_default();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("git push --force") && l.contains(r#""decision":"denied""#)),
+        "{audit}"
+    );
 }
 
 /// The stored `approval` rows of `tasks`' transcripts.
