@@ -129,7 +129,7 @@ fn bench(c: &mut Criterion) {
                 };
                 assert!(breakers.open_for(&spec.name).is_none());
                 let worst = budget::worst_case(&spec, &req);
-                budget::check_task(caps, 0.01, &worst, &spec.name)
+                budget::check_task(caps, 0.01, &worst, &spec.name, "raise it")
                     .unwrap_or_else(|e| panic!("{e}"));
                 let held = in_flight
                     .reserve_daily(&store, caps, &worst, &spec.name)

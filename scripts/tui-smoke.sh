@@ -3,7 +3,9 @@
 # against a tiny fake OpenAI-compatible server, types a task, waits for it to
 # complete, quits with Ctrl-C twice and checks that the process exited 0 and
 # left the terminal as it found it (main screen, cooked mode, no mouse
-# tracking). Prints PASS or FAIL; exits non-zero on failure.
+# tracking); then the same after SIGTERM, and with --no-alt-screen that the
+# prompt comes below the inline frame after Esc q. Prints PASS or FAIL; exits
+# non-zero on failure.
 #
 # Usage: scripts/tui-smoke.sh [path/to/az-os]   (default: build the debug binary)
 #        SMOKE_SHOW=1 prints the screen once the task has completed.
@@ -185,19 +187,50 @@ wait_for 10 'AZ_EXIT=[0-9]+' || fail "az-os did not exit after Ctrl-C twice"
 grep -q 'AZ_EXIT=0' "$TMP/screen.txt" || fail "az-os exited with $(grep -Eo 'AZ_EXIT=[0-9]+' "$TMP/screen.txt")"
 
 # The terminal is restored: main screen, no mouse tracking, cooked mode with echo.
-modes="$("${TMUX_CMD[@]}" display-message -p -t "$SESSION" \
-    '#{alternate_on} #{mouse_any_flag} #{mouse_button_flag} #{mouse_sgr_flag} #{cursor_flag}')"
-[[ "$modes" == "0 0 0 0 1" ]] \
-    || fail "terminal modes after exit (alternate mouse_any mouse_button sgr cursor): $modes, want 0 0 0 0 1"
+# The terminal is as az-os found it: main screen, no mouse tracking, a visible cursor,
+# cooked mode (`$1` says after what).
+check_terminal() {
+    local modes
+    modes="$("${TMUX_CMD[@]}" display-message -p -t "$SESSION" \
+        '#{alternate_on} #{mouse_any_flag} #{mouse_button_flag} #{mouse_sgr_flag} #{cursor_flag}')"
+    [[ "$modes" == "0 0 0 0 1" ]] \
+        || fail "$1: terminal modes (alternate mouse_any mouse_button sgr cursor): $modes, want 0 0 0 0 1"
+    "${TMUX_CMD[@]}" send-keys -t "$SESSION" "clear; stty -a | tr ' ' '\\n' | grep -Ex -- '-?(icanon|echo|isig)' | tr '\\n' ' '; echo STTY_\"\"DONE" Enter
+    wait_for 5 '^[-a-z ]*STTY_DONE$' || fail "$1: the shell did not answer after az-os exited"
+    local stty_line
+    stty_line="$(grep -E '^[-a-z ]*STTY_DONE$' "$TMP/screen.txt" | tail -n 1)"
+    for flag in isig icanon echo; do
+        [[ " $stty_line " == *" $flag "* ]] || fail "$1: terminal left without $flag: $stty_line"
+    done
+}
+
 if grep -q 'New task' "$TMP/screen.txt"; then
     fail "the dashboard is still on the screen after exit"
 fi
-# (The marker is split in the command so only the output line matches it.)
-"${TMUX_CMD[@]}" send-keys -t "$SESSION" "stty -a | tr ' ' '\\n' | grep -Ex -- '-?(icanon|echo|isig)' | tr '\\n' ' '; echo STTY_\"\"DONE" Enter
-wait_for 5 '^[-a-z ]*STTY_DONE$' || fail "the shell did not answer after az-os exited"
-stty_line="$(grep -E '^[-a-z ]*STTY_DONE$' "$TMP/screen.txt" | tail -n 1)"
-for flag in isig icanon echo; do
-    [[ " $stty_line " == *" $flag "* ]] || fail "terminal left without $flag: $stty_line"
-done
+check_terminal "Ctrl-C twice"
 
-echo "PASS: dashboard ran a task to completion, quit on Ctrl-C twice, restored the terminal"
+# SIGTERM (a service manager, `kill`) leaves the terminal as clean as a quit.
+"${TMUX_CMD[@]}" send-keys -t "$SESSION" \
+    "clear; sh -c 'echo \$\$ > \"$TMP/pid\"; exec \"$BIN\"'; echo \"AZ_EXIT=\$?\"" Enter
+wait_for 10 'New task' || fail "the dashboard did not appear for the SIGTERM run"
+kill -TERM "$(cat "$TMP/pid")"
+wait_for 10 'AZ_EXIT=[0-9]+' || fail "az-os did not exit on SIGTERM"
+grep -q 'AZ_EXIT=143' "$TMP/screen.txt" || fail "SIGTERM: exited with $(grep -Eo 'AZ_EXIT=[0-9]+' "$TMP/screen.txt")"
+check_terminal "SIGTERM"
+
+# --no-alt-screen with a full scrollback: after Esc q the prompt is below the frame.
+"${TMUX_CMD[@]}" send-keys -t "$SESSION" \
+    "clear; seq 1 60; '$BIN' --no-alt-screen; echo \"AZ_EXIT=\$?\"" Enter
+wait_for 10 'New task' || fail "the inline dashboard did not appear"
+"${TMUX_CMD[@]}" send-keys -t "$SESSION" Escape
+sleep 0.3
+"${TMUX_CMD[@]}" send-keys -t "$SESSION" q
+wait_for 10 'AZ_EXIT=[0-9]+' || fail "az-os --no-alt-screen did not exit on Esc q"
+exit_row="$(grep -n 'AZ_EXIT=' "$TMP/screen.txt" | tail -n 1 | cut -d: -f1)"
+frame_row="$(grep -n 'today' "$TMP/screen.txt" | tail -n 1 | cut -d: -f1)"
+[[ -n "$frame_row" && "$exit_row" -gt "$frame_row" ]] \
+    || fail "--no-alt-screen: the prompt (row $exit_row) is not below the frame (status row $frame_row)"
+grep -q 'AZ_EXIT=0' "$TMP/screen.txt" || fail "--no-alt-screen: exited with $(grep -Eo 'AZ_EXIT=[0-9]+' "$TMP/screen.txt")"
+check_terminal "--no-alt-screen"
+
+echo "PASS: dashboard ran a task to completion, quit on Ctrl-C twice, on SIGTERM and inline on Esc q, restored the terminal each time"

@@ -27,7 +27,8 @@ pub const MAX_VALUE_BYTES: usize = 1024;
 /// The policy's part of a record.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct PolicyRecord {
-    /// `allow`, `approved`, `deny` or `refused`.
+    /// `allow`, `approved`, `deny` (a rule), `denied` (the user, when asked) or `refused`
+    /// (an ask nobody could answer).
     pub decision: &'static str,
     /// The rule that decided (`policy.default`, `guard:rm -r`, …).
     pub rule: String,

@@ -174,6 +174,7 @@ fn drive(
             stream_thoughts: false,
             health,
             approvals,
+            front_end: crate::engine::FrontEnd::Batch,
         };
         let (handle, mut events, join) =
             engine::start(config, store).map_err(|e| eyre!(Exit::usage(e.to_string())))?;

@@ -19,7 +19,7 @@ pub mod tools;
 
 #[doc(hidden)]
 pub use agent::Runner;
-pub use handle::{Approvals, EngineConfig, EngineHandle, Work, start, start_with};
+pub use handle::{Approvals, EngineConfig, EngineHandle, FrontEnd, Work, start, start_with};
 pub use monitor::HealthEvents;
 pub use prompt::{request_overhead_bytes, system_prompt};
 pub use protocol::{Approval, Command, EngineEvent, Event, MAX_TASK_BYTES, Route, TaskSpec};

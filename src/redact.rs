@@ -131,6 +131,28 @@ pub fn event(ev: Event) -> Event {
             command: r(command),
             reason: r(reason),
         },
+        Event::ApprovalAnswered {
+            request_id,
+            turn,
+            command,
+            decision,
+        } => Event::ApprovalAnswered {
+            request_id,
+            turn,
+            command: r(command),
+            decision,
+        },
+        Event::RequestFailed {
+            model,
+            attempt,
+            category,
+            message,
+        } => Event::RequestFailed {
+            model,
+            attempt,
+            category,
+            message: r(message),
+        },
         Event::Reflection { turn, text } => Event::Reflection {
             turn,
             text: r(text),

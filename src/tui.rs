@@ -114,6 +114,7 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
                 providers: true,
             },
             approvals: engine::Approvals::Interactive,
+            front_end: engine::FrontEnd::Dashboard,
         };
         let (handle, events, join) =
             engine::start(config, store.clone()).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
@@ -131,8 +132,10 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
         let mut copy = |text: &str| {
             use std::io::Write;
             let mut out = std::io::stdout();
-            let _ = out.write_all(effects::osc52(text).as_bytes());
-            let _ = out.flush();
+            out.write_all(effects::osc52(text).as_bytes())
+                .and_then(|()| out.flush())
+                .map(|()| "to the clipboard (OSC 52; the terminal must allow it)".to_owned())
+                .map_err(|e| format!("cannot write to the terminal: {e}"))
         };
         // SIGTERM or SIGHUP (a closed SSH session) quit like Ctrl-C twice: the loop is
         // left where it is, and everything below runs as on any other way out.
@@ -152,6 +155,9 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
             ) => (r.map(drop), None),
             sig = stop.recv() => (Ok(()), Some(sig)),
         };
+        // Every way out of the loop (q, Ctrl-C twice, an error, SIGTERM, SIGHUP) comes
+        // here; a panic restores from its hook.
+        terminal::park_cursor(&mut term, term_opts);
         terminal::restore(term_opts);
         // Running tasks are cancelled (and recorded so) before we leave.
         let _ = handle.send(Command::Shutdown {

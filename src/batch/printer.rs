@@ -214,6 +214,8 @@ impl Printer {
             Event::ThoughtDelta { .. }
             | Event::TurnStarted { .. }
             | Event::ApprovalRequested { .. }
+            | Event::ApprovalAnswered { .. }
+            | Event::RequestFailed { .. }
             | Event::Reflection { .. }
             | Event::Context { .. }
             | Event::LlmCall { .. }

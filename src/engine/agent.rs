@@ -66,6 +66,8 @@ pub struct Runner {
     pub policy: super::policy::Policy,
     /// Who answers when policy asks.
     pub approvals: super::handle::Approvals,
+    /// Who drives the engine (advice in errors names what can be changed there).
+    pub front_end: super::handle::FrontEnd,
     /// How `execute_command` is confined.
     pub sandbox: crate::sandbox::Sandbox,
     /// `audit.log`: one line per action.
@@ -309,6 +311,7 @@ async fn turns(
         given_up: Vec::new(),
         failures: Vec::new(),
         escalated: false,
+        stream_thoughts: runner.stream_thoughts,
     };
     if let Some(wait) = setup.wait
         && let Err(e) = caller.wait_for_cooldown(wait, 0).await
@@ -432,8 +435,9 @@ async fn turns(
         ", or set routing.escalate_on_max_turns"
     };
     Ending::failed(format!(
-        "reached the turn limit ({limit}) without finishing on {}; raise --max-turns or split the task{escalation}",
-        caller.model_name()
+        "reached the turn limit ({limit}) without finishing on {}; {}{escalation}",
+        caller.model_name(),
+        runner.front_end.raise_turns()
     ))
 }
 

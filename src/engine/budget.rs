@@ -76,16 +76,27 @@ pub fn request_chars(req: &ChatRequest<'_>) -> usize {
 }
 
 /// Refuses a request that could take the task past its cap.
-pub fn check_task(caps: Caps, spent: f64, next: &WorstCase, model: &str) -> Result<(), String> {
+/// `raise` says how the user raises the task's cap where they are
+/// ([`FrontEnd::raise_task_budget`](super::handle::FrontEnd::raise_task_budget)).
+pub fn check_task(
+    caps: Caps,
+    spent: f64,
+    next: &WorstCase,
+    model: &str,
+    raise: &str,
+) -> Result<(), String> {
     // A request that costs nothing cannot pass any cap.
     if next.usd <= 0.0 || spent + next.usd <= caps.per_task {
         return Ok(());
     }
     Err(format!(
-        "task budget of ${:.2} would be passed: ${spent:.4} spent, and the next request to \
-         {model} may cost up to ${:.4} ({} input + {} output tokens); raise --budget or \
-         defaults.budget_usd_per_task, or lower the model's max_output_tokens",
-        caps.per_task, next.usd, next.input_tokens, next.output_tokens
+        "task budget of {} would be passed: ${spent:.4} spent, and the next request to \
+         {model} may cost up to ${:.4} ({} input + {} output tokens); {raise}, or lower the \
+         model's max_output_tokens",
+        crate::util::text::dollars(caps.per_task),
+        next.usd,
+        next.input_tokens,
+        next.output_tokens
     ))
 }
 
@@ -142,9 +153,10 @@ impl InFlight {
                 usd,
             })),
             Err((today, reserved)) => Err(Refusal::Budget(format!(
-                "daily budget of ${cap:.2} would be passed: ${today:.4} spent today (UTC){}, \
+                "daily budget of {} would be passed: ${today:.4} spent today (UTC){}, \
                  and the next request to {model} may cost up to ${usd:.4} ({} input + {} \
                  output tokens); raise defaults.budget_usd_per_day or wait for 00:00 UTC",
+                crate::util::text::dollars(cap),
                 if reserved > 0.0 {
                     format!(" and ${reserved:.4} held by requests in flight")
                 } else {
@@ -184,6 +196,7 @@ pub enum Refusal {
 mod tests {
     use super::*;
     use crate::config::{Provider, Tier};
+    use crate::engine::handle::FrontEnd;
 
     fn spec(input: f64, output: f64) -> ModelSpec {
         ModelSpec {
@@ -236,18 +249,42 @@ mod tests {
             output_tokens: 20,
             usd: 0.004,
         };
+        let raise = FrontEnd::Batch.raise_task_budget();
         assert!(
-            check_task(caps, 0.006, &next, "m").is_ok(),
+            check_task(caps, 0.006, &next, "m", raise).is_ok(),
             "exactly at the cap"
         );
-        let e = check_task(caps, 0.0061, &next, "m")
+        let e = check_task(caps, 0.0061, &next, "m", raise)
             .err()
             .unwrap_or_default();
         for part in ["$0.01", "$0.0061 spent", "up to $0.0040", "--budget"] {
             assert!(e.contains(part), "{part}: {e}");
         }
+        // The dashboard has no flags: it names the config key; under a cent is not $0.00.
+        let caps = Caps {
+            per_task: 0.005,
+            ..caps
+        };
+        let e = check_task(
+            caps,
+            0.004,
+            &next,
+            "m",
+            FrontEnd::Dashboard.raise_task_budget(),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(
+            e.starts_with("task budget of $0.005 would be passed"),
+            "{e}"
+        );
+        assert!(!e.contains("--budget"), "{e}");
+        assert!(
+            e.contains("defaults.budget_usd_per_task in config.toml"),
+            "{e}"
+        );
         let free = WorstCase { usd: 0.0, ..next };
-        assert!(check_task(caps, 5.0, &free, "m").is_ok());
+        assert!(check_task(caps, 5.0, &free, "m", raise).is_ok());
     }
 
     #[tokio::test]

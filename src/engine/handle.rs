@@ -29,6 +29,40 @@ pub struct EngineConfig {
     pub health: super::monitor::HealthEvents,
     /// What happens when policy asks about a command.
     pub approvals: Approvals,
+    /// Who drives the engine, so advice names what the user can change there.
+    pub front_end: FrontEnd,
+}
+
+/// The front end driving the engine. Advice in errors names what its user can
+/// change: flags in batch mode, `config.toml` in the dashboard (which has none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrontEnd {
+    Batch,
+    Dashboard,
+}
+
+impl FrontEnd {
+    /// How to give a task more turns.
+    pub fn raise_turns(self) -> &'static str {
+        match self {
+            Self::Batch => "raise --max-turns or split the task",
+            Self::Dashboard => {
+                "raise defaults.max_turns in config.toml and restart az-os, then retry the \
+                 task; or split it"
+            }
+        }
+    }
+
+    /// How to give a task more budget.
+    pub fn raise_task_budget(self) -> &'static str {
+        match self {
+            Self::Batch => "raise --budget or defaults.budget_usd_per_task",
+            Self::Dashboard => {
+                "raise defaults.budget_usd_per_task in config.toml and restart az-os, then \
+                 retry the task"
+            }
+        }
+    }
 }
 
 /// Who answers when policy says "ask" about a command.
@@ -129,6 +163,7 @@ pub fn start_with(
         in_flight: InFlight::default(),
         policy: super::policy::Policy::new(&config.settings.policy),
         approvals: config.approvals,
+        front_end: config.front_end,
         sandbox: crate::sandbox::Sandbox::new(&config.settings),
         audit: crate::audit::AuditLog::start(config.settings.home.root(), &config.settings.audit),
         tools: super::tools::Registry::builtin(),
@@ -144,4 +179,22 @@ pub fn start_with(
     let scheduler = Scheduler::new(runner, config.jobs.max(1), monitor, work);
     let join = tokio::spawn(scheduler.run(cmd_rx));
     Ok((EngineHandle { tx: cmd_tx }, ev_rx, join))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrontEnd;
+
+    #[test]
+    fn the_dashboards_advice_names_config_not_flags() {
+        for advice in [
+            FrontEnd::Dashboard.raise_turns(),
+            FrontEnd::Dashboard.raise_task_budget(),
+        ] {
+            assert!(!advice.contains("--"), "{advice}");
+            assert!(advice.contains("config.toml"), "{advice}");
+        }
+        assert!(FrontEnd::Batch.raise_turns().contains("--max-turns"));
+        assert!(FrontEnd::Batch.raise_task_budget().contains("--budget"));
+    }
 }

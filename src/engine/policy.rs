@@ -82,6 +82,16 @@ impl Verdict {
         }
     }
 
+    /// What the model reads when the user denied the command when asked: it was the
+    /// user, not a rule (whatever rule asked).
+    pub fn denied_by_user(&self) -> String {
+        format!(
+            "command refused: the user denied it when asked ({}; {}). Do not run it again; \
+             find another way, or say in your answer what you needed it for.",
+            self.reason, self.rule
+        )
+    }
+
     /// What the model reads when the command is refused: why, and what would change it.
     pub fn refusal(&self, asked_in_batch: bool) -> String {
         let fix = if self.rule.starts_with("guard:") {

@@ -50,8 +50,9 @@ pub enum Command {
     Cancel { id: TaskId },
     /// From a front end: the user's answer to `approval_requested` `request_id` of task
     /// `id`. The waiting command runs (`once`, `always`: also later commands of this task
-    /// that the same rule asks about) or is refused (`deny`, the model is told). Answered
-    /// by the command's `observation`, or by `error` if no such request is waiting.
+    /// that the same rule asks about) or is refused (`deny`, the model is told it was the
+    /// user). Answered by `approval_answered` and then the command's `observation`, or by
+    /// `error` if no such request is waiting.
     Approve {
         id: TaskId,
         request_id: String,
@@ -72,6 +73,17 @@ pub enum Approval {
     Always,
     /// Refuse it; the model reads why.
     Deny,
+}
+
+impl Approval {
+    /// How the transcript says it, live and stored alike: `denied by the user`, …
+    pub fn said(self) -> &'static str {
+        match self {
+            Self::Once => "approved once by the user",
+            Self::Always => "approved by the user for the rest of this task",
+            Self::Deny => "denied by the user",
+        }
+    }
 }
 
 /// How the router chose a model.
@@ -158,6 +170,15 @@ pub enum Event {
         command: String,
         reason: String,
     },
+    /// The user answered `approval_requested` `request_id` (`Command::Approve`): the
+    /// command runs (`once`, `always`) or is refused as the user's own deny. Recorded in
+    /// the task's transcript; the command's `observation` follows.
+    ApprovalAnswered {
+        request_id: String,
+        turn: u32,
+        command: String,
+        decision: Approval,
+    },
     /// The engine's note on the turn: what changed and how many turns remain.
     Reflection { turn: u32, text: String },
     /// Excerpts of the workdir's documents and lessons of earlier tasks that matched the
@@ -176,6 +197,15 @@ pub enum Event {
         /// Token counts were estimated because the provider reported none.
         #[serde(default)]
         estimated: bool,
+    },
+    /// A model request failed (every failed attempt, whatever happens next: `retry`,
+    /// `fallback` or the task's end). The dashboard's health pane marks `model`
+    /// unhealthy at once; its next `llm_call` marks it healthy again.
+    RequestFailed {
+        model: String,
+        attempt: u32,
+        category: String,
+        message: String,
     },
     /// A model request failed and will be tried again after `delay_ms`.
     Retry {

@@ -22,6 +22,9 @@ pub struct ComponentCheck {
     pub latency_ms: Option<f64>,
     /// What was found, in a few words.
     pub detail: String,
+    /// For a provider endpoint: the configured models on it (`[[models]]` names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
 }
 
 /// A query is slower than this: the database is degraded.
@@ -58,6 +61,7 @@ pub fn database(path: &Path, deep: bool) -> ComponentCheck {
         level,
         latency_ms: Some(ms),
         detail,
+        models: Vec::new(),
     }
 }
 
@@ -87,6 +91,7 @@ pub fn vault(home: &Path) -> Option<ComponentCheck> {
         level,
         latency_ms: None,
         detail,
+        models: Vec::new(),
     })
 }
 
@@ -196,6 +201,11 @@ pub async fn provider(
                 r.status().as_u16()
             ),
         ),
+        // A server failing its own model list fails requests too.
+        Ok(r) if r.status().is_server_error() => (
+            Level::Unhealthy,
+            format!("answers HTTP {} ({for_models})", r.status().as_u16()),
+        ),
         Ok(r) => (
             Level::Degraded,
             format!("answers HTTP {} ({for_models})", r.status().as_u16()),
@@ -221,5 +231,6 @@ pub async fn provider(
         level,
         latency_ms: Some(ms),
         detail,
+        models: ep.models.iter().map(|(name, _)| name.clone()).collect(),
     }
 }

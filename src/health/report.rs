@@ -103,6 +103,7 @@ pub async fn run(settings: &Settings, http: &reqwest::Client, opts: Options) -> 
                     level,
                     latency_ms: latency,
                     detail: format!("{detail} [cached {age:.0}s ago]"),
+                    models: ep.models.iter().map(|(name, _)| name.clone()).collect(),
                 };
             }
             checks::provider(http, ep, timeout, slow).await
@@ -119,6 +120,7 @@ pub async fn run(settings: &Settings, http: &reqwest::Client, opts: Options) -> 
                 level: Level::Unhealthy,
                 latency_ms: None,
                 detail: format!("check failed: {e}"),
+                models: Vec::new(),
             },
             None,
         )
@@ -132,6 +134,7 @@ pub async fn run(settings: &Settings, http: &reqwest::Client, opts: Options) -> 
             level: Level::Unhealthy,
             latency_ms: None,
             detail: "no model has an API key: tasks cannot run (see `az-os models list`)".into(),
+            models: Vec::new(),
         });
     }
     components.extend(providers);

@@ -72,6 +72,7 @@ actions! {
     Clear => "input.clear",
     Close => "popup.close",
     Confirm => "popup.confirm",
+    ApprovalFocus => "approval.focus",
     ApproveOnce => "approval.once",
     ApproveAlways => "approval.always",
     ApproveDeny => "approval.deny",

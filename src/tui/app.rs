@@ -62,7 +62,8 @@ fn to_msg(e: TermEvent) -> Option<Msg> {
 }
 
 /// Runs the dashboard until the user quits (or, with `exit_when_idle`, until
-/// input ends and the work is done). `clipboard` receives copied text.
+/// input ends and the work is done). `clipboard` receives copied text and says
+/// how it went (`Ok`: where the text went).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_loop<B, S>(
     terminal: &mut Terminal<B>,
@@ -72,7 +73,7 @@ pub async fn run_loop<B, S>(
     mut events: mpsc::UnboundedReceiver<EngineEvent>,
     store: StoreHandle,
     opts: LoopOptions,
-    clipboard: &mut dyn FnMut(&str),
+    clipboard: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> io::Result<(Model, LoopStats)>
 where
     B: Backend,
@@ -121,7 +122,10 @@ where
                 for fx in fxs {
                     match fx {
                         Effect::Quit => model.quit = true,
-                        Effect::Copy(text) => clipboard(&text),
+                        Effect::Copy(text) => {
+                            let how = clipboard(&text);
+                            let _ = tx.send(Msg::copied(&text, how));
+                        }
                         Effect::Suspend => {
                             if let Some(term) = opts.terminal {
                                 super::terminal::suspend(term)?;
@@ -147,6 +151,12 @@ where
             break;
         }
         let deadline = last_draw + FRAME;
+        // A status message that ends while nothing else happens still leaves the
+        // screen: one wake-up (and one frame) at its end.
+        let wake = model.status.expires_at().map(|at| {
+            let secs = (at - crate::util::time::now_unix()).max(0.0);
+            Instant::now() + Duration::from_secs_f64(secs)
+        });
         tokio::select! {
             biased;
             ev = input.next(), if input_open => match ev {
@@ -159,6 +169,9 @@ where
                 None => events_open = false,
             },
             Some(msg) = results.recv() => pending.push(msg),
+            () = tokio::time::sleep_until(wake.unwrap_or(deadline)), if wake.is_some() => {
+                pending.push(Msg::Tick);
+            }
             () = tokio::time::sleep_until(deadline), if dirty => {
                 let mut area = ratatui::layout::Rect::default();
                 terminal

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::keymap::{Context, Keymap};
+use super::panes::approval::ApprovalRequest;
 use super::panes::cost::CostState;
 use super::panes::health::HealthState;
 use super::panes::input::InputState;
@@ -85,7 +86,7 @@ pub struct Model {
     pub setup_hint: Option<String>,
     pub quit: bool,
     /// Approval requests waiting behind the one on screen, oldest first.
-    pub approvals: std::collections::VecDeque<Popup>,
+    pub approvals: std::collections::VecDeque<ApprovalRequest>,
     /// Set by `update` when the last message changed nothing on screen, so the
     /// loop can skip the frame (a health sample that reads the same).
     pub unchanged: bool,
@@ -130,9 +131,23 @@ impl Model {
         self.queue.running() > 0
     }
 
+    /// The popup that takes keys, if any (an approval dialog the user has not
+    /// moved to is on screen but does not).
+    pub fn modal(&self) -> Option<&Popup> {
+        self.popup.as_ref().filter(|p| p.takes_keys())
+    }
+
+    /// The approval on screen, if any.
+    pub fn approval(&self) -> Option<&ApprovalRequest> {
+        match &self.popup {
+            Some(Popup::Approval(r)) => Some(r),
+            _ => None,
+        }
+    }
+
     /// Contexts to look a key up in, most specific first.
     pub fn contexts(&self) -> Vec<Context> {
-        if let Some(p) = &self.popup {
+        if let Some(p) = self.popup.as_ref().filter(|p| p.takes_keys()) {
             return vec![p.context(), Context::Global];
         }
         match self.focus {

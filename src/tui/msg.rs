@@ -17,8 +17,9 @@ pub enum Msg {
     Mouse(MouseEvent),
     Paste(String),
     Resize(u16, u16),
-    /// Time passed while a task runs (the loop sends it only then, so an idle
-    /// dashboard draws nothing).
+    /// Time passed: while a task runs (spinner, running times), or a time the loop was
+    /// asked to wake at has come (a status message's end). Never sent otherwise, so an
+    /// idle dashboard draws nothing.
     Tick,
     /// An event from the engine.
     Engine(EngineEvent),
@@ -39,6 +40,17 @@ pub enum Msg {
     TaskDeleted(TaskId),
     /// A store action finished; `Err` carries what went wrong.
     Done(Result<String, String>),
+}
+
+impl Msg {
+    /// What the status bar says once the clipboard took `text` (or did not).
+    pub fn copied(text: &str, how: Result<String, String>) -> Self {
+        let n = text.chars().count();
+        Self::Done(
+            how.map(|how| format!("Copied {n} characters {how}"))
+                .map_err(|e| format!("Could not copy the result: {e}")),
+        )
+    }
 }
 
 /// What `update` asks the outside world to do.

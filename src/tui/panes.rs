@@ -1,6 +1,7 @@
 //! The dashboard's panes. Each file holds one pane's state (updated by
 //! `update`) and its widget (drawn by `view`); widgets read state and theme only.
 
+pub mod approval;
 pub mod cost;
 pub mod health;
 pub mod input;

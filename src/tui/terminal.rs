@@ -4,6 +4,7 @@
 
 use std::io::{self, Stdout, Write};
 
+use ratatui::backend::Backend;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
@@ -49,6 +50,18 @@ pub fn setup(opts: TermOptions) -> io::Result<Tui> {
             },
         )
     }
+}
+
+/// Before leaving an inline dashboard: the cursor goes to the viewport's last row,
+/// so the newline `restore` writes puts the shell's prompt below the frame (the
+/// last draw may have left the cursor anywhere inside it). A no-op in the
+/// alternate screen, which is left whole.
+pub fn park_cursor<B: Backend>(term: &mut Terminal<B>, opts: TermOptions) {
+    if opts.alt_screen {
+        return;
+    }
+    let area = term.get_frame().area();
+    let _ = term.set_cursor_position((area.x, area.bottom().saturating_sub(1)));
 }
 
 /// Puts the terminal back as it was. Safe to call more than once.

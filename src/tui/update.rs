@@ -4,6 +4,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 
+pub mod approval;
 mod events;
 
 use super::action::Action;
@@ -13,9 +14,9 @@ use super::model::{Focus, Model};
 use super::msg::{Effect, Msg};
 use super::panes::popups::{Confirm, Popup};
 use super::panes::queue::TaskItem;
-use super::panes::status::Tone;
+use super::panes::status::{Scope, Tone};
 use super::panes::turns::Transcript;
-use crate::engine::{Approval, Command, TaskSpec};
+use crate::engine::{Command, TaskSpec};
 use crate::util::ids::TaskId;
 
 /// Seconds within which a second Ctrl-C quits.
@@ -25,13 +26,9 @@ pub fn update(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
     m.queue.now = now;
     m.unchanged = false;
     let before = m.status.seq;
-    let fx = dispatch(m, msg, now);
+    let mut fx = dispatch(m, msg, now);
     // An approval waits for the screen to be free of other popups.
-    if m.popup.is_none()
-        && let Some(next) = m.approvals.pop_front()
-    {
-        m.popup = Some(next);
-    }
+    approval::show_next(m, now, &mut fx);
     // Every message set during this update is shown for its full time from now, even
     // one equal in length (or in text) to the one before.
     if m.status.seq != before {
@@ -44,9 +41,8 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
     let mut fx = Vec::new();
     match msg {
         Msg::Key(k) if k.kind != KeyEventKind::Release => key(m, k, now, &mut fx),
-        // Key releases do nothing. A tick only moves the clock (`update` stamped
-        // `now`), which turns the spinner and counts running times up.
-        Msg::Key(_) | Msg::Tick => {}
+        // Key releases do nothing.
+        Msg::Key(_) => {}
         Msg::Mouse(e) => mouse(m, e, &mut fx),
         Msg::Paste(text) => paste(m, &text),
         Msg::Resize(w, h) => {
@@ -84,6 +80,9 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
         }
         Msg::Done(Ok(text)) => m.status.set(Tone::Info, text),
         Msg::Done(Err(text)) => m.status.set(Tone::Error, text),
+        // The clock moved (`update` stamped `now`): the spinner turns, running times
+        // count up, and a status message past its end goes.
+        Msg::Tick => m.status.expire(now),
     }
     fx
 }
@@ -110,7 +109,7 @@ pub fn areas(m: &Model) -> Areas {
 fn key(m: &mut Model, k: KeyEvent, now: f64, fx: &mut Vec<Effect>) {
     let key = Key::from_event(&k);
     // Typing a memory query: the search line takes printable keys.
-    if m.popup.is_none()
+    if m.modal().is_none()
         && m.focus == Focus::Memory
         && m.memory.editing.is_some()
         && m.keymap
@@ -123,9 +122,11 @@ fn key(m: &mut Model, k: KeyEvent, now: f64, fx: &mut Vec<Effect>) {
     let action = m.keymap.lookup(&m.contexts(), key);
     match action {
         Some(a) => act(m, a, now, fx),
-        None if m.focus == Focus::Input && m.popup.is_none() => {
+        None if m.focus == Focus::Input && m.modal().is_none() => {
             let before = m.input.height();
-            m.input.textarea.input(k);
+            if m.input.textarea.input(k) {
+                m.status.input_changed();
+            }
             if m.input.height() != before {
                 relayout(m);
             }
@@ -169,27 +170,36 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
     let page = page_size(m);
     match a {
         Action::Noop => {}
-        Action::Quit => {
-            m.quit = true;
-            fx.push(Effect::Quit);
-        }
-        Action::Interrupt => {
-            if m.interrupt_at.is_some_and(|t| now - t <= INTERRUPT_WINDOW) {
+        // `q` quits at once when nothing runs; with tasks running it warns as Ctrl-C
+        // does and quits on a second press within the window.
+        Action::Quit | Action::Interrupt => {
+            let armed = m.interrupt_at.is_some_and(|t| now - t <= INTERRUPT_WINDOW);
+            let active = m.queue.active();
+            if armed || (a == Action::Quit && active == 0) {
                 m.quit = true;
                 fx.push(Effect::Quit);
             } else {
                 m.interrupt_at = Some(now);
-                let running = m.queue.active();
-                let note = if running > 0 {
-                    format!(" ({running} task(s) will be cancelled)")
+                let note = if active > 0 {
+                    format!(" ({active} task(s) will be cancelled)")
                 } else {
                     String::new()
                 };
-                m.status
-                    .set(Tone::Warn, format!("Press Ctrl-C again to quit{note}"));
+                let key = if a == Action::Quit {
+                    m.keymap
+                        .key_for(super::keymap::Context::Panes, Action::Quit)
+                        .map_or_else(|| "q".to_owned(), |k| k.to_string())
+                } else {
+                    "Ctrl-C".to_owned()
+                };
+                m.status.set_for(
+                    Tone::Warn,
+                    format!("Press {key} again to quit{note}"),
+                    INTERRUPT_WINDOW,
+                );
             }
         }
-        Action::Help => m.popup = Some(Popup::Help { scroll: 0 }),
+        Action::Help => approval::open_popup(m, Popup::Help { scroll: 0 }),
         Action::Suspend => fx.push(Effect::Suspend),
         Action::FocusNext | Action::FocusPrev => {
             let i = Focus::CYCLE.iter().position(|f| *f == m.focus).unwrap_or(0);
@@ -240,10 +250,11 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
         Action::MemorySearch => m.memory.editing = Some(m.memory.query.clone().unwrap_or_default()),
         Action::MemoryView => {
             if let Some(mem) = m.memory.selected_item() {
-                m.popup = Some(Popup::Lesson {
+                let p = Popup::Lesson {
                     id: mem.id.clone(),
                     scroll: 0,
-                });
+                };
+                approval::open_popup(m, p);
             }
         }
         Action::MemoryDelete => {
@@ -252,10 +263,11 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
                     "Delete lesson \"{}\"?",
                     crate::util::text::ellipsize(&mem.lesson, 40)
                 );
-                m.popup = Some(Popup::Confirm {
+                let p = Popup::Confirm {
                     what: Confirm::DeleteMemory(mem.id.clone()),
                     question,
-                });
+                };
+                approval::open_popup(m, p);
             }
         }
         Action::Newline => {
@@ -275,34 +287,9 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             relayout(m);
         }
         Action::Close => m.popup = None,
+        Action::ApprovalFocus => approval::toggle_focus(m),
         Action::ApproveOnce | Action::ApproveAlways | Action::ApproveDeny => {
-            if let Some(Popup::Approval {
-                task,
-                request_id,
-                command,
-                ..
-            }) = m.popup.take()
-            {
-                let decision = match a {
-                    Action::ApproveOnce => Approval::Once,
-                    Action::ApproveAlways => Approval::Always,
-                    _ => Approval::Deny,
-                };
-                let verb = match decision {
-                    Approval::Once => "Approved once",
-                    Approval::Always => "Approved for this task",
-                    Approval::Deny => "Denied",
-                };
-                m.status.set(
-                    Tone::Info,
-                    format!("{verb}: {}", crate::util::text::ellipsize(&command, 60)),
-                );
-                fx.push(Effect::Engine(Command::Approve {
-                    id: task,
-                    request_id,
-                    decision,
-                }));
-            }
+            approval::answer(m, a, now, fx);
         }
         Action::Confirm => {
             if let Some(Popup::Confirm { what, .. }) = m.popup.take() {
@@ -375,6 +362,11 @@ fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
                 if t.status.is_final() {
                     let id = t.id.clone();
                     m.turns.transcripts.remove(&id);
+                    m.status.set_about(
+                        Tone::Info,
+                        format!("Retrying {}…", short(&id)),
+                        Scope::Task(id.clone()),
+                    );
                     fx.push(Effect::Engine(Command::Retry { id }));
                 } else {
                     m.status
@@ -389,10 +381,11 @@ fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
                         "Delete task {}? Its spend stays in the ledger.",
                         short(&t.id)
                     );
-                    m.popup = Some(Popup::Confirm {
+                    let p = Popup::Confirm {
                         what: Confirm::DeleteTask(t.id.clone()),
                         question,
-                    });
+                    };
+                    approval::open_popup(m, p);
                 } else {
                     m.status
                         .set(Tone::Warn, "Cancel the task before deleting it");
@@ -401,10 +394,13 @@ fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
         }
         Action::Detail => {
             if let Some(id) = m.queue.selected_id() {
-                m.popup = Some(Popup::Detail {
-                    task: id,
-                    scroll: 0,
-                });
+                approval::open_popup(
+                    m,
+                    Popup::Detail {
+                        task: id,
+                        scroll: 0,
+                    },
+                );
             }
         }
         Action::Copy => {
@@ -416,13 +412,8 @@ fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
                 .and_then(|id| m.queue.get(&id))
                 .and_then(|t| t.result.clone())
             {
-                Some(r) => {
-                    m.status.set(
-                        Tone::Info,
-                        format!("Copied {} characters", r.chars().count()),
-                    );
-                    fx.push(Effect::Copy(r));
-                }
+                // The loop says whether it worked (`Msg::Done`).
+                Some(r) => fx.push(Effect::Copy(r)),
                 None => m.status.set(Tone::Info, "The task has no result to copy"),
             }
         }
@@ -449,7 +440,11 @@ fn screen(m: &Model) -> ratatui::layout::Rect {
 }
 
 fn move_by(m: &mut Model, delta: isize, fx: &mut Vec<Effect>) {
-    if m.popup.is_some() {
+    if m.modal().is_some_and(|p| matches!(p, Popup::Approval(_))) {
+        approval::scroll(m, delta);
+        return;
+    }
+    if m.modal().is_some() {
         // Bounded by the text as drawn at this size: the end is the last line.
         let max = super::view::sheet(m).map_or(0, |s| s.max_scroll(screen(m)));
         let delta = i32::try_from(delta).unwrap_or(if delta < 0 { i32::MIN } else { i32::MAX });
@@ -472,7 +467,8 @@ fn submit(m: &mut Model, fx: &mut Vec<Effect>) {
     let text = m.input.take();
     relayout(m);
     if text.is_empty() {
-        m.status.set(Tone::Info, "Type a task first");
+        m.status
+            .set_about(Tone::Info, "Type a task first", Scope::Input);
         return;
     }
     let id = TaskId::new();
@@ -491,7 +487,7 @@ fn submit(m: &mut Model, fx: &mut Vec<Effect>) {
 
 /// The selected task changed (or may have): show its transcript, loading it from
 /// the store if it is from an earlier session.
-fn selection_changed(m: &mut Model, fx: &mut Vec<Effect>) {
+pub(super) fn selection_changed(m: &mut Model, fx: &mut Vec<Effect>) {
     let id = m.queue.selected_id();
     if let Some(id) = &id
         && !m.turns.transcripts.contains_key(id)
@@ -505,12 +501,17 @@ fn selection_changed(m: &mut Model, fx: &mut Vec<Effect>) {
 }
 
 fn mouse(m: &mut Model, e: MouseEvent, fx: &mut Vec<Effect>) {
+    // A click on the approval dialog moves the keyboard to it, as F2 does.
+    if matches!(e.kind, MouseEventKind::Down(_)) && approval::hit(m, e.column, e.row) {
+        approval::toggle_focus(m);
+        return;
+    }
     let a = areas(m);
     let Some(pane) = a.at(e.column, e.row) else {
         return;
     };
     match e.kind {
-        MouseEventKind::Down(_) if m.popup.is_none() => {
+        MouseEventKind::Down(_) if m.modal().is_none() => {
             set_focus(m, pane);
             if pane == Focus::Queue {
                 // Below the border and the column headers.
@@ -530,7 +531,7 @@ fn mouse(m: &mut Model, e: MouseEvent, fx: &mut Vec<Effect>) {
             } else {
                 3
             };
-            if m.popup.is_some() {
+            if m.modal().is_some() {
                 move_by(m, delta, fx);
                 return;
             }
@@ -560,5 +561,6 @@ fn paste(m: &mut Model, text: &str) {
         set_focus(m, Focus::Input);
     }
     m.input.textarea.insert_str(text);
+    m.status.input_changed();
     relayout(m);
 }

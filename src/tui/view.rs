@@ -8,6 +8,7 @@ use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
 use super::action::Action;
 use super::keymap::Context;
 use super::model::{Focus, Model};
+use super::panes::approval;
 use super::panes::cost::CostPane;
 use super::panes::frame;
 use super::panes::health::HealthPane;
@@ -25,7 +26,7 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
     let a = super::layout::compute_in(f.area(), m.input.height(), m.zoom, m.focus);
     let th = &m.theme;
     let buf = f.buffer_mut();
-    let focused = |p: Focus| m.focus == p && m.popup.is_none();
+    let focused = |p: Focus| m.focus == p && m.modal().is_none();
     if a.queue.width > 0 {
         QueuePane {
             state: &m.queue,
@@ -124,6 +125,7 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
         hints: hints(m),
         summary: summary(m),
         now: m.queue.now,
+        pinned: crate::tui::update::approval::notice(m),
     }
     .render(a.status, buf);
     let screen = f.area();
@@ -138,23 +140,14 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
             }
         }
         Some(Popup::Confirm { question, .. }) => popups::confirm(screen, buf, th, question),
-        Some(Popup::Approval {
-            task,
-            tool,
-            command,
-            reason,
-            ..
-        }) => {
-            popups::approval(
-                screen,
-                buf,
-                th,
-                &task.as_str()[..task.as_str().len().min(6)],
-                tool,
-                command,
-                reason,
-            );
-        }
+        Some(Popup::Approval(r)) => approval::render(
+            approval::area(screen, a.input),
+            buf,
+            th,
+            &m.keymap,
+            r,
+            1 + m.approvals.len(),
+        ),
     }
 }
 
@@ -190,7 +183,7 @@ fn hints(m: &Model) -> Vec<(String, String)> {
             }
         }
     }
-    if m.popup.is_none()
+    if m.modal().is_none()
         && let Some(k) = m
             .keymap
             .key_for(Context::Panes, Action::Help)

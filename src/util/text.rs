@@ -27,6 +27,17 @@ pub fn truncate_middle(s: &str, max_bytes: usize) -> String {
     )
 }
 
+/// A price or budget in dollars: two decimals from a cent up, and below a cent as
+/// many as it takes (up to six), so a $0.005 budget never reads `$0.00`.
+pub fn dollars(usd: f64) -> String {
+    if usd == 0.0 || usd.abs() >= 0.01 {
+        return format!("${usd:.2}");
+    }
+    let s = format!("{usd:.6}");
+    let s = s.trim_end_matches('0');
+    format!("${s}")
+}
+
 /// Cuts `s` to at most `max_chars` characters, adding `…` when it was longer.
 pub fn ellipsize(s: &str, max_chars: usize) -> String {
     if s.chars().count() <= max_chars {
@@ -172,6 +183,16 @@ fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dollars_below_a_cent_are_not_zero() {
+        assert_eq!(dollars(0.5), "$0.50");
+        assert_eq!(dollars(5.0), "$5.00");
+        assert_eq!(dollars(0.0), "$0.00");
+        assert_eq!(dollars(0.005), "$0.005");
+        assert_eq!(dollars(0.0001), "$0.0001");
+        assert_eq!(dollars(0.000_123_4), "$0.000123");
+    }
 
     #[test]
     fn short_text_is_untouched() {

@@ -339,6 +339,12 @@ fn rate_limit_is_retried_after_the_servers_delay() {
     let events = json_lines(&out.stdout);
     let retry = of_type(&events, "retry")[0];
     assert_eq!(retry["category"], "rate_limit");
+    // The failed attempt itself is an event too (the dashboard's health pane reads it).
+    let failed = of_type(&events, "request_failed")[0];
+    assert_eq!(
+        (&failed["category"], &failed["attempt"]),
+        (&serde_json::json!("rate_limit"), &serde_json::json!(1))
+    );
     assert_eq!(retry["delay_ms"], 1000);
     assert_eq!(retry["attempt"], 2);
     assert_eq!(of_type(&events, "llm_call")[0]["attempt"], 2);
@@ -435,6 +441,7 @@ fn required(ty: &str) -> &'static [&'static str] {
             "attempt",
         ],
         "retry" => &["model", "attempt", "delay_ms", "category"],
+        "request_failed" => &["model", "attempt", "category", "message"],
         "task_finished" => &[
             "status",
             "result",

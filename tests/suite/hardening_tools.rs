@@ -269,6 +269,7 @@ async fn a_panicking_worker_frees_its_slot_and_its_task_is_recorded_failed() {
         stream_thoughts: false,
         health: engine::HealthEvents::default(),
         approvals: Approvals::Deny,
+        front_end: az_os::engine::FrontEnd::Batch,
     };
     let (handle, mut events, join) = engine::start_with(config, store, |_, _, _| {
         Box::pin(async { panic!("a bug in a worker") })

@@ -96,6 +96,14 @@ async fn provider_checks_tell_up_slow_rejected_and_down_apart() {
     assert_eq!(c.level, Level::Unhealthy, "{c:?}");
     assert!(c.detail.contains("no answer within 200 ms"), "{c:?}");
 
+    // A server failing its own model list is down, not merely degraded.
+    let failing = server(Duration::ZERO, 500);
+    let c = check(format!("http://{failing}/v1"), 2000, 1000).await;
+    assert_eq!(c.level, Level::Unhealthy, "{c:?}");
+    assert!(c.detail.contains("HTTP 500"), "{c:?}");
+    // The check names the models on the endpoint (the dashboard shows them, not hosts).
+    assert_eq!(c.models.len(), 1, "{c:?}");
+
     let rejected = server(Duration::ZERO, 401);
     let c = check(format!("http://{rejected}/v1"), 2000, 1000).await;
     assert_eq!(c.level, Level::Unhealthy);
@@ -295,6 +303,7 @@ async fn the_dashboards_component_checks_cover_the_database_and_each_provider() 
             providers: true,
         },
         approvals: Approvals::Deny,
+        front_end: az_os::engine::FrontEnd::Batch,
     };
     let (handle, mut events, join) = engine::start(config, store).unwrap();
     let checks = tokio::time::timeout(Duration::from_secs(20), async {

@@ -153,6 +153,7 @@ fn engine_env(
         stream_thoughts: false,
         health: engine::HealthEvents::default(),
         approvals,
+        front_end: engine::FrontEnd::Dashboard,
     };
     let (handle, events, join) = engine::start(config, store).unwrap();
     (fake, handle, events, join)
@@ -174,6 +175,7 @@ async fn next_of(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one story, in order: error, always, deny, cancel
 async fn approval_round_trip_once_always_deny_and_cancel() {
     let env = TestEnv::new();
     let policy = "[policy]\ndefault = \"ask\"\n";
@@ -251,10 +253,28 @@ async fn approval_round_trip_once_always_deny_and_cancel() {
     handle
         .send(Command::Approve {
             id: id.clone(),
-            request_id,
+            request_id: request_id.clone(),
             decision: Approval::Always,
         })
         .unwrap();
+    // The answer is an event of its own (the transcript records it), before the command's
+    // observation.
+    let answered = next_of(&mut events, |e| {
+        matches!(
+            e,
+            Event::ApprovalAnswered { .. } | Event::Observation { .. }
+        )
+    })
+    .await;
+    assert_eq!(
+        answered.event,
+        Event::ApprovalAnswered {
+            request_id,
+            turn: 1,
+            command: "touch one.txt".into(),
+            decision: Approval::Always,
+        }
+    );
     let obs = next_of(&mut events, |e| matches!(e, Event::Observation { .. })).await;
     assert!(
         matches!(obs.event, Event::Observation { ok: true, .. }),
@@ -275,9 +295,13 @@ async fn approval_round_trip_once_always_deny_and_cancel() {
     next_of(&mut events, |e| matches!(e, Event::TaskFinished { .. })).await;
     assert!(env.work().join("one.txt").exists() && env.work().join("two.txt").exists());
 
-    // Deny, then a cancel while waiting.
+    // Deny (of a command the built-in guard asks about: the refusal is the user's, not
+    // the guard's), then a cancel while waiting.
     let id2 = TaskId::new();
-    fake.push([command("touch four.txt"), command("touch five.txt")]);
+    fake.push([
+        command("git push --force origin main"),
+        command("touch five.txt"),
+    ]);
     handle
         .send(Command::Submit {
             id: id2.clone(),
@@ -295,11 +319,29 @@ async fn approval_round_trip_once_always_deny_and_cancel() {
             decision: Approval::Deny,
         })
         .unwrap();
+    let answered = next_of(&mut events, |e| {
+        matches!(
+            e,
+            Event::ApprovalAnswered { .. } | Event::Observation { .. }
+        )
+    })
+    .await;
+    assert!(
+        matches!(
+            answered.event,
+            Event::ApprovalAnswered {
+                decision: Approval::Deny,
+                ..
+            }
+        ),
+        "{answered:?}"
+    );
     let obs = next_of(&mut events, |e| matches!(e, Event::Observation { .. })).await;
     let Event::Observation { ok, output, .. } = obs.event else {
         unreachable!()
     };
-    assert!(!ok && output.contains("declined"), "{output}");
+    assert!(!ok && output.contains("the user denied it"), "{output}");
+    assert!(!output.contains("guard cannot"), "{output}");
     next_of(&mut events, is_request).await;
     handle.send(Command::Cancel { id: id2.clone() }).unwrap();
     let fin = next_of(&mut events, |e| matches!(e, Event::TaskFinished { .. })).await;
@@ -321,6 +363,35 @@ async fn approval_round_trip_once_always_deny_and_cancel() {
         .unwrap();
     while events.recv().await.is_some() {}
     join.await.unwrap();
+    // Both answers are in the stored transcripts, in the user's name.
+    let said = stored_approvals(env.home(), &[&id, &id2]);
+    assert!(
+        said.contains(&"approved by the user for the rest of this task: `touch one.txt`".into()),
+        "{said:?}"
+    );
+    assert!(
+        said.contains(&"denied by the user: `git push --force origin main`".into()),
+        "{said:?}"
+    );
+    // The audit log says the user denied it (not that a rule refused it).
+    let audit = std::fs::read_to_string(env.home().join("audit.log")).unwrap_or_default();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("git push --force") && l.contains(r#""decision":"denied""#)),
+        "{audit}"
+    );
+}
+
+/// The stored `approval` rows of `tasks`' transcripts.
+fn stored_approvals(home: &std::path::Path, tasks: &[&TaskId]) -> Vec<String> {
+    let conn = az_os::store::open(&home.join("az-os.db")).unwrap();
+    tasks
+        .iter()
+        .flat_map(|t| az_os::store::logs::list(&conn, t, 0, 1000).unwrap())
+        .filter(|r| r.kind.as_deref() == Some("approval"))
+        .map(|r| r.message)
+        .collect()
 }
 
 #[test]

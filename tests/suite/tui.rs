@@ -8,11 +8,15 @@
 //! tasks have fixed ids, so ages and snapshots never depend on when tests run.
 //! This file holds the helpers the three share.
 
+mod approvals;
 mod contrast;
 mod event_loop;
+mod exit;
+mod health_pane;
 mod input;
 mod popups;
 mod queue;
+mod status;
 mod update;
 mod view;
 mod wide;

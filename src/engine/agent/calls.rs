@@ -47,6 +47,9 @@ pub struct Caller<'a> {
     pub(super) failures: Vec<String>,
     /// Escalation (one tier up after the turn limit) happens at most once.
     pub(super) escalated: bool,
+    /// Send the reply's text as `thought_delta` events while it streams (the task's own
+    /// turns; not the lessons request, whose reply is not the model's reasoning).
+    pub(super) stream_thoughts: bool,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +83,12 @@ impl Caller<'_> {
                 Err(e) => e,
             };
             let spec = self.client.spec();
+            self.rec.emit(Event::RequestFailed {
+                model: spec.name.clone(),
+                attempt,
+                category: e.category.as_str().into(),
+                message: e.to_string(),
+            });
             match self.policy.next(&e, attempt, retry::jitter()) {
                 Next::Retry(delay) => {
                     let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
@@ -118,7 +127,9 @@ impl Caller<'_> {
         let runner = self.runner;
         let spec = self.client.spec();
         let worst = budget::worst_case(spec, &req);
-        budget::check_task(self.caps, spent, &worst, &spec.name).map_err(CallError::Budget)?;
+        let raise = runner.front_end.raise_task_budget();
+        budget::check_task(self.caps, spent, &worst, &spec.name, raise)
+            .map_err(CallError::Budget)?;
         let held = runner
             .in_flight
             .reserve_daily(&runner.store, self.caps, &worst, &spec.name)
@@ -139,7 +150,7 @@ impl Caller<'_> {
 
         let t0 = Instant::now();
         let rec = self.rec;
-        let stream = runner.stream_thoughts;
+        let stream = self.stream_thoughts;
         let mut on_text = |t: &str| {
             if stream {
                 rec.emit(Event::ThoughtDelta {

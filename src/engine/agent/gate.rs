@@ -29,15 +29,19 @@ pub struct Passage {
     pub approved_by: Option<&'static str>,
     /// What the model reads when refused.
     pub refusal: Option<String>,
+    /// The user answered (approved or denied) when asked.
+    pub asked_user: bool,
 }
 
 impl Passage {
-    /// `allow`, `approved`, `denied` or `refused` (an ask nobody approved), for the audit.
+    /// `allow`, `approved`, `deny` (a rule), `denied` (the user, when asked) or
+    /// `refused` (an ask nobody could answer), for the audit.
     pub fn label(&self) -> &'static str {
         match (self.verdict.decision, self.approved_by) {
             (Decision::Allow, _) => "allow",
             (_, Some(_)) => "approved",
             (Decision::Deny, None) => "deny",
+            (Decision::Ask, None) if self.asked_user => "denied",
             (Decision::Ask, None) => "refused",
         }
     }
@@ -110,6 +114,13 @@ pub async fn check(
         verdict,
         approved_by,
         refusal,
+        asked_user: false,
+    };
+    let answered = |verdict: Verdict, approved_by, refusal| Passage {
+        verdict,
+        approved_by,
+        refusal,
+        asked_user: true,
     };
     Ok(Some(match verdict.decision {
         Decision::Allow => passage(verdict, Some("policy"), None),
@@ -128,14 +139,14 @@ pub async fn check(
             }
             Approvals::Interactive => {
                 match ask(runner, rec, turn, &args.command, &verdict, cancel).await? {
-                    Approval::Once => passage(verdict, Some("user"), None),
+                    Approval::Once => answered(verdict, Some("user"), None),
                     Approval::Always => {
                         approved.0.push(verdict.rule.clone());
-                        passage(verdict, Some("user"), None)
+                        answered(verdict, Some("user (always)"), None)
                     }
                     Approval::Deny => {
-                        let refusal = verdict.refusal(false);
-                        passage(verdict, None, Some(refusal))
+                        let refusal = verdict.denied_by_user();
+                        answered(verdict, None, Some(refusal))
                     }
                 }
             }
@@ -184,11 +195,21 @@ async fn ask(
     };
     runner.forget(&request_id);
     let answer = answer.ok_or(Cancelled)?;
-    rec.log(
-        "info",
+    rec.event(
+        Event::ApprovalAnswered {
+            request_id,
+            turn,
+            command: command.to_owned(),
+            decision: answer,
+        },
+        if answer == Approval::Deny {
+            "warn"
+        } else {
+            "info"
+        },
         "approval",
         Some(turn),
-        &format!("approval {request_id}: {answer:?}"),
+        &format!("{}: `{command}`", answer.said()),
     );
     Ok(answer)
 }

@@ -99,6 +99,7 @@ pub(super) async fn learn(
         given_up: Vec::new(),
         failures: Vec::new(),
         escalated: true,
+        stream_thoughts: false,
     };
     let outline = extract::Outline {
         task: &task.description,

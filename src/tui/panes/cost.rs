@@ -90,9 +90,10 @@ fn meter(label: &str, spent: f64, cap: f64, width: usize, th: &Theme) -> Line<'s
     } else {
         0.0
     };
-    let mut text = format!("{label:<8}${spent:.4}/${cap:.2}");
+    let cap_s = crate::util::text::dollars(cap);
+    let mut text = format!("{label:<8}${spent:.4}/{cap_s}");
     if text.chars().count() + if over { 5 } else { 0 } > width {
-        text = format!("{label:<6}${spent:.3}/${cap:.2}");
+        text = format!("{label:<6}${spent:.3}/{cap_s}");
     }
     let tail = if over { " OVER" } else { "" };
     // The bar goes first when space is short; the numbers and OVER stay.

@@ -1,6 +1,9 @@
 //! Health gauges: CPU, memory and disk with their levels, load and our memory,
-//! the database and each provider (latency, rate-limit headroom), and alerts
-//! that are still active.
+//! the database and each model's provider (latency, rate-limit headroom), and
+//! alerts that are still active. A model's level comes from the newest of two
+//! sources: the periodic probe of its endpoint and the real requests tasks make
+//! (`llm_call`, `request_failed`), so a provider that fails requests shows it at
+//! once and one that answers again recovers as soon as a request succeeds.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -23,6 +26,30 @@ pub struct HealthState {
     pub metrics: Option<ServiceMetrics>,
     /// Recent alerts, newest last: (key, level, message).
     pub alerts: Vec<(String, Level, String)>,
+    /// When the component checks (probes) last came in.
+    pub probed_at: f64,
+    /// The last real request to each model, by `[[models]]` name.
+    pub requests: std::collections::BTreeMap<String, Seen>,
+}
+
+/// What the last real request to a model said.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    pub ok: bool,
+    pub at: f64,
+    pub latency_ms: Option<f64>,
+    /// Why it failed (empty when it did not).
+    pub detail: String,
+}
+
+/// One model's line in the pane.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderRow {
+    pub model: String,
+    pub level: Level,
+    pub latency_ms: Option<f64>,
+    /// Why it is not healthy (empty when it is).
+    pub detail: String,
 }
 
 impl HealthState {
@@ -33,6 +60,100 @@ impl HealthState {
         if self.alerts.len() > 20 {
             self.alerts.remove(0);
         }
+    }
+
+    /// A request to `model` succeeded.
+    pub fn request_ok(&mut self, model: &str, latency_ms: u64, now: f64) {
+        self.requests.insert(
+            model.to_owned(),
+            Seen {
+                ok: true,
+                at: now,
+                latency_ms: Some(latency_ms as f64),
+                detail: String::new(),
+            },
+        );
+    }
+
+    /// A request to `model` failed.
+    pub fn request_failed(&mut self, model: &str, detail: &str, now: f64) {
+        self.requests.insert(
+            model.to_owned(),
+            Seen {
+                ok: false,
+                at: now,
+                latency_ms: None,
+                detail: detail.to_owned(),
+            },
+        );
+    }
+
+    /// Fresh probes of the database and the provider endpoints.
+    pub fn probed(&mut self, checks: Vec<ComponentCheck>, now: f64) {
+        self.components = checks;
+        self.probed_at = now;
+    }
+
+    /// Each model's level: the newest of its endpoint's probe and its last real
+    /// request. A probe newer than a failed request that only shows the model list
+    /// answers makes it degraded, not healthy: requests are what count.
+    pub fn providers(&self) -> Vec<ProviderRow> {
+        let mut models: std::collections::BTreeSet<&str> =
+            self.requests.keys().map(String::as_str).collect();
+        for c in self.components.iter().filter(|c| c.kind == "provider") {
+            models.extend(c.models.iter().map(String::as_str));
+        }
+        models
+            .into_iter()
+            .map(|model| {
+                let probe = self
+                    .components
+                    .iter()
+                    .find(|c| c.kind == "provider" && c.models.iter().any(|m| m == model));
+                let seen = self.requests.get(model);
+                let from_request = |s: &Seen| {
+                    if s.ok {
+                        (Level::Healthy, s.latency_ms, String::new())
+                    } else {
+                        (Level::Unhealthy, None, s.detail.clone())
+                    }
+                };
+                let from_probe = |c: &ComponentCheck| {
+                    let detail = if c.level == Level::Healthy {
+                        String::new()
+                    } else {
+                        c.detail.clone()
+                    };
+                    (c.level, c.latency_ms, detail)
+                };
+                let (level, latency_ms, detail) = match (probe, seen) {
+                    (None, None) => (Level::Healthy, None, String::new()),
+                    (None, Some(s)) => from_request(s),
+                    (Some(_), Some(s)) if s.at >= self.probed_at => from_request(s),
+                    (Some(c), Some(s)) if !s.ok && c.level == Level::Healthy => (
+                        Level::Degraded,
+                        c.latency_ms,
+                        format!("last request failed: {}", s.detail),
+                    ),
+                    // No request yet, or one older than the probe that agrees with it.
+                    (Some(c), _) => from_probe(c),
+                };
+                ProviderRow {
+                    model: model.to_owned(),
+                    level,
+                    latency_ms,
+                    detail,
+                }
+            })
+            .collect()
+    }
+
+    /// Components drawn by name (the database, the vault; a provider check that
+    /// names no model).
+    fn other_components(&self) -> impl Iterator<Item = &ComponentCheck> {
+        self.components
+            .iter()
+            .filter(|c| c.kind != "provider" || c.models.is_empty())
     }
 
     /// Alerts whose gauge or component is still not healthy.
@@ -56,7 +177,8 @@ impl HealthState {
         self.gauges
             .iter()
             .map(|g| g.level)
-            .chain(self.components.iter().map(|c| c.level))
+            .chain(self.other_components().map(|c| c.level))
+            .chain(self.providers().iter().map(|p| p.level))
             .max()
             .unwrap_or(Level::Healthy)
     }
@@ -68,6 +190,22 @@ fn level_style(th: &Theme, l: Level) -> Style {
         Level::Degraded => th.gauge_warn,
         Level::Unhealthy => th.gauge_crit,
     }
+}
+
+/// `● name note`: the mark in the level's colour, the note dimmed and cut to fit.
+fn component_line(th: &Theme, level: Level, name: &str, note: &str, w: usize) -> Line<'static> {
+    let mark = match level {
+        Level::Healthy => "●",
+        Level::Degraded => "◐",
+        Level::Unhealthy => "○",
+    };
+    let name = crate::util::text::ellipsize(name, w.saturating_sub(16).max(8));
+    let room = w.saturating_sub(name.chars().count() + 2).max(1);
+    Line::from(vec![
+        Span::styled(format!("{mark} "), level_style(th, level)),
+        Span::styled(name, th.text),
+        Span::styled(crate::util::text::ellipsize(note, room), th.dim),
+    ])
 }
 
 pub struct HealthPane<'a> {
@@ -103,29 +241,28 @@ impl Widget for HealthPane<'_> {
             let text = crate::util::text::ellipsize(&format!("⚠ {msg}"), w.max(1));
             lines.push(Line::from(Span::styled(text, level_style(th, *level))));
         }
-        for c in &s.components {
+        for c in s.other_components() {
             let latency = c
+                .latency_ms
+                .map_or_else(String::new, |ms| format!(" {ms:.0}ms"));
+            lines.push(component_line(th, c.level, &c.name, &latency, w));
+        }
+        for p in s.providers() {
+            let latency = p
                 .latency_ms
                 .map_or_else(String::new, |ms| format!(" {ms:.0}ms"));
             let headroom = s
                 .metrics
                 .as_ref()
-                .and_then(|m| m.models.iter().find(|mm| c.detail.contains(&mm.model)))
+                .and_then(|m| m.models.iter().find(|mm| mm.model == p.model))
                 .and_then(|mm| mm.requests_remaining.map(|r| format!(" {r} req left")))
                 .unwrap_or_default();
-            let mark = match c.level {
-                Level::Healthy => "●",
-                Level::Degraded => "◐",
-                Level::Unhealthy => "○",
+            let note = if p.detail.is_empty() {
+                format!("{latency}{headroom}")
+            } else {
+                format!(" {}", p.detail)
             };
-            lines.push(Line::from(vec![
-                Span::styled(format!("{mark} "), level_style(th, c.level)),
-                Span::styled(
-                    crate::util::text::ellipsize(&c.name, w.saturating_sub(16).max(8)),
-                    th.text,
-                ),
-                Span::styled(format!("{latency}{headroom}"), th.dim),
-            ]));
+            lines.push(component_line(th, p.level, &p.model, &note, w));
         }
         if let Some(m) = &s.machine {
             let text = format!(

@@ -1,6 +1,7 @@
 //! Popups drawn over the panes: help (generated from the keymap), task detail,
-//! a lesson, and confirmation dialogs. Help, detail and lesson are [`Sheet`]s:
-//! sized to the terminal and their wrapped text, scrolled to exactly their end.
+//! a lesson, and confirmation dialogs (the approval dialog is `approval.rs`). Help,
+//! detail and lesson are [`Sheet`]s: sized to the terminal and their wrapped text,
+//! scrolled to exactly their end.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -23,7 +24,7 @@ pub enum Confirm {
 }
 
 /// The popup on screen, if any.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Popup {
     Help {
         scroll: u16,
@@ -40,14 +41,8 @@ pub enum Popup {
         what: Confirm,
         question: String,
     },
-    /// Policy asks whether `command` may run.
-    Approval {
-        task: crate::util::ids::TaskId,
-        request_id: String,
-        tool: String,
-        command: String,
-        reason: String,
-    },
+    /// Policy asks whether a command may run (`approval.rs`).
+    Approval(super::approval::ApprovalRequest),
 }
 
 impl Popup {
@@ -56,7 +51,7 @@ impl Popup {
             Self::Help { .. } => Context::Help,
             Self::Detail { .. } | Self::Lesson { .. } => Context::Detail,
             Self::Confirm { .. } => Context::Confirm,
-            Self::Approval { .. } => Context::Approval,
+            Self::Approval(_) => Context::Approval,
         }
     }
 
@@ -69,6 +64,23 @@ impl Popup {
                 .saturating_add(delta)
                 .clamp(0, i32::from(max));
             *scroll = u16::try_from(to).unwrap_or(max);
+        }
+        if let Self::Approval(r) = self {
+            r.scroll = u16::try_from((i32::from(r.scroll) + delta).max(0))
+                .unwrap_or(0)
+                .min(max);
+        }
+    }
+
+    /// Whether keys go to the popup. An approval dialog takes them only once the
+    /// user moved to it; until then it is shown and keys go where they went.
+    pub fn takes_keys(&self) -> bool {
+        match self {
+            Self::Approval(r) => r.focused,
+            Self::Help { .. }
+            | Self::Detail { .. }
+            | Self::Lesson { .. }
+            | Self::Confirm { .. } => true,
         }
     }
 }
@@ -279,45 +291,6 @@ pub fn confirm(area: Rect, buf: &mut Buffer, th: &Theme, question: &str) {
         .unwrap_or(60)
         .clamp(30, 70);
     draw(area, buf, th, "Confirm", "", lines, w, 6, 0);
-}
-
-/// The approval dialog: which task wants to run what, and why policy asks.
-pub fn approval(
-    area: Rect,
-    buf: &mut Buffer,
-    th: &Theme,
-    task: &str,
-    tool: &str,
-    command: &str,
-    reason: &str,
-) {
-    let mut lines = vec![
-        Line::from(vec![Span::styled(
-            format!("Task {task} wants to run ({tool}):"),
-            th.text,
-        )]),
-        Line::default(),
-    ];
-    lines.extend(
-        strip_control(command)
-            .lines()
-            .map(|l| Line::from(Span::styled(format!("  {l}"), th.accent))),
-    );
-    lines.push(Line::default());
-    lines.push(Line::from(Span::styled(strip_control(reason), th.dim)));
-    lines.push(Line::default());
-    lines.push(Line::from(vec![
-        Span::styled("y", th.key_hint),
-        Span::styled(" once   ", th.text),
-        Span::styled("a", th.key_hint),
-        Span::styled(" always for this task   ", th.text),
-        Span::styled("n", th.key_hint),
-        Span::styled(" deny", th.text),
-    ]));
-    let h = u16::try_from(lines.len() + 2)
-        .unwrap_or(u16::MAX)
-        .min(area.height.saturating_sub(2));
-    draw(area, buf, th, "Approve command?", "", lines, 76, h, 0);
 }
 
 /// A dialog drawn at a given size (confirmations and approvals).

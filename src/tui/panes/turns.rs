@@ -254,6 +254,17 @@ impl Transcript {
                 ),
                 width,
             ),
+            Event::ApprovalAnswered {
+                turn,
+                command,
+                decision,
+                ..
+            } => {
+                // The words of the stored row, so a restart reads the same.
+                let ok = *decision != crate::engine::Approval::Deny;
+                let text = format!("{}: `{command}`", decision.said());
+                self.push(Entry::new(Some(*turn), Kind::Status, &text, ok), width);
+            }
             Event::Fallback {
                 from_model,
                 to_model,
@@ -302,7 +313,11 @@ impl Transcript {
                 self.push(Entry::new(None, Kind::Retry, message, true), width);
             }
             // Billing goes to the cost pane; machine health is never about one task.
-            Event::LlmCall { .. } | Event::Health { .. } | Event::ComponentHealth { .. } => {}
+            // A failed request shows as its `retry` or `fallback` line.
+            Event::LlmCall { .. }
+            | Event::RequestFailed { .. }
+            | Event::Health { .. }
+            | Event::ComponentHealth { .. } => {}
         }
     }
 

@@ -6,13 +6,12 @@ use crate::engine::{EngineEvent, Event};
 use crate::store::TaskStatus;
 use crate::tui::model::Model;
 use crate::tui::msg::Effect;
-use crate::tui::panes::popups::Popup;
 use crate::tui::panes::queue::TaskItem;
-use crate::tui::panes::status::Tone;
+use crate::tui::panes::status::{Scope, Tone};
 
 pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effect>) {
     let Some(id) = ev.task_id.clone() else {
-        global_event(m, ev.event, fx);
+        global_event(m, ev.event, now, fx);
         return;
     };
     match &ev.event {
@@ -43,6 +42,7 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
                 })
             };
             m.queue.upsert([item]);
+            m.status.task_restarted(&id);
             if m.select_on_queue.as_ref() == Some(&id) {
                 m.select_on_queue = None;
                 m.queue.select(&id);
@@ -70,8 +70,12 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
             }
         }
         Event::LlmCall {
-            model, cost_usd, ..
+            model,
+            cost_usd,
+            latency_ms,
+            ..
         } => {
+            m.health.request_ok(model, *latency_ms, now);
             m.cost.add(model, *cost_usd, now);
             if let Some(t) = m.queue.get_mut(&id) {
                 t.cost_usd += cost_usd;
@@ -99,34 +103,29 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
             } else {
                 Tone::Warn
             };
-            m.status
-                .set(tone, format!("Task {} {}", short(&id), status.as_str()));
+            m.status.set_about(
+                tone,
+                format!("Task {} {}", short(&id), status.as_str()),
+                Scope::Task(id.clone()),
+            );
             fx.push(Effect::LoadMetrics);
         }
         Event::Error { message, .. } => m.status.set(Tone::Error, message.clone()),
-        Event::ApprovalRequested {
-            request_id,
-            tool,
-            command,
-            reason,
+        Event::RequestFailed {
+            model,
+            category,
+            message,
             ..
-        } => {
-            m.approvals.push_back(Popup::Approval {
-                task: id.clone(),
-                request_id: request_id.clone(),
-                tool: tool.clone(),
-                command: command.clone(),
-                reason: reason.clone(),
-            });
-            m.status.set(
-                Tone::Warn,
-                format!("Task {} asks to run a command", short(&id)),
-            );
-        }
+        } => m
+            .health
+            .request_failed(model, &format!("{category}: {message}"), now),
+        // The status bar announces it from the dialog on screen (`approval::notice`).
+        Event::ApprovalRequested { .. } => super::approval::requested(m, &id, &ev.event),
         // The transcript below takes these; the queue row has nothing to change.
         // (Machine-wide health always comes without a task id: `global_event`.)
         Event::ThoughtDelta { .. }
         | Event::Thought { .. }
+        | Event::ApprovalAnswered { .. }
         | Event::Action { .. }
         | Event::Observation { .. }
         | Event::Reflection { .. }
@@ -138,12 +137,7 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
         | Event::ComponentHealth { .. } => {}
     }
     if let Event::TaskFinished { .. } = &ev.event {
-        // Requests of a task that ended can no longer be answered.
-        m.approvals
-            .retain(|p| !matches!(p, Popup::Approval { task, .. } if *task == id));
-        if matches!(&m.popup, Some(Popup::Approval { task, .. }) if *task == id) {
-            m.popup = None;
-        }
+        super::approval::withdraw(m, &id);
     }
     m.turns.apply(&id, &ev.event);
     if m.queue.selected_id().as_ref() == Some(&id) && m.turns.shown.as_ref() != Some(&id) {
@@ -151,7 +145,7 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
     }
 }
 
-fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
+fn global_event(m: &mut Model, ev: Event, now: f64, fx: &mut Vec<Effect>) {
     match ev {
         Event::Health { machine, gauges } => {
             // The panes show whole percents, load to two places and RSS in MB.
@@ -176,7 +170,7 @@ fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
             m.health.gauges = gauges;
         }
         Event::ComponentHealth { checks } => {
-            m.health.components = checks;
+            m.health.probed(checks, now);
             fx.push(Effect::LoadMetrics);
         }
         Event::Alert {
@@ -199,6 +193,8 @@ fn global_event(m: &mut Model, ev: Event, fx: &mut Vec<Effect>) {
         | Event::Action { .. }
         | Event::Observation { .. }
         | Event::ApprovalRequested { .. }
+        | Event::ApprovalAnswered { .. }
+        | Event::RequestFailed { .. }
         | Event::Reflection { .. }
         | Event::Context { .. }
         | Event::LlmCall { .. }

@@ -57,6 +57,7 @@ async fn the_loop_runs_a_typed_task_on_a_real_engine_until_idle() {
         stream_thoughts: true,
         health: HealthEvents::default(),
         approvals: az_os::engine::Approvals::Deny,
+        front_end: az_os::engine::FrontEnd::Dashboard,
     };
     let (handle, events, join) = engine::start(config, store.clone()).unwrap();
 
@@ -75,7 +76,10 @@ async fn the_loop_runs_a_typed_task_on_a_real_engine_until_idle() {
     let model = Model::new(keymap, Theme::named("default").unwrap(), defaults, 5.0, 0.5);
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     let mut copied: Vec<String> = Vec::new();
-    let mut clipboard = |text: &str| copied.push(text.to_owned());
+    let mut clipboard = |text: &str| {
+        copied.push(text.to_owned());
+        Ok("to the test clipboard".to_owned())
+    };
 
     let stored = store.clone();
     let run = run_loop(

@@ -599,7 +599,6 @@ fn enter_on_the_queue_opens_the_detail_and_y_copies_the_result() {
         send(&mut m, ch('y')),
         vec![Effect::Copy("the summary".into())]
     );
-    assert_eq!(m.status.message, "Copied 11 characters");
     send(&mut m, press(KeyCode::Esc));
     assert_eq!(m.popup, None);
 }
@@ -645,77 +644,4 @@ fn startup_rows_do_not_overwrite_live_tasks() {
         "the stored task of an earlier session is added"
     );
     assert_eq!(m.queue.get(&id("live01")), Some(&live));
-}
-
-fn approval_request(request_id: &str, command: &str) -> Event {
-    Event::ApprovalRequested {
-        request_id: request_id.into(),
-        turn: 1,
-        tool: "execute_command".into(),
-        command: command.into(),
-        reason: "policy asks about git push".into(),
-    }
-}
-
-#[test]
-fn approval_requests_open_a_dialog_one_at_a_time_and_answers_reach_the_engine() {
-    use az_os::engine::Approval;
-    use az_os::tui::panes::popups::Popup;
-    let mut m = model();
-    run_task(&mut m, "appr01", "push the branch", T0, "fast-model");
-    ev(
-        &mut m,
-        "appr01",
-        T0 + 1.0,
-        approval_request("r1", "git push origin main"),
-    );
-    ev(
-        &mut m,
-        "appr01",
-        T0 + 1.5,
-        approval_request("r2", "git push --tags"),
-    );
-    assert!(matches!(&m.popup, Some(Popup::Approval { request_id, .. }) if request_id == "r1"));
-    let screen_text = screen(&render(&m));
-    assert!(
-        screen_text.contains("git push origin main"),
-        "{screen_text}"
-    );
-    // `a` approves for the rest of the task; the next request then shows.
-    let fx = send(&mut m, ch('a'));
-    assert_eq!(
-        fx,
-        vec![Effect::Engine(Command::Approve {
-            id: id("appr01"),
-            request_id: "r1".into(),
-            decision: Approval::Always
-        })]
-    );
-    assert!(matches!(&m.popup, Some(Popup::Approval { request_id, .. }) if request_id == "r2"));
-    // Esc denies.
-    let fx = send(&mut m, press(KeyCode::Esc));
-    assert_eq!(
-        fx,
-        vec![Effect::Engine(Command::Approve {
-            id: id("appr01"),
-            request_id: "r2".into(),
-            decision: Approval::Deny
-        })]
-    );
-    assert_eq!(m.popup, None);
-    // A request of a task that ends is dropped.
-    ev(
-        &mut m,
-        "appr01",
-        T0 + 2.0,
-        approval_request("r3", "rm -r build"),
-    );
-    ev(
-        &mut m,
-        "appr01",
-        T0 + 3.0,
-        finished(TaskStatus::Cancelled, None, Some("cancelled"), 0.0),
-    );
-    assert_eq!(m.popup, None);
-    assert!(m.approvals.is_empty());
 }

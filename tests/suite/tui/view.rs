@@ -341,6 +341,7 @@ fn alert(w: u16, h: u16) -> Model {
         level: Level::Healthy,
         latency_ms: Some(182.0),
         detail: "200 OK from /models".into(),
+        models: vec!["trinity".into()],
     };
     global(
         &mut m,
