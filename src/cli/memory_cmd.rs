@@ -265,7 +265,9 @@ fn consolidate(ctx: &Ctx, dry_run: bool) -> Result<i32> {
     for v in &mut vectors {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         if n > 0.0 {
-            v.iter_mut().for_each(|x| *x /= n);
+            for x in v.iter_mut() {
+                *x /= n;
+            }
         }
     }
     let merges = consolidate::plan(&lessons, &vectors, settings.memory.consolidate_threshold);
