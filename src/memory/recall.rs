@@ -38,7 +38,7 @@ pub fn for_task(
         n @ 1..=2 => n,
         n => n.div_ceil(4).clamp(2, 4),
     };
-    let hits: Vec<Memory> = memories::find_words(conn, task, CANDIDATES)?
+    let hits: Vec<Memory> = memories::find_stems(conn, &terms, CANDIDATES)?
         .into_iter()
         .filter(|m| m.scope.as_deref().is_none_or(|s| s == workdir))
         .filter(|m| {

@@ -150,16 +150,47 @@ pub fn all(conn: &Connection) -> Result<Vec<Memory>, StoreError> {
     Ok(rows)
 }
 
-/// Counts a recall: access count up, last access now.
+/// Counts a recall: access count up, last access now (one transaction).
 pub fn touch(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
-    let now = now_unix();
-    let mut stmt = conn.prepare_cached(
-        "UPDATE memories SET access_count = access_count + 1, last_access = ?2 WHERE id = ?1",
-    )?;
-    for id in ids {
-        stmt.execute(params![id, now])?;
+    if ids.is_empty() {
+        return Ok(());
     }
+    let now = now_unix();
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE memories SET access_count = access_count + 1, last_access = ?2 WHERE id = ?1",
+        )?;
+        for id in ids {
+            stmt.execute(params![id, now])?;
+        }
+    }
+    tx.commit()?;
     Ok(())
+}
+
+/// The `k` best lessons holding a word that starts with one of `stems` (folded content
+/// words, `crate::knowledge::context::terms`), best first, without counting a recall.
+pub fn find_stems(
+    conn: &Connection,
+    stems: &[String],
+    k: usize,
+) -> Result<Vec<Memory>, StoreError> {
+    let parts: Vec<String> = stems
+        .iter()
+        .take(32)
+        .map(|t| {
+            t.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("\"{t}\"*"))
+        .collect();
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    find(conn, &parts.join(" OR "), k)
 }
 
 /// Turns free text into an FTS5 query that cannot be a syntax error: each word

@@ -387,12 +387,35 @@ fn is_example(text: &str, regions: &[(usize, usize)]) -> bool {
         }
     }
     let prose = prose.trim();
-    if prose.chars().count() >= PROSE_LIMIT {
+    let lower = prose.to_lowercase();
+    if EXAMPLE_MARKERS.iter().any(|m| lower.contains(m)) {
         return true;
     }
-    let lower = prose.to_lowercase();
-    EXAMPLE_MARKERS.iter().any(|m| lower.contains(m))
+    // A model that says it is about to act means the call, however much it explains
+    // after it ("I'll use … ```json {…}``` This command does the following: …").
+    let before = regions
+        .first()
+        .and_then(|&(start, _)| text.get(..start))
+        .unwrap_or("")
+        .to_lowercase();
+    if INTENT_MARKERS.iter().any(|m| before.contains(m)) {
+        return false;
+    }
+    prose.chars().count() >= PROSE_LIMIT
 }
+
+/// First-person phrases before a call that say the model is about to make it.
+const INTENT_MARKERS: [&str; 9] = [
+    "i'll ",
+    "i will ",
+    "let me ",
+    "let's ",
+    "i am going to",
+    "i'm going to",
+    "i need to ",
+    "now i ",
+    "first, i",
+];
 
 /// A code fence's opening or closing line.
 fn is_fence(line: &str) -> bool {

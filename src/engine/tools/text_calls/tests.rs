@@ -309,6 +309,23 @@ fn examples_in_explanations_are_not_calls() {
     none("Such as {\"name\": \"nope\", \"arguments\": {}}");
 }
 
+/// Seen from Qwen2.5-Coder-1.5B on llama-cpp-python with its own template: the call,
+/// announced, then a long explanation of it. It is a call, not an example.
+#[test]
+fn an_announced_call_with_a_long_explanation_after_it_is_a_call() {
+    let text = "To count the lines of data.csv and write the number to count.txt, I'll use the \
+        `read_file` tool to read the file and then count the lines using a simple script.\n\n```json\n\
+        {\n  \"name\": \"execute_command\",\n  \"arguments\": {\n    \"command\": \
+        \"wc -l data.csv | awk '{print $1}' > count.txt\"\n  }\n}\n```\n\nThis command does the \
+        following:\n- `wc -l data.csv` counts the number of lines in `data.csv`.\n- `awk '{print $1}'` \
+        extracts the first field, which is the line count.\n- `>` redirects the output to \
+        `count.txt`.\n\nAfter running this command, `count.txt` will contain the number of lines.";
+    let (found, format) = calls(text);
+    assert_eq!(format, Format::Fenced);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, "execute_command");
+}
+
 #[test]
 fn plain_answers_and_mentions_are_none() {
     none("391");
