@@ -40,7 +40,7 @@ impl Default for MemoryConfig {
             extract: Extract::Auto,
             max_lessons: 3,
             context_tokens: 200,
-            consolidate_threshold: 0.9,
+            consolidate_threshold: 0.8,
             max_age_days: 180,
             unused_days: 60,
             min_score: 2.0,
