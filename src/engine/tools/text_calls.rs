@@ -301,6 +301,9 @@ fn call_name(o: &Map<String, Value>) -> Option<&str> {
 /// and arguments (or a `function` object) and no keys but those of a call; so
 /// `{"name": "Alice", "age": 30}` is data, not a call to an unknown tool.
 fn is_call(o: &Map<String, Value>, tools: &[ToolSpec]) -> bool {
+    if keyed(o, tools).is_some() {
+        return true;
+    }
     let Some(name) = call_name(o) else {
         return false;
     };
@@ -317,7 +320,32 @@ fn is_call(o: &Map<String, Value>, tools: &[ToolSpec]) -> bool {
         })
 }
 
+/// The form small models write as `{"TOOL": ARGUMENTS}`: one key, a tool's name. A
+/// string stands for the tool's one required argument (`{"finish": "391"}`).
+fn keyed<'a>(o: &'a Map<String, Value>, tools: &'a [ToolSpec]) -> Option<(&'a str, Value)> {
+    let (key, value) = o.iter().next().filter(|_| o.len() == 1)?;
+    let spec = tools.iter().find(|t| t.name == *key)?;
+    let args = match value {
+        Value::String(text) => {
+            let required = spec.parameters["required"].as_array()?;
+            match required.as_slice() {
+                [Value::String(only)] => {
+                    let mut m = Map::new();
+                    m.insert(only.clone(), Value::String(text.clone()));
+                    Value::Object(m)
+                }
+                _ => return None,
+            }
+        }
+        other => other.clone(),
+    };
+    Some((spec.name.as_str(), args))
+}
+
 fn build(o: &Map<String, Value>, tools: &[ToolSpec]) -> Attempt {
+    if let Some((name, args)) = keyed(o, tools) {
+        return checked(name, Some(&args), tools);
+    }
     let Some(name) = call_name(o) else {
         return Err(not_a_call());
     };

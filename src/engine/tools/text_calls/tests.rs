@@ -326,6 +326,23 @@ fn an_announced_call_with_a_long_explanation_after_it_is_a_call() {
     assert_eq!(found[0].0, "execute_command");
 }
 
+/// Also seen from Qwen2.5-Coder-1.5B: the tool's name as the only key.
+#[test]
+fn a_tool_name_as_the_only_key_is_a_call() {
+    let (found, _) = calls("```json\n{\n  \"finish\": \"The number to call is 555-0142.\"\n}\n```");
+    assert_eq!(
+        found,
+        [(
+            "finish".to_owned(),
+            json!({"result": "The number to call is 555-0142."})
+        )]
+    );
+    let (found, _) = calls("{\"read_file\": {\"path\": \"a\"}}");
+    assert_eq!(found, [read_a()]);
+    // Data that merely has a key like a tool's is not a call.
+    none("{\"finish\": \"x\", \"score\": 3}");
+}
+
 #[test]
 fn plain_answers_and_mentions_are_none() {
     none("391");
