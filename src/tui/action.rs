@@ -66,6 +66,7 @@ actions! {
     MemorySearch => "memory.search",
     MemoryDelete => "memory.delete",
     MemoryView => "memory.view",
+    MemoryDocs => "memory.docs",
     Newline => "input.newline",
     HistoryPrev => "input.history_prev",
     HistoryNext => "input.history_next",

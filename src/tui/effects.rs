@@ -58,6 +58,35 @@ impl Effects {
                     });
                 });
             }
+            Effect::SearchDocs {
+                home,
+                workdir,
+                query,
+            } => {
+                tokio::spawn(async move {
+                    let found = tokio::task::spawn_blocking(move || {
+                        crate::knowledge::search::search(
+                            &home,
+                            &workdir,
+                            &query,
+                            MEMORY_LIMIT,
+                            crate::knowledge::Mode::Hybrid,
+                        )
+                    })
+                    .await;
+                    let _ = tx.send(Msg::DocsLoaded(match found {
+                        Ok(Ok(r)) => Ok(r),
+                        Ok(Err(crate::knowledge::IndexError::NotIndexed(_))) => Ok((
+                            Vec::new(),
+                            Some(
+                                "this workdir has no index yet: run az-os index, or a task".into(),
+                            ),
+                        )),
+                        Ok(Err(e)) => Err(format!("docs: {e}")),
+                        Err(e) => Err(format!("docs: the search stopped: {e}")),
+                    }));
+                });
+            }
             Effect::DeleteMemory(id) => {
                 tokio::spawn(async move {
                     let r = store.call(move |c| memories::delete(c, &id)).await;

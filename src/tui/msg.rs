@@ -29,6 +29,9 @@ pub enum Msg {
     LogsLoaded(TaskId, Vec<LogRow>),
     /// Lessons (all, or the hits of a search).
     MemoriesLoaded(Vec<Memory>),
+    /// Document hits of a docs search, and a notice (BM25 only, vectors still coming), or
+    /// what went wrong.
+    DocsLoaded(Result<(Vec<crate::knowledge::Hit>, Option<String>), String>),
     /// Spend today from the ledger, total and by model.
     CostLoaded {
         today_usd: f64,
@@ -60,6 +63,12 @@ pub enum Effect {
     Engine(Command),
     LoadLogs(TaskId),
     LoadMemories(Option<String>),
+    /// Search the document index of `workdir` (in the home `home`).
+    SearchDocs {
+        home: std::path::PathBuf,
+        workdir: std::path::PathBuf,
+        query: String,
+    },
     DeleteMemory(String),
     /// Delete a finished task and its transcript (its spend stays in the ledger).
     DeleteTask(TaskId),

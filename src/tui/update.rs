@@ -62,6 +62,20 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
             m.turns.show(shown);
         }
         Msg::MemoriesLoaded(items) => m.memory.set_items(items),
+        Msg::DocsLoaded(Ok((hits, notice))) => {
+            m.memory.doc_hits = hits;
+            m.memory.selected = m
+                .memory
+                .selected
+                .min(m.memory.doc_hits.len().saturating_sub(1));
+            if let Some(n) = notice {
+                m.status.set(Tone::Info, n);
+            }
+        }
+        Msg::DocsLoaded(Err(e)) => {
+            m.memory.doc_hits.clear();
+            m.status.set(Tone::Error, e);
+        }
         Msg::CostLoaded {
             today_usd,
             by_model,
@@ -146,7 +160,7 @@ fn memory_query_key(m: &mut Model, k: KeyEvent, fx: &mut Vec<Effect>) {
             m.memory.editing = None;
             m.memory.query = (!q.is_empty()).then(|| q.clone());
             m.memory.selected = 0;
-            fx.push(Effect::LoadMemories(m.memory.query.clone()));
+            fx.push(memory_load(m));
         }
         KeyCode::Backspace => {
             q.pop();
@@ -248,6 +262,28 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
         Action::Toggle => m.turns.toggle(),
         Action::Follow => m.turns.set_follow(),
         Action::MemorySearch => m.memory.editing = Some(m.memory.query.clone().unwrap_or_default()),
+        Action::MemoryDocs => {
+            m.memory.docs = !m.memory.docs;
+            m.memory.selected = 0;
+            let what = if m.memory.docs {
+                "Searching the workdir's documents (t: lessons)"
+            } else {
+                "Searching lessons (t: the workdir's documents)"
+            };
+            m.status.set(Tone::Info, what);
+            if !m.memory.docs || m.memory.query.is_some() {
+                fx.push(memory_load(m));
+            }
+        }
+        Action::MemoryView if m.memory.docs => {
+            if m.memory.selected_doc().is_some() {
+                let p = Popup::Doc {
+                    hit: m.memory.selected,
+                    scroll: 0,
+                };
+                approval::open_popup(m, p);
+            }
+        }
         Action::MemoryView => {
             if let Some(mem) = m.memory.selected_item() {
                 let p = Popup::Lesson {
@@ -256,6 +292,12 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
                 };
                 approval::open_popup(m, p);
             }
+        }
+        Action::MemoryDelete if m.memory.docs => {
+            m.status.set(
+                Tone::Info,
+                "Documents are the workdir's files; nothing to delete here",
+            );
         }
         Action::MemoryDelete => {
             if let Some(mem) = m.memory.selected_item() {
@@ -563,4 +605,17 @@ fn paste(m: &mut Model, text: &str) {
     m.input.textarea.insert_str(text);
     m.status.input_changed();
     relayout(m);
+}
+
+/// What fills the memory browser now: lessons (all, or those matching the query), or the
+/// workdir's documents matching it.
+fn memory_load(m: &Model) -> Effect {
+    match (&m.memory.index_home, &m.memory.query, m.memory.docs) {
+        (Some(home), Some(q), true) => Effect::SearchDocs {
+            home: home.clone(),
+            workdir: m.defaults.workdir.clone(),
+            query: q.clone(),
+        },
+        _ => Effect::LoadMemories(m.memory.query.clone()),
+    }
 }

@@ -133,7 +133,10 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
     match &m.popup {
         None => {}
         Some(
-            Popup::Help { scroll } | Popup::Detail { scroll, .. } | Popup::Lesson { scroll, .. },
+            Popup::Help { scroll }
+            | Popup::Detail { scroll, .. }
+            | Popup::Lesson { scroll, .. }
+            | Popup::Doc { scroll, .. },
         ) => {
             if let Some(sheet) = sheet(m) {
                 sheet.render(screen, buf, th, *scroll);
@@ -163,6 +166,7 @@ pub fn sheet(m: &Model) -> Option<popups::Sheet<'_>> {
             .iter()
             .find(|x| &x.id == id)
             .map(|mem| popups::lesson(th, mem)),
+        Popup::Doc { hit, .. } => m.memory.doc_hits.get(*hit).map(|h| popups::doc(th, h)),
         Popup::Confirm { .. } | Popup::Approval { .. } => None,
     }
 }

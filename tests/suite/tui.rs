@@ -10,6 +10,7 @@
 
 mod approvals;
 mod contrast;
+mod docs;
 mod event_loop;
 mod exit;
 mod health_pane;

@@ -20,6 +20,12 @@ pub struct MemoryState {
     /// The query the list shows hits for.
     pub query: Option<String>,
     pub height: usize,
+    /// Searching the workdir's documents instead of lessons (`t` toggles).
+    pub docs: bool,
+    /// The document hits of the last docs search, best first.
+    pub doc_hits: Vec<crate::knowledge::Hit>,
+    /// Where the document indexes live (the home); `None`: no docs search.
+    pub index_home: Option<std::path::PathBuf>,
 }
 
 impl MemoryState {
@@ -33,12 +39,30 @@ impl MemoryState {
     }
 
     pub fn move_by(&mut self, delta: isize) {
-        if !self.items.is_empty() {
-            self.selected = self
-                .selected
-                .saturating_add_signed(delta)
-                .min(self.items.len() - 1);
+        let n = self.len();
+        if n > 0 {
+            self.selected = self.selected.saturating_add_signed(delta).min(n - 1);
         }
+    }
+
+    /// Rows in the list shown (lessons, or document hits).
+    pub fn len(&self) -> usize {
+        if self.docs {
+            self.doc_hits.len()
+        } else {
+            self.items.len()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The selected document hit (in docs mode).
+    pub fn selected_doc(&self) -> Option<&crate::knowledge::Hit> {
+        self.docs
+            .then(|| self.doc_hits.get(self.selected))
+            .flatten()
     }
 }
 
@@ -51,6 +75,10 @@ pub struct MemoryPane<'a> {
 impl Widget for MemoryPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let (s, th) = (self.state, self.theme);
+        if s.docs {
+            render_docs(s, th, self.focused, area, buf);
+            return;
+        }
         let title = match &s.query {
             Some(q) => format!(
                 "Memory · {} hits for \"{}\"",
@@ -59,7 +87,7 @@ impl Widget for MemoryPane<'_> {
             ),
             None => format!("Memory · {}", s.items.len()),
         };
-        let block = frame(&title, "/ search", self.focused, th);
+        let block = frame(&title, "/ search · t docs", self.focused, th);
         let inner = block.inner(area);
         block.render(area, buf);
         let mut y = inner.y;
@@ -102,5 +130,73 @@ impl Widget for MemoryPane<'_> {
             buf.set_line(inner.x, y, &line, inner.width);
             y += 1;
         }
+    }
+}
+
+/// Docs mode: the workdir's document hits for the query, `path:start-end` and the
+/// chunk's first line.
+fn render_docs(s: &MemoryState, th: &Theme, focused: bool, area: Rect, buf: &mut Buffer) {
+    let title = match &s.query {
+        Some(q) => format!(
+            "Docs · {} hits for \"{}\"",
+            s.doc_hits.len(),
+            ellipsize(q, 20)
+        ),
+        None => "Docs".to_owned(),
+    };
+    let block = frame(&title, "/ search · t lessons", focused, th);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let mut y = inner.y;
+    if let Some(q) = &s.editing {
+        let line = Line::from(vec![
+            Span::styled("/", th.accent),
+            Span::styled(format!("{q}▏"), th.input),
+        ]);
+        buf.set_line(inner.x, y, &line, inner.width);
+        y += 1;
+    }
+    if s.doc_hits.is_empty() {
+        let msg = if s.query.is_some() {
+            "No document matches (index the workdir with az-os index)."
+        } else {
+            "Press / to search the workdir's documents."
+        };
+        Paragraph::new(Span::styled(msg, th.dim)).render(
+            Rect {
+                y,
+                height: inner.height.saturating_sub(y - inner.y),
+                ..inner
+            },
+            buf,
+        );
+        return;
+    }
+    let rows = usize::from(inner.height.saturating_sub(y - inner.y));
+    let offset = s.selected.saturating_sub(rows.saturating_sub(1));
+    for (i, h) in s.doc_hits.iter().enumerate().skip(offset).take(rows) {
+        let place = format!(
+            "{}:{}-{} ",
+            strip_control(&h.path),
+            h.start_line,
+            h.end_line
+        );
+        let place = ellipsize_cols(&place, usize::from(inner.width) / 2);
+        let first = h.text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let text = ellipsize_cols(
+            &strip_control(first.trim()),
+            usize::from(inner.width)
+                .saturating_sub(width(&place))
+                .max(1),
+        );
+        let mut line = Line::from(vec![
+            Span::styled(place, th.accent),
+            Span::styled(text, th.text),
+        ]);
+        if i == s.selected && focused {
+            line = super::select_line(line, th);
+        }
+        buf.set_line(inner.x, y, &line, inner.width);
+        y += 1;
     }
 }

@@ -37,6 +37,11 @@ pub enum Popup {
         id: String,
         scroll: u16,
     },
+    /// A document chunk found in the docs search (index into the hits).
+    Doc {
+        hit: usize,
+        scroll: u16,
+    },
     Confirm {
         what: Confirm,
         question: String,
@@ -49,7 +54,7 @@ impl Popup {
     pub fn context(&self) -> Context {
         match self {
             Self::Help { .. } => Context::Help,
-            Self::Detail { .. } | Self::Lesson { .. } => Context::Detail,
+            Self::Detail { .. } | Self::Lesson { .. } | Self::Doc { .. } => Context::Detail,
             Self::Confirm { .. } => Context::Confirm,
             Self::Approval(_) => Context::Approval,
         }
@@ -57,8 +62,10 @@ impl Popup {
 
     /// Scrolls by `delta` lines, within `0..=max`.
     pub fn scroll_by(&mut self, delta: i32, max: u16) {
-        if let Self::Help { scroll } | Self::Detail { scroll, .. } | Self::Lesson { scroll, .. } =
-            self
+        if let Self::Help { scroll }
+        | Self::Detail { scroll, .. }
+        | Self::Lesson { scroll, .. }
+        | Self::Doc { scroll, .. } = self
         {
             let to = i32::from(*scroll)
                 .saturating_add(delta)
@@ -80,6 +87,7 @@ impl Popup {
             Self::Help { .. }
             | Self::Detail { .. }
             | Self::Lesson { .. }
+            | Self::Doc { .. }
             | Self::Confirm { .. } => true,
         }
     }
@@ -272,6 +280,34 @@ pub fn lesson<'a>(th: &Theme, m: &crate::store::memories::Memory) -> Sheet<'a> {
         keys: "Esc close",
         lines,
         width: 80,
+    }
+}
+
+/// A document chunk: where it is, then its text.
+pub fn doc<'a>(th: &Theme, h: &crate::knowledge::Hit) -> Sheet<'a> {
+    let mut lines = vec![
+        Line::from(Span::styled(
+            format!(
+                "{}:{}-{} · score {:.3}",
+                strip_control(&h.path),
+                h.start_line,
+                h.end_line,
+                h.score
+            ),
+            th.dim,
+        )),
+        Line::default(),
+    ];
+    lines.extend(
+        strip_control(&h.text)
+            .lines()
+            .map(|l| Line::from(Span::styled(l.to_owned(), th.text))),
+    );
+    Sheet {
+        title: "Document",
+        keys: "Esc close",
+        lines,
+        width: 100,
     }
 }
 
