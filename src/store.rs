@@ -94,12 +94,27 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    configure(&conn).map_err(|e| StoreError::classify(e, path))?;
-    migrate(&conn, path).map_err(|e| match e {
-        StoreError::Sql(e) => StoreError::classify(e, path),
-        other => other,
-    })?;
-    Ok(conn)
+    // Switching to WAL and migrating can meet a lock the busy handler does not wait on
+    // (SQLite answers some of them at once, e.g. while another connection is creating
+    // the WAL): when many processes open a new database together, try again briefly.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let done = configure(&conn)
+            .map_err(|e| StoreError::classify(e, path))
+            .and_then(|()| {
+                migrate(&conn, path).map_err(|e| match e {
+                    StoreError::Sql(e) => StoreError::classify(e, path),
+                    other => other,
+                })
+            });
+        match done {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            Err(e) => return Err(e),
+            Ok(()) => return Ok(conn),
+        }
+    }
 }
 
 /// An in-memory database with the current schema (tests and benchmarks).
