@@ -146,6 +146,34 @@ fn batch() {
     );
 }
 
+/// The same task with the knowledge and memory layers off (no index, no context, no
+/// recall, no lessons request): what those layers cost the hello task.
+fn batch_layers_off() {
+    let fake = FakeProvider::start(Vec::new());
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[knowledge]\nauto_index = false\ncontext_tokens = 0\n[memory]\nextract = \"never\"\ncontext_tokens = 0\n\
+             [[models]]\nname = \"fake\"\nprovider = \"openai\"\nmodel = \"fake-model\"\n\
+             base_url = \"{}\"\napi_key_env = \"AZ_OS_BENCH_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let _ = batch_task(home.path(), work.path(), &fake);
+    let mut walls = Vec::new();
+    let mut firsts = Vec::new();
+    for _ in 0..RUNS {
+        let (w, f) = batch_task(home.path(), work.path(), &fake);
+        walls.push(w);
+        firsts.push(f);
+    }
+    report("layers off: command + answer", walls);
+    report("layers off: first request sent", firsts);
+}
+
 fn health() {
     let fake = FakeProvider::start(Vec::new());
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -230,6 +258,7 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing to filter here.
     version();
     batch();
+    batch_layers_off();
     batch_in_project();
     health();
     prompt_bytes();
