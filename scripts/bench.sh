@@ -9,6 +9,7 @@
 #   store: task creation and `tasks list` on 100k tasks (criterion);
 #   vault: unlocking the key vault at 600k PBKDF2 iterations (the KDF's cost);
 #   policy: a policy check, redaction, and the sandbox's cost per command (criterion);
+#   memory: lesson recall at task start and the cleanup scan over 10k lessons (criterion);
 #   sse:   parsing provider streams: a 20 MB event refused at the cap, 100k small events
 #          (criterion);
 #   knowledge: BM25 index of 10k real source files, re-index, query p95, brute-force
@@ -26,4 +27,5 @@ cargo bench --bench route -- --noplot
 cargo bench --bench sse -- --noplot
 cargo bench --bench soak
 cargo bench --bench knowledge -- --noplot
+cargo bench --bench memory -- --noplot
 cargo bench --bench store -- --noplot "$@"
