@@ -70,6 +70,19 @@ fn version() {
     );
 }
 
+/// A config in `home` with one model served by `fake`, after `extra` (TOML tables).
+fn write_config(home: &Path, fake: &FakeProvider, extra: &str) {
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "{extra}[[models]]\nname = \"fake\"\nprovider = \"openai\"\nmodel = \"fake-model\"\n\
+             base_url = \"{}\"\napi_key_env = \"AZ_OS_BENCH_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
 fn batch_task(home: &Path, work: &Path, fake: &FakeProvider) -> (Duration, Duration) {
     fake.push([
         Reply::Tools {
@@ -113,15 +126,7 @@ fn batch() {
     let fake = FakeProvider::start(Vec::new());
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[[models]]\nname = \"fake\"\nprovider = \"openai\"\nmodel = \"fake-model\"\n\
-             base_url = \"{}\"\napi_key_env = \"AZ_OS_BENCH_KEY\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    write_config(home.path(), &fake, "");
     // The first run creates the database; report it apart from the warm runs.
     let (cold, cold_first) = batch_task(home.path(), work.path(), &fake);
     println!(
@@ -152,16 +157,11 @@ fn batch_layers_off() {
     let fake = FakeProvider::start(Vec::new());
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[knowledge]\nauto_index = false\ncontext_tokens = 0\n[memory]\nextract = \"never\"\ncontext_tokens = 0\n\
-             [[models]]\nname = \"fake\"\nprovider = \"openai\"\nmodel = \"fake-model\"\n\
-             base_url = \"{}\"\napi_key_env = \"AZ_OS_BENCH_KEY\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    write_config(
+        home.path(),
+        &fake,
+        "[knowledge]\nauto_index = false\ncontext_tokens = 0\n[memory]\nextract = \"never\"\ncontext_tokens = 0\n",
+    );
     let _ = batch_task(home.path(), work.path(), &fake);
     let mut walls = Vec::new();
     let mut firsts = Vec::new();
@@ -177,15 +177,7 @@ fn batch_layers_off() {
 fn health() {
     let fake = FakeProvider::start(Vec::new());
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[[models]]\nname = \"fake\"\nprovider = \"openai\"\nmodel = \"fake-model\"\n\
-             base_url = \"{}\"\napi_key_env = \"AZ_OS_BENCH_KEY\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    write_config(home.path(), &fake, "");
     let mut times = Vec::new();
     for _ in 0..RUNS {
         let t0 = Instant::now();
@@ -222,15 +214,7 @@ fn batch_in_project() {
         )
         .unwrap_or_else(|e| panic!("{e}"));
     }
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[[models]]\nname = \"fake\"\nprovider = \"openai\"\nmodel = \"fake-model\"\n\
-             base_url = \"{}\"\napi_key_env = \"AZ_OS_BENCH_KEY\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    write_config(home.path(), &fake, "");
     let (cold, cold_first) = batch_task(home.path(), work.path(), &fake);
     println!(
         "{:<34} {:>7.2} ms (first request at {:.2} ms)",

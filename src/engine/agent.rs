@@ -9,6 +9,7 @@
 //! reservations — lives in [`Runner`].
 
 mod calls;
+mod command;
 mod context;
 mod fallback;
 pub mod gate;
@@ -36,7 +37,6 @@ use crate::config::Settings;
 use crate::config::ToolCalls;
 use crate::llm::rate_limit::RateLimiter;
 use crate::llm::{self, Message};
-use crate::sandbox::Confinement;
 use crate::store::{StoreHandle, TaskRow, TaskStatus, tasks};
 use crate::util::ids::TaskId;
 use crate::util::text::truncate_middle;
@@ -238,51 +238,6 @@ async fn run(
     ending
 }
 
-/// The task, followed by what of the workdir's documents matches it (announced).
-async fn first_message(
-    runner: &Runner,
-    rec: &Recorder,
-    ctx: &ToolCtx<'_>,
-    task: &TaskRow,
-) -> String {
-    let found = context::gather(
-        &runner.settings.knowledge,
-        ctx.index.to_path_buf(),
-        ctx.workdir,
-        &task.description,
-    )
-    .await;
-    let docs = found.as_ref().map_or("", |f| f.text.as_str());
-    let workdir = ctx.workdir.display().to_string();
-    let recalled = lessons::recall(runner, &task.description, &workdir, docs).await;
-    let mut text = task.description.clone();
-    let mut sources = Vec::new();
-    let mut tokens = 0;
-    if let Some(f) = found {
-        text = format!("{text}\n\n{}", f.text);
-        sources.extend(f.sources);
-        tokens += f.tokens;
-    }
-    if let Some(r) = recalled {
-        text = format!("{text}\n\n{}", r.text);
-        sources.extend(r.ids.into_iter().map(|id| format!("lesson:{id}")));
-        tokens += r.tokens;
-    }
-    if sources.is_empty() {
-        return text;
-    }
-    let tokens = tokens as u64;
-    let msg = super::protocol::context_line(&sources, tokens);
-    rec.event(
-        Event::Context { sources, tokens },
-        "info",
-        "context",
-        None,
-        &msg,
-    );
-    text
-}
-
 /// The turns of a task, from the first request to its end.
 async fn turns(
     runner: &Runner,
@@ -297,7 +252,7 @@ async fn turns(
     let mut limit = max_turns;
     let mut system = prompt::system_prompt(&setup.workdir, limit);
     let tool_specs = runner.tools.specs();
-    let first = first_message(runner, rec, ctx, task).await;
+    let first = context::first_message(runner, rec, ctx, task).await;
     let mut messages = vec![Message::User { text: first }];
     let mut caller = Caller {
         runner,
@@ -524,7 +479,7 @@ async fn act(
                         passage = p;
                         match refusal {
                             Some(r) => ToolOutput::err(r),
-                            None => run_command(caller.runner, run, call, ctx).await,
+                            None => command::run(caller.runner, run, call, ctx).await,
                         }
                     }
                 }
@@ -532,7 +487,7 @@ async fn act(
             Some((tools::Run::Local(run), tools::Gate::None)) => run(&call.arguments, ctx).await,
         };
         let elapsed_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        audit(
+        command::audit(
             caller.runner,
             rec,
             turn,
@@ -579,71 +534,6 @@ async fn act(
         }
     }
     Ok(acted)
-}
-
-/// `execute_command` as the sandbox allows: confined, unconfined (said once), or refused.
-async fn run_command(
-    runner: &Runner,
-    run: tools::LocalFn,
-    call: &llm::ToolCall,
-    ctx: &ToolCtx<'_>,
-) -> ToolOutput {
-    let (confinement, warning) = runner.sandbox.confinement();
-    if let Some(message) = warning {
-        tracing::warn!("{message}");
-        let _ = runner
-            .events
-            .send(EngineEvent::global(Event::Notice { message }));
-    }
-    let confined = match confinement {
-        Confinement::Refused(why) => return ToolOutput::err(why),
-        Confinement::Confined => true,
-        Confinement::Unconfined => false,
-    };
-    let ctx = ToolCtx { confined, ..*ctx };
-    run(&call.arguments, &ctx).await
-}
-
-/// One line in `audit.log` for a tool call.
-fn audit(
-    runner: &Runner,
-    rec: &Recorder,
-    turn: u32,
-    call: &llm::ToolCall,
-    passage: Option<&gate::Passage>,
-    out: &ToolOutput,
-    elapsed_ms: f64,
-) {
-    let command = runner
-        .tools
-        .get(&call.name)
-        .is_some_and(|t| t.gate == tools::Gate::Command);
-    // `exit code: N` heads a command's output when it ran to its end.
-    let exit_code = if command && passage.is_none_or(|p| p.refusal.is_none()) {
-        out.output
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("exit code: "))
-            .and_then(|c| c.trim().parse().ok())
-    } else {
-        None
-    };
-    runner.audit.record(&crate::audit::Record {
-        ts: crate::util::time::rfc3339(crate::util::time::now_unix()),
-        task_id: rec.task_id().to_string(),
-        turn,
-        tool: call.name.clone(),
-        arguments: crate::audit::Record::arguments(&call.arguments),
-        policy: passage.map(|p| crate::audit::PolicyRecord {
-            decision: p.label(),
-            rule: p.verdict.rule.clone(),
-            approved_by: p.approved_by.filter(|a| *a != "policy"),
-        }),
-        sandbox: command.then(|| runner.sandbox_label()),
-        ok: out.ok,
-        exit_code,
-        duration_ms: elapsed_ms as u64,
-    });
 }
 
 fn reflect(rec: &Recorder, turn: u32, max_turns: u32, summary: &str) {

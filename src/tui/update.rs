@@ -2,10 +2,11 @@
 //! Pure: no IO, no clock (the loop passes `now`), no awaiting. Keys become
 //! actions through the keymap; engine events land in the panes they concern.
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
+use ratatui::crossterm::event::{KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 
 pub mod approval;
 mod events;
+mod memory;
 
 use super::action::Action;
 use super::keymap::Key;
@@ -130,7 +131,7 @@ fn key(m: &mut Model, k: KeyEvent, now: f64, fx: &mut Vec<Effect>) {
             .lookup(&[super::keymap::Context::Global], key)
             .is_none()
     {
-        memory_query_key(m, k, fx);
+        memory::query_key(m, k, fx);
         return;
     }
     let action = m.keymap.lookup(&m.contexts(), key);
@@ -146,27 +147,6 @@ fn key(m: &mut Model, k: KeyEvent, now: f64, fx: &mut Vec<Effect>) {
             }
         }
         None => {}
-    }
-}
-
-fn memory_query_key(m: &mut Model, k: KeyEvent, fx: &mut Vec<Effect>) {
-    let Some(q) = m.memory.editing.as_mut() else {
-        return;
-    };
-    match k.code {
-        KeyCode::Esc => m.memory.editing = None,
-        KeyCode::Enter => {
-            let q = q.trim().to_owned();
-            m.memory.editing = None;
-            m.memory.query = (!q.is_empty()).then(|| q.clone());
-            m.memory.selected = 0;
-            fx.push(memory_load(m));
-        }
-        KeyCode::Backspace => {
-            q.pop();
-        }
-        KeyCode::Char(c) => q.push(c),
-        _ => {}
     }
 }
 
@@ -262,56 +242,9 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
         Action::Toggle => m.turns.toggle(),
         Action::Follow => m.turns.set_follow(),
         Action::MemorySearch => m.memory.editing = Some(m.memory.query.clone().unwrap_or_default()),
-        Action::MemoryDocs => {
-            m.memory.docs = !m.memory.docs;
-            m.memory.selected = 0;
-            let what = if m.memory.docs {
-                "Searching the workdir's documents (t: lessons)"
-            } else {
-                "Searching lessons (t: the workdir's documents)"
-            };
-            m.status.set(Tone::Info, what);
-            if !m.memory.docs || m.memory.query.is_some() {
-                fx.push(memory_load(m));
-            }
-        }
-        Action::MemoryView if m.memory.docs => {
-            if m.memory.selected_doc().is_some() {
-                let p = Popup::Doc {
-                    hit: m.memory.selected,
-                    scroll: 0,
-                };
-                approval::open_popup(m, p);
-            }
-        }
-        Action::MemoryView => {
-            if let Some(mem) = m.memory.selected_item() {
-                let p = Popup::Lesson {
-                    id: mem.id.clone(),
-                    scroll: 0,
-                };
-                approval::open_popup(m, p);
-            }
-        }
-        Action::MemoryDelete if m.memory.docs => {
-            m.status.set(
-                Tone::Info,
-                "Documents are the workdir's files; nothing to delete here",
-            );
-        }
-        Action::MemoryDelete => {
-            if let Some(mem) = m.memory.selected_item() {
-                let question = format!(
-                    "Delete lesson \"{}\"?",
-                    crate::util::text::ellipsize(&mem.lesson, 40)
-                );
-                let p = Popup::Confirm {
-                    what: Confirm::DeleteMemory(mem.id.clone()),
-                    question,
-                };
-                approval::open_popup(m, p);
-            }
-        }
+        Action::MemoryDocs => memory::toggle_docs(m, fx),
+        Action::MemoryView => memory::view(m),
+        Action::MemoryDelete => memory::delete(m),
         Action::Newline => {
             m.input.textarea.insert_newline();
             relayout(m);
@@ -605,17 +538,4 @@ fn paste(m: &mut Model, text: &str) {
     m.input.textarea.insert_str(text);
     m.status.input_changed();
     relayout(m);
-}
-
-/// What fills the memory browser now: lessons (all, or those matching the query), or the
-/// workdir's documents matching it.
-fn memory_load(m: &Model) -> Effect {
-    match (&m.memory.index_home, &m.memory.query, m.memory.docs) {
-        (Some(home), Some(q), true) => Effect::SearchDocs {
-            home: home.clone(),
-            workdir: m.defaults.workdir.clone(),
-            query: q.clone(),
-        },
-        _ => Effect::LoadMemories(m.memory.query.clone()),
-    }
 }

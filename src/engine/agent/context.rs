@@ -2,22 +2,74 @@
 //! of its own that outlives the wait), and the chunks that really match the task go into
 //! the first request. The first request waits for the index update at most
 //! `[knowledge] index_wait_ms`; past that it uses what the index already holds, and the
-//! update finishes in the background for `search_memory` and the next task.
+//! update finishes in the background for `search_memory` and the next task. The lessons
+//! that match the task follow the excerpts (`lessons.rs`); one `context` event says what
+//! went in.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::Runner;
+use super::recorder::Recorder;
 use crate::config::KnowledgeConfig;
+use crate::engine::protocol::Event;
+use crate::engine::tools::ToolCtx;
 use crate::knowledge::{self, Bm25, IndexError, context::Context};
+use crate::store::TaskRow;
 
 /// A workdir with more files than this is not indexed by a task on its own (a task
 /// started in a home folder or `/`); `az-os index` still indexes it when asked.
 const MAX_AUTO_FILES: usize = 20_000;
 
+/// The task, followed by what of the workdir's documents matches it (announced).
+pub(super) async fn first_message(
+    runner: &Runner,
+    rec: &Recorder,
+    ctx: &ToolCtx<'_>,
+    task: &TaskRow,
+) -> String {
+    let found = gather(
+        &runner.settings.knowledge,
+        ctx.index.to_path_buf(),
+        ctx.workdir,
+        &task.description,
+    )
+    .await;
+    let docs = found.as_ref().map_or("", |f| f.text.as_str());
+    let workdir = ctx.workdir.display().to_string();
+    let recalled = super::lessons::recall(runner, &task.description, &workdir, docs).await;
+    let mut text = task.description.clone();
+    let mut sources = Vec::new();
+    let mut tokens = 0;
+    if let Some(f) = found {
+        text = format!("{text}\n\n{}", f.text);
+        sources.extend(f.sources);
+        tokens += f.tokens;
+    }
+    if let Some(r) = recalled {
+        text = format!("{text}\n\n{}", r.text);
+        sources.extend(r.ids.into_iter().map(|id| format!("lesson:{id}")));
+        tokens += r.tokens;
+    }
+    if sources.is_empty() {
+        return text;
+    }
+    let tokens = tokens as u64;
+    let msg = crate::engine::protocol::context_line(&sources, tokens);
+    rec.event(
+        Event::Context { sources, tokens },
+        "info",
+        "context",
+        None,
+        &msg,
+    );
+    text
+}
+
 /// Indexes `workdir` in the background (when configured) and returns the context for
 /// `task`, or `None`. Never fails a task: a problem with the index is logged and the
 /// task goes on without context.
-pub(super) async fn gather(
+async fn gather(
     cfg: &KnowledgeConfig,
     index_dir: PathBuf,
     workdir: &Path,

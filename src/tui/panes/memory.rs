@@ -90,46 +90,25 @@ impl Widget for MemoryPane<'_> {
         let block = frame(&title, "/ search · t docs", self.focused, th);
         let inner = block.inner(area);
         block.render(area, buf);
-        let mut y = inner.y;
-        if let Some(q) = &s.editing {
-            let line = Line::from(vec![
-                Span::styled("/", th.accent),
-                Span::styled(format!("{q}▏"), th.input),
-            ]);
-            buf.set_line(inner.x, y, &line, inner.width);
-            y += 1;
-        }
+        let y = search_line(s, th, inner, buf);
         if s.items.is_empty() {
             let msg = if s.query.is_some() {
                 "No lesson matches."
             } else {
                 "No lessons yet."
             };
-            Paragraph::new(Span::styled(msg, th.dim)).render(
-                Rect {
-                    y,
-                    height: inner.height.saturating_sub(y - inner.y),
-                    ..inner
-                },
-                buf,
-            );
+            Paragraph::new(Span::styled(msg, th.dim)).render(below(inner, y), buf);
             return;
         }
-        let rows = usize::from(inner.height.saturating_sub(y - inner.y));
-        let offset = s.selected.saturating_sub(rows.saturating_sub(1));
-        for (i, m) in s.items.iter().enumerate().skip(offset).take(rows) {
+        let lines = s.items.iter().map(|m| {
             let cat = format!("[{}] ", ellipsize_cols(&strip_control(&m.category), 12));
             let text = ellipsize_cols(
                 &strip_control(&m.lesson).replace('\n', " "),
                 usize::from(inner.width).saturating_sub(width(&cat)).max(1),
             );
-            let mut line = Line::from(vec![Span::styled(cat, th.dim), Span::styled(text, th.text)]);
-            if i == s.selected && self.focused {
-                line = super::select_line(line, th);
-            }
-            buf.set_line(inner.x, y, &line, inner.width);
-            y += 1;
-        }
+            Line::from(vec![Span::styled(cat, th.dim), Span::styled(text, th.text)])
+        });
+        draw_rows(lines, s.selected, self.focused, th, inner, y, buf);
     }
 }
 
@@ -147,34 +126,17 @@ fn render_docs(s: &MemoryState, th: &Theme, focused: bool, area: Rect, buf: &mut
     let block = frame(&title, "/ search · t lessons", focused, th);
     let inner = block.inner(area);
     block.render(area, buf);
-    let mut y = inner.y;
-    if let Some(q) = &s.editing {
-        let line = Line::from(vec![
-            Span::styled("/", th.accent),
-            Span::styled(format!("{q}▏"), th.input),
-        ]);
-        buf.set_line(inner.x, y, &line, inner.width);
-        y += 1;
-    }
+    let y = search_line(s, th, inner, buf);
     if s.doc_hits.is_empty() {
         let msg = if s.query.is_some() {
             "No document matches (index the workdir with az-os index)."
         } else {
             "Press / to search the workdir's documents."
         };
-        Paragraph::new(Span::styled(msg, th.dim)).render(
-            Rect {
-                y,
-                height: inner.height.saturating_sub(y - inner.y),
-                ..inner
-            },
-            buf,
-        );
+        Paragraph::new(Span::styled(msg, th.dim)).render(below(inner, y), buf);
         return;
     }
-    let rows = usize::from(inner.height.saturating_sub(y - inner.y));
-    let offset = s.selected.saturating_sub(rows.saturating_sub(1));
-    for (i, h) in s.doc_hits.iter().enumerate().skip(offset).take(rows) {
+    let lines = s.doc_hits.iter().map(|h| {
         let place = format!(
             "{}:{}-{} ",
             strip_control(&h.path),
@@ -189,14 +151,53 @@ fn render_docs(s: &MemoryState, th: &Theme, focused: bool, area: Rect, buf: &mut
                 .saturating_sub(width(&place))
                 .max(1),
         );
-        let mut line = Line::from(vec![
+        Line::from(vec![
             Span::styled(place, th.accent),
             Span::styled(text, th.text),
-        ]);
-        if i == s.selected && focused {
+        ])
+    });
+    draw_rows(lines, s.selected, focused, th, inner, y, buf);
+}
+
+/// The list's rows from row `top` down, scrolled so `selected` shows, highlighted when
+/// the pane has focus.
+fn draw_rows<'a>(
+    lines: impl Iterator<Item = Line<'a>>,
+    selected: usize,
+    focused: bool,
+    th: &Theme,
+    inner: Rect,
+    top: u16,
+    buf: &mut Buffer,
+) {
+    let rows = usize::from(inner.height.saturating_sub(top - inner.y));
+    let offset = selected.saturating_sub(rows.saturating_sub(1));
+    for (y, (i, mut line)) in (top..).zip(lines.enumerate().skip(offset).take(rows)) {
+        if i == selected && focused {
             line = super::select_line(line, th);
         }
         buf.set_line(inner.x, y, &line, inner.width);
-        y += 1;
+    }
+}
+
+/// The search line while a query is typed; the first row below it.
+fn search_line(s: &MemoryState, th: &Theme, inner: Rect, buf: &mut Buffer) -> u16 {
+    let Some(q) = &s.editing else {
+        return inner.y;
+    };
+    let line = Line::from(vec![
+        Span::styled("/", th.accent),
+        Span::styled(format!("{q}▏"), th.input),
+    ]);
+    buf.set_line(inner.x, inner.y, &line, inner.width);
+    inner.y + 1
+}
+
+/// What of `inner` lies from row `y` down.
+fn below(inner: Rect, y: u16) -> Rect {
+    Rect {
+        y,
+        height: inner.height.saturating_sub(y - inner.y),
+        ..inner
     }
 }
