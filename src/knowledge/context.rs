@@ -60,26 +60,27 @@ pub fn terms(query: &str) -> Vec<String> {
         .collect()
 }
 
-/// The hits that match enough of `terms`: at least two distinct terms (all of them when
-/// the query has fewer), a quarter of a long query's terms (at most four), and a score
-/// not far below the best hit's.
+/// The hits that match enough of `terms` ([`matches`]) with a score not far below the
+/// best hit's.
 pub fn relevant(terms: &[String], hits: Vec<Hit>) -> Vec<Hit> {
-    let need = match terms.len() {
-        0 => return Vec::new(),
-        n @ 1..=2 => n,
-        n => n.div_ceil(4).clamp(2, 4),
-    };
     let best = hits.first().map_or(0.0, |h| h.score);
     hits.into_iter()
         .filter(|h| h.score >= best * RELATIVE_FLOOR)
-        .filter(|h| {
-            let have: HashSet<String> = words(&h.text)
-                .chain(words(&h.path))
-                .map(|w| stem(&w))
-                .collect();
-            terms.iter().filter(|t| have.contains(*t)).count() >= need
-        })
+        .filter(|h| matches(terms, &format!("{}\n{}", h.text, h.path)))
         .collect()
+}
+
+/// The relevance floor that document excerpts and lessons share: `text` holds at least
+/// two of the query's distinct `terms` (all of them when it has fewer), and a quarter of
+/// a long query's (at most four).
+pub fn matches(terms: &[String], text: &str) -> bool {
+    let need = match terms.len() {
+        0 => return false,
+        n @ 1..=2 => n,
+        n => n.div_ceil(4).clamp(2, 4),
+    };
+    let have = stem_words(text);
+    terms.iter().filter(|t| have.contains(*t)).count() >= need
 }
 
 /// Best first into `budget_tokens`: whole chunks while they fit, then the head of the

@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 
-use crate::knowledge::context::{stem_words, terms};
+use crate::knowledge::context::{matches, terms};
 use crate::store::StoreError;
 use crate::store::memories::{self, Memory};
 
@@ -34,17 +34,10 @@ pub fn for_task(
     if budget_tokens == 0 || terms.is_empty() {
         return Ok(None);
     }
-    let need = match terms.len() {
-        n @ 1..=2 => n,
-        n => n.div_ceil(4).clamp(2, 4),
-    };
     let hits: Vec<Memory> = memories::find_stems(conn, &terms, CANDIDATES)?
         .into_iter()
         .filter(|m| m.scope.as_deref().is_none_or(|s| s == workdir))
-        .filter(|m| {
-            let have = stem_words(&m.lesson);
-            terms.iter().filter(|t| have.contains(*t)).count() >= need
-        })
+        .filter(|m| matches(&terms, &m.lesson))
         .filter(|m| !already.contains(&m.lesson))
         .collect();
     let tokens = |s: &str| s.len().div_ceil(3);
