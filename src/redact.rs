@@ -185,6 +185,13 @@ pub fn event(ev: Event) -> Event {
             duration_ms,
             error: error.map(r),
         },
+        Event::Checkpoint {
+            turn,
+            checkpoint_id,
+        } => Event::Checkpoint {
+            turn,
+            checkpoint_id,
+        },
         Event::Error {
             message,
             category,

@@ -213,6 +213,7 @@ impl Printer {
             // feed, and the detail lines `-v` adds.
             Event::ThoughtDelta { .. }
             | Event::TurnStarted { .. }
+            | Event::Checkpoint { .. }
             | Event::ApprovalRequested { .. }
             | Event::ApprovalAnswered { .. }
             | Event::RequestFailed { .. }

@@ -8,6 +8,7 @@
 //! shares — the store, the circuit breakers, the rate limiter, the daily budget's
 //! reservations — lives in [`Runner`].
 
+mod act;
 mod calls;
 mod command;
 mod context;
@@ -16,35 +17,37 @@ pub mod gate;
 mod lessons;
 mod recorder;
 mod reply;
+pub(crate) mod resume;
 mod retry;
 mod setup;
+mod state;
+pub mod state_file;
 mod turn_calls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::breaker::Breakers;
 use super::budget::InFlight;
-use super::policy::{self, GuardCtx};
+use super::policy;
 use super::prompt;
 use super::protocol::{EngineEvent, Event};
-use super::tools::{self, OBSERVATION_MAX_BYTES, ToolCtx, ToolOutput, text_calls};
+use super::tools::{self, ToolCtx, text_calls};
 use crate::config::Settings;
 use crate::config::ToolCalls;
 use crate::llm::rate_limit::RateLimiter;
 use crate::llm::{self, Message};
 use crate::store::{StoreHandle, TaskRow, TaskStatus, tasks};
 use crate::util::ids::TaskId;
-use crate::util::text::truncate_middle;
 
 use calls::{CallError, Caller};
 use recorder::Recorder;
 use retry::RetryPolicy;
 use setup::prepare;
+use state::RunState;
 use turn_calls::TurnCalls;
 
 /// What every task run shares.
@@ -110,11 +113,6 @@ impl Ending {
     }
 }
 
-#[derive(Deserialize)]
-struct FinishArgs {
-    result: String,
-}
-
 /// Runs task `id` to its end and records the outcome. Never panics; every
 /// failure ends the task with an error event.
 pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken) {
@@ -136,18 +134,7 @@ pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken
             return;
         }
     };
-    let mut state = RunState {
-        turns: 0,
-        cost_usd: 0.0,
-        guard: None,
-        approved: gate::Approved::default(),
-        acted: false,
-        partial: String::new(),
-        continuations: 0,
-        corrected: Vec::new(),
-        actions: Vec::new(),
-        outputs: Vec::new(),
-    };
+    let mut state = RunState::default();
     let ending = if cancel.is_cancelled() {
         Ending {
             status: TaskStatus::Cancelled,
@@ -169,29 +156,8 @@ pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken
     .await;
 }
 
-struct RunState {
-    turns: u32,
-    cost_usd: f64,
-    /// The policy guard's view of the task: workdir and home (set once the workdir is known).
-    guard: Option<GuardCtx>,
-    /// Rules the user approved "always" for, this task.
-    approved: gate::Approved,
-    /// Whether any tool has run in this task.
-    acted: bool,
-    /// Text of replies cut at the token limit, waiting for the rest.
-    partial: String,
-    /// Continuations asked for so far.
-    continuations: u32,
-    /// Faults the model was already told about once.
-    corrected: Vec<reply::Fault>,
-    /// One line per action and how it went (what lessons are drawn from).
-    actions: Vec<String>,
-    /// The tools' outputs (heads of), which a lesson may not copy.
-    outputs: Vec<String>,
-}
-
 /// Most actions remembered for the lessons request.
-const ACTIONS_KEPT: usize = 40;
+pub(super) const ACTIONS_KEPT: usize = 40;
 
 async fn run(
     runner: &Runner,
@@ -200,7 +166,12 @@ async fn run(
     cancel: &CancellationToken,
     st: &mut RunState,
 ) -> Ending {
-    let setup = match prepare(runner, rec, task).await {
+    // A task with a saved state (an interrupted one, resumed) continues from it.
+    if let Some(saved) = resume::load(runner, rec, task).await {
+        *st = saved;
+    }
+    let resuming = (!st.messages.is_empty()).then(|| st.model.clone());
+    let setup = match prepare(runner, rec, task, resuming.as_deref()).await {
         Ok(s) => s,
         Err(ending) => return ending,
     };
@@ -210,6 +181,9 @@ async fn run(
         return Ending::failed(msg);
     }
     st.guard = Some(policy::guard_ctx(setup.workdir.clone()));
+    if !st.messages.is_empty() {
+        resume::restore(rec, st);
+    }
     // Unguessable, so nothing can be planted at its name before the first command.
     let tmp = std::env::temp_dir().join(format!(
         "az-os-{}-{}",
@@ -249,11 +223,16 @@ async fn turns(
 ) -> Ending {
     let cancel = ctx.cancel;
     let max_turns = setup.max_turns;
-    let mut limit = max_turns;
-    let mut system = prompt::system_prompt(&setup.workdir, limit);
+    if st.messages.is_empty() {
+        *st = RunState {
+            guard: st.guard.take(),
+            ..RunState::new(max_turns)
+        };
+        let first = context::first_message(runner, rec, ctx, task).await;
+        st.messages.push(Message::User { text: first });
+    }
+    let mut system = prompt::system_prompt(&setup.workdir, st.limit);
     let tool_specs = runner.tools.specs();
-    let first = context::first_message(runner, rec, ctx, task).await;
-    let mut messages = vec![Message::User { text: first }];
     let mut caller = Caller {
         runner,
         rec,
@@ -263,9 +242,9 @@ async fn turns(
         policy: RetryPolicy::from_defaults(&runner.settings.defaults),
         rates: setup.rates,
         client: setup.client,
-        given_up: Vec::new(),
-        failures: Vec::new(),
-        escalated: false,
+        given_up: st.given_up.clone(),
+        failures: st.failures.clone(),
+        escalated: st.escalated,
         stream_thoughts: runner.stream_thoughts,
     };
     if let Some(wait) = setup.wait
@@ -274,14 +253,14 @@ async fn turns(
         return call_ending(e);
     }
 
-    let mut turn = 0;
+    let mut turn = st.turns;
     loop {
         turn += 1;
-        if turn > limit {
-            match caller.escalate(turn, limit).await {
+        if turn > st.limit {
+            match caller.escalate(turn, st.limit).await {
                 Ok(true) => {
-                    limit += max_turns;
-                    system = prompt::system_prompt(&setup.workdir, limit);
+                    st.limit += max_turns;
+                    system = prompt::system_prompt(&setup.workdir, st.limit);
                 }
                 Ok(false) => break,
                 Err(e) => return call_ending(e),
@@ -306,12 +285,14 @@ async fn turns(
         };
         let req = llm::ChatRequest {
             system: &system_now,
-            messages: &messages,
+            messages: &st.messages,
             tools: if text_mode { &[] } else { &tool_specs },
         };
         let resp = match caller.call(req, turn, st.cost_usd).await {
             Ok((resp, cost)) => {
                 st.cost_usd += cost;
+                st.input_tokens += resp.usage.input_tokens;
+                st.output_tokens += resp.usage.output_tokens;
                 resp
             }
             Err(e) => return call_ending(e),
@@ -338,41 +319,34 @@ async fn turns(
             ctx.workdir,
             st.acted,
         );
-        let (calls, from_text) =
-            match reply::settle(reading, &text, caller.client.spec(), &mut messages, st) {
-                reply::Step::Act { calls, from_text } => (calls, from_text),
-                reply::Step::End(ending) => return ending,
-                reply::Step::Again(note) => {
-                    reflect(rec, turn, limit, &note);
-                    continue;
-                }
-            };
+        let mut messages = std::mem::take(&mut st.messages);
+        let step = reply::settle(reading, &text, caller.client.spec(), &mut messages, st);
+        st.messages = messages;
+        let (calls, from_text) = match step {
+            reply::Step::Act { calls, from_text } => (calls, from_text),
+            reply::Step::End(ending) => return ending,
+            reply::Step::Again(note) => {
+                reflect(rec, turn, st.limit, &note);
+                resume::save(runner, rec, &caller, turn, st).await;
+                continue;
+            }
+        };
         let cap = runner.settings.defaults.max_tool_calls_per_turn;
         let turn_calls = TurnCalls::new(calls, from_text, cap);
-        turn_calls.record(&text, &mut messages);
-        let first_result = messages.len();
+        turn_calls.record(&text, &mut st.messages);
+        let first_result = st.messages.len();
         st.acted = true;
-        let acted = match act(
-            &mut caller,
-            ctx,
-            rec,
-            turn,
-            &turn_calls.calls,
-            &mut messages,
-            st,
-        )
-        .await
-        {
+        let acted = match act::act(&mut caller, ctx, rec, turn, &turn_calls.calls, st).await {
             Ok(a) => a,
             Err(ending) => return ending,
         };
-        turn_calls.answer(&mut messages, first_result);
-        rec.save_state(turn, &messages);
+        turn_calls.answer(&mut st.messages, first_result);
+        resume::save(runner, rec, &caller, turn, st).await;
         if let Some(result) = acted.finished {
             reflect(
                 rec,
                 turn,
-                limit,
+                st.limit,
                 "The model called finish; the task is complete.",
             );
             return Ending {
@@ -382,7 +356,7 @@ async fn turns(
                 model_failed: false,
             };
         }
-        reflect(rec, turn, limit, &turn_calls.summary(&acted.failures));
+        reflect(rec, turn, st.limit, &turn_calls.summary(&acted.failures));
     }
     let escalation = if runner.settings.routing.escalate_on_max_turns {
         ""
@@ -390,150 +364,11 @@ async fn turns(
         ", or set routing.escalate_on_max_turns"
     };
     Ending::failed(format!(
-        "reached the turn limit ({limit}) without finishing on {}; {}{escalation}",
+        "reached the turn limit ({}) without finishing on {}; {}{escalation}",
+        st.limit,
         caller.model_name(),
         runner.front_end.raise_turns()
     ))
-}
-
-/// What the tool calls of one turn did.
-struct Acted {
-    finished: Option<String>,
-    failures: Vec<String>,
-}
-
-/// Runs a turn's tool calls in order, feeding each observation back.
-async fn act(
-    caller: &mut Caller<'_>,
-    ctx: &ToolCtx<'_>,
-    rec: &Recorder,
-    turn: u32,
-    tool_calls: &[llm::ToolCall],
-    messages: &mut Vec<Message>,
-    st: &mut RunState,
-) -> Result<Acted, Ending> {
-    let mut acted = Acted {
-        finished: None,
-        failures: Vec::new(),
-    };
-    for call in tool_calls {
-        let input = serde_json::from_str(&call.arguments)
-            .unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
-        let shown = truncate_middle(&input.to_string(), 2048);
-        rec.event(
-            Event::Action {
-                turn,
-                tool: call.name.clone(),
-                input,
-            },
-            "info",
-            "action",
-            Some(turn),
-            &format!("{} {shown}", call.name),
-        );
-        let t0 = Instant::now();
-        let mut passage: Option<gate::Passage> = None;
-        let tool = caller.runner.tools.get(&call.name);
-        let out = match tool.map(|t| (t.run, t.gate)) {
-            None => caller.runner.tools.unknown(&call.name),
-            // Finishing in the same reply as other calls would end the task before their
-            // results were read (and small models write a whole plan, finish included).
-            Some((tools::Run::Finish, _)) if tool_calls.len() > 1 => ToolOutput::err(
-                "finish was not run: it ends the task, so call it alone, in a reply after you have read the results of your other calls",
-            ),
-            Some((tools::Run::Finish, _)) => {
-                match tools::parse_args::<FinishArgs>(&call.name, &call.arguments) {
-                    Ok(a) => {
-                        acted.finished = Some(a.result);
-                        ToolOutput::ok("finished")
-                    }
-                    Err(e) => e,
-                }
-            }
-            Some((tools::Run::QueryLlm, _)) => {
-                let (out, cost) = caller
-                    .query_llm(&call.arguments, turn, st.cost_usd)
-                    .await
-                    .map_err(call_ending)?;
-                st.cost_usd += cost;
-                out
-            }
-            Some((tools::Run::Local(run), tools::Gate::Command)) => {
-                let guard = st
-                    .guard
-                    .get_or_insert_with(|| policy::guard_ctx(ctx.workdir.clone()));
-                match gate::check(
-                    caller.runner,
-                    rec,
-                    turn,
-                    &call.arguments,
-                    guard,
-                    &mut st.approved,
-                    ctx.cancel,
-                )
-                .await
-                {
-                    Err(gate::Cancelled) => return Err(cancelled()),
-                    Ok(p) => {
-                        let refusal = p.as_ref().and_then(|p| p.refusal.clone());
-                        passage = p;
-                        match refusal {
-                            Some(r) => ToolOutput::err(r),
-                            None => command::run(caller.runner, run, call, ctx).await,
-                        }
-                    }
-                }
-            }
-            Some((tools::Run::Local(run), tools::Gate::None)) => run(&call.arguments, ctx).await,
-        };
-        let elapsed_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        command::audit(
-            caller.runner,
-            rec,
-            turn,
-            call,
-            passage.as_ref(),
-            &out,
-            elapsed_ms,
-        );
-        let output = truncate_middle(&out.output, OBSERVATION_MAX_BYTES);
-        if !out.ok {
-            // The reflection joins failures with "; ", so no sentence stop of its own.
-            let first = output
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_end_matches('.');
-            acted
-                .failures
-                .push(format!("{} failed: {first}", call.name));
-        }
-        if st.actions.len() < ACTIONS_KEPT {
-            let how = if out.ok {
-                "ok".to_owned()
-            } else {
-                format!("failed: {}", output.lines().next().unwrap_or("").trim())
-            };
-            st.actions.push(format!(
-                "{} {} → {how}",
-                call.name,
-                truncate_middle(&call.arguments, 160)
-            ));
-            st.outputs.push(truncate_middle(&out.output, 2048));
-        }
-        rec.observation(turn, &call.name, out.ok, &output, elapsed_ms);
-        messages.push(Message::ToolResult {
-            call_id: call.id.clone(),
-            name: call.name.clone(),
-            content: output,
-            is_error: !out.ok,
-        });
-        if ctx.cancel.is_cancelled() {
-            return Err(cancelled());
-        }
-    }
-    Ok(acted)
 }
 
 fn reflect(rec: &Recorder, turn: u32, max_turns: u32, summary: &str) {

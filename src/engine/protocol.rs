@@ -224,6 +224,10 @@ pub enum Event {
         to_model: String,
         reason: String,
     },
+    /// Turn `turn` completed and the task's state after it is saved
+    /// (`checkpoints/{task_id}.json` and the `task_state` row) under `checkpoint_id`
+    /// (`{task_id}.{turn}`): `az-os tasks resume` would continue from here.
+    Checkpoint { turn: u32, checkpoint_id: String },
     /// The task ended.
     TaskFinished {
         status: TaskStatus,

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::agent::Runner;
+use super::agent::{Runner, resume};
 use super::handle::Work;
 use super::monitor::Monitor;
 use super::protocol::{Command, EngineEvent, Event, TaskSpec};
@@ -207,6 +207,7 @@ impl Scheduler {
             return;
         }
         let lookup = id.clone();
+        let checkpoints = self.runner.settings.home.checkpoints_dir();
         let result = self
             .runner
             .store
@@ -214,12 +215,17 @@ impl Scheduler {
                 let Some(t) = tasks::get(c, &lookup)? else {
                     return Err(crate::store::StoreError::NoSuchTask(lookup.to_string()));
                 };
+                // A retry starts over: the saved loop state would make it a resume.
+                if let Err(e) = resume::forget(&checkpoints, c, &lookup) {
+                    return Ok(Err(format!("cannot retry task {lookup}: {e}")));
+                }
                 tasks::requeue(c, &lookup)?;
-                Ok(t)
+                Ok(Ok(t))
             })
             .await;
         match result {
-            Ok(t) => {
+            Ok(Err(msg)) => self.error(Some(&id), msg, "filesystem"),
+            Ok(Ok(t)) => {
                 self.emit(
                     &id,
                     Event::TaskQueued {

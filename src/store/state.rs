@@ -1,5 +1,6 @@
-//! The `task_state` table: the latest resumable state of each task (its
-//! conversation so far), replaced after every turn.
+//! The `task_state` table: the latest resumable state of each task (the loop state
+//! after its last completed turn, redacted) and that turn's checkpoint id, replaced
+//! after every turn.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -36,4 +37,11 @@ pub fn load(conn: &Connection, task_id: &TaskId) -> Result<Option<String>, Store
         .prepare_cached("SELECT state_json FROM task_state WHERE task_id = ?1")?
         .query_row(params![task_id.as_str()], |r| r.get(0))
         .optional()?)
+}
+
+/// Forgets a task's saved state (a retry starts over).
+pub fn delete(conn: &Connection, task_id: &TaskId) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM task_state WHERE task_id = ?1")?
+        .execute(params![task_id.as_str()])?;
+    Ok(())
 }

@@ -55,8 +55,9 @@ struct CommandArgs {
     command: String,
 }
 
-/// Per task: the rules the user approved "always" for.
-#[derive(Default)]
+/// Per task: the rules the user approved "always" for (kept in the saved loop state, so a
+/// resumed task does not ask again).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Approved(Vec<String>);
 
 impl Runner {

@@ -1,6 +1,6 @@
 //! Writes what happens to a task twice: as an event for the front end and as rows
-//! in the store (`task_logs`, `tool_usage`, `cost_tracking`, `task_state`). Log
-//! rows are posted in order without waiting; status changes are awaited.
+//! in the store (`task_logs`, `tool_usage`, `cost_tracking`; the `task_state` row is
+//! `resume.rs`'s). Log rows are posted in order without waiting; status changes are awaited.
 
 use std::time::Instant;
 
@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 
 use crate::engine::protocol::{EngineEvent, Event, Route};
 use crate::engine::route::Scored;
-use crate::llm::{ChatResponse, Message};
-use crate::store::{StoreHandle, TaskStatus, costs, logs, state, tasks, tool_usage};
+use crate::llm::ChatResponse;
+use crate::store::{StoreHandle, TaskStatus, costs, logs, tasks, tool_usage};
 use crate::util::ids::TaskId;
 
 pub struct Recorder {
@@ -201,15 +201,6 @@ impl Recorder {
                 },
             )
         });
-    }
-
-    pub fn save_state(&self, turn: u32, messages: &[Message]) {
-        let mut json = serde_json::json!({ "turn": turn, "messages": messages });
-        crate::redact::redact_json(&mut json);
-        let json = json.to_string();
-        let id = self.id.clone();
-        self.store
-            .post("state", move |c| state::save(c, &id, &json, None));
     }
 
     /// Writes the final status (awaited, so it is on disk before the event) and

@@ -40,7 +40,8 @@ pub(super) enum Reading {
 }
 
 /// What was wrong with a reply that got a corrective turn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(super) enum Fault {
     /// A tool call that could not be run.
     BrokenCall,

@@ -26,11 +26,14 @@ pub(super) struct Setup {
     pub wait: Option<Duration>,
 }
 
-/// Routes the task, checks its key and workdir, and marks it started.
+/// Routes the task, checks its key and workdir, and marks it started. A resumed task
+/// (`resuming`: the model it was on) goes on on that model if it is still configured
+/// with a key; otherwise it is routed afresh, with the same conversation.
 pub(super) async fn prepare(
     runner: &Runner,
     rec: &Recorder,
     task: &TaskRow,
+    resuming: Option<&str>,
 ) -> Result<Setup, Ending> {
     let settings = &runner.settings;
     let since = now_unix() - route::SUCCESS_WINDOW_S;
@@ -46,15 +49,18 @@ pub(super) async fn prepare(
             SuccessRates::default()
         }
     };
+    let same_model = resuming
+        .filter(|_| task.requested_model.is_none())
+        .filter(|m| settings.model(m).is_some_and(|s| s.api_key().is_ok()));
     let ask = route::Ask {
         description: &task.description,
         critical: task.critical,
-        requested: task.requested_model.as_deref(),
+        requested: task.requested_model.as_deref().or(same_model),
         exclude: &[],
         at_least: None,
     };
-    let decision =
-        route::decide(settings, &ask, &rates, |m| runner.breakers.open_for(m)).map_err(|e| {
+    let mut decision = route::decide(settings, &ask, &rates, |m| runner.breakers.open_for(m))
+        .map_err(|e| {
             let msg = match e {
                 route::RouteError::NoModel => format!("{e}; {}", crate::config::ADD_MODEL_HINT),
                 _ => e.to_string(),
@@ -62,6 +68,9 @@ pub(super) async fn prepare(
             rec.error(&msg, "config", false);
             Ending::failed(msg)
         })?;
+    if let Some(m) = same_model {
+        decision.route.reason = format!("resumed on {m}, the model it was on when it stopped");
+    }
     let spec = decision.model;
     let key = spec.api_key().map_err(|e| Ending::failed(e.to_string()))?;
     rec.started(&spec.name, &decision.route, &decision.ranked)

@@ -35,6 +35,8 @@ pub enum Kind {
     Status,
     Retry,
     Error,
+    /// A turn's state was saved (quiet: a resume would continue from here).
+    Checkpoint,
 }
 
 /// One line-group of the transcript.
@@ -77,6 +79,7 @@ impl Entry {
             Kind::Status => "   • ".to_owned(),
             Kind::Retry => "   ↺ ".to_owned(),
             Kind::Error => "   ! ".to_owned(),
+            Kind::Checkpoint => format!("{t} ⚑ "),
         }
     }
 
@@ -122,7 +125,7 @@ impl Entry {
 
     fn style(&self, th: &Theme) -> Style {
         match self.kind {
-            Kind::Turn => th.dim,
+            Kind::Turn | Kind::Checkpoint => th.dim,
             Kind::Thought => th.thought,
             Kind::Action => th.action,
             Kind::Observation if self.ok => th.observation,
@@ -158,6 +161,12 @@ impl Transcript {
         let mut e = e;
         e.wrap(width);
         self.entries.push(e);
+    }
+
+    /// A saved turn, shown quietly (a resume would continue from here).
+    fn checkpoint(&mut self, turn: u32, id: &str, width: u16) {
+        let text = format!("checkpoint {id}");
+        self.push(Entry::new(Some(turn), Kind::Checkpoint, &text, true), width);
     }
 
     /// Adds what an engine event says about the task.
@@ -309,6 +318,10 @@ impl Transcript {
             Event::Notice { message } => {
                 self.push(Entry::new(None, Kind::Status, message, true), width);
             }
+            Event::Checkpoint {
+                turn,
+                checkpoint_id: id,
+            } => self.checkpoint(*turn, id, width),
             Event::Alert { message, .. } => {
                 self.push(Entry::new(None, Kind::Retry, message, true), width);
             }

@@ -130,6 +130,7 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
         | Event::Observation { .. }
         | Event::Reflection { .. }
         | Event::Context { .. }
+        | Event::Checkpoint { .. }
         | Event::Retry { .. }
         | Event::Alert { .. }
         | Event::Notice { .. }
@@ -200,6 +201,7 @@ fn global_event(m: &mut Model, ev: Event, now: f64, fx: &mut Vec<Effect>) {
         | Event::LlmCall { .. }
         | Event::Retry { .. }
         | Event::Fallback { .. }
+        | Event::Checkpoint { .. }
         | Event::TaskFinished { .. } => {}
     }
 }

@@ -72,6 +72,11 @@ fn event_of(r: &LogRow) -> Option<Event> {
             output: text,
         },
         "reflection" => Event::Reflection { turn, text },
+        // `checkpoint {id}`.
+        "checkpoint" => Event::Checkpoint {
+            turn,
+            checkpoint_id: text.strip_prefix("checkpoint ").unwrap_or(&text).to_owned(),
+        },
         "error" => Event::Error {
             message: text,
             category: String::new(),
