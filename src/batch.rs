@@ -5,6 +5,7 @@
 mod preflight;
 mod printer;
 
+use std::collections::HashSet;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,7 +49,14 @@ pub fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
     }
     let workdir = resolve_workdir(args.workdir.clone())?;
     let mut settings = ctx.settings()?;
-    let store = open_store(ctx)?;
+    let conn = ctx.open_store()?;
+    // `--resume`: the interrupted tasks of this home first, then the new ones.
+    let resumed = if args.resume {
+        tasks::interrupted(&conn)?
+    } else {
+        Vec::new()
+    };
+    let store = StoreHandle::from_connection(conn);
     preflight::ensure_model(&mut settings, args.model.as_deref(), ctx.global.quiet)?;
     let jobs = args.jobs.map_or(settings.defaults.jobs, usize::from);
     let specs = descriptions
@@ -67,9 +75,14 @@ pub fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
             )
         })
         .collect::<Vec<_>>();
-    let commands = specs
+    let commands = resumed
         .into_iter()
-        .map(|(id, spec)| Command::Submit { id, spec })
+        .map(|id| Command::Resume { id })
+        .chain(
+            specs
+                .into_iter()
+                .map(|(id, spec)| Command::Submit { id, spec }),
+        )
         .collect();
     let approvals = if args.yes {
         engine::Approvals::AutoApprove
@@ -109,6 +122,56 @@ pub fn retry_command(ctx: &Ctx, id: &str) -> Result<i32> {
     )
 }
 
+/// `az-os tasks resume ID|--all`: interrupted tasks continue from their last completed
+/// turn, headless, with the same output options as `run`.
+pub fn resume_command(ctx: &Ctx, id: Option<&str>, jobs: Option<u16>, yes: bool) -> Result<i32> {
+    let mut settings = ctx.settings()?;
+    // Opening the store reconciles it: what a gone process left is interrupted now.
+    let conn = ctx.open_store()?;
+    let ids = if let Some(id) = id {
+        let id = tasks::resolve(&conn, id).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
+        let task =
+            tasks::get(&conn, &id)?.ok_or_else(|| eyre!(Exit::usage(format!("no task {id}"))))?;
+        if task.status != TaskStatus::Interrupted {
+            return Err(eyre!(Exit::usage(format!(
+                "task {id} is {}; only interrupted tasks resume (`az-os tasks retry {id}` starts a task over)",
+                task.status.as_str()
+            ))));
+        }
+        preflight::ensure_model(
+            &mut settings,
+            task.requested_model.as_deref(),
+            ctx.global.quiet,
+        )?;
+        vec![id]
+    } else {
+        let ids = tasks::interrupted(&conn)?;
+        if ids.is_empty() {
+            if !ctx.global.quiet {
+                eprintln!("no interrupted tasks to resume");
+            }
+            return Ok(exit::OK);
+        }
+        preflight::ensure_model(&mut settings, None, ctx.global.quiet)?;
+        ids
+    };
+    let jobs = jobs.map_or(settings.defaults.jobs, usize::from);
+    let approvals = if yes {
+        engine::Approvals::AutoApprove
+    } else {
+        engine::Approvals::Deny
+    };
+    let commands = ids.into_iter().map(|id| Command::Resume { id }).collect();
+    drive(
+        ctx,
+        settings,
+        StoreHandle::from_connection(conn),
+        jobs,
+        approvals,
+        commands,
+    )
+}
+
 fn read_stdin_tasks() -> Result<Vec<String>> {
     let stdin = std::io::stdin();
     let mut tasks = Vec::new();
@@ -139,11 +202,6 @@ fn resolve_workdir(flag: Option<PathBuf>) -> Result<PathBuf> {
         ))));
     }
     Ok(dir.canonicalize().unwrap_or(dir))
-}
-
-fn open_store(ctx: &Ctx) -> Result<StoreHandle> {
-    let conn = ctx.open_store()?;
-    Ok(StoreHandle::from_connection(conn))
 }
 
 /// Starts the engine, sends `commands`, prints events until every task ended,
@@ -178,7 +236,10 @@ fn drive(
         };
         let (handle, mut events, join) =
             engine::start(config, store).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
-        let mut pending = commands.len();
+        // The tasks still to finish. One refused before it was queued (an `error` and
+        // no `task_queued`, e.g. a resume of a task another process claimed) is done.
+        let mut waiting: HashSet<TaskId> = commands.iter().filter_map(command_task).collect();
+        let mut queued: HashSet<TaskId> = HashSet::new();
         for cmd in commands {
             handle.send(cmd).map_err(|e| eyre!(e))?;
         }
@@ -190,16 +251,32 @@ fn drive(
                 ev = events.recv() => {
                     let Some(ev) = ev else { break };
                     printer.print(&ev);
-                    if let Event::TaskFinished { status, .. } = &ev.event {
-                        if *status != TaskStatus::Completed {
+                    let done = match (&ev.event, &ev.task_id) {
+                        (Event::TaskQueued { .. }, Some(id)) => {
+                            queued.insert(id.clone());
+                            false
+                        }
+                        (Event::TaskFinished { status, .. }, Some(id)) => {
+                            if *status != TaskStatus::Completed {
+                                worst = exit::TASK_FAILED;
+                            }
+                            waiting.remove(id)
+                        }
+                        (Event::Error { .. }, Some(id)) if !queued.contains(id) => {
+                            let refused = waiting.remove(id);
+                            if refused {
+                                worst = exit::TASK_FAILED;
+                            }
+                            refused
+                        }
+                        (Event::Error { .. }, None) => {
                             worst = exit::TASK_FAILED;
+                            false
                         }
-                        pending = pending.saturating_sub(1);
-                        if pending == 0 {
-                            let _ = handle.send(Command::Shutdown { cancel_running: false });
-                        }
-                    } else if let (Event::Error { .. }, None) = (&ev.event, &ev.task_id) {
-                        worst = exit::TASK_FAILED;
+                        _ => false,
+                    };
+                    if done && waiting.is_empty() {
+                        let _ = handle.send(Command::Shutdown { cancel_running: false });
                     }
                 }
                 sig = stop.recv() => {
@@ -223,4 +300,14 @@ fn drive(
     // Never wait on a blocking call that will not return (a second Ctrl-C must exit).
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     code
+}
+
+/// The task a command is about, when it starts or continues one.
+fn command_task(cmd: &Command) -> Option<TaskId> {
+    match cmd {
+        Command::Submit { id, .. } | Command::Retry { id } | Command::Resume { id } => {
+            Some(id.clone())
+        }
+        Command::Cancel { .. } | Command::Approve { .. } | Command::Shutdown { .. } => None,
+    }
 }

@@ -118,12 +118,26 @@ impl Ctx {
         Settings::load(self.home.clone()).map_err(|e| eyre!(Exit::usage(e.to_string())))
     }
 
-    /// Opens the database, creating the home first.
+    /// Opens the database, creating the home first, and reconciles it: tasks left
+    /// `pending` or `running` by an az-os process that is gone become `interrupted`
+    /// (`store::owner`), so every command shows the truth.
     pub fn open_store(&self) -> Result<rusqlite::Connection> {
         self.home
             .ensure()
             .wrap_err_with(|| format!("cannot create {}", self.home.root().display()))?;
-        crate::store::open(&self.home.database()).map_err(|e| eyre!(Exit::usage(e.to_string())))
+        let conn = crate::store::open(&self.home.database())
+            .map_err(|e| eyre!(Exit::usage(e.to_string())))?;
+        match crate::store::owner::reconcile(&conn) {
+            Ok(0) => {}
+            Ok(n) if !self.global.quiet => eprintln!(
+                "{n} task(s) left by an az-os that stopped are now marked interrupted; \
+                 `az-os tasks resume --all` continues them"
+            ),
+            Ok(_) => {}
+            // Reading the history still works; the next command tries again.
+            Err(e) => tracing::warn!("cannot reconcile interrupted tasks: {e}"),
+        }
+        Ok(conn)
     }
 }
 
@@ -166,6 +180,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             TasksCmd::Logs { id } => tasks_cmd::logs(&ctx, &id),
             TasksCmd::Cancel { id } => tasks_cmd::cancel(&ctx, &id),
             TasksCmd::Retry { id } => crate::batch::retry_command(&ctx, &id),
+            TasksCmd::Resume { id, all, jobs, yes } => {
+                crate::batch::resume_command(&ctx, id.as_deref().filter(|_| !all), jobs, yes)
+            }
         },
         Cmd::Cost { by, limit } => cost_cmd::report(&ctx, by, limit),
         Cmd::Models { action } => models_cmd::run(&ctx, action),

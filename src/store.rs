@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod costs;
 pub mod logs;
 pub mod memories;
+pub mod owner;
 pub mod provider_checks;
 mod schema;
 pub mod state;

@@ -12,6 +12,7 @@ mod llm;
 mod memory;
 mod real_servers;
 mod replies;
+mod resume;
 mod routing;
 mod security;
 mod store;

@@ -203,6 +203,10 @@ pub struct RunArgs {
     /// Approve every command that policy would ask about.
     #[arg(long)]
     pub yes: bool,
+    /// Also continue every interrupted task of this home (as `tasks resume --all`),
+    /// queued before the new tasks and run by the same workers.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +239,24 @@ pub enum TasksCmd {
     Retry {
         /// Task id or a unique prefix of it.
         id: String,
+    },
+    /// Continue interrupted tasks from their last completed turn, headless.
+    #[command(
+        after_help = "Examples:\n  az-os tasks resume 3f2a\n  az-os tasks resume --all --jobs 4\n  az-os --batch --json tasks resume --all"
+    )]
+    Resume {
+        /// Task id or a unique prefix of it.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every interrupted task of this home.
+        #[arg(long)]
+        all: bool,
+        /// Tasks run at once (default: config, else 2).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
+        /// Approve every command that policy would ask about.
+        #[arg(long)]
+        yes: bool,
     },
 }
 

@@ -45,6 +45,11 @@ pub enum Command {
     /// From a front end: queue a finished task again with its stored spec.
     /// Answered like `submit`, or by `error` if the task is unknown or still running.
     Retry { id: TaskId },
+    /// From a front end: continue an `interrupted` task from its last completed turn,
+    /// with its saved conversation (a task with no saved state starts over, with a
+    /// `notice` saying so). Answered like `retry`, or by `error` if the task is unknown,
+    /// not interrupted, or claimed by another process first.
+    Resume { id: TaskId },
     /// From a front end: stop a queued or running task. Answered by
     /// `task_finished` with status `cancelled` (nothing if it already finished).
     Cancel { id: TaskId },

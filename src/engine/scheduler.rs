@@ -119,7 +119,8 @@ impl Scheduler {
             Ok(n) => {
                 let _ = self.runner.events.send(EngineEvent::global(Event::Notice {
                     message: format!(
-                        "{n} task(s) left running by a stopped az-os are now marked interrupted"
+                        "{n} task(s) left by an az-os that stopped are now marked interrupted; \
+                         `az-os tasks resume --all` continues them"
                     ),
                 }));
             }
@@ -131,6 +132,7 @@ impl Scheduler {
         match cmd {
             Command::Submit { id, spec } => self.submit(id, spec).await,
             Command::Retry { id } => self.retry(id).await,
+            Command::Resume { id } => self.resume(id).await,
             Command::Cancel { id } => self.cancel(&id).await,
             Command::Approve {
                 id,
@@ -235,6 +237,67 @@ impl Scheduler {
                 self.queue.push_back(id);
                 self.fill();
             }
+            Err(e) => self.error(Some(&id), e.to_string(), "usage"),
+        }
+    }
+
+    /// Claims an interrupted task (`pending` again, owned by this process) and queues
+    /// it; its worker continues from the saved state (`agent::resume`).
+    async fn resume(&mut self, id: TaskId) {
+        if self.running.contains_key(&id) || self.queue.contains(&id) {
+            self.error(
+                Some(&id),
+                format!("task {id} is still queued or running"),
+                "usage",
+            );
+            return;
+        }
+        let lookup = id.clone();
+        let checkpoints = self.runner.settings.home.checkpoints_dir();
+        let result = self
+            .runner
+            .store
+            .call(move |c| {
+                let Some(t) = tasks::get(c, &lookup)? else {
+                    return Err(crate::store::StoreError::NoSuchTask(lookup.to_string()));
+                };
+                if t.status != TaskStatus::Interrupted {
+                    return Ok(Err(format!(
+                        "task {lookup} is {}; only interrupted tasks resume (`az-os tasks retry {lookup}` starts a task over)",
+                        t.status.as_str()
+                    )));
+                }
+                let saved = resume::has_state(&checkpoints, c, &lookup);
+                if !tasks::claim_interrupted(c, &lookup)? {
+                    return Ok(Err(format!(
+                        "task {lookup} was resumed by another az-os first"
+                    )));
+                }
+                Ok(Ok((t, saved)))
+            })
+            .await;
+        match result {
+            Ok(Ok((t, saved))) => {
+                self.emit(
+                    &id,
+                    Event::TaskQueued {
+                        description: t.description,
+                    },
+                );
+                if !saved {
+                    self.emit(
+                        &id,
+                        Event::Notice {
+                            message: format!(
+                                "task {id} has no saved state (it stopped before its first turn completed); it starts over"
+                            ),
+                        },
+                    );
+                }
+                self.queue.push_back(id);
+                self.fill();
+            }
+            Ok(Err(msg)) => self.error(Some(&id), msg, "usage"),
             Err(e) => self.error(Some(&id), e.to_string(), "usage"),
         }
     }

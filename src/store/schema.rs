@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -157,7 +157,17 @@ ALTER TABLE memories ADD COLUMN last_access REAL;
 CREATE INDEX IF NOT EXISTS idx_memories_scope ON memories(scope);
 ";
 
-const MIGRATIONS: [&str; 5] = [V1, V2, V3, V4, V5];
+/// Ownership: who owns a `pending` or `running` row, in a way that survives pid reuse
+/// (`runner_pid` plus that process's start time and host), and the partial index that
+/// makes reconciliation (`store::owner`) cost the active rows only.
+const V6: &str = "
+ALTER TABLE tasks ADD COLUMN owner_started INTEGER;
+ALTER TABLE tasks ADD COLUMN owner_host TEXT;
+CREATE INDEX IF NOT EXISTS idx_tasks_owner ON tasks(runner_pid, owner_started, owner_host)
+    WHERE status IN ('pending', 'running');
+";
+
+const MIGRATIONS: [&str; 6] = [V1, V2, V3, V4, V5, V6];
 
 /// Applies every migration newer than the database's version. Several
 /// processes (or connections) may open a new database at once, so the version

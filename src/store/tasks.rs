@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use super::owner::Owner;
 use crate::util::ids::TaskId;
 use crate::util::time::now_unix;
 
@@ -118,13 +119,14 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
     })
 }
 
-/// Inserts a new `pending` task and returns its creation time.
+/// Inserts a new `pending` task, owned by this process, and returns its creation time.
 pub fn insert(conn: &Connection, t: &NewTask) -> Result<f64, StoreError> {
     let now = now_unix();
+    let me = Owner::me();
     conn.prepare_cached(
         "INSERT INTO tasks (id, description, status, created_at, cost_usd, workdir, turns, \
-         max_turns, budget_usd, requested_model, critical) \
-         VALUES (?1, ?2, 'pending', ?3, 0, ?4, 0, ?5, ?6, ?7, ?8)",
+         max_turns, budget_usd, requested_model, critical, runner_pid, owner_started, owner_host) \
+         VALUES (?1, ?2, 'pending', ?3, 0, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         t.id.as_str(),
@@ -134,7 +136,10 @@ pub fn insert(conn: &Connection, t: &NewTask) -> Result<f64, StoreError> {
         t.max_turns,
         t.budget_usd,
         t.requested_model,
-        t.critical
+        t.critical,
+        me.pid,
+        me.started,
+        me.host
     ])?;
     Ok(now)
 }
@@ -148,14 +153,17 @@ pub fn mark_started(
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE tasks SET status = 'running', model = ?2, route_json = ?3, started_at = ?4, \
-         runner_pid = ?5, error = NULL, result = NULL WHERE id = ?1",
+         runner_pid = ?5, owner_started = ?6, owner_host = ?7, error = NULL, result = NULL \
+         WHERE id = ?1",
     )?
     .execute(params![
         id.as_str(),
         model,
         route_json,
         now_unix(),
-        std::process::id()
+        Owner::me().pid,
+        Owner::me().started,
+        Owner::me().host
     ])?;
     Ok(())
 }
@@ -184,7 +192,7 @@ pub fn finish(
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE tasks SET status = ?2, result = ?3, error = ?4, completed_at = ?5, \
-         runner_pid = NULL WHERE id = ?1",
+         runner_pid = NULL, owner_started = NULL, owner_host = NULL WHERE id = ?1",
     )?
     .execute(params![
         id.as_str(),
@@ -196,14 +204,42 @@ pub fn finish(
     Ok(())
 }
 
-/// Puts a finished task back to `pending` for a retry, keeping its history.
+/// Puts a finished task back to `pending` for a retry, keeping its history, owned by
+/// this process.
 pub fn requeue(conn: &Connection, id: &TaskId) -> Result<(), StoreError> {
+    let me = Owner::me();
     conn.prepare_cached(
         "UPDATE tasks SET status = 'pending', completed_at = NULL, error = NULL, result = NULL, \
-         turns = 0 WHERE id = ?1",
+         turns = 0, runner_pid = ?2, owner_started = ?3, owner_host = ?4 WHERE id = ?1",
     )?
-    .execute(params![id.as_str()])?;
+    .execute(params![id.as_str(), me.pid, me.started, me.host])?;
     Ok(())
+}
+
+/// Claims an `interrupted` task for a resume: `pending` again, owned by this process,
+/// its turns and cost kept. Returns false (and changes nothing) if the task is not
+/// interrupted (any more: another process may have claimed it first).
+pub fn claim_interrupted(conn: &Connection, id: &TaskId) -> Result<bool, StoreError> {
+    let me = Owner::me();
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'pending', completed_at = NULL, error = NULL, \
+             result = NULL, runner_pid = ?2, owner_started = ?3, owner_host = ?4 \
+             WHERE id = ?1 AND status = 'interrupted'",
+        )?
+        .execute(params![id.as_str(), me.pid, me.started, me.host])?;
+    Ok(n == 1)
+}
+
+/// Ids of every `interrupted` task, oldest first.
+pub fn interrupted(conn: &Connection) -> Result<Vec<TaskId>, StoreError> {
+    let ids = conn
+        .prepare_cached(
+            "SELECT id FROM tasks WHERE status = 'interrupted' ORDER BY created_at, id",
+        )?
+        .query_map([], |r| Ok(TaskId(r.get(0)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
 }
 
 /// One task by exact id.
@@ -262,39 +298,10 @@ pub fn list(
     Ok(rows)
 }
 
-/// Tasks left `running` by a process that no longer exists become `interrupted`.
-/// Tasks owned by a live process (another az-os) are left alone.
+/// Tasks left `pending` or `running` by a process that no longer exists become
+/// `interrupted` (see [`super::owner`]). Tasks owned by a live process are left alone.
 pub fn recover_interrupted(conn: &Connection) -> Result<usize, StoreError> {
-    let mut stmt = conn.prepare("SELECT id, runner_pid FROM tasks WHERE status = 'running'")?;
-    let running: Vec<(String, Option<i64>)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let me = i64::from(std::process::id());
-    let mut n = 0;
-    for (id, pid) in running {
-        let alive = pid.is_some_and(|p| p != me && process_alive(p));
-        if !alive {
-            n += conn
-                .prepare_cached(
-                    "UPDATE tasks SET status = 'interrupted', completed_at = ?2, runner_pid = NULL, \
-                     error = 'the az-os process running this task stopped before it finished' \
-                     WHERE id = ?1 AND status = 'running'",
-                )?
-                .execute(params![id, now_unix()])?;
-        }
-    }
-    Ok(n)
-}
-
-fn process_alive(pid: i64) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // Signal 0 checks existence; EPERM means it exists but belongs to someone else.
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
-        Ok(()) => true,
-        Err(e) => e == nix::errno::Errno::EPERM,
-    }
+    super::owner::reconcile(conn)
 }
 
 /// Deletes a finished task with its transcript, state and tool totals. Its model

@@ -56,6 +56,7 @@ actions! {
     Submit => "task.submit",
     Cancel => "task.cancel",
     Retry => "task.retry",
+    Resume => "task.resume",
     Delete => "task.delete",
     Detail => "task.detail",
     Copy => "task.copy",

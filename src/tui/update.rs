@@ -228,6 +228,7 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
         Action::Submit
         | Action::Cancel
         | Action::Retry
+        | Action::Resume
         | Action::Delete
         | Action::Detail
         | Action::Copy => act_on_task(m, a, fx),
@@ -346,6 +347,27 @@ fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
                 } else {
                     m.status
                         .set(Tone::Info, "The task is still queued or running");
+                }
+            }
+        }
+        Action::Resume => {
+            if let Some(t) = m.queue.selected_task() {
+                if t.status == crate::store::TaskStatus::Interrupted {
+                    let id = t.id.clone();
+                    m.status.set_about(
+                        Tone::Info,
+                        format!("Resuming {} from its last completed turn…", short(&id)),
+                        Scope::Task(id.clone()),
+                    );
+                    fx.push(Effect::Engine(Command::Resume { id }));
+                } else {
+                    m.status.set(
+                        Tone::Info,
+                        format!(
+                            "Only interrupted tasks resume; this one is {} (r retries it)",
+                            t.status.as_str()
+                        ),
+                    );
                 }
             }
         }

@@ -241,9 +241,10 @@ fn cancel_marks_a_pending_task_and_refuses_a_finished_one() {
         .code(2)
         .stderr(predicate::str::contains("already ended"));
     let conn = env.conn();
+    // Queued by another az-os that is still running (this test process stands in).
     conn.execute(
-        "INSERT INTO tasks (id, description, status, created_at, cost_usd) VALUES ('aaaa00000000', 'later', 'pending', 1, 0)",
-        [],
+        "INSERT INTO tasks (id, description, status, created_at, cost_usd, runner_pid) VALUES ('aaaa00000000', 'later', 'pending', 1, 0, ?1)",
+        [std::process::id()],
     )
     .unwrap();
     env.cmd()

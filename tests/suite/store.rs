@@ -627,9 +627,11 @@ fn dead_pid() -> u32 {
     pid
 }
 
+/// Gives the row owner `pid` with no start time on record (as an older az-os wrote it),
+/// so the pid alone decides.
 fn set_runner_pid(conn: &Connection, id: &TaskId, pid: u32) {
     conn.execute(
-        "UPDATE tasks SET runner_pid = ?1 WHERE id = ?2",
+        "UPDATE tasks SET runner_pid = ?1, owner_started = NULL WHERE id = ?2",
         params![pid, id.as_str()],
     )
     .unwrap_or_else(|e| panic!("set runner_pid: {e}"));
@@ -690,7 +692,8 @@ fn running_task_without_a_runner_is_interrupted() {
     let id = insert(&conn, "aaaa00000000");
     // As left by a version that did not record the runner.
     conn.execute(
-        "UPDATE tasks SET status = 'running' WHERE id = ?1",
+        "UPDATE tasks SET status = 'running', runner_pid = NULL, owner_started = NULL, \
+         owner_host = NULL WHERE id = ?1",
         [id.as_str()],
     )
     .unwrap();

@@ -1,0 +1,547 @@
+//! Crash recovery end to end: the real binary killed with SIGKILL mid-task against the
+//! fake provider, then `az-os tasks list` (reconciliation: `interrupted`, never left
+//! `running`/`pending`, a live process's tasks untouched), `az-os tasks resume` (the
+//! model gets the earlier conversation), damaged states, `--resume` in batch mode, pid
+//! reuse in the owner check, and the 20-kill run behind `scripts/kill-test.sh`.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::fake_provider::{FakeProvider, Reply};
+use crate::common::{TestEnv, bin, json_lines, of_type};
+
+fn tools(calls: &[(&str, &str)]) -> Reply {
+    Reply::Tools {
+        text: "Working on it.".into(),
+        calls: calls
+            .iter()
+            .map(|(n, a)| ((*n).to_owned(), (*a).to_owned()))
+            .collect(),
+    }
+}
+
+fn finish(result: &str) -> Reply {
+    tools(&[("finish", &format!(r#"{{"result":"{result}"}}"#))])
+}
+
+fn slow(ms: u64, reply: Reply) -> Reply {
+    Reply::Delay(Duration::from_millis(ms), Box::new(reply))
+}
+
+/// Waits for `f`, failing after 60 s (a deadline, not a timing assertion).
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The binary with this home, started in the background; its stdout lines are
+/// collected as they come.
+struct Running {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+fn spawn(env: &TestEnv, args: &[&str]) -> Running {
+    let mut child = std::process::Command::new(bin())
+        .args(args)
+        .env_remove("OPENROUTER_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("AZ_OS_LOG")
+        .env("AZ_OS_HOME", env.home())
+        .env("AZ_OS_TEST_KEY", "sk-test-secret-0123456789")
+        .env("NO_COLOR", "1")
+        .current_dir(env.work())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let out = child.stdout.take().unwrap();
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Running { child, lines }
+}
+
+impl Running {
+    fn kill9(mut self) -> Vec<Value> {
+        self.child.kill().unwrap(); // SIGKILL: no handler runs
+        let _ = self.child.wait();
+        // Whole lines only: the last one may have been cut by the kill.
+        let lines = self.lines.lock().unwrap().clone();
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+fn statuses(env: &TestEnv) -> Vec<(String, String)> {
+    let out = env
+        .cmd()
+        .args(["--json", "tasks", "list", "--limit", "1000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn integrity_ok(env: &TestEnv) {
+    let ok: String = env
+        .conn()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+/// The request's messages, as sent (OpenAI wire format).
+fn messages(req: &crate::common::fake_provider::Recorded) -> Vec<Value> {
+    req.body["messages"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_killed_task_is_interrupted_and_resumes_with_its_conversation() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![
+        tools(&[(
+            "write_file",
+            r#"{"path":"notes.txt","content":"first turn"}"#,
+        )]),
+        // The second turn's reply never comes in time: the process is killed waiting.
+        slow(120_000, finish("too late")),
+    ]);
+    env.config("openai", &fake.base_url(), "");
+    let run = spawn(
+        &env,
+        &["--batch", "--json", "run", "write notes then finish"],
+    );
+    eventually("the second request never came", || fake.chat_count() >= 2);
+
+    // Another process's `tasks list` leaves a live owner's task alone.
+    let live = statuses(&env);
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].1, "running", "a live process's task was touched");
+    let id = live[0].0.clone();
+
+    let before = run.kill9();
+    assert!(
+        of_type(&before, "checkpoint")
+            .iter()
+            .any(|e| e["checkpoint_id"] == format!("{id}.1")),
+        "{before:?}"
+    );
+    let after = env.cmd().args(["tasks", "list"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&after.stderr);
+    assert!(stderr.contains("tasks resume --all"), "{stderr}");
+    assert_eq!(statuses(&env), vec![(id.clone(), "interrupted".to_owned())]);
+    integrity_ok(&env);
+
+    fake.push([finish("notes written")]);
+    let prefix: String = id.chars().take(6).collect();
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "tasks", "resume", &prefix])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let events = json_lines(&out.stdout);
+    let fin = of_type(&events, "task_finished")[0];
+    assert_eq!(fin["status"], "completed");
+    assert_eq!(fin["result"], "notes written");
+    assert_eq!(fin["turns"], 2);
+    // The first turn is not run again: the resumed run starts at turn 2.
+    let turns: Vec<&Value> = of_type(&events, "turn_started")
+        .iter()
+        .map(|e| &e["turn"])
+        .collect();
+    assert_eq!(turns, vec![&Value::from(2)]);
+    assert_eq!(fake.chat_count(), 3);
+    // The model sees the earlier conversation: the task, turn 1's call and its result.
+    let last = fake.requests().last().cloned().unwrap();
+    let msgs = messages(&last);
+    let text = serde_json::to_string(&msgs).unwrap();
+    assert!(text.contains("write notes then finish"), "{text}");
+    assert!(msgs.iter().any(|m| m["role"] == "tool"), "{text}");
+    assert!(text.contains("notes.txt"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("notes.txt")).unwrap(),
+        "first turn"
+    );
+    assert_eq!(statuses(&env), vec![(id, "completed".to_owned())]);
+    integrity_ok(&env);
+}
+
+/// Starts a task whose first request never returns in time, kills the process, and
+/// returns the interrupted task's id.
+fn interrupted_before_any_turn(env: &TestEnv, fake: &FakeProvider, task: &str) -> String {
+    let run = spawn(env, &["--batch", "--json", "run", task]);
+    let n = fake.chat_count();
+    eventually("the request never came", || fake.chat_count() > n);
+    run.kill9();
+    let rows = statuses(env);
+    let (id, status) = rows
+        .iter()
+        .find(|(id, _)| {
+            env.conn()
+                .query_row("SELECT description FROM tasks WHERE id = ?1", [id], |r| {
+                    r.get::<_, String>(0)
+                })
+                .unwrap()
+                == task
+        })
+        .unwrap()
+        .clone();
+    assert_eq!(status, "interrupted");
+    id
+}
+
+#[test]
+fn a_task_with_no_saved_state_starts_over_saying_so_and_batch_resume_runs_it() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![slow(120_000, finish("never"))]);
+    env.config("openai", &fake.base_url(), "");
+    let old = interrupted_before_any_turn(&env, &fake, "the old task");
+
+    fake.push([finish("old done"), finish("new done")]);
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "run", "--resume", "the new task"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let events = json_lines(&out.stdout);
+    let notes: Vec<&str> = of_type(&events, "notice")
+        .iter()
+        .filter(|e| e["task_id"] == old.as_str())
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("no saved state") && n.contains("starts over")),
+        "{notes:?}"
+    );
+    let finished: Vec<(&str, &str)> = of_type(&events, "task_finished")
+        .iter()
+        .map(|e| {
+            (
+                e["task_id"].as_str().unwrap(),
+                e["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(finished.len(), 2, "{finished:?}");
+    assert!(
+        finished.iter().all(|(_, s)| *s == "completed"),
+        "{finished:?}"
+    );
+    assert!(finished.iter().any(|(id, _)| *id == old));
+    // Resumed tasks are queued before the new ones.
+    let queued: Vec<&str> = of_type(&events, "task_queued")
+        .iter()
+        .map(|e| e["task_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(queued[0], old);
+}
+
+#[test]
+fn a_damaged_state_is_reported_and_the_task_starts_over() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![
+        tools(&[("execute_command", r#"{"command":"echo one"}"#)]),
+        slow(120_000, finish("never")),
+    ]);
+    env.config("openai", &fake.base_url(), "");
+    let run = spawn(&env, &["--batch", "--json", "run", "echo then finish"]);
+    eventually("the second request never came", || fake.chat_count() >= 2);
+    run.kill9();
+    let id = statuses(&env)[0].0.clone();
+    let file = env.home().join(format!("checkpoints/{id}.json"));
+    assert!(file.is_file());
+    std::fs::write(&file, "{\"version\": 1, \"turns\": tru").unwrap();
+    // The row too, as an older az-os wrote it: no version.
+    env.conn()
+        .execute(
+            "UPDATE task_state SET state_json = '{\"turn\": 1, \"messages\": []}' WHERE task_id = ?1",
+            [&id],
+        )
+        .unwrap();
+
+    fake.push([finish("done anew")]);
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "tasks", "resume", &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let events = json_lines(&out.stdout);
+    let notice = of_type(&events, "notice")
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .find(|m| m.contains("cannot continue"))
+        .unwrap_or_else(|| panic!("no notice: {events:?}"));
+    assert!(notice.contains("starting it over"), "{notice}");
+    assert!(notice.contains(&format!("{id}.json")), "{notice}");
+    assert!(notice.contains("older az-os"), "{notice}");
+    assert_eq!(of_type(&events, "turn_started")[0]["turn"], 1);
+    assert_eq!(of_type(&events, "task_finished")[0]["status"], "completed");
+    // Started over: the request holds the task alone, not the damaged conversation.
+    let last = fake.requests().last().cloned().unwrap();
+    assert!(!messages(&last).iter().any(|m| m["role"] == "tool"));
+}
+
+#[test]
+fn resume_refuses_a_task_that_is_not_interrupted() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![finish("done")]);
+    env.config("openai", &fake.base_url(), "");
+    env.cmd()
+        .args(["--batch", "run", "quick"])
+        .assert()
+        .success();
+    let id = statuses(&env)[0].0.clone();
+    let out = env.cmd().args(["tasks", "resume", &id]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("only interrupted tasks resume"), "{err}");
+    assert!(err.contains("tasks retry"), "{err}");
+    let none = env
+        .cmd()
+        .args(["tasks", "resume", "--all"])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no interrupted tasks"));
+}
+
+#[test]
+fn owners_that_are_gone_or_reused_pids_are_interrupted_live_ones_are_not() {
+    use az_os::store::{self, NewTask, TaskStatus, owner::Owner, tasks};
+    use az_os::util::ids::TaskId;
+    let dir = tempfile::tempdir().unwrap();
+    let conn = store::open(&dir.path().join("az-os.db")).unwrap();
+    let new = |id: &str| {
+        let id = TaskId::from(id);
+        tasks::insert(
+            &conn,
+            &NewTask {
+                id: id.clone(),
+                description: "t".into(),
+                workdir: "/tmp".into(),
+                max_turns: 5,
+                budget_usd: None,
+                requested_model: None,
+                critical: false,
+            },
+        )
+        .unwrap();
+        id
+    };
+    let mine = new("aaaaaaaaaaaa");
+    let reused = new("bbbbbbbbbbbb");
+    let other_live = new("cccccccccccc");
+    let other_reused = new("dddddddddddd");
+    let unowned = new("eeeeeeeeeeee");
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = sleeper.id();
+    let started = store::owner::start_time(pid).unwrap();
+    let me = Owner::me();
+    let set = |id: &TaskId, pid: Option<u32>, started: Option<i64>| {
+        conn.execute(
+            "UPDATE tasks SET status = 'running', runner_pid = ?2, owner_started = ?3 WHERE id = ?1",
+            rusqlite::params![id.as_str(), pid, started],
+        )
+        .unwrap();
+    };
+    // The same pid as this process, but another start time: an earlier process.
+    set(&reused, Some(me.pid), me.started.map(|s| s - 1));
+    set(&other_live, Some(pid), Some(started));
+    set(&other_reused, Some(pid), Some(started + 7));
+    set(&unowned, None, None);
+    conn.execute(
+        "UPDATE tasks SET status = 'pending' WHERE id = ?1",
+        [unowned.as_str()],
+    )
+    .unwrap();
+
+    assert_eq!(store::owner::reconcile(&conn).unwrap(), 3);
+    let status = |id: &TaskId| tasks::get(&conn, id).unwrap().unwrap().status;
+    assert_eq!(status(&mine), TaskStatus::Pending);
+    assert_eq!(status(&other_live), TaskStatus::Running);
+    for gone in [&reused, &other_reused, &unowned] {
+        let t = tasks::get(&conn, gone).unwrap().unwrap();
+        assert_eq!(t.status, TaskStatus::Interrupted, "{gone}");
+        let why = t.error.unwrap();
+        assert!(why.contains(&format!("az-os tasks resume {gone}")), "{why}");
+    }
+    // Once the live owner is gone, its row follows.
+    sleeper.kill().unwrap();
+    let _ = sleeper.wait();
+    assert_eq!(store::owner::reconcile(&conn).unwrap(), 1);
+    assert_eq!(status(&other_live), TaskStatus::Interrupted);
+    assert_eq!(store::owner::reconcile(&conn).unwrap(), 0);
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+/// What one kill round saw.
+#[derive(Default, Debug)]
+struct Round {
+    tasks: usize,
+    completed_before: usize,
+    interrupted: usize,
+    /// Interrupted tasks with a saved state (stopped mid-task, not still queued).
+    from_checkpoint: usize,
+    resumed_ok: usize,
+}
+
+fn kill_round(seed: u64) -> Round {
+    let env = TestEnv::new();
+    let mut script = Vec::new();
+    for _ in 0..40 {
+        script.push(slow(
+            150,
+            tools(&[("write_file", r#"{"path":"out.txt","content":"x"}"#)]),
+        ));
+        script.push(slow(150, finish("done")));
+    }
+    let fake = FakeProvider::start(script);
+    env.config("openai", &fake.base_url(), "");
+    // Enough turns that no order of the shared script's replies runs a task out of them.
+    let args = [
+        "--batch",
+        "--json",
+        "run",
+        "-",
+        "--jobs",
+        "4",
+        "--max-turns",
+        "40",
+    ];
+    let mut run = spawn(&env, &args);
+    {
+        use std::io::Write;
+        let mut stdin = run.child.stdin.take().unwrap();
+        for i in 0..10 {
+            writeln!(stdin, "task number {i}").unwrap();
+        }
+    }
+    // A random moment between 0.1 s and 2 s (xorshift on the round's seed).
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::thread::sleep(Duration::from_millis(100 + x % 1900));
+    let printed = run.kill9();
+    let completed: HashSet<String> = of_type(&printed, "task_finished")
+        .iter()
+        .filter(|e| e["status"] == "completed")
+        .map(|e| e["task_id"].as_str().unwrap().to_owned())
+        .collect();
+
+    let rows = statuses(&env);
+    integrity_ok(&env);
+    let mut r = Round {
+        tasks: rows.len(),
+        completed_before: completed.len(),
+        ..Round::default()
+    };
+    for (id, status) in &rows {
+        assert!(
+            status != "running" && status != "pending",
+            "round {seed}: {id} left {status}"
+        );
+        if completed.contains(id) {
+            assert_eq!(
+                status, "completed",
+                "round {seed}: completed task {id} lost"
+            );
+        }
+        if status == "interrupted" {
+            r.interrupted += 1;
+            if env.home().join(format!("checkpoints/{id}.json")).is_file() {
+                r.from_checkpoint += 1;
+            }
+        }
+    }
+    let out = env
+        .cmd()
+        .args([
+            "--batch", "--json", "tasks", "resume", "--all", "--jobs", "4",
+        ])
+        .output()
+        .unwrap();
+    let events = json_lines(&out.stdout);
+    r.resumed_ok = of_type(&events, "task_finished")
+        .iter()
+        .filter(|e| e["status"] == "completed")
+        .count();
+    for (id, status) in statuses(&env) {
+        assert_eq!(
+            status, "completed",
+            "round {seed}: {id} not resumed to completion"
+        );
+    }
+    integrity_ok(&env);
+    assert_eq!(out.status.code(), Some(0), "round {seed}: {out:?}");
+    r
+}
+
+/// `scripts/kill-test.sh`: 20 rounds of a 10-task batch with 4 workers against a slow
+/// provider, killed with SIGKILL at a random moment, then `tasks list` and
+/// `tasks resume --all`. Prints the totals.
+#[test]
+#[ignore = "slow (about a minute); run by scripts/kill-test.sh"]
+fn kill_test_twenty_rounds() {
+    let rounds: u64 = std::env::var("AZ_OS_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut total = Round::default();
+    for seed in 1..=rounds {
+        let r = kill_round(seed);
+        println!("round {seed:>2}: {r:?}");
+        total.tasks += r.tasks;
+        total.completed_before += r.completed_before;
+        total.interrupted += r.interrupted;
+        total.from_checkpoint += r.from_checkpoint;
+        total.resumed_ok += r.resumed_ok;
+    }
+    println!(
+        "kill-test: {rounds} rounds, {} tasks stored, {} completed before the kill, {} interrupted ({} mid-task, from a checkpoint; the rest still queued), {} resumed to completion, 0 left running or pending, integrity_check ok every time",
+        total.tasks,
+        total.completed_before,
+        total.interrupted,
+        total.from_checkpoint,
+        total.resumed_ok
+    );
+    assert_eq!(total.interrupted, total.resumed_ok);
+}
