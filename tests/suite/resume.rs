@@ -426,12 +426,17 @@ struct Round {
 fn kill_round(seed: u64) -> Round {
     let env = TestEnv::new();
     let mut script = Vec::new();
-    for _ in 0..40 {
+    // Three turns a task at 300 ms a reply: the batch takes about 2.5 s with 4 workers.
+    for _ in 0..30 {
         script.push(slow(
-            150,
+            300,
             tools(&[("write_file", r#"{"path":"out.txt","content":"x"}"#)]),
         ));
-        script.push(slow(150, finish("done")));
+        script.push(slow(
+            300,
+            tools(&[("execute_command", r#"{"command":"cat out.txt"}"#)]),
+        ));
+        script.push(slow(300, finish("done")));
     }
     let fake = FakeProvider::start(script);
     env.config("openai", &fake.base_url(), "");
@@ -454,12 +459,12 @@ fn kill_round(seed: u64) -> Round {
             writeln!(stdin, "task number {i}").unwrap();
         }
     }
-    // A random moment between 0.1 s and 2 s (xorshift on the round's seed).
+    // A random moment between 0.2 s and 2.5 s (xorshift on the round's seed).
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    std::thread::sleep(Duration::from_millis(100 + x % 1900));
+    std::thread::sleep(Duration::from_millis(200 + x % 2300));
     let printed = run.kill9();
     let completed: HashSet<String> = of_type(&printed, "task_finished")
         .iter()
@@ -536,11 +541,12 @@ fn kill_test_twenty_rounds() {
         total.resumed_ok += r.resumed_ok;
     }
     println!(
-        "kill-test: {rounds} rounds, {} tasks stored, {} completed before the kill, {} interrupted ({} mid-task, from a checkpoint; the rest still queued), {} resumed to completion, 0 left running or pending, integrity_check ok every time",
+        "kill-test: {rounds} rounds, {} tasks stored, {} completed before the kill, {} interrupted ({} after a completed turn, continued from their checkpoint; {} queued or in their first turn, started over), {} resumed to completion, 0 left running or pending, integrity_check ok every time",
         total.tasks,
         total.completed_before,
         total.interrupted,
         total.from_checkpoint,
+        total.interrupted - total.from_checkpoint,
         total.resumed_ok
     );
     assert_eq!(total.interrupted, total.resumed_ok);

@@ -406,6 +406,24 @@ fn queue_keys_cancel_retry_and_delete_the_selected_task() {
     );
     assert_eq!(m.status.message, "Task task01 already ended (cancelled)");
 
+    // Resume is for interrupted tasks only; an interrupted one is resumed, not retried.
+    assert_eq!(send(&mut m, ch('R')), vec![]);
+    assert_eq!(
+        m.status.message,
+        "Only interrupted tasks resume; this one is cancelled (r retries it)"
+    );
+    if let Some(t) = m.queue.get_mut(&id("task01")) {
+        t.status = TaskStatus::Interrupted;
+    }
+    assert_eq!(
+        send(&mut m, ch('R')),
+        vec![Effect::Engine(Command::Resume { id: id("task01") })]
+    );
+    assert!(
+        m.turns.transcripts.contains_key(&id("task01")),
+        "a resume keeps the transcript: the task continues it"
+    );
+
     assert_eq!(
         send(&mut m, ch('r')),
         vec![Effect::Engine(Command::Retry { id: id("task01") })]
