@@ -341,14 +341,15 @@ async fn turns(
             Err(ending) => return ending,
         };
         turn_calls.answer(&mut st.messages, first_result);
+        let note = if acted.finished.is_some() {
+            "The model called finish; the task is complete.".to_owned()
+        } else {
+            turn_calls.summary(&acted.failures)
+        };
+        reflect(rec, turn, st.limit, &note);
+        // The turn is complete: its state is the checkpoint a resume continues from.
         resume::save(runner, rec, &caller, turn, st).await;
         if let Some(result) = acted.finished {
-            reflect(
-                rec,
-                turn,
-                st.limit,
-                "The model called finish; the task is complete.",
-            );
             return Ending {
                 status: TaskStatus::Completed,
                 result: Some(result),
@@ -356,7 +357,6 @@ async fn turns(
                 model_failed: false,
             };
         }
-        reflect(rec, turn, st.limit, &turn_calls.summary(&acted.failures));
     }
     let escalation = if runner.settings.routing.escalate_on_max_turns {
         ""

@@ -532,6 +532,25 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_is_one_quiet_line_of_its_turn() {
+        let mut t = Transcript::default();
+        let id = "0123456789ab.2".to_owned();
+        t.apply(
+            &Event::Checkpoint {
+                turn: 2,
+                checkpoint_id: id,
+            },
+            40,
+        );
+        let e = &t.entries[0];
+        assert_eq!((e.kind, e.turn, e.height()), (Kind::Checkpoint, Some(2), 1));
+        assert_eq!(e.lines, vec![" 2 ⚑ checkpoint 0123456789ab.2".to_owned()]);
+        let th = Theme::named("default").unwrap();
+        assert_eq!(e.style(&th), th.dim);
+        assert_ne!(th.dim, th.accent, "quieter than a status line");
+    }
+
+    #[test]
     fn streamed_thought_is_replaced_by_the_full_one() {
         let mut t = Transcript::default();
         t.apply(
