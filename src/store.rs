@@ -3,7 +3,8 @@
 //! Functions here are plain synchronous functions over a [`rusqlite::Connection`];
 //! the engine reaches them through [`StoreHandle`], which runs them on one
 //! dedicated thread so the async runtime never blocks on the database.
-//! Every statement is parameterized.
+//! Every statement is parameterized. `state_file` is the one file beside the database
+//! that belongs to a table: each task's saved loop state (`checkpoints/{task_id}.json`).
 
 mod actor;
 pub mod alerts;
@@ -14,6 +15,7 @@ pub mod owner;
 pub mod provider_checks;
 mod schema;
 pub mod state;
+pub mod state_file;
 pub mod tasks;
 pub mod tool_usage;
 

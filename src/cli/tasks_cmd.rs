@@ -6,7 +6,7 @@ use rusqlite::params;
 use super::style::{self, color_enabled, paint, status_style};
 use super::table::Table;
 use super::{Ctx, Exit, exit, print, print_json};
-use crate::store::{TaskStatus, logs, tasks, tool_usage};
+use crate::store::{TaskStatus, logs, state, tasks, tool_usage};
 use crate::util::ids::TaskId;
 use crate::util::text::strip_control;
 use crate::util::time::{age, now_unix, rfc3339};
@@ -115,6 +115,14 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {
     }
     if let Some(e) = &task.error {
         field(&mut out, "error", &paint(color, style::red(), &clean(e)));
+    }
+    if let Some(cp) = state::checkpoint_id(&conn, &id)? {
+        let how = if task.status == TaskStatus::Interrupted {
+            format!("{cp} (`az-os tasks resume {id}` continues from it)")
+        } else {
+            cp
+        };
+        field(&mut out, "checkpoint", &how);
     }
     if let Some(r) = &task.result {
         out.push_str(&format!(

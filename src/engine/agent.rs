@@ -21,7 +21,6 @@ pub(crate) mod resume;
 mod retry;
 mod setup;
 mod state;
-pub mod state_file;
 mod turn_calls;
 
 use std::sync::Arc;

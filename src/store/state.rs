@@ -31,6 +31,15 @@ pub fn save(
     Ok(())
 }
 
+/// The checkpoint id of a task's saved state (`{task_id}.{turn}`), if any.
+pub fn checkpoint_id(conn: &Connection, task_id: &TaskId) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT checkpoint_id FROM task_state WHERE task_id = ?1")?
+        .query_row(params![task_id.as_str()], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
 /// The saved state of a task, if any.
 pub fn load(conn: &Connection, task_id: &TaskId) -> Result<Option<String>, StoreError> {
     Ok(conn

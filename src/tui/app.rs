@@ -86,6 +86,11 @@ where
         store: store.clone(),
         tx: tx.clone(),
         budget_day: model.cost.budget_day,
+        checkpoints: model
+            .memory
+            .index_home
+            .as_ref()
+            .map(|home| home.join("checkpoints")),
     };
     let mut stats = LoopStats::default();
     {

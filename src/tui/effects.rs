@@ -20,6 +20,9 @@ pub struct Effects {
     pub store: StoreHandle,
     pub tx: mpsc::UnboundedSender<Msg>,
     pub budget_day: f64,
+    /// The home's `checkpoints/` folder: a deleted task's saved state goes too (`None`
+    /// without a home, in tests).
+    pub checkpoints: Option<std::path::PathBuf>,
 }
 
 impl Effects {
@@ -100,10 +103,21 @@ impl Effects {
                 });
             }
             Effect::DeleteTask(id) => {
+                let checkpoints = self.checkpoints.clone();
                 tokio::spawn(async move {
                     let del = id.clone();
                     let _ = tx.send(match store.call(move |c| tasks::delete(c, &del)).await {
-                        Ok(()) => Msg::TaskDeleted(id),
+                        Ok(()) => {
+                            let file = id.clone();
+                            // Best effort: a leftover file is never read without its task.
+                            if let Some(dir) = checkpoints {
+                                let _ = tokio::task::spawn_blocking(move || {
+                                    crate::store::state_file::remove(&dir, &file)
+                                })
+                                .await;
+                            }
+                            Msg::TaskDeleted(id)
+                        }
                         Err(e) => Msg::Done(Err(e.to_string())),
                     });
                 });

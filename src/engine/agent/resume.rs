@@ -9,12 +9,12 @@
 //! over. What it does not do: snapshot or restore the workdir's files (the checkpoint
 //! store's job, at [`restore`]).
 
+use super::Runner;
 use super::calls::Caller;
 use super::recorder::Recorder;
 use super::state::RunState;
-use super::{Runner, state_file};
 use crate::engine::protocol::Event;
-use crate::store::{TaskRow, state};
+use crate::store::{TaskRow, state, state_file};
 use crate::util::ids::TaskId;
 
 /// The checkpoint id of `turn` of task `id` (shared with the workdir snapshots).

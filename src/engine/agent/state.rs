@@ -3,7 +3,7 @@
 //! and the ones given up on, what it has spent, the continuation and correction state,
 //! the approvals given, and what each turn changed). The loop reads and writes it
 //! instead of locals; after every completed turn it is serialized, redacted, and saved
-//! (`state_file.rs`, the `task_state` row), and `az-os tasks resume` loads it back.
+//! (`store::state_file`, the `task_state` row), and `az-os tasks resume` loads it back.
 //!
 //! What it does not hold: anything rebuilt on resume from the task's row and the config
 //! (the system prompt, the tool list, the budget caps, the HTTP client), and the workdir's

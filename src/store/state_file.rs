@@ -4,8 +4,9 @@
 //! previous complete state or the new one, never half of one. Blocking: call it off
 //! the async runtime.
 //!
-//! What it does not hold: the workdir's files (the checkpoint's snapshot, kept by the
-//! checkpoint store) and anything but the one latest state per task.
+//! What it does not hold: the workdir's files (the checkpoint's snapshot of them is kept
+//! apart) and anything but the one latest state per task. It does not know the state's
+//! format (`engine::agent::state`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
