@@ -136,9 +136,13 @@ fn landlock(args: &ExecArgs) -> Result<(), String> {
         .add_rule(beneath(Path::new("/"), AccessFs::ReadDir.into())?)
         .map_err(|e| e.to_string())?;
     for root in rules::carve(Path::new("/"), &carved) {
-        created = created
-            .add_rule(beneath(&root, read_rights())?)
-            .map_err(|e| e.to_string())?;
+        // Listed a moment ago; another process may have removed it since (a temp dir, an
+        // editor's swap file). Gone, it needs no rule: there is nothing to read.
+        let rule = match beneath(&root, read_rights()) {
+            Err(_) if vanished(&root) => continue,
+            rule => rule?,
+        };
+        created = created.add_rule(rule).map_err(|e| e.to_string())?;
     }
     for dev in rules::DEVICES {
         if Path::new(dev).exists() {
@@ -169,6 +173,11 @@ fn landlock(args: &ExecArgs) -> Result<(), String> {
         return Err("Landlock is not enforced on this kernel".into());
     }
     Ok(())
+}
+
+/// Whether `path` no longer exists (not even as a dangling symlink).
+fn vanished(path: &Path) -> bool {
+    matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// A rule for `path` with `rights`, narrowed to what a non-directory can have.

@@ -510,7 +510,7 @@ fn json_lines_follow_the_contract() {
     let saved: serde_json::Value = serde_json::from_str(&saved).unwrap();
     assert_eq!(saved["turns"], 2);
     assert_eq!(saved["checkpoint_id"], format!("{id}.2"));
-    assert_eq!(saved["changes"][0]["commands_run"][0], "echo 1");
+    assert_eq!(saved["changes"][0]["commands_run"][0], "echo 1", "{saved}");
 }
 
 #[test]

@@ -160,7 +160,10 @@ fn a_killed_task_is_interrupted_and_resumes_with_its_conversation() {
     integrity_ok(&env);
     let show = env.cmd().args(["tasks", "show", &id]).output().unwrap();
     let show = String::from_utf8_lossy(&show.stdout);
-    assert!(show.contains(&format!("{id}.1 (`az-os tasks resume {id}`")), "{show}");
+    assert!(
+        show.contains(&format!("{id}.1 (`az-os tasks resume {id}`")),
+        "{show}"
+    );
 
     fake.push([finish("notes written")]);
     let prefix: String = id.chars().take(6).collect();
