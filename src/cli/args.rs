@@ -242,11 +242,11 @@ pub enum TasksCmd {
     },
     /// Continue interrupted tasks from their last completed turn, headless.
     #[command(
-        after_help = "Examples:\n  az-os tasks resume 3f2a\n  az-os tasks resume --all --jobs 4\n  az-os --batch --json tasks resume --all"
+        after_help = "Examples:\n  az-os tasks resume 3f2a\n  az-os tasks resume --all --jobs 4\n  az-os --batch --json tasks resume --all",
+        group(clap::ArgGroup::new("which").required(true).args(["id", "all"]))
     )]
     Resume {
         /// Task id or a unique prefix of it.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<String>,
         /// Every interrupted task of this home.
         #[arg(long)]
