@@ -320,6 +320,34 @@ fn a_damaged_state_is_reported_and_the_task_starts_over() {
 }
 
 #[test]
+fn a_damaged_file_falls_back_to_the_task_state_row() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![
+        tools(&[("execute_command", r#"{"command":"echo one"}"#)]),
+        slow(120_000, finish("never")),
+    ]);
+    env.config("openai", &fake.base_url(), "");
+    let run = spawn(&env, &["--batch", "--json", "run", "echo then finish"]);
+    eventually("the second request never came", || fake.chat_count() >= 2);
+    run.kill9();
+    let id = statuses(&env)[0].0.clone();
+    // As a crash between the two writes of a turn could leave it: the file cut short.
+    std::fs::write(env.home().join(format!("checkpoints/{id}.json")), "{\"vers").unwrap();
+    fake.push([finish("done from the row")]);
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "tasks", "resume", &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let events = json_lines(&out.stdout);
+    assert_eq!(of_type(&events, "turn_started")[0]["turn"], 2, "{events:?}");
+    let fin = of_type(&events, "task_finished")[0];
+    assert_eq!(fin["result"], "done from the row");
+    assert_eq!(fin["turns"], 2);
+}
+
+#[test]
 fn resume_refuses_a_task_that_is_not_interrupted() {
     let env = TestEnv::new();
     let fake = FakeProvider::start(vec![finish("done")]);

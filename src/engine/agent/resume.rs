@@ -77,9 +77,10 @@ pub(super) async fn save(
     );
 }
 
-/// The task's saved state, if it has one that can be used. The file is preferred (it
-/// is written first); the `task_state` row is the fallback. A state that exists but
-/// cannot be used is reported, and the task starts over.
+/// The task's saved state, if it has one that can be used: of the file and the
+/// `task_state` row, the usable one with the later turn (they differ only when one of the
+/// two writes of a turn failed or was cut by a crash). A state that exists but cannot be
+/// used is reported; with neither usable the task starts over.
 pub(super) async fn load(runner: &Runner, rec: &Recorder, task: &TaskRow) -> Option<RunState> {
     let dir = runner.settings.home.checkpoints_dir();
     let path = state_file::path(&dir, &task.id);
@@ -87,23 +88,25 @@ pub(super) async fn load(runner: &Runner, rec: &Recorder, task: &TaskRow) -> Opt
     let file = tokio::task::spawn_blocking(move || state_file::read(&dir, &id))
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
-    let mut problems = Vec::new();
-    match file {
-        Ok(Some(text)) => match RunState::decode(&text) {
-            Ok(st) => return Some(st),
-            Err(e) => problems.push(format!("{}: {e}", path.display())),
-        },
-        Ok(None) => {}
-        Err(e) => problems.push(format!("{}: {e}", path.display())),
-    }
     let id = task.id.clone();
-    match runner.store.call(move |c| state::load(c, &id)).await {
-        Ok(Some(text)) => match RunState::decode(&text) {
-            Ok(st) => return Some(st),
-            Err(e) => problems.push(format!("its task_state row: {e}")),
-        },
-        Ok(None) => {}
-        Err(e) => problems.push(format!("its task_state row: {e}")),
+    let row = runner.store.call(move |c| state::load(c, &id)).await;
+    let mut problems = Vec::new();
+    let mut usable = Vec::new();
+    let file = file.map_err(|e| e.to_string());
+    let row = row.map_err(|e| e.to_string());
+    for (source, text) in [
+        (path.display().to_string(), file),
+        ("its task_state row".into(), row),
+    ] {
+        match text.map(|t| t.map(|t| RunState::decode(&t))) {
+            Ok(Some(Ok(st))) => usable.push(st),
+            Ok(Some(Err(e))) => problems.push(format!("{source}: {e}")),
+            Ok(None) => {}
+            Err(e) => problems.push(format!("{source}: {e}")),
+        }
+    }
+    if let Some(st) = usable.into_iter().max_by_key(|st| st.turns) {
+        return Some(st);
     }
     if !problems.is_empty() {
         let msg = format!(
