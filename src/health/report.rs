@@ -60,9 +60,13 @@ pub async fn run(settings: &Settings, http: &reqwest::Client, opts: Options) -> 
         let budget = settings.defaults.budget_usd_per_day;
         move || {
             let check = checks::database(&db_path, opts.deep);
-            let metrics = crate::store::open(&db_path)
-                .ok()
-                .and_then(|c| metrics::collect(&c, budget).ok());
+            let metrics = crate::store::open(&db_path).ok().and_then(|c| {
+                // Tasks by status tell the truth: what a gone process left is interrupted.
+                if let Err(e) = crate::store::owner::reconcile(&c) {
+                    tracing::warn!("cannot reconcile interrupted tasks: {e}");
+                }
+                metrics::collect(&c, budget).ok()
+            });
             (check, metrics)
         }
     });
