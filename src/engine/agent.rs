@@ -18,6 +18,7 @@ mod recorder;
 mod reply;
 mod retry;
 mod setup;
+mod snapshot;
 mod turn_calls;
 
 use std::sync::Arc;
@@ -274,6 +275,7 @@ async fn turns(
         return call_ending(e);
     }
 
+    let mut snaps = snapshot::Snapshots::new(runner, ctx.workdir);
     let mut turn = 0;
     loop {
         turn += 1;
@@ -352,6 +354,7 @@ async fn turns(
         turn_calls.record(&text, &mut messages);
         let first_result = messages.len();
         st.acted = true;
+        snaps.before(rec, &turn_calls.calls).await;
         let acted = match act(
             &mut caller,
             ctx,
@@ -364,10 +367,14 @@ async fn turns(
         .await
         {
             Ok(a) => a,
-            Err(ending) => return ending,
+            Err(ending) => {
+                snaps.after(rec, turn).await;
+                return ending;
+            }
         };
         turn_calls.answer(&mut messages, first_result);
         rec.save_state(turn, &messages);
+        snaps.after(rec, turn).await;
         if let Some(result) = acted.finished {
             reflect(
                 rec,
