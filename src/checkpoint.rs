@@ -289,6 +289,46 @@ impl Checkpoints {
         Ok(out)
     }
 
+    /// The task a command line names: its id, or a unique prefix of one.
+    pub fn resolve_task(&self, given: &str) -> Result<String, CheckpointError> {
+        let given = given.trim();
+        if !id::is_task_id(given) {
+            return Err(CheckpointError::BadId {
+                given: given.to_owned(),
+            });
+        }
+        if self.has_task(given) {
+            return Ok(given.to_owned());
+        }
+        let matches: Vec<String> = registry::all(&self.root)?
+            .into_iter()
+            .map(|e| e.task_id)
+            .filter(|t| t.starts_with(given))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(CheckpointError::UnknownId {
+                id: given.to_owned(),
+            }),
+            _ => Err(CheckpointError::BadId {
+                given: format!(
+                    "{given} (the prefix of {} tasks; give more digits)",
+                    matches.len()
+                ),
+            }),
+        }
+    }
+
+    /// A command line's TASK or TASK.TURN with the task's prefix resolved.
+    pub fn resolve(&self, given: &str) -> Result<Target, CheckpointError> {
+        Ok(match Target::parse(given)? {
+            Target::Task(t) => Target::Task(self.resolve_task(&t)?),
+            Target::One(id) => {
+                Target::One(CheckpointId::new(&self.resolve_task(&id.task_id)?, id.turn))
+            }
+        })
+    }
+
     /// Whether task `task_id` has any checkpoint.
     pub fn has_task(&self, task_id: &str) -> bool {
         matches!(registry::load(&self.root, task_id), Ok(Some(_)))
