@@ -1,12 +1,12 @@
-//! Taking a snapshot: the private index is brought up to date with the work tree
-//! (`update_all` for tracked files, `add_all` for new ones, both honouring .gitignore
-//! and re-hashing only files whose stat changed), written as a tree, and committed on
-//! the task's ref when it differs from the previous checkpoint. Files over the caps
-//! are left out of the tree, and named.
+//! Taking a snapshot: one walk of the work tree against the private index (stat data,
+//! .gitignore honoured as git does) finds what changed; only those files are hashed
+//! into the index, which is written as a tree and committed on the task's ref when it
+//! differs from the previous checkpoint. Files over the caps are left out of the tree,
+//! and named.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use git2::{IndexAddOption, Signature};
+use git2::{Delta, DiffOptions, Signature};
 
 use super::chain;
 use super::id::CheckpointId;
@@ -98,24 +98,48 @@ pub fn take(
         added: 0,
         left_out: Vec::new(),
     };
-    let spec = [opened.pathspec()];
-    {
-        let mut cb = |path: &Path, _: &[u8]| budget.admit(&opened.root, path);
-        index.update_all(spec.iter(), Some(&mut cb)).map_err(git)?;
+    // One walk of the work tree (stat data against the private index; ignored files
+    // skipped as git skips them), then only the paths that changed are hashed.
+    let mut opts = DiffOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_typechange(true)
+        .ignore_submodules(true)
+        .skip_binary_check(true)
+        .update_index(true);
+    if !opened.prefix.is_empty() {
+        opts.pathspec(opened.pathspec());
     }
-    {
-        let mut cb = |path: &Path, _: &[u8]| budget.admit(&opened.root, path);
-        index
-            .add_all(spec.iter(), IndexAddOption::DEFAULT, Some(&mut cb))
+    let changed: Vec<(PathBuf, bool)> = {
+        let diff = opened
+            .repo
+            .diff_index_to_workdir(Some(&index), Some(&mut opts))
             .map_err(git)?;
+        diff.deltas()
+            .filter_map(|d| {
+                let gone = d.status() == Delta::Deleted;
+                let side = if gone { d.old_file() } else { d.new_file() };
+                side.path().map(|p| (p.to_path_buf(), gone))
+            })
+            .collect()
+    };
+    for (path, gone) in &changed {
+        let admit = if *gone {
+            Admit::Gone
+        } else {
+            budget.admit(&opened.root, path)
+        };
+        match admit {
+            Admit::Yes => index.add_path(path).map_err(git)?,
+            // Left out: no stale entry either, so a restore leaves the file as it is.
+            Admit::No | Admit::Gone => match index.remove_path(path) {
+                Ok(()) => {}
+                Err(e) if e.code() == git2::ErrorCode::NotFound => {}
+                Err(e) => return Err(git(e)),
+            },
+        }
     }
     budget.left_out.sort_by(|a, b| a.path.cmp(&b.path));
-    budget.left_out.dedup_by(|a, b| a.path == b.path);
-    // A file left out keeps no stale entry either: it is absent from the tree, so a
-    // restore leaves it as it is.
-    for l in &budget.left_out {
-        let _ = index.remove_path(Path::new(&l.path));
-    }
     let tree_id = index.write_tree().map_err(git)?;
     index
         .write()
@@ -163,14 +187,21 @@ struct Budget {
     left_out: Vec<LeftOut>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Admit {
+    Yes,
+    No,
+    Gone,
+}
+
 impl Budget {
-    /// 0 to hash and add `rel`, 1 to skip it (libgit2's callback convention).
-    fn admit(&mut self, root: &Path, rel: &Path) -> i32 {
+    /// Whether `rel` (changed since the last snapshot) goes into this one.
+    fn admit(&mut self, root: &Path, rel: &Path) -> Admit {
         let Ok(meta) = std::fs::symlink_metadata(root.join(rel)) else {
-            return 0; // deleted: the index drops it
+            return Admit::Gone;
         };
         if !meta.is_file() {
-            return 0;
+            return Admit::Yes; // a symlink: its target path is the content
         }
         let len = meta.len();
         let reason = if len > self.caps.file_bytes {
@@ -188,9 +219,9 @@ impl Budget {
                 bytes: len,
                 reason,
             });
-            return 1;
+            return Admit::No;
         }
         self.added += len;
-        0
+        Admit::Yes
     }
 }
