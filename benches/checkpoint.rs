@@ -52,7 +52,9 @@ fn make_tree(root: &Path) {
 }
 
 fn git(dir: &Path, args: &[&str]) {
+    // No background `gc --auto` (10k loose objects would start one) to skew the sizes.
     let ok = Command::new("git")
+        .args(["-c", "gc.auto=0"])
         .args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
