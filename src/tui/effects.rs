@@ -2,6 +2,8 @@
 //! (on the store thread), each answered by a message back into the loop.
 //! Copying to the clipboard and quitting touch the terminal, so the loop does those.
 
+mod checkpoints;
+
 use tokio::sync::mpsc;
 
 use super::msg::{Effect, Msg};
@@ -20,6 +22,8 @@ pub struct Effects {
     pub store: StoreHandle,
     pub tx: mpsc::UnboundedSender<Msg>,
     pub budget_day: f64,
+    /// The home's checkpoints (what tasks changed, rollback).
+    pub checkpoints: Option<crate::checkpoint::Checkpoints>,
 }
 
 impl Effects {
@@ -107,6 +111,15 @@ impl Effects {
                         Err(e) => Msg::Done(Err(e.to_string())),
                     });
                 });
+            }
+            Effect::LoadChanges(task) => {
+                checkpoints::load_changes(self.checkpoints.clone(), tx, task);
+            }
+            Effect::LoadFileDiff(task, path) => {
+                checkpoints::load_file_diff(self.checkpoints.clone(), tx, task, path);
+            }
+            Effect::Rollback { task, force } => {
+                checkpoints::rollback(self.checkpoints.clone(), tx, task, force);
             }
             Effect::LoadCost => {
                 tokio::spawn(async move {
