@@ -36,6 +36,10 @@ pub enum CheckpointError {
         "another az-os process is writing checkpoints for {path} right now; try again when it is done"
     )]
     Busy { path: PathBuf },
+    #[error(
+        "{path} is your home directory or the file system's root, outside any git repository: too much to snapshot; run tasks in a project folder (or a git repository), or set checkpoints.enabled = false"
+    )]
+    TooBroad { path: PathBuf },
     #[error("checkpoint storage: {0}")]
     Git(String),
     #[error("{path}: {source}")]

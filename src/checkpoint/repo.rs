@@ -96,6 +96,13 @@ pub fn open_for(root: &Path, workdir: &Path) -> Result<Opened, CheckpointError> 
             git_dir,
         });
     }
+    // A whole home (or /) outside git would be gigabytes of other people's business.
+    let home = std::env::var_os("HOME").and_then(|h| Path::new(&h).canonicalize().ok());
+    if workdir.parent().is_none() || home.as_deref() == Some(workdir) {
+        return Err(CheckpointError::TooBroad {
+            path: workdir.to_path_buf(),
+        });
+    }
     let git_dir = root
         .join("repos")
         .join(format!("{}.git", workdir_hash(workdir)));

@@ -430,3 +430,14 @@ fn prune_in_the_users_repository_drops_only_refs() {
     assert!(git(&w, &["for-each-ref", "refs/az-os"]).is_empty());
     assert_eq!(user_view(&w), view);
 }
+
+#[test]
+fn the_root_outside_git_is_refused_with_a_reason() {
+    let env = Env::new();
+    let err = env
+        .store
+        .snapshot(TASK, 0, std::path::Path::new("/"), CAPS)
+        .unwrap_err();
+    assert!(matches!(err, CheckpointError::TooBroad { .. }), "{err:?}");
+    assert!(err.to_string().contains("project folder"), "{err}");
+}
