@@ -12,6 +12,8 @@
 #   memory: lesson recall at task start and the cleanup scan over 10k lessons (criterion);
 #   sse:   parsing provider streams: a 20 MB event refused at the cap, 100k small events
 #          (criterion);
+#   checkpoint: a snapshot after 10 changed files of a 10k-file workdir, a rollback of
+#          100 files, storage growth per checkpoint, a 100 MB file rewritten 10 times;
 #   knowledge: BM25 index of 10k real source files, re-index, query p95, brute-force
 #          cosine at 100k, and with AZ_OS_MODEL_DIR hybrid p95 and embedding chunks/s
 #          (then scripts/embed-throughput.py compares onnxruntime's Python binding).
@@ -28,4 +30,5 @@ cargo bench --bench sse -- --noplot
 cargo bench --bench soak
 cargo bench --bench knowledge -- --noplot
 cargo bench --bench memory -- --noplot
+cargo bench --bench checkpoint
 cargo bench --bench store -- --noplot "$@"

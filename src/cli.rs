@@ -4,6 +4,7 @@
 //! over to [`crate::batch`].
 
 pub mod args;
+mod checkpoint_cmd;
 mod config_cmd;
 mod cost_cmd;
 mod health_cmd;
@@ -189,6 +190,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Health { deep, fresh } => health_cmd::run(&ctx, deep, fresh),
         Cmd::Keys { action } => keys_cmd::run(&ctx, action),
         Cmd::Memory { action } => memory_cmd::run(&ctx, action),
+        Cmd::Checkpoint { action } => checkpoint_cmd::run(&ctx, action),
         Cmd::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "az-os", &mut std::io::stdout());

@@ -6,6 +6,7 @@
 //! the key and the fix, because a config mistake should cost the user seconds.
 
 mod catalogue;
+mod checkpoints;
 mod file;
 mod health;
 mod home;
@@ -17,6 +18,7 @@ mod security;
 mod tui;
 
 pub use catalogue::builtin_models;
+pub use checkpoints::CheckpointsConfig;
 pub use file::{ConfigError, DEFAULT_CONFIG_TOML, Defaults, Settings};
 pub use health::HealthConfig;
 pub use home::Home;

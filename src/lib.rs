@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod batch;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -1,6 +1,7 @@
 //! Integration test modules.
 
 mod batch;
+mod checkpoint;
 mod cli;
 mod hardening;
 mod hardening_tools;

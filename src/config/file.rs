@@ -113,6 +113,8 @@ struct RawFile {
     #[serde(default)]
     memory: super::memory::MemoryConfig,
     #[serde(default)]
+    checkpoints: super::checkpoints::CheckpointsConfig,
+    #[serde(default)]
     models: Vec<RawModel>,
 }
 
@@ -129,6 +131,7 @@ pub struct Settings {
     pub audit: AuditConfig,
     pub knowledge: super::knowledge::KnowledgeConfig,
     pub memory: super::memory::MemoryConfig,
+    pub checkpoints: super::checkpoints::CheckpointsConfig,
     pub models: Vec<ModelSpec>,
     /// Whether `config.toml` existed and was read.
     pub file_loaded: bool,
@@ -172,6 +175,7 @@ impl Settings {
                 audit: AuditConfig::default(),
                 knowledge: super::knowledge::KnowledgeConfig::default(),
                 memory: super::memory::MemoryConfig::default(),
+                checkpoints: super::checkpoints::CheckpointsConfig::default(),
                 models: builtin_models(),
             },
         };
@@ -195,6 +199,7 @@ impl Settings {
             audit: parsed.audit,
             knowledge: parsed.knowledge,
             memory: parsed.memory,
+            checkpoints: parsed.checkpoints,
             models: parsed.models,
             file_loaded,
         })
@@ -239,6 +244,7 @@ impl Settings {
             audit: &'a AuditConfig,
             knowledge: &'a super::knowledge::KnowledgeConfig,
             memory: &'a super::memory::MemoryConfig,
+            checkpoints: &'a super::checkpoints::CheckpointsConfig,
             models: &'a [ModelSpec],
         }
         let shown = Shown {
@@ -250,6 +256,7 @@ impl Settings {
             audit: &self.audit,
             knowledge: &self.knowledge,
             memory: &self.memory,
+            checkpoints: &self.checkpoints,
             models: &self.models,
         };
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
@@ -287,6 +294,7 @@ struct Parsed {
     audit: AuditConfig,
     knowledge: super::knowledge::KnowledgeConfig,
     memory: super::memory::MemoryConfig,
+    checkpoints: super::checkpoints::CheckpointsConfig,
     models: Vec<ModelSpec>,
 }
 
@@ -314,6 +322,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         .or_else(|| raw.audit.invalid())
         .or_else(|| raw.knowledge.invalid())
         .or_else(|| raw.memory.invalid())
+        .or_else(|| raw.checkpoints.invalid())
     {
         return Err(err(bad));
     }
@@ -342,6 +351,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         audit: raw.audit,
         knowledge: raw.knowledge,
         memory: raw.memory,
+        checkpoints: raw.checkpoints,
         models,
     })
 }

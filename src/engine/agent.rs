@@ -20,6 +20,7 @@ mod reply;
 pub(crate) mod resume;
 mod retry;
 mod setup;
+mod snapshot;
 mod state;
 mod turn_calls;
 
@@ -252,7 +253,11 @@ async fn turns(
         return call_ending(e);
     }
 
+    let mut snaps = snapshot::Snapshots::new(runner, ctx.workdir);
     let mut turn = st.turns;
+    if !st.messages.is_empty() {
+        snaps.resume(rec, turn).await;
+    }
     loop {
         turn += 1;
         if turn > st.limit {
@@ -335,9 +340,13 @@ async fn turns(
         turn_calls.record(&text, &mut st.messages);
         let first_result = st.messages.len();
         st.acted = true;
+        snaps.before(rec, &turn_calls.calls).await;
         let acted = match act::act(&mut caller, ctx, rec, turn, &turn_calls.calls, st).await {
             Ok(a) => a,
-            Err(ending) => return ending,
+            Err(ending) => {
+                snaps.after(rec, turn).await;
+                return ending;
+            }
         };
         turn_calls.answer(&mut st.messages, first_result);
         let note = if acted.finished.is_some() {
@@ -346,6 +355,7 @@ async fn turns(
             turn_calls.summary(&acted.failures)
         };
         reflect(rec, turn, st.limit, &note);
+        snaps.after(rec, turn).await;
         // The turn is complete: its state is the checkpoint a resume continues from.
         resume::save(runner, rec, &caller, turn, st).await;
         if let Some(result) = acted.finished {

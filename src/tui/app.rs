@@ -86,11 +86,12 @@ where
         store: store.clone(),
         tx: tx.clone(),
         budget_day: model.cost.budget_day,
+        // The home the dashboard runs in (unset in tests that drive the loop alone).
         checkpoints: model
             .memory
             .index_home
             .as_ref()
-            .map(|home| home.join("checkpoints")),
+            .map(|h| crate::checkpoint::Checkpoints::new(h.join("checkpoints"))),
     };
     let mut stats = LoopStats::default();
     {

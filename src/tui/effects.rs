@@ -2,6 +2,8 @@
 //! (on the store thread), each answered by a message back into the loop.
 //! Copying to the clipboard and quitting touch the terminal, so the loop does those.
 
+mod checkpoints;
+
 use tokio::sync::mpsc;
 
 use super::msg::{Effect, Msg};
@@ -20,9 +22,9 @@ pub struct Effects {
     pub store: StoreHandle,
     pub tx: mpsc::UnboundedSender<Msg>,
     pub budget_day: f64,
-    /// The home's `checkpoints/` folder: a deleted task's saved state goes too (`None`
-    /// without a home, in tests).
-    pub checkpoints: Option<std::path::PathBuf>,
+    /// The home's checkpoints: what tasks changed, rollback, and the saved states a
+    /// deleted task leaves (`None` without a home, in tests).
+    pub checkpoints: Option<crate::checkpoint::Checkpoints>,
 }
 
 impl Effects {
@@ -110,9 +112,9 @@ impl Effects {
                         Ok(()) => {
                             let file = id.clone();
                             // Best effort: a leftover file is never read without its task.
-                            if let Some(dir) = checkpoints {
+                            if let Some(cps) = checkpoints {
                                 let _ = tokio::task::spawn_blocking(move || {
-                                    crate::store::state_file::remove(&dir, &file)
+                                    crate::store::state_file::remove(cps.root(), &file)
                                 })
                                 .await;
                             }
@@ -121,6 +123,15 @@ impl Effects {
                         Err(e) => Msg::Done(Err(e.to_string())),
                     });
                 });
+            }
+            Effect::LoadChanges(task) => {
+                checkpoints::load_changes(self.checkpoints.clone(), tx, task);
+            }
+            Effect::LoadFileDiff(task, path) => {
+                checkpoints::load_file_diff(self.checkpoints.clone(), tx, task, path);
+            }
+            Effect::Rollback { task, force } => {
+                checkpoints::rollback(self.checkpoints.clone(), tx, task, force);
             }
             Effect::LoadCost => {
                 tokio::spawn(async move {

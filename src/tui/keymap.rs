@@ -28,12 +28,13 @@ pub enum Context {
     Memory,
     Help,
     Detail,
+    Changes,
     Confirm,
     Approval,
 }
 
 impl Context {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Global,
         Self::Input,
         Self::Panes,
@@ -44,6 +45,7 @@ impl Context {
         Self::Memory,
         Self::Help,
         Self::Detail,
+        Self::Changes,
         Self::Confirm,
         Self::Approval,
     ];
@@ -62,6 +64,7 @@ impl Context {
             Self::Detail => "detail",
             Self::Confirm => "confirm",
             Self::Approval => "approval",
+            Self::Changes => "changes",
         }
     }
 }

@@ -43,6 +43,22 @@ pub enum Msg {
     TaskDeleted(TaskId),
     /// A store action finished; `Err` carries what went wrong.
     Done(Result<String, String>),
+    /// The files task `task` changed (baseline against its last checkpoint).
+    ChangesLoaded {
+        task: TaskId,
+        files: Result<Vec<crate::checkpoint::FileChange>, String>,
+    },
+    /// One file's diff within what task `task` changed.
+    FileDiffLoaded {
+        task: TaskId,
+        path: String,
+        diff: Result<String, String>,
+    },
+    /// A rollback of task `task` finished, or was refused.
+    RolledBack {
+        task: TaskId,
+        result: Result<crate::checkpoint::Restored, RollbackRefused>,
+    },
 }
 
 impl Msg {
@@ -54,6 +70,15 @@ impl Msg {
                 .map_err(|e| format!("Could not copy the result: {e}")),
         )
     }
+}
+
+/// Why a rollback did not happen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RollbackRefused {
+    /// The user changed these files after the task's last checkpoint (`force` overwrites).
+    Edited(Vec<String>),
+    /// Anything else, as a message that names the fix.
+    Failed(String),
 }
 
 /// What `update` asks the outside world to do.
@@ -72,6 +97,15 @@ pub enum Effect {
     DeleteMemory(String),
     /// Delete a finished task and its transcript (its spend stays in the ledger).
     DeleteTask(TaskId),
+    /// Read the files task `.0` changed from its checkpoints.
+    LoadChanges(TaskId),
+    /// Read one file's diff within what a task changed.
+    LoadFileDiff(TaskId, String),
+    /// Undo a task's file changes; `force` overwrites files the user changed since.
+    Rollback {
+        task: TaskId,
+        force: bool,
+    },
     LoadCost,
     LoadMetrics,
     /// Put text on the clipboard with OSC 52 (works over SSH).

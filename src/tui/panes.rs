@@ -2,6 +2,7 @@
 //! `update`) and its widget (drawn by `view`); widgets read state and theme only.
 
 pub mod approval;
+pub mod changes;
 pub mod cost;
 pub mod health;
 pub mod input;

@@ -5,6 +5,7 @@
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 
 pub mod approval;
+mod changes;
 mod events;
 mod memory;
 
@@ -93,6 +94,9 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
                 .set(Tone::Info, format!("Deleted task {}", short(&id)));
             selection_changed(m, &mut fx);
         }
+        Msg::ChangesLoaded { task, files } => changes::changes_loaded(m, &task, files),
+        Msg::FileDiffLoaded { task, path, diff } => changes::diff_loaded(m, &task, &path, diff),
+        Msg::RolledBack { task, result } => changes::rolled_back(m, &task, result),
         Msg::Done(Ok(text)) => m.status.set(Tone::Info, text),
         Msg::Done(Err(text)) => m.status.set(Tone::Error, text),
         // The clock moved (`update` stamped `now`): the spinner turns, running times
@@ -232,6 +236,9 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
         | Action::Delete
         | Action::Detail
         | Action::Copy => act_on_task(m, a, fx),
+        Action::Changes => changes::open(m, fx),
+        Action::ChangesOpen => changes::open_file(m, fx),
+        Action::Rollback => changes::ask_rollback(m),
         Action::Filter => {
             m.queue.cycle_filter();
             selection_changed(m, fx);
@@ -262,7 +269,11 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             m.input.set_text("");
             relayout(m);
         }
-        Action::Close => m.popup = None,
+        Action::Close => {
+            if !changes::back(m) {
+                m.popup = None;
+            }
+        }
         Action::ApprovalFocus => approval::toggle_focus(m),
         Action::ApproveOnce | Action::ApproveAlways | Action::ApproveDeny => {
             approval::answer(m, a, now, fx);
@@ -273,6 +284,16 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
                     Confirm::DeleteTask(id) => fx.push(Effect::DeleteTask(id)),
                     Confirm::DeleteMemory(id) => fx.push(Effect::DeleteMemory(id)),
                     Confirm::CancelTask(id) => fx.push(Effect::Engine(Command::Cancel { id })),
+                    Confirm::Rollback(task) => {
+                        m.status
+                            .set(Tone::Info, format!("Rolling back {}…", short(&task)));
+                        fx.push(Effect::Rollback { task, force: false });
+                    }
+                    Confirm::RollbackForce(task) => {
+                        m.status
+                            .set(Tone::Info, format!("Rolling back {}…", short(&task)));
+                        fx.push(Effect::Rollback { task, force: true });
+                    }
                 }
             }
         }
@@ -439,6 +460,9 @@ fn screen(m: &Model) -> ratatui::layout::Rect {
 fn move_by(m: &mut Model, delta: isize, fx: &mut Vec<Effect>) {
     if m.modal().is_some_and(|p| matches!(p, Popup::Approval(_))) {
         approval::scroll(m, delta);
+        return;
+    }
+    if changes::move_in_list(m, delta) {
         return;
     }
     if m.modal().is_some() {

@@ -9,6 +9,7 @@ use super::action::Action;
 use super::keymap::Context;
 use super::model::{Focus, Model};
 use super::panes::approval;
+use super::panes::changes;
 use super::panes::cost::CostPane;
 use super::panes::frame;
 use super::panes::health::HealthPane;
@@ -143,6 +144,7 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
             }
         }
         Some(Popup::Confirm { question, .. }) => popups::confirm(screen, buf, th, question),
+        Some(Popup::Changes(c)) => changes::render(screen, buf, th, c),
         Some(Popup::Approval(r)) => approval::render(
             approval::area(screen, a.input),
             buf,
@@ -167,6 +169,8 @@ pub fn sheet(m: &Model) -> Option<popups::Sheet<'_>> {
             .find(|x| &x.id == id)
             .map(|mem| popups::lesson(th, mem)),
         Popup::Doc { hit, .. } => m.memory.doc_hits.get(*hit).map(|h| popups::doc(th, h)),
+        // A diff scrolls like the other sheets; the list moves a selection instead.
+        Popup::Changes(c) => c.diff.as_ref().map(|d| changes::diff_sheet(th, d)),
         Popup::Confirm { .. } | Popup::Approval { .. } => None,
     }
 }
@@ -209,6 +213,11 @@ fn works(m: &Model, action: Action) -> bool {
         | Action::Bottom
             if m.popup.is_some() =>
         {
+            if let Some(Popup::Changes(c)) = &m.popup
+                && c.diff.is_none()
+            {
+                return c.files.as_ref().is_some_and(|f| f.len() > 1);
+            }
             let screen = ratatui::layout::Rect::new(0, 0, m.size.0, m.size.1);
             sheet(m).is_some_and(|s| s.max_scroll(screen) > 0)
         }

@@ -9,6 +9,7 @@
 //! This file holds the helpers the three share.
 
 mod approvals;
+mod changes;
 mod contrast;
 mod docs;
 mod event_loop;

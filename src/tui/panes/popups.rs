@@ -21,6 +21,10 @@ pub enum Confirm {
     DeleteTask(crate::util::ids::TaskId),
     DeleteMemory(String),
     CancelTask(crate::util::ids::TaskId),
+    /// Undo a task's file changes (back to its baseline checkpoint).
+    Rollback(crate::util::ids::TaskId),
+    /// The same over files the user changed after the task (they were listed).
+    RollbackForce(crate::util::ids::TaskId),
 }
 
 /// The popup on screen, if any.
@@ -48,6 +52,8 @@ pub enum Popup {
     },
     /// Policy asks whether a command may run (`approval.rs`).
     Approval(super::approval::ApprovalRequest),
+    /// What a task changed (`changes.rs`).
+    Changes(super::changes::ChangesState),
 }
 
 impl Popup {
@@ -57,6 +63,7 @@ impl Popup {
             Self::Detail { .. } | Self::Lesson { .. } | Self::Doc { .. } => Context::Detail,
             Self::Confirm { .. } => Context::Confirm,
             Self::Approval(_) => Context::Approval,
+            Self::Changes(_) => Context::Changes,
         }
     }
 
@@ -71,6 +78,14 @@ impl Popup {
                 .saturating_add(delta)
                 .clamp(0, i32::from(max));
             *scroll = u16::try_from(to).unwrap_or(max);
+        }
+        if let Self::Changes(c) = self
+            && let Some(d) = &mut c.diff
+        {
+            let to = i32::from(d.scroll)
+                .saturating_add(delta)
+                .clamp(0, i32::from(max));
+            d.scroll = u16::try_from(to).unwrap_or(max);
         }
         if let Self::Approval(r) = self {
             r.scroll = u16::try_from((i32::from(r.scroll) + delta).max(0))
@@ -88,7 +103,8 @@ impl Popup {
             | Self::Detail { .. }
             | Self::Lesson { .. }
             | Self::Doc { .. }
-            | Self::Confirm { .. } => true,
+            | Self::Confirm { .. }
+            | Self::Changes(_) => true,
         }
     }
 }
@@ -105,7 +121,17 @@ pub struct Sheet<'a> {
     width: u16,
 }
 
-impl Sheet<'_> {
+impl<'a> Sheet<'a> {
+    /// A sheet titled `title` with `keys` on its bottom border, at most `width` wide.
+    pub fn new(title: &'static str, keys: &'static str, lines: Vec<Line<'a>>, width: u16) -> Self {
+        Self {
+            title,
+            keys,
+            lines,
+            width,
+        }
+    }
+
     /// Rows the text takes when wrapped to `inner` columns.
     fn rows(&self, inner: u16) -> usize {
         Paragraph::new(self.lines.clone())
@@ -313,8 +339,11 @@ pub fn doc<'a>(th: &Theme, h: &crate::knowledge::Hit) -> Sheet<'a> {
 
 /// A yes/no question.
 pub fn confirm(area: Rect, buf: &mut Buffer, th: &Theme, question: &str) {
-    let lines = vec![
-        Line::from(Span::styled(question.to_owned(), th.text)),
+    let mut lines: Vec<Line<'_>> = question
+        .lines()
+        .map(|l| Line::from(Span::styled(l.to_owned(), th.text)))
+        .collect();
+    lines.extend([
         Line::default(),
         Line::from(vec![
             Span::styled("y", th.key_hint),
@@ -322,11 +351,21 @@ pub fn confirm(area: Rect, buf: &mut Buffer, th: &Theme, question: &str) {
             Span::styled("n", th.key_hint),
             Span::styled(" no", th.text),
         ]),
-    ];
-    let w = u16::try_from(crate::util::text::width(question) + 4)
-        .unwrap_or(60)
-        .clamp(30, 70);
-    draw(area, buf, th, "Confirm", "", lines, w, 6, 0);
+    ]);
+    let widest = question
+        .lines()
+        .map(crate::util::text::width)
+        .max()
+        .unwrap_or(0);
+    let w = u16::try_from(widest + 4).unwrap_or(60).clamp(30, 70);
+    // Tall enough for the wrapped question (a list of files, for a refused rollback).
+    let rows = Paragraph::new(lines.clone())
+        .wrap(Wrap { trim: false })
+        .line_count(w.saturating_sub(2));
+    let h = u16::try_from(rows + 2)
+        .unwrap_or(u16::MAX)
+        .clamp(6, area.height.saturating_sub(2).max(6));
+    draw(area, buf, th, "Confirm", "", lines, w, h, 0);
 }
 
 /// A dialog drawn at a given size (confirmations and approvals).

@@ -27,7 +27,11 @@ impl Transcript {
             );
         }
         for r in rows {
-            if r.kind.as_deref() == Some("llm_call") {
+            // A checkpoint taken is the `checkpoint` event's to show, live and stored
+            // alike; only a checkpoint's warning (not taken, files left out) is a line.
+            if r.kind.as_deref() == Some("llm_call")
+                || (r.kind.as_deref() == Some("checkpoint") && r.level == "info")
+            {
                 continue;
             }
             if let Some(ev) = event_of(r) {

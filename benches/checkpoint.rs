@@ -1,0 +1,232 @@
+//! Checkpoint benchmarks (plain harness, numbers on stdout): a snapshot after a turn
+//! that changed 10 files of a 10k-file workdir, in a git repository and outside one
+//! (target ≤ 30 ms); rolling back a task that changed 100 files (target ≤ 200 ms);
+//! how much the checkpoint storage grows per checkpoint against the bytes changed; and
+//! a task that rewrites a 100 MB file 10 times (must not add 1 GB).
+//! Run with `cargo bench --bench checkpoint` (`AZ_OS_BENCH_SKIP_BIG=1` skips the last).
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use az_os::checkpoint::{Caps, Checkpoints};
+
+const CAPS: Caps = Caps {
+    file_bytes: 20 << 20,
+    task_bytes: 200 << 20,
+    total_bytes: 2 << 30,
+};
+
+fn die(e: impl std::fmt::Display) -> ! {
+    panic!("{e}")
+}
+
+/// Pseudo-random text so objects do not compress to nothing.
+fn text(seed: u64, len: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut s = String::with_capacity(len + 16);
+    while s.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push_str(&format!("{x:016x}"));
+        if s.len() % 80 < 16 {
+            s.push('\n');
+        }
+    }
+    s.truncate(len);
+    s
+}
+
+/// 10,000 files of about 1 KB in 100 folders.
+fn make_tree(root: &Path) {
+    for d in 0..100 {
+        let dir = root.join(format!("src/mod{d:03}"));
+        fs::create_dir_all(&dir).unwrap_or_else(|e| die(e));
+        for f in 0..100 {
+            fs::write(dir.join(format!("f{f:03}.rs")), text(d * 100 + f, 1000))
+                .unwrap_or_else(|e| die(e));
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    // No background `gc --auto` (10k loose objects would start one) to skew the sizes.
+    let ok = Command::new("git")
+        .args(["-c", "gc.auto=0"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "b")
+        .env("GIT_AUTHOR_EMAIL", "b@example.com")
+        .env("GIT_COMMITTER_NAME", "b")
+        .env("GIT_COMMITTER_EMAIL", "b@example.com")
+        .status()
+        .unwrap_or_else(|e| die(e))
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+fn median(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let p95 = v[(v.len() * 95 / 100).min(v.len() - 1)];
+    (v[v.len() / 2], p95)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// Snapshot after 10 changed files, `runs` times; returns (median, p95) in ms and the
+/// storage growth per checkpoint against the bytes changed.
+fn turn_of_ten(label: &str, work: &Path, store: &Checkpoints, storage: &Path, runs: u32) {
+    let task = "b0b0b0b0b0b0";
+    let t0 = Instant::now();
+    store
+        .snapshot(task, 0, work, CAPS)
+        .unwrap_or_else(|e| die(e));
+    let baseline_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let mut times = Vec::new();
+    let mut grew = 0u64;
+    let mut changed = 0u64;
+    for turn in 1..=runs {
+        for i in 0..10u64 {
+            let body = text(u64::from(turn) * 1000 + i, 10_000);
+            changed += body.len() as u64;
+            fs::write(
+                work.join(format!("src/mod{:03}/f{i:03}.rs", turn % 100)),
+                body,
+            )
+            .unwrap_or_else(|e| die(e));
+        }
+        let before = dir_size(storage);
+        let t = Instant::now();
+        store
+            .snapshot(task, turn, work, CAPS)
+            .unwrap_or_else(|e| die(e));
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        grew += dir_size(storage).saturating_sub(before);
+    }
+    let (p50, p95) = median(times);
+    println!(
+        "{label}: baseline {baseline_ms:.1} ms; turn of 10 changed files in 10k: p50 {p50:.2} ms, p95 {p95:.2} ms (target 30 ms)"
+    );
+    println!(
+        "{label}: storage growth {:.1} KB per checkpoint for {:.1} KB changed ({:.2}x)",
+        grew as f64 / f64::from(runs) / 1024.0,
+        changed as f64 / f64::from(runs) / 1024.0,
+        grew as f64 / changed as f64
+    );
+}
+
+fn rollback_hundred(work: &Path, store: &Checkpoints, runs: u32) {
+    let mut times = Vec::new();
+    for run in 0..runs {
+        let task = format!("c0c0c0c0{run:04x}");
+        store
+            .snapshot(&task, 0, work, CAPS)
+            .unwrap_or_else(|e| die(e));
+        for i in 0..100u64 {
+            let p = work.join(format!("src/mod{:03}/f{:03}.rs", i, u64::from(run) % 100));
+            fs::write(p, text(u64::from(run) * 7919 + i, 2000)).unwrap_or_else(|e| die(e));
+        }
+        store
+            .snapshot(&task, 1, work, CAPS)
+            .unwrap_or_else(|e| die(e));
+        let t = Instant::now();
+        let done = store.rollback(&task, false).unwrap_or_else(|e| die(e));
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(done.written.len(), 100);
+    }
+    let (p50, p95) = median(times);
+    println!(
+        "rollback of a task that changed 100 files (10k-file git workdir): p50 {p50:.1} ms, p95 {p95:.1} ms (target 200 ms)"
+    );
+}
+
+fn rewrite_big(caps: Caps, label: &str) {
+    let home = tempfile::tempdir().unwrap_or_else(|e| die(e));
+    let work = tempfile::tempdir().unwrap_or_else(|e| die(e));
+    let store = Checkpoints::new(home.path().join("checkpoints"));
+    let big = work.path().join("big.bin");
+    let task = "d0d0d0d0d0d0";
+    fs::write(work.path().join("small.txt"), "x").unwrap_or_else(|e| die(e));
+    store
+        .snapshot(task, 0, work.path(), caps)
+        .unwrap_or_else(|e| die(e));
+    let mut left_out = 0;
+    for turn in 1..=10u32 {
+        // 100 MB that does not compress, different every turn.
+        let mut data = Vec::with_capacity(100 << 20);
+        let mut x = u64::from(turn).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        while data.len() < 100 << 20 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.extend_from_slice(&x.to_le_bytes());
+        }
+        fs::write(&big, &data).unwrap_or_else(|e| die(e));
+        let s = store
+            .snapshot(task, turn, work.path(), caps)
+            .unwrap_or_else(|e| die(e));
+        left_out += usize::from(!s.left_out.is_empty());
+    }
+    let size = dir_size(&home.path().join("checkpoints"));
+    println!(
+        "100 MB file rewritten 10 times ({label}): storage {:.1} MB, {left_out} of 10 turns left it out with a notice",
+        size as f64 / (1024.0 * 1024.0)
+    );
+}
+
+fn main() {
+    // In a git repository with the 10k files committed (the user's index seeds ours).
+    let home = tempfile::tempdir().unwrap_or_else(|e| die(e));
+    let work = tempfile::tempdir().unwrap_or_else(|e| die(e));
+    let w = work.path().canonicalize().unwrap_or_else(|e| die(e));
+    make_tree(&w);
+    git(&w, &["init", "-q"]);
+    git(&w, &["add", "."]);
+    git(&w, &["commit", "-qm", "tree"]);
+    let store = Checkpoints::new(home.path().join("checkpoints"));
+    turn_of_ten("git workdir", &w, &store, &w.join(".git/objects"), 30);
+    rollback_hundred(&w, &store, 10);
+
+    // Outside git: the private repository.
+    let home2 = tempfile::tempdir().unwrap_or_else(|e| die(e));
+    let work2 = tempfile::tempdir().unwrap_or_else(|e| die(e));
+    let w2 = work2.path().canonicalize().unwrap_or_else(|e| die(e));
+    make_tree(&w2);
+    let store2 = Checkpoints::new(home2.path().join("checkpoints"));
+    turn_of_ten(
+        "plain workdir",
+        &w2,
+        &store2,
+        &home2.path().join("checkpoints/repos"),
+        30,
+    );
+
+    if std::env::var_os("AZ_OS_BENCH_SKIP_BIG").is_none() {
+        rewrite_big(CAPS, "default caps: 20 MB per file");
+        rewrite_big(
+            Caps {
+                file_bytes: 200 << 20,
+                task_bytes: 200 << 20,
+                total_bytes: 2 << 30,
+            },
+            "max_file_mb = 200, max_task_mb = 200",
+        );
+    }
+}

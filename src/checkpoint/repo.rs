@@ -1,0 +1,210 @@
+//! Opens the repository that holds a workdir's checkpoints: the user's own when the
+//! workdir is in a git work tree (objects only; our commits live on
+//! `refs/az-os/checkpoints/{task}`), else a private bare repository under the home,
+//! `checkpoints/repos/<hash of workdir>.git`. Either way snapshots are built from a
+//! private index file, `checkpoints/index/<hash of workdir>`, never `.git/index`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use git2::{Index, Repository, RepositoryOpenFlags};
+
+use super::CheckpointError;
+
+/// The ref of task `task_id`'s chain.
+pub fn ref_name(task_id: &str) -> String {
+    format!("refs/az-os/checkpoints/{task_id}")
+}
+
+/// A repository opened for a workdir.
+pub struct Opened {
+    pub repo: Repository,
+    /// The work tree's root (the workdir itself for a private repository).
+    pub root: PathBuf,
+    /// The workdir relative to `root`, `/`-separated; empty when they are the same.
+    pub prefix: String,
+    pub private: bool,
+    /// The git directory (`.git`, or the private bare repository).
+    pub git_dir: PathBuf,
+}
+
+impl Opened {
+    /// The pathspec that limits snapshots to the workdir.
+    pub fn pathspec(&self) -> String {
+        if self.prefix.is_empty() {
+            "*".to_owned()
+        } else {
+            format!("{}/*", self.prefix)
+        }
+    }
+}
+
+/// The canonical workdir, or `WorkdirGone`.
+pub fn canonical(workdir: &Path) -> Result<PathBuf, CheckpointError> {
+    match workdir.canonicalize() {
+        Ok(p) if p.is_dir() => Ok(p),
+        Ok(_) => Err(CheckpointError::WorkdirGone {
+            path: workdir.to_path_buf(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CheckpointError::WorkdirGone {
+            path: workdir.to_path_buf(),
+        }),
+        Err(e) => Err(CheckpointError::io(workdir, e)),
+    }
+}
+
+/// A short stable name for a workdir (SHA-256 of its canonical path, 16 hex digits).
+pub fn workdir_hash(workdir: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let d = ring::digest::digest(&ring::digest::SHA256, workdir.as_os_str().as_bytes());
+    d.as_ref()[..8]
+        .iter()
+        .fold(String::with_capacity(16), |mut s, b| {
+            s.push_str(&format!("{b:02x}"));
+            s
+        })
+}
+
+/// Opens (or creates) the repository for canonical `workdir`.
+pub fn open_for(root: &Path, workdir: &Path) -> Result<Opened, CheckpointError> {
+    // Only a work tree that contains the workdir counts; a bare repository or one whose
+    // work tree is elsewhere (GIT_DIR tricks) does not.
+    let found = Repository::open_ext(
+        workdir,
+        RepositoryOpenFlags::empty(),
+        std::iter::empty::<&std::ffi::OsStr>(),
+    )
+    .ok()
+    .filter(|r| !r.is_bare())
+    .and_then(|r| {
+        let top = r.workdir()?.canonicalize().ok()?;
+        let rel = workdir.strip_prefix(&top).ok()?.to_path_buf();
+        Some((r, top, rel))
+    });
+    if let Some((repo, top, rel)) = found {
+        let prefix = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        let git_dir = repo.path().to_path_buf();
+        return Ok(Opened {
+            repo,
+            root: top,
+            prefix,
+            private: false,
+            git_dir,
+        });
+    }
+    // A whole home (or /) outside git would be gigabytes of other people's business.
+    let home = std::env::var_os("HOME").and_then(|h| Path::new(&h).canonicalize().ok());
+    if workdir.parent().is_none() || home.as_deref() == Some(workdir) {
+        return Err(CheckpointError::TooBroad {
+            path: workdir.to_path_buf(),
+        });
+    }
+    let git_dir = root
+        .join("repos")
+        .join(format!("{}.git", workdir_hash(workdir)));
+    let repo = open_private(&git_dir, workdir)?;
+    Ok(Opened {
+        repo,
+        root: workdir.to_path_buf(),
+        prefix: String::new(),
+        private: true,
+        git_dir,
+    })
+}
+
+/// Opens a repository recorded in the registry (it may be private or the user's).
+pub fn open_recorded(
+    git_dir: &Path,
+    workdir: &Path,
+    private: bool,
+) -> Result<Opened, CheckpointError> {
+    let workdir = canonical(workdir)?;
+    if private {
+        let repo = open_private(git_dir, &workdir)?;
+        return Ok(Opened {
+            repo,
+            root: workdir,
+            prefix: String::new(),
+            private,
+            git_dir: git_dir.to_path_buf(),
+        });
+    }
+    let repo = Repository::open(git_dir).map_err(|e| CheckpointError::git(git_dir, &e))?;
+    let top = repo
+        .workdir()
+        .and_then(|w| w.canonicalize().ok())
+        .ok_or_else(|| CheckpointError::WorkdirGone {
+            path: workdir.clone(),
+        })?;
+    let prefix = workdir
+        .strip_prefix(&top)
+        .map(|r| {
+            r.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .unwrap_or_default();
+    Ok(Opened {
+        repo,
+        root: top,
+        prefix,
+        private,
+        git_dir: git_dir.to_path_buf(),
+    })
+}
+
+/// Opens or creates the private bare repository at `git_dir`, attached to `workdir` in
+/// memory only (its config is never changed).
+fn open_private(git_dir: &Path, workdir: &Path) -> Result<Repository, CheckpointError> {
+    let repo = if git_dir.join("HEAD").exists() {
+        Repository::open_bare(git_dir).map_err(|e| CheckpointError::Corrupt {
+            path: git_dir.to_path_buf(),
+            detail: e.message().to_owned(),
+        })?
+    } else {
+        if let Some(parent) = git_dir.parent() {
+            fs::create_dir_all(parent).map_err(|e| CheckpointError::io(parent, e))?;
+        }
+        Repository::init_bare(git_dir).map_err(|e| CheckpointError::git(git_dir, &e))?
+    };
+    repo.set_workdir(workdir, false)
+        .map_err(|e| CheckpointError::git(git_dir, &e))?;
+    Ok(repo)
+}
+
+/// The private index of canonical `workdir`, attached to `opened.repo` (so `add_all`
+/// can walk the work tree). A new one is seeded from the user's `.git/index` (a copy:
+/// theirs is only read) so the first snapshot re-hashes only files whose stat changed.
+pub fn private_index(
+    root: &Path,
+    opened: &Opened,
+    workdir: &Path,
+) -> Result<(Index, PathBuf), CheckpointError> {
+    let dir = root.join("index");
+    fs::create_dir_all(&dir).map_err(|e| CheckpointError::io(&dir, e))?;
+    let path = dir.join(workdir_hash(workdir));
+    if !path.exists() && !opened.private && opened.prefix.is_empty() {
+        let theirs = opened.git_dir.join("index");
+        if theirs.is_file() {
+            // Best effort: without the seed the first snapshot hashes every file.
+            let _ = fs::copy(&theirs, &path);
+        }
+    }
+    let mut index = if let Ok(i) = Index::open(&path) {
+        i
+    } else {
+        // A damaged or unsupported (split, sparse) index is only a cache: start over.
+        let _ = fs::remove_file(&path);
+        Index::open(&path).map_err(|e| CheckpointError::git(&path, &e))?
+    };
+    opened
+        .repo
+        .set_index(&mut index)
+        .map_err(|e| CheckpointError::git(&opened.git_dir, &e))?;
+    Ok((index, path))
+}

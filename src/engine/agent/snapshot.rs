@@ -1,0 +1,178 @@
+//! Checkpoints from the loop: the workdir is snapshotted before the task's first
+//! action that can change files (the baseline, turn 0) and after each turn in which
+//! such an action ran (`write_file`, `execute_command`). A task that changes nothing
+//! is never snapshotted, and a turn that changed nothing adds no checkpoint.
+//!
+//! libgit2 runs on `spawn_blocking`. A failure to checkpoint is a warning in the
+//! task's log, never a task failure.
+
+use std::path::PathBuf;
+
+use super::Runner;
+use super::recorder::Recorder;
+use crate::checkpoint::{Checkpoints, Outcome};
+use crate::llm::ToolCall;
+
+/// Tools whose calls can change the workdir's files.
+const CHANGES_FILES: [&str; 2] = ["write_file", "execute_command"];
+
+/// One task's snapshots.
+pub struct Snapshots {
+    store: Option<Checkpoints>,
+    caps: crate::checkpoint::Caps,
+    workdir: PathBuf,
+    /// The baseline was taken (or the task already had checkpoints, when resumed).
+    baseline: bool,
+    /// This turn ran a tool that can change files.
+    pending: bool,
+}
+
+impl Snapshots {
+    pub fn new(runner: &Runner, workdir: &std::path::Path) -> Self {
+        let cfg = &runner.settings.checkpoints;
+        Self {
+            store: cfg
+                .enabled
+                .then(|| Checkpoints::new(runner.settings.home.checkpoints_dir())),
+            caps: cfg.caps(),
+            workdir: workdir.to_path_buf(),
+            baseline: false,
+            pending: false,
+        }
+    }
+
+    /// Before a turn's calls run: the baseline, once, if one of them can change files.
+    pub async fn before(&mut self, rec: &Recorder, calls: &[ToolCall]) {
+        if self.store.is_none()
+            || !calls
+                .iter()
+                .any(|c| CHANGES_FILES.contains(&c.name.as_str()))
+        {
+            return;
+        }
+        self.pending = true;
+        if self.baseline {
+            return;
+        }
+        self.baseline = true;
+        let task = rec.task_id().as_str().to_owned();
+        if let Some(store) = &self.store
+            && store.has_task(&task)
+        {
+            return; // resumed: its baseline is the first run's
+        }
+        self.take(rec, 0).await;
+    }
+
+    /// After a turn: a checkpoint if a tool that can change files ran. Returns its id
+    /// (`TASK.TURN`), or `None` when nothing was taken (nothing changed, or a failure,
+    /// which is logged as a warning).
+    pub async fn after(&mut self, rec: &Recorder, turn: u32) -> Option<String> {
+        if !std::mem::take(&mut self.pending) {
+            return None;
+        }
+        self.take(rec, turn).await
+    }
+
+    /// When an interrupted task resumes after `turn`: its files back as they were at its
+    /// last checkpoint at or before that turn, undoing what the interrupted turn had
+    /// written. Files changed since that checkpoint may also be the user's edits after
+    /// the crash, which are never overwritten: then nothing is restored, and the notice
+    /// names the files and the command that would put them back.
+    pub async fn resume(&mut self, rec: &Recorder, turn: u32) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        self.baseline = true;
+        let task = rec.task_id().as_str().to_owned();
+        let done = tokio::task::spawn_blocking(move || {
+            if !store.has_task(&task) {
+                return Ok(None); // nothing was ever snapshotted: no file to put back
+            }
+            let at = store
+                .list(Some(&task))?
+                .into_iter()
+                .filter(|c| c.turn <= turn)
+                .next_back();
+            let Some(at) = at else { return Ok(None) };
+            let id = crate::checkpoint::CheckpointId::new(&task, at.turn);
+            store.restore(&id, false).map(|r| Some((id, r)))
+        })
+        .await;
+        let msg = match done {
+            Ok(Ok(None)) => return,
+            Ok(Ok(Some((id, r)))) if r.written.is_empty() && r.deleted.is_empty() => {
+                format!("the workdir's files are as they were at checkpoint {id}")
+            }
+            Ok(Ok(Some((id, r)))) => format!(
+                "put the workdir's files back as they were at checkpoint {id}: {} written, {} deleted (what the interrupted turn had changed)",
+                r.written.len(),
+                r.deleted.len()
+            ),
+            Ok(Err(crate::checkpoint::CheckpointError::EditedSince { files })) => format!(
+                "files changed since the task's last checkpoint, by the interrupted turn or by you, are left as they are: {}; `az-os checkpoint rollback {}` or `checkpoint restore` with --force puts them back",
+                files.join(", "),
+                rec.task_id()
+            ),
+            Ok(Err(e)) => format!("the workdir's files were not restored: {e}"),
+            Err(e) => format!("the workdir's files were not restored: {e}"),
+        };
+        rec.event(
+            crate::engine::protocol::Event::Notice {
+                message: msg.clone(),
+            },
+            "info",
+            "checkpoint",
+            Some(turn),
+            &msg,
+        );
+    }
+
+    async fn take(&self, rec: &Recorder, turn: u32) -> Option<String> {
+        let store = self.store.clone()?;
+        let (task, workdir, caps) = (
+            rec.task_id().as_str().to_owned(),
+            self.workdir.clone(),
+            self.caps,
+        );
+        let done =
+            tokio::task::spawn_blocking(move || store.snapshot(&task, turn, &workdir, caps)).await;
+        let snap = match done {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                rec.log(
+                    "warn",
+                    "checkpoint",
+                    Some(turn),
+                    &format!("no checkpoint: {e}"),
+                );
+                return None;
+            }
+            Err(e) => {
+                rec.log(
+                    "warn",
+                    "checkpoint",
+                    Some(turn),
+                    &format!("no checkpoint: {e}"),
+                );
+                return None;
+            }
+        };
+        if let Some(notice) = snap.notice() {
+            rec.log("warn", "checkpoint", Some(turn), &notice);
+        }
+        match snap.outcome {
+            Outcome::Created(id) => {
+                let id = id.to_string();
+                rec.log(
+                    "info",
+                    "checkpoint",
+                    Some(turn),
+                    &format!("checkpoint {id}"),
+                );
+                Some(id)
+            }
+            Outcome::Unchanged => None,
+        }
+    }
+}
