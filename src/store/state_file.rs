@@ -10,6 +10,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::util::ids::TaskId;
@@ -29,7 +30,12 @@ pub fn write(dir: &Path, id: &TaskId, json: &str) -> io::Result<()> {
         crate::util::ids::random_hex::<4>()
     ));
     let written = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        // Owner only: the conversation is redacted, but it is still the user's work.
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(json.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, &target)
@@ -79,6 +85,11 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("0123456789ab.json")]);
+        let mode = fs::metadata(path(dir.path(), &id)).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
         remove(dir.path(), &id).unwrap();
         remove(dir.path(), &id).unwrap();
         assert_eq!(read(dir.path(), &id).unwrap(), None);
