@@ -10,6 +10,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::util::ids::TaskId;
@@ -23,13 +24,17 @@ pub fn path(dir: &Path, id: &TaskId) -> PathBuf {
 pub fn write(dir: &Path, id: &TaskId, json: &str) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let target = path(dir, id);
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        id.as_str(),
-        crate::util::ids::random_hex::<4>()
-    ));
+    // One name per task: only the task's owner writes it, and a temp file a crash left
+    // behind is simply overwritten by the next turn's write.
+    let tmp = dir.join(format!(".{}.json.tmp", id.as_str()));
     let written = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        // Owner only: the conversation is redacted, but it is still the user's work.
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(json.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, &target)
@@ -68,6 +73,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = TaskId::from("0123456789ab");
         assert_eq!(read(dir.path(), &id).unwrap(), None);
+        // Left by a crash between the write and the rename.
+        fs::write(dir.path().join(".0123456789ab.json.tmp"), "half a st").unwrap();
         write(dir.path(), &id, r#"{"turns":1}"#).unwrap();
         write(dir.path(), &id, r#"{"turns":2}"#).unwrap();
         assert_eq!(
@@ -79,6 +86,11 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("0123456789ab.json")]);
+        let mode = fs::metadata(path(dir.path(), &id)).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
         remove(dir.path(), &id).unwrap();
         remove(dir.path(), &id).unwrap();
         assert_eq!(read(dir.path(), &id).unwrap(), None);
