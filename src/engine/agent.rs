@@ -255,7 +255,8 @@ async fn turns(
 
     let mut snaps = snapshot::Snapshots::new(runner, ctx.workdir);
     let mut turn = st.turns;
-    if !st.messages.is_empty() {
+    if turn > 0 {
+        // Resumed after a completed turn.
         snaps.resume(rec, turn).await;
     }
     loop {

@@ -122,7 +122,7 @@ impl Snapshots {
                 message: msg.clone(),
             },
             "info",
-            "checkpoint",
+            "status",
             Some(turn),
             &msg,
         );
@@ -142,7 +142,7 @@ impl Snapshots {
             Ok(Err(e)) => {
                 rec.log(
                     "warn",
-                    "checkpoint",
+                    "snapshot",
                     Some(turn),
                     &format!("no checkpoint: {e}"),
                 );
@@ -151,7 +151,7 @@ impl Snapshots {
             Err(e) => {
                 rec.log(
                     "warn",
-                    "checkpoint",
+                    "snapshot",
                     Some(turn),
                     &format!("no checkpoint: {e}"),
                 );
@@ -159,17 +159,12 @@ impl Snapshots {
             }
         };
         if let Some(notice) = snap.notice() {
-            rec.log("warn", "checkpoint", Some(turn), &notice);
+            rec.log("warn", "snapshot", Some(turn), &notice);
         }
         match snap.outcome {
             Outcome::Created(id) => {
                 let id = id.to_string();
-                rec.log(
-                    "info",
-                    "checkpoint",
-                    Some(turn),
-                    &format!("checkpoint {id}"),
-                );
+                rec.log("info", "snapshot", Some(turn), &format!("checkpoint {id}"));
                 Some(id)
             }
             Outcome::Unchanged => None,

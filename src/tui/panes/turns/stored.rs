@@ -27,10 +27,10 @@ impl Transcript {
             );
         }
         for r in rows {
-            // A checkpoint taken is the `checkpoint` event's to show, live and stored
-            // alike; only a checkpoint's warning (not taken, files left out) is a line.
+            // A snapshot taken is the `checkpoint` event's to show, live and stored
+            // alike; only a snapshot's warning (not taken, files left out) is a line.
             if r.kind.as_deref() == Some("llm_call")
-                || (r.kind.as_deref() == Some("checkpoint") && r.level == "info")
+                || (r.kind.as_deref() == Some("snapshot") && r.level == "info")
             {
                 continue;
             }
