@@ -357,8 +357,11 @@ async fn turns(
         };
         reflect(rec, turn, st.limit, &note);
         snaps.after(rec, turn).await;
-        // The turn is complete: its state is the checkpoint a resume continues from.
-        resume::save(runner, rec, &caller, turn, st).await;
+        if acted.finished.is_none() {
+            // The turn is complete: its state is the checkpoint a resume continues from
+            // (a finished task has nothing to resume, so its last turn saves none).
+            resume::save(runner, rec, &caller, turn, st).await;
+        }
         if let Some(result) = acted.finished {
             return Ending {
                 status: TaskStatus::Completed,
