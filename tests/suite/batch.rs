@@ -500,16 +500,17 @@ fn json_lines_follow_the_contract() {
     let call = of_type(&events, "llm_call")[0];
     assert!(call["input_tokens"].as_u64().unwrap() > 0);
     assert!(call["cost_usd"].as_f64().unwrap() > 0.0);
-    // Every completed turn is checkpointed as `{task_id}.{turn}`, its state on disk.
+    // Every completed turn but the finishing one is checkpointed as `{task_id}.{turn}`,
+    // its state on disk.
     let ids: Vec<&str> = of_type(&events, "checkpoint")
         .iter()
         .map(|e| e["checkpoint_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec![format!("{id}.1"), format!("{id}.2")]);
+    assert_eq!(ids, vec![format!("{id}.1")]);
     let saved = std::fs::read_to_string(env.home().join(format!("checkpoints/{id}.json"))).unwrap();
     let saved: serde_json::Value = serde_json::from_str(&saved).unwrap();
-    assert_eq!(saved["turns"], 2);
-    assert_eq!(saved["checkpoint_id"], format!("{id}.2"));
+    assert_eq!(saved["turns"], 1);
+    assert_eq!(saved["checkpoint_id"], format!("{id}.1"));
     assert_eq!(saved["changes"][0]["commands_run"][0], "echo 1", "{saved}");
 }
 
