@@ -16,6 +16,7 @@ mod chain;
 mod error;
 mod id;
 mod inspect;
+mod interrupted;
 mod prune;
 mod registry;
 mod repo;
@@ -30,6 +31,7 @@ pub use chain::Checkpoint;
 pub use error::CheckpointError;
 pub use id::{CheckpointId, Target};
 pub use inspect::{Change, FileChange};
+pub use interrupted::Undone;
 pub use restore::Restored;
 pub use snapshot::{LeftOut, Outcome, Snapshot};
 
@@ -189,6 +191,36 @@ impl Checkpoints {
             .tree()
             .map_err(git)?;
         restore::apply(&opened, &target, &last, force)
+    }
+
+    /// Before interrupted task `task_id` resumes after `turn`: what changed since its
+    /// last checkpoint at or before `turn` (what its interrupted turn had half done) is
+    /// put back, each replaced file copied first to `interrupted/{task_id}/` here.
+    /// `None` when the task has no checkpoint to go back to.
+    pub fn undo_interrupted(
+        &self,
+        task_id: &str,
+        turn: u32,
+    ) -> Result<Option<(CheckpointId, Undone)>, CheckpointError> {
+        if !self.has_task(task_id) {
+            return Ok(None);
+        }
+        let e = self.entry(task_id)?;
+        let opened = Self::open(&e, true)?;
+        let lock = workdir_lock(&e.workdir);
+        let _held = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let commits = chain::commits(&opened.repo, task_id)?;
+        let Some((at_turn, at)) = commits.iter().rev().find(|(t, _)| *t <= turn) else {
+            return Ok(None);
+        };
+        let backup = self
+            .root
+            .join("interrupted")
+            .join(format!("{task_id}-{}", crate::util::ids::random_hex::<3>()));
+        let undone = interrupted::undo(&opened, at, &backup)?;
+        Ok(Some((CheckpointId::new(task_id, *at_turn), undone)))
     }
 
     /// Undoes all of task `task_id`'s changes: back to its baseline (its first

@@ -167,7 +167,12 @@ fn blocked(root: &Path, steps: &[Step]) -> Vec<String> {
     out
 }
 
-fn write(repo: &Repository, full: &Path, oid: Oid, mode: i32) -> Result<(), CheckpointError> {
+pub(super) fn write(
+    repo: &Repository,
+    full: &Path,
+    oid: Oid,
+    mode: i32,
+) -> Result<(), CheckpointError> {
     let blob = repo
         .find_blob(oid)
         .map_err(|e| CheckpointError::git(repo.path(), &e))?;
@@ -209,7 +214,7 @@ fn write(repo: &Repository, full: &Path, oid: Oid, mode: i32) -> Result<(), Chec
 }
 
 /// Removes the folders a deletion left empty, up to (not including) `root`.
-fn remove_empty_parents(root: &Path, file: &Path) {
+pub(super) fn remove_empty_parents(root: &Path, file: &Path) {
     let mut dir = file.parent();
     while let Some(d) = dir {
         if d == root || !d.starts_with(root) || fs::remove_dir(d).is_err() {

@@ -200,6 +200,82 @@ fn a_killed_task_is_interrupted_and_resumes_with_its_conversation() {
     integrity_ok(&env);
 }
 
+/// A resume puts the workdir back as it was after the last completed turn, and keeps
+/// what it replaced aside.
+#[test]
+fn a_resumed_task_first_undoes_what_its_interrupted_turn_half_did() {
+    let env = TestEnv::new();
+    std::fs::write(env.work().join("keep.txt"), "the user's").unwrap();
+    let fake = FakeProvider::start(vec![
+        tools(&[(
+            "write_file",
+            r#"{"path":"notes.txt","content":"first turn"}"#,
+        )]),
+        // The second turn changes two files, then hangs until it is killed.
+        tools(&[(
+            "execute_command",
+            r#"{"command":"printf half > notes.txt && printf new > extra.txt && sleep 120"}"#,
+        )]),
+    ]);
+    env.config("openai", &fake.base_url(), "");
+    let run = spawn(&env, &["--batch", "--json", "run", "write notes"]);
+    let extra = env.work().join("extra.txt");
+    eventually("the second turn's command never ran", || extra.exists());
+    run.kill9();
+    let id = statuses(&env)[0].0.clone();
+    assert_eq!(statuses(&env)[0].1, "interrupted");
+
+    fake.push([finish("notes written")]);
+    let out = env
+        .cmd()
+        .args(["--batch", "--json", "tasks", "resume", &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let events = json_lines(&out.stdout);
+    // The files are as they were after turn 1, the last completed one.
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("notes.txt")).unwrap(),
+        "first turn"
+    );
+    assert!(
+        !extra.exists(),
+        "a file the interrupted turn created is gone"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("keep.txt")).unwrap(),
+        "the user's"
+    );
+    let notice = of_type(&events, "notice")
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .find(|m| m.contains("half done"))
+        .unwrap_or_else(|| panic!("{events:?}"))
+        .to_owned();
+    assert!(notice.contains(&format!("checkpoint {id}.1")), "{notice}");
+    assert!(notice.contains("1 written, 1 deleted"), "{notice}");
+    // What it replaced is kept aside, so an edit of the user's is never lost.
+    let backups: Vec<_> = std::fs::read_dir(env.home().join("checkpoints/interrupted"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert!(
+        notice.contains(&backups[0].display().to_string()),
+        "{notice}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(backups[0].join("notes.txt")).unwrap(),
+        "half"
+    );
+    assert_eq!(
+        std::fs::read_to_string(backups[0].join("extra.txt")).unwrap(),
+        "new"
+    );
+    assert_eq!(statuses(&env), vec![(id, "completed".to_owned())]);
+    integrity_ok(&env);
+}
+
 /// Starts a task whose first request never returns in time, kills the process, and
 /// returns the interrupted task's id.
 fn interrupted_before_any_turn(env: &TestEnv, fake: &FakeProvider, task: &str) -> String {

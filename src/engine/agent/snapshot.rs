@@ -74,46 +74,41 @@ impl Snapshots {
         self.take(rec, turn).await
     }
 
-    /// When an interrupted task resumes after `turn`: its files back as they were at its
-    /// last checkpoint at or before that turn, undoing what the interrupted turn had
-    /// written. Files changed since that checkpoint may also be the user's edits after
-    /// the crash, which are never overwritten: then nothing is restored, and the notice
-    /// names the files and the command that would put them back.
+    /// When an interrupted task resumes after `turn`: what its interrupted turn had
+    /// half done is put back as it was at the task's last checkpoint. A change may also
+    /// be the user's edit after the crash: every replaced file is copied aside first,
+    /// and the notice says where.
     pub async fn resume(&mut self, rec: &Recorder, turn: u32) {
         let Some(store) = self.store.clone() else {
             return;
         };
         self.baseline = true;
         let task = rec.task_id().as_str().to_owned();
-        let done = tokio::task::spawn_blocking(move || {
-            if !store.has_task(&task) {
-                return Ok(None); // nothing was ever snapshotted: no file to put back
-            }
-            let at = store
-                .list(Some(&task))?
-                .into_iter()
-                .filter(|c| c.turn <= turn)
-                .next_back();
-            let Some(at) = at else { return Ok(None) };
-            let id = crate::checkpoint::CheckpointId::new(&task, at.turn);
-            store.restore(&id, false).map(|r| Some((id, r)))
-        })
-        .await;
+        let done = tokio::task::spawn_blocking(move || store.undo_interrupted(&task, turn)).await;
         let msg = match done {
             Ok(Ok(None)) => return,
-            Ok(Ok(Some((id, r)))) if r.written.is_empty() && r.deleted.is_empty() => {
-                format!("the workdir's files are as they were at checkpoint {id}")
+            Ok(Ok(Some((id, u)))) => {
+                let r = &u.restored;
+                let mut msg = if r.written.is_empty() && r.deleted.is_empty() {
+                    format!("the workdir's files are as they were at checkpoint {id}")
+                } else {
+                    format!(
+                        "undid what the interrupted turn had half done: back as at checkpoint {id} ({} written, {} deleted)",
+                        r.written.len(),
+                        r.deleted.len()
+                    )
+                };
+                if let Some(b) = &u.backup {
+                    msg.push_str(&format!(
+                        "; the versions it replaced (yours, if you edited them since) are in {}",
+                        b.display()
+                    ));
+                }
+                if !u.kept.is_empty() {
+                    msg.push_str(&format!("; left as they are: {}", u.kept.join(", ")));
+                }
+                msg
             }
-            Ok(Ok(Some((id, r)))) => format!(
-                "put the workdir's files back as they were at checkpoint {id}: {} written, {} deleted (what the interrupted turn had changed)",
-                r.written.len(),
-                r.deleted.len()
-            ),
-            Ok(Err(crate::checkpoint::CheckpointError::EditedSince { files })) => format!(
-                "files changed since the task's last checkpoint, by the interrupted turn or by you, are left as they are: {}; `az-os checkpoint rollback {}` or `checkpoint restore` with --force puts them back",
-                files.join(", "),
-                rec.task_id()
-            ),
             Ok(Err(e)) => format!("the workdir's files were not restored: {e}"),
             Err(e) => format!("the workdir's files were not restored: {e}"),
         };
