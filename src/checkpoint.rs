@@ -114,16 +114,21 @@ impl Checkpoints {
         snapshot::take(&self.root, task_id, turn, &workdir, caps)
     }
 
-    /// Every task's checkpoints, or one task's, oldest first within a task.
+    /// Every task's checkpoints, or one task's, oldest first within a task. Listing all
+    /// skips chains whose repository is gone or damaged (`list TASK` says why).
     pub fn list(&self, task_id: Option<&str>) -> Result<Vec<Checkpoint>, CheckpointError> {
-        let entries = match task_id {
-            Some(t) => vec![self.entry(t)?],
-            None => registry::all(&self.root)?,
-        };
-        let mut out = Vec::new();
-        for e in entries {
+        if let Some(t) = task_id {
+            let e = self.entry(t)?;
             let opened = Self::open(&e, false)?;
-            out.extend(chain::listed(&opened.repo, &e.task_id)?);
+            return chain::listed(&opened.repo, &e.task_id);
+        }
+        let mut out = Vec::new();
+        for e in registry::all(&self.root)? {
+            if let Ok(listed) =
+                Self::open(&e, false).and_then(|o| chain::listed(&o.repo, &e.task_id))
+            {
+                out.extend(listed);
+            }
         }
         Ok(out)
     }

@@ -71,7 +71,9 @@ pub fn all(root: &Path) -> Result<Vec<Entry>, CheckpointError> {
     Ok(out)
 }
 
-/// Writes `entry` atomically (temp file, rename).
+/// Writes `entry` atomically (temp file, rename). No fsync: it is bookkeeping (a crash
+/// loses at most the latest byte count), and a flush per turn would cost more than the
+/// snapshot itself.
 pub fn save(root: &Path, entry: &Entry) -> Result<(), CheckpointError> {
     let d = dir(root);
     fs::create_dir_all(&d).map_err(|e| CheckpointError::io(&d, e))?;
@@ -81,7 +83,6 @@ pub fn save(root: &Path, entry: &Entry) -> Result<(), CheckpointError> {
     let write = || -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(&text)?;
-        f.sync_all()?;
         fs::rename(&tmp, &p)
     };
     write().map_err(|e| {

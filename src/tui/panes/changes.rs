@@ -69,7 +69,7 @@ impl ChangesState {
 /// The list of files (or what is going on instead).
 pub fn list_sheet<'a>(th: &Theme, s: &ChangesState) -> Sheet<'a> {
     let mut lines = Vec::new();
-    let short = &s.task.as_str()[..s.task.as_str().len().min(6)];
+    let short: String = s.task.as_str().chars().take(6).collect();
     match (&s.files, &s.error) {
         (_, Some(e)) => {
             lines.push(Line::from(Span::styled(format!("task {short}"), th.dim)));

@@ -441,3 +441,86 @@ fn the_root_outside_git_is_refused_with_a_reason() {
     assert!(matches!(err, CheckpointError::TooBroad { .. }), "{err:?}");
     assert!(err.to_string().contains("project folder"), "{err}");
 }
+
+#[test]
+fn a_workdir_inside_a_repository_is_snapshotted_alone() {
+    let env = Env::new();
+    let w = env.work();
+    git(&w, &["init", "-q"]);
+    env.write("outside.txt", "not the task's\n");
+    env.write("sub/in.txt", "before\n");
+    git(&w, &["add", "."]);
+    git(&w, &["commit", "-qm", "init"]);
+    let view = user_view(&w);
+    let sub = w.join("sub");
+    env.store.snapshot(TASK, 0, &sub, CAPS).unwrap();
+    env.write("sub/in.txt", "after\n");
+    env.write("sub/new.txt", "new\n");
+    env.write("outside.txt", "the user's edit elsewhere\n");
+    env.store.snapshot(TASK, 1, &sub, CAPS).unwrap();
+    let files: Vec<String> = env
+        .store
+        .changes(&Target::Task(TASK.into()))
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(files, vec!["sub/in.txt", "sub/new.txt"]);
+    env.store.rollback(TASK, false).unwrap();
+    assert_eq!(env.read("sub/in.txt").as_deref(), Some("before\n"));
+    assert!(!w.join("sub/new.txt").exists());
+    assert_eq!(
+        env.read("outside.txt").as_deref(),
+        Some("the user's edit elsewhere\n")
+    );
+    env.write("outside.txt", "not the task's\n");
+    assert_eq!(user_view(&w), view);
+}
+
+#[test]
+fn a_damaged_private_repository_is_named_never_a_panic() {
+    let env = Env::new();
+    let w = env.work();
+    env.write("f", "1\n");
+    env.store.snapshot(TASK, 0, &w, CAPS).unwrap();
+    env.write("f", "2\n");
+    env.store.snapshot(TASK, 1, &w, CAPS).unwrap();
+    let repos = env.home.path().join("checkpoints/repos");
+    let repo = fs::read_dir(&repos)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // Every object truncated to garbage.
+    for d in fs::read_dir(repo.join("objects")).unwrap().flatten() {
+        if d.file_name().len() == 2 {
+            for o in fs::read_dir(d.path()).unwrap().flatten() {
+                let mut perm = fs::metadata(o.path()).unwrap().permissions();
+                perm.set_mode(0o644);
+                fs::set_permissions(o.path(), perm).unwrap();
+                fs::write(o.path(), b"garbage").unwrap();
+            }
+        }
+    }
+    let err = env.store.diff(&Target::Task(TASK.into())).unwrap_err();
+    assert!(
+        err.to_string().contains(&*repo.to_string_lossy())
+            || matches!(
+                err,
+                CheckpointError::Corrupt { .. } | CheckpointError::Git(_)
+            ),
+        "{err}"
+    );
+    assert!(env.store.rollback(TASK, false).is_err());
+    assert_eq!(
+        env.read("f").as_deref(),
+        Some("2\n"),
+        "the files are untouched"
+    );
+    // A broken HEAD: the repository cannot even be opened.
+    fs::write(repo.join("HEAD"), "nonsense").unwrap();
+    let err = env.store.snapshot(TASK, 2, &w, CAPS).unwrap_err();
+    assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("damaged"), "{err}");
+}
