@@ -15,6 +15,7 @@ mod event_loop;
 mod exit;
 mod health_pane;
 mod input;
+mod lessons;
 mod popups;
 mod queue;
 mod status;
