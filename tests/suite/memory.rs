@@ -453,3 +453,63 @@ fn memory_search_by_words_and_meaning() {
     let (ids, _, _) = search(&model, &["deploying to staging does not work"]);
     assert_eq!(ids.first().map(String::as_str), Some("d"));
 }
+
+/// What extraction adds to a task, measured on the batch benchmark's task ("run echo
+/// hello and tell me what it printed": one command, then the answer), which `auto`
+/// asks about (two turns): exactly one request, whose body bytes the fake server counts.
+/// The numbers in docs/performance.md come from this test's output
+/// (`cargo test --test all -- extraction_adds --nocapture`).
+#[test]
+fn extraction_adds_one_request_and_its_size_is_reported() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![
+        Reply::Tools {
+            text: "Running it.".into(),
+            calls: vec![(
+                "execute_command".into(),
+                r#"{"command":"echo hello"}"#.into(),
+            )],
+        },
+        Reply::Text("It printed hello.".into()),
+    ]);
+    fake.push_lessons(Reply::Text(
+        r#"{"lessons": [{"lesson": "echo prints its arguments followed by a newline.", "category": "fact", "scope": "global", "score": 3}]}"#
+            .into(),
+    ));
+    env.config("openai", &fake.base_url(), "");
+    let out = env
+        .cmd()
+        .args([
+            "--batch",
+            "--json",
+            "run",
+            "run echo hello and tell me what it printed",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let asked = fake.lesson_requests();
+    assert_eq!(asked.len(), 1, "one extraction request per task");
+    let task_bytes: usize = fake.requests().iter().map(|r| r.body_bytes).sum();
+    let lesson_bytes = asked[0].body_bytes;
+    let events = json_lines(&out.stdout);
+    let calls = of_type(&events, "llm_call");
+    assert_eq!(calls.len(), 3, "two task turns and the extraction");
+    let x = &calls[2];
+    let cost = x["cost_usd"].as_f64().unwrap();
+    let task_cost: f64 = calls[..2]
+        .iter()
+        .map(|c| c["cost_usd"].as_f64().unwrap())
+        .sum();
+    println!(
+        "extraction: 1 request, {lesson_bytes} body bytes ({} input + {} output tokens, ${cost:.8} at $1/$2 per Mtok); the task's own 2 requests: {task_bytes} bytes, ${task_cost:.8}",
+        x["input_tokens"], x["output_tokens"]
+    );
+    // The request carries an outline of the task, not its transcript: smaller than the
+    // task's own requests (which carry the system prompt and tool schemas).
+    assert!(
+        lesson_bytes < task_bytes / 2,
+        "{lesson_bytes} vs {task_bytes}"
+    );
+    assert!(cost > 0.0 && cost < task_cost, "{cost} vs {task_cost}");
+}
