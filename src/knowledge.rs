@@ -115,27 +115,37 @@ pub fn dir_for(home: &Path, root: &Path) -> PathBuf {
 /// lists it appears in (rank from 1), best first, at most `k`. Items are told apart by
 /// chunk id; the first list's copy of an item is kept (it has the BM25 snippet).
 pub fn fuse(lists: &[Vec<Hit>], k: usize) -> Vec<Hit> {
-    /// The usual constant: damps the head of each list so neither dominates.
-    const K: f32 = 60.0;
-    let mut scored: Vec<(f32, Hit)> = Vec::new();
-    for list in lists {
-        for (rank, hit) in list.iter().enumerate() {
-            let add = 1.0 / (K + rank as f32 + 1.0);
-            match scored.iter_mut().find(|(_, h)| h.id == hit.id) {
-                Some((s, _)) => *s += add,
-                None => scored.push((add, hit.clone())),
-            }
-        }
-    }
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored
+    fuse_by(lists, k, |h| h.id)
         .into_iter()
-        .take(k)
         .map(|(s, mut h)| {
             h.score = s;
             h
         })
         .collect()
+}
+
+/// [`fuse`] for any items told apart by `key` (lessons fuse by row id): the fused score
+/// and the first list's copy of each item, best first, at most `k`.
+pub fn fuse_by<T: Clone, K: PartialEq>(
+    lists: &[Vec<T>],
+    k: usize,
+    key: impl Fn(&T) -> K,
+) -> Vec<(f32, T)> {
+    /// The usual constant: damps the head of each list so neither dominates.
+    const K: f32 = 60.0;
+    let mut scored: Vec<(f32, K, T)> = Vec::new();
+    for list in lists {
+        for (rank, item) in list.iter().enumerate() {
+            let add = 1.0 / (K + rank as f32 + 1.0);
+            let id = key(item);
+            match scored.iter_mut().find(|(_, k, _)| *k == id) {
+                Some((s, _, _)) => *s += add,
+                None => scored.push((add, id, item.clone())),
+            }
+        }
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(k).map(|(s, _, t)| (s, t)).collect()
 }
 
 #[cfg(test)]

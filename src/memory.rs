@@ -6,9 +6,13 @@
 
 pub mod cleanup;
 pub mod consolidate;
+pub mod edit;
 pub mod extract;
+pub mod hybrid;
 pub mod io;
 pub mod recall;
+pub mod search;
+pub mod vectors;
 
 /// Categories a lesson may have; anything else is stored as `general`.
 pub const CATEGORIES: &[&str] = &[

@@ -340,11 +340,15 @@ pub enum MemoryCmd {
     },
     /// One lesson in full, with where it applies and where it came from.
     Show { id: String },
-    /// Lessons that match QUERY, best first.
+    /// Lessons that match QUERY, best first (by words and meaning; words only without
+    /// the embedding model).
     Search {
         query: String,
         #[arg(short = 'k', long, default_value_t = 10)]
         k: usize,
+        /// keyword (FTS5), dense (meaning) or hybrid (both, fused by rank).
+        #[arg(long, value_enum, default_value_t = crate::memory::search::Mode::Hybrid)]
+        mode: crate::memory::search::Mode,
     },
     /// Adds a lesson by hand (for the current folder with --here, else everywhere).
     Add {

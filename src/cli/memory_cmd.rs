@@ -7,7 +7,9 @@ use super::args::MemoryCmd;
 use super::style::{self, color_enabled};
 use super::table::Table;
 use super::{Ctx, Exit, exit, print, print_json};
-use crate::memory::{self, cleanup, consolidate, io};
+use crate::memory::edit::{self, Change, EditError};
+use crate::memory::search::{Mode, Query};
+use crate::memory::{self, cleanup, consolidate, io, vectors};
 use crate::store::memories::{self, Memory};
 use crate::util::text::{ellipsize, strip_control};
 use crate::util::time::{age, now_unix, rfc3339};
@@ -23,14 +25,7 @@ pub fn run(ctx: &Ctx, action: Option<MemoryCmd>) -> Result<i32> {
             )
         }
         MemoryCmd::Show { id } => show(ctx, &id),
-        MemoryCmd::Search { query, k } => {
-            let conn = ctx.open_store()?;
-            table(
-                ctx,
-                &memories::find_words(&conn, &query, k)?,
-                "no lesson matches",
-            )
-        }
+        MemoryCmd::Search { query, k, mode } => search(ctx, &query, k, mode),
         MemoryCmd::Add {
             text,
             category,
@@ -137,43 +132,19 @@ fn show(ctx: &Ctx, id: &str) -> Result<i32> {
 }
 
 fn add(ctx: &Ctx, text: &str, category: &str, here: bool) -> Result<i32> {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.is_empty() {
-        return Err(eyre!(Exit::usage(
-            "the lesson is empty; write it in quotes: az-os memory add \"Run the tests with make check\""
-        )));
-    }
-    let chars = text.chars().count();
-    if chars > memory::MAX_LESSON_CHARS {
-        return Err(eyre!(Exit::usage(format!(
-            "the lesson is {chars} characters; keep it under {} (one or two sentences)",
-            memory::MAX_LESSON_CHARS
-        ))));
-    }
-    if memory::category(category) != category {
-        return Err(eyre!(Exit::usage(format!(
-            "unknown category {category:?}; use one of {}",
-            memory::CATEGORIES.join(", ")
-        ))));
-    }
     let scope = if here {
         let cwd = std::env::current_dir().wrap_err("cannot read the current directory")?;
         Some(cwd.canonicalize().unwrap_or(cwd).display().to_string())
     } else {
         None
     };
-    let m = Memory {
-        id: memories::new_id(),
-        lesson: crate::redact::redact(&text).into_owned(),
-        category: category.to_owned(),
-        success: true,
-        score: 5.0,
-        created_at: now_unix(),
-        scope,
-        ..Memory::default()
-    };
     let conn = ctx.open_store()?;
-    memories::insert(&conn, &m)?;
+    let change = Change::Add {
+        text: text.to_owned(),
+        category: category.to_owned(),
+        scope,
+    };
+    let m = edit::apply(&conn, &change).map_err(refused)?;
     if ctx.global.json {
         print_json(&m)?;
     } else if !ctx.global.quiet {
@@ -182,15 +153,26 @@ fn add(ctx: &Ctx, text: &str, category: &str, here: bool) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// A change refused for its input is a usage error (exit 2) with the message's fix.
+fn refused(e: EditError) -> color_eyre::Report {
+    match e {
+        EditError::Store(e) => eyre!(e),
+        EditError::Empty => eyre!(Exit::usage(
+            "the lesson is empty; write it in quotes: az-os memory add \"Run the tests with make check\""
+        )),
+        bad => eyre!(Exit::usage(bad.to_string())),
+    }
+}
+
 fn remove(ctx: &Ctx, id: &str) -> Result<i32> {
     let conn = ctx.open_store()?;
     let m = find(&conn, id)?;
-    memories::delete(&conn, &m.id)?;
+    let gone = edit::apply(&conn, &Change::Delete { id: m.id }).map_err(refused)?;
     if !ctx.global.quiet {
         eprintln!(
             "removed {}: {}",
-            m.id,
-            ellipsize(&strip_control(&m.lesson), 80)
+            gone.id,
+            ellipsize(&strip_control(&gone.lesson), 80)
         );
     }
     Ok(exit::OK)
@@ -250,26 +232,12 @@ fn consolidate(ctx: &Ctx, dry_run: bool) -> Result<i32> {
         )));
     };
     let conn = ctx.open_store()?;
-    let lessons = memories::all(&conn)?;
-    let texts: Vec<String> = lessons.iter().map(|m| m.lesson.clone()).collect();
     let embedder =
         crate::knowledge::embed::shared(&files).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
-    let mut vectors = Vec::with_capacity(texts.len());
-    for batch in texts.chunks(64) {
-        vectors.extend(
-            embedder
-                .embed(batch.to_vec())
-                .map_err(|e| eyre!(Exit::usage(e.to_string())))?,
-        );
-    }
-    for v in &mut vectors {
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if n > 0.0 {
-            for x in v.iter_mut() {
-                *x /= n;
-            }
-        }
-    }
+    // Lessons stored while the model was not loaded get their vectors now; the others
+    // keep the ones they have (no lesson is embedded twice).
+    backfill(ctx, &conn, &embedder)?;
+    let (lessons, vectors) = consolidate::with_vectors(&conn)?;
     let merges = consolidate::plan(&lessons, &vectors, settings.memory.consolidate_threshold);
     if !dry_run {
         consolidate::apply(&conn, &merges)?;
@@ -305,6 +273,61 @@ fn consolidate(ctx: &Ctx, dry_run: bool) -> Result<i32> {
     ));
     print(&s)?;
     Ok(exit::OK)
+}
+
+/// Gives every lesson without a vector one, saying so when there are many.
+fn backfill(
+    ctx: &Ctx,
+    conn: &rusqlite::Connection,
+    embedder: &crate::knowledge::embed::Shared,
+) -> Result<usize> {
+    let pending = crate::store::memories::vectors::pending_count(conn)?;
+    if pending > vectors::BATCH as u64 && !ctx.global.quiet {
+        eprintln!("embedding {pending} lessons that have no vector yet…");
+    }
+    vectors::backfill(conn, &mut |t| embedder.embed(t), usize::MAX)
+        .map_err(|e| eyre!(Exit::usage(e.to_string())))
+}
+
+/// `memory search`: by words, meaning, or both; words alone (with a notice) without the
+/// embedding model.
+fn search(ctx: &Ctx, query: &str, k: usize, mode: Mode) -> Result<i32> {
+    let conn = ctx.open_store()?;
+    let mut vector = None;
+    if mode != Mode::Keyword {
+        let files =
+            crate::knowledge::assets::locate(&crate::knowledge::assets::model_dir(ctx.home.root()));
+        match files {
+            None => eprintln!(
+                "searching by keyword only: the embedding model is not set up (`az-os index --fetch-model` adds it)"
+            ),
+            Some(files) => {
+                let e = crate::knowledge::embed::shared(&files)
+                    .map_err(|e| eyre!(Exit::usage(e.to_string())))?;
+                backfill(ctx, &conn, &e)?;
+                vector = e
+                    .embed(vec![query.to_owned()])
+                    .map_err(|e| eyre!(Exit::usage(e.to_string())))?
+                    .pop();
+            }
+        }
+    }
+    let found = memory::search::find(
+        &conn,
+        &Query {
+            text: query,
+            vector: vector.as_deref(),
+            workdir: None,
+            k,
+            mode,
+        },
+    )?;
+    if ctx.global.json {
+        print_json(&found)?;
+        return Ok(exit::OK);
+    }
+    let rows: Vec<Memory> = found.into_iter().map(|f| f.lesson).collect();
+    table(ctx, &rows, "no lesson matches")
 }
 
 fn clean(ctx: &Ctx, dry_run: bool) -> Result<i32> {

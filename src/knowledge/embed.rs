@@ -8,6 +8,7 @@
 //! signature lines, then its text, cut to [`MAX_TOKENS`].
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, mpsc};
 
 use super::IndexError;
@@ -166,6 +167,16 @@ pub struct Shared {
     jobs: mpsc::Sender<(Vec<String>, Reply)>,
 }
 
+/// Whether the shared embedder has its model loaded (a query costs milliseconds, not the
+/// second a load takes).
+static WARM: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process's shared embedder is loaded: what decides if a task's first
+/// request may wait for a vector (it may not wait for a load).
+pub fn is_warm() -> bool {
+    WARM.load(Ordering::Relaxed)
+}
+
 /// The query embedder for `files`, started on first use (later calls share it).
 pub fn shared(files: &ModelFiles) -> Result<Shared, IndexError> {
     static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
@@ -185,7 +196,10 @@ pub fn shared(files: &ModelFiles) -> Result<Shared, IndexError> {
             for (texts, reply) in rx {
                 if model.is_none() {
                     match Embedder::load(&files, threads) {
-                        Ok(m) => model = Some(m),
+                        Ok(m) => {
+                            model = Some(m);
+                            WARM.store(true, Ordering::Relaxed);
+                        }
                         Err(e) => {
                             let _ = reply.send(Err(e));
                             continue;

@@ -91,6 +91,18 @@ impl Vectors {
         v
     }
 
+    /// Vectors held in memory only (lessons keep theirs in SQLite): `pairs` of id and
+    /// vector; a vector of another width is left out.
+    pub fn in_memory(pairs: impl IntoIterator<Item = (u64, Vec<f32>)>) -> Self {
+        let mut v = Self::default();
+        for (id, floats) in pairs {
+            if floats.len() == DIMS {
+                v.insert(id, floats.into_iter());
+            }
+        }
+        v
+    }
+
     fn insert(&mut self, id: u64, floats: impl Iterator<Item = f32>) {
         if self.pos.contains_key(&id) {
             self.remove(id);
@@ -237,8 +249,8 @@ impl Vectors {
 
 /// A dot product the compiler vectorises: eight independent sums (a single running sum
 /// must be added in order, which keeps it scalar and made a search over 100k vectors
-/// take 80 ms instead of about 15).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// take 80 ms instead of about 15). Cosine for unit vectors; lessons use it too.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca

@@ -5,6 +5,7 @@
 
 use rusqlite::Connection;
 
+use crate::knowledge::vectors::dot;
 use crate::store::StoreError;
 use crate::store::memories::{self, Memory};
 
@@ -26,53 +27,77 @@ pub fn plan(lessons: &[Memory], vectors: &[Vec<f32>], threshold: f32) -> Vec<Mer
             .then(y.access_count.cmp(&x.access_count))
             .then(x.created_at.total_cmp(&y.created_at))
     });
+    // Only lessons of one scope merge: compare within each scope, best wording first.
+    let mut groups: Vec<(Option<&str>, Vec<usize>)> = Vec::new();
+    for &i in &order {
+        let scope = lessons[i].scope.as_deref();
+        match groups.iter_mut().find(|(s, _)| *s == scope) {
+            Some((_, g)) => g.push(i),
+            None => groups.push((scope, vec![i])),
+        }
+    }
     let mut taken = vec![false; lessons.len()];
     let mut merges = Vec::new();
-    for (pos, &i) in order.iter().enumerate() {
-        if taken[i] {
-            continue;
-        }
-        let mut absorbed = Vec::new();
-        for &j in &order[pos + 1..] {
-            if !taken[j]
-                && lessons[j].scope == lessons[i].scope
-                && dot(&vectors[i], &vectors[j]) >= threshold
-            {
-                taken[j] = true;
-                absorbed.push(lessons[j].clone());
+    for (_, group) in &groups {
+        for (pos, &i) in group.iter().enumerate() {
+            if taken[i] {
+                continue;
             }
+            let mut absorbed = Vec::new();
+            for &j in &group[pos + 1..] {
+                if !taken[j] && dot(&vectors[i], &vectors[j]) >= threshold {
+                    taken[j] = true;
+                    absorbed.push(lessons[j].clone());
+                }
+            }
+            if absorbed.is_empty() {
+                continue;
+            }
+            taken[i] = true;
+            let mut keep = lessons[i].clone();
+            for a in &absorbed {
+                keep.access_count += a.access_count;
+                keep.last_access = match (keep.last_access, a.last_access) {
+                    (Some(x), Some(y)) => Some(x.max(y)),
+                    (x, y) => x.or(y),
+                };
+                keep.provenance.lessons.push(a.id.clone());
+                keep.provenance
+                    .lessons
+                    .extend(a.provenance.lessons.iter().cloned());
+                keep.provenance.tasks.extend(a.task_id.iter().cloned());
+                keep.provenance
+                    .tasks
+                    .extend(a.provenance.tasks.iter().cloned());
+            }
+            if let Some(t) = &lessons[i].task_id
+                && !keep.provenance.tasks.contains(t)
+            {
+                keep.provenance.tasks.insert(0, t.clone());
+            }
+            keep.provenance.lessons.dedup();
+            keep.provenance.tasks.sort();
+            keep.provenance.tasks.dedup();
+            merges.push(Merge { keep, absorbed });
         }
-        if absorbed.is_empty() {
-            continue;
-        }
-        taken[i] = true;
-        let mut keep = lessons[i].clone();
-        for a in &absorbed {
-            keep.access_count += a.access_count;
-            keep.last_access = match (keep.last_access, a.last_access) {
-                (Some(x), Some(y)) => Some(x.max(y)),
-                (x, y) => x.or(y),
-            };
-            keep.provenance.lessons.push(a.id.clone());
-            keep.provenance
-                .lessons
-                .extend(a.provenance.lessons.iter().cloned());
-            keep.provenance.tasks.extend(a.task_id.iter().cloned());
-            keep.provenance
-                .tasks
-                .extend(a.provenance.tasks.iter().cloned());
-        }
-        if let Some(t) = &lessons[i].task_id
-            && !keep.provenance.tasks.contains(t)
-        {
-            keep.provenance.tasks.insert(0, t.clone());
-        }
-        keep.provenance.lessons.dedup();
-        keep.provenance.tasks.sort();
-        keep.provenance.tasks.dedup();
-        merges.push(Merge { keep, absorbed });
     }
     merges
+}
+
+/// Every lesson that has a vector, and the vectors (same order): what [`plan`] takes.
+/// Read from the store, never embedded again (`vectors::backfill` makes missing ones).
+pub fn with_vectors(conn: &Connection) -> Result<(Vec<Memory>, Vec<Vec<f32>>), StoreError> {
+    let mut by_id: std::collections::HashMap<String, Vec<f32>> =
+        memories::vectors::by_id(conn)?.into_iter().collect();
+    let mut lessons = Vec::new();
+    let mut vectors = Vec::new();
+    for m in memories::all(conn)? {
+        if let Some(v) = by_id.remove(&m.id) {
+            lessons.push(m);
+            vectors.push(v);
+        }
+    }
+    Ok((lessons, vectors))
 }
 
 /// Stores the merges: the kept lessons updated, the absorbed ones removed.
@@ -86,10 +111,6 @@ pub fn apply(conn: &Connection, merges: &[Merge]) -> Result<(), StoreError> {
     }
     tx.commit()?;
     Ok(())
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(test)]

@@ -1,15 +1,17 @@
 //! Lessons for a new task's first request: those of its workdir and the global ones that
-//! really match the task (the same floor as document context: enough of the task's
-//! content words), best first, within `[memory] context_tokens`. Each recalled lesson's
-//! access count goes up.
+//! really match the task (`search.rs`: keyword, fused with meaning when the task has a
+//! vector, above the floor document context has), best first, within `[memory]
+//! context_tokens`. Each recalled lesson's access count goes up.
 
 use rusqlite::Connection;
 
-use crate::knowledge::context::{matches, terms};
+use super::search::{self, Mode, Query};
 use crate::store::StoreError;
-use crate::store::memories::{self, Memory};
+use crate::store::memories;
+#[cfg(test)]
+use crate::store::memories::Memory;
 
-/// Candidates read before the floor.
+/// Candidates read before the budget.
 const CANDIDATES: usize = 20;
 
 /// Lessons recalled for a task.
@@ -19,27 +21,42 @@ pub struct Recalled {
     pub text: String,
     pub ids: Vec<String>,
     pub tokens: usize,
+    /// Whether the meaning side took part (the query had a vector).
+    pub hybrid: bool,
 }
 
 /// The lessons for `task` in `workdir` within `budget_tokens`, leaving out any whose text
-/// is already in `already` (the document context); counted as recalled.
+/// is already in `already` (the document context). Reading only: [`count`] counts the
+/// recall once the first request is on its way (a write can wait for another process's
+/// write; the first request should not). With `vector`
+/// (the task's embedding, when the model is already loaded) keyword and meaning are
+/// fused; without it, keyword alone.
 pub fn for_task(
     conn: &Connection,
     task: &str,
+    vector: Option<&[f32]>,
     workdir: &str,
     budget_tokens: usize,
     already: &str,
 ) -> Result<Option<Recalled>, StoreError> {
-    let terms = terms(task);
-    if budget_tokens == 0 || terms.is_empty() {
+    // A task of no content words (`what is 17 times 23`) has no lesson that matches.
+    if budget_tokens == 0 || crate::knowledge::context::terms(task).is_empty() {
         return Ok(None);
     }
-    let hits: Vec<Memory> = memories::find_stems(conn, &terms, CANDIDATES)?
-        .into_iter()
-        .filter(|m| m.scope.as_deref().is_none_or(|s| s == workdir))
-        .filter(|m| matches(&terms, &m.lesson))
-        .filter(|m| !already.contains(&m.lesson))
-        .collect();
+    let hits: Vec<_> = search::find(
+        conn,
+        &Query {
+            text: task,
+            vector,
+            workdir: Some(workdir),
+            k: CANDIDATES,
+            mode: Mode::Hybrid,
+        },
+    )?
+    .into_iter()
+    .map(|f| f.lesson)
+    .filter(|m| !already.contains(&m.lesson))
+    .collect();
     let tokens = |s: &str| s.len().div_ceil(3);
     let intro = "Lessons from earlier tasks that may apply:\n";
     let Some(mut left) = budget_tokens.checked_sub(tokens(intro)) else {
@@ -59,12 +76,17 @@ pub fn for_task(
     if ids.is_empty() {
         return Ok(None);
     }
-    memories::touch(conn, &ids)?;
     Ok(Some(Recalled {
         tokens: tokens(&text),
         text,
         ids,
+        hybrid: vector.is_some(),
     }))
+}
+
+/// Counts a recall of `ids`: access count up, last access now.
+pub fn count(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
+    memories::touch(conn, ids)
 }
 
 #[cfg(test)]
@@ -99,16 +121,22 @@ mod tests {
             None,
         )?;
         add("always greet the user", None)?;
-        let r = for_task(&c, "count the lines of data.csv", "/w", 200, "")?.unwrap();
+        let r = for_task(&c, "count the lines of data.csv", None, "/w", 200, "")?.unwrap();
         assert_eq!(r.ids[0], here, "the best match first: {r:?}");
+        assert_eq!(
+            memories::get(&c, &here)?.unwrap().access_count,
+            0,
+            "read only"
+        );
+        count(&c, &r.ids)?;
         assert!(!r.ids.contains(&other), "another workdir's lesson: {r:?}");
         let m = memories::get(&c, &here)?.unwrap();
         assert_eq!(m.access_count, 1);
         assert!(m.last_access.is_some());
-        let r = for_task(&c, "count newline lines with wc", "/w", 200, "")?.unwrap();
+        let r = for_task(&c, "count newline lines with wc", None, "/w", 200, "")?.unwrap();
         assert!(r.ids.contains(&global), "{r:?}");
-        assert!(for_task(&c, "what is 17 times 23", "/w", 200, "")?.is_none());
-        assert!(for_task(&c, "count the lines of data.csv", "/w", 0, "")?.is_none());
+        assert!(for_task(&c, "what is 17 times 23", None, "/w", 200, "")?.is_none());
+        assert!(for_task(&c, "count the lines of data.csv", None, "/w", 0, "")?.is_none());
         Ok(())
     }
 }

@@ -2,6 +2,8 @@
 //! keyword half; `crate::memory` adds meaning and the policies). Each lesson applies to
 //! one workdir (`scope`) or everywhere (`None`), and remembers what it was merged from.
 
+pub mod vectors;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -169,13 +171,9 @@ pub fn touch(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The `k` best lessons holding a word that starts with one of `stems` (folded content
-/// words, `crate::knowledge::context::terms`), best first, without counting a recall.
-pub fn find_stems(
-    conn: &Connection,
-    stems: &[String],
-    k: usize,
-) -> Result<Vec<Memory>, StoreError> {
+/// An FTS5 query for lessons holding a word that starts with one of `stems` (folded
+/// content words, `crate::knowledge::context::terms`); `None` when none is left.
+pub fn stems_query(stems: &[String]) -> Option<String> {
     let parts: Vec<String> = stems
         .iter()
         .take(32)
@@ -187,15 +185,33 @@ pub fn find_stems(
         .filter(|t| !t.is_empty())
         .map(|t| format!("\"{t}\"*"))
         .collect();
-    if parts.is_empty() {
-        return Ok(Vec::new());
-    }
-    find(conn, &parts.join(" OR "), k)
+    (!parts.is_empty()).then(|| parts.join(" OR "))
+}
+
+/// How many lessons hold a word starting with `stem` (at most: a lesson with two such
+/// words counts twice), from the FTS5 vocabulary.
+pub fn stem_docs(conn: &Connection, stem: &str) -> Result<u64, StoreError> {
+    let mut end = stem.to_owned();
+    end.push(char::MAX);
+    let docs: i64 = conn
+        .prepare_cached(
+            "SELECT coalesce(sum(doc), 0) FROM memories_vocab WHERE term >= ?1 AND term < ?2",
+        )?
+        .query_row(params![stem, end], |r| r.get(0))?;
+    Ok(u64::try_from(docs).unwrap_or(0))
+}
+
+/// How many lessons there are.
+pub fn count(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM memories")?
+        .query_row([], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Turns free text into an FTS5 query that cannot be a syntax error: each word
 /// quoted, joined with OR, so any shared word matches and bm25 ranks the rest.
-fn fts_query(q: &str) -> Option<String> {
+pub fn words_query(q: &str) -> Option<String> {
     let words: Vec<String> = q
         .split(|c: char| !c.is_alphanumeric() && c != '_')
         .filter(|w| !w.is_empty())
@@ -205,38 +221,41 @@ fn fts_query(q: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" OR "))
 }
 
-/// The `k` best lessons for `query`, best first; each hit's access count goes up.
+/// The `k` best lessons for `query` by keyword, best first; each hit's access count goes
+/// up (a recall by the agent).
 pub fn search(conn: &Connection, query: &str, k: usize) -> Result<Vec<Memory>, StoreError> {
-    let Some(q) = fts_query(query) else {
+    let Some(q) = words_query(query) else {
         return Ok(Vec::new());
     };
-    let hits = find(conn, &q, k)?;
+    let mut hits = Vec::new();
+    for rowid in keyword_rowids(conn, &q, k)? {
+        hits.extend(by_rowid(conn, rowid)?);
+    }
     touch(conn, &hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>())?;
     Ok(hits)
 }
 
-/// The `k` best lessons for `query` by keyword, best first, without counting a recall.
-pub fn find_words(conn: &Connection, query: &str, k: usize) -> Result<Vec<Memory>, StoreError> {
-    match fts_query(query) {
-        Some(q) => find(conn, &q, k),
-        None => Ok(Vec::new()),
-    }
+/// The row ids of the `k` lessons best matching the FTS5 query `fts` (bm25), best first.
+/// Only the index is read: FTS5 keeps the `k` best while it scores and no lesson row is
+/// read for the thousands it passes over (joined to the rows, the query read every match
+/// and sorted them all: 1.5x as long at 10k lessons, `parts/fts_joined_rows_20_before`
+/// vs `parts/fts_rowids_50` in `benches/memory.rs`).
+pub fn keyword_rowids(conn: &Connection, fts: &str, k: usize) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+    )?;
+    let ids = stmt
+        .query_map(params![fts, i64::try_from(k).unwrap_or(10)], |r| r.get(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok(ids)
 }
 
-fn find(conn: &Connection, fts: &str, k: usize) -> Result<Vec<Memory>, StoreError> {
-    let cols = COLUMNS
-        .split(", ")
-        .map(|c| format!("m.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {cols} FROM memories_fts f JOIN memories m ON m.rowid = f.rowid \
-         WHERE memories_fts MATCH ?1 ORDER BY bm25(memories_fts) LIMIT ?2"
-    ))?;
-    let hits = stmt
-        .query_map(params![fts, i64::try_from(k).unwrap_or(10)], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(hits)
+/// One lesson by its row id (what the keyword and vector searches return).
+pub fn by_rowid(conn: &Connection, rowid: i64) -> Result<Option<Memory>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM memories WHERE rowid = ?1"))?
+        .query_row(params![rowid], from_row)
+        .optional()?)
 }
 
 /// Newest lessons first.

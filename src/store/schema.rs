@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -167,7 +167,26 @@ CREATE INDEX IF NOT EXISTS idx_tasks_owner ON tasks(runner_pid, owner_started, o
     WHERE status IN ('pending', 'running');
 ";
 
-const MIGRATIONS: [&str; 6] = [V1, V2, V3, V4, V5, V6];
+/// Lesson vectors for search by meaning (`crate::memory::vectors`): the lesson's MiniLM
+/// embedding (384 little-endian f32, unit length) and the order vectors were stored in
+/// (`embedded_seq`, from a counter that never goes back, so the count and the newest of
+/// them tell a cache whether it is stale). Editing a lesson's text drops its
+/// vector, so it is made again from the new text. `memories_vocab` says in how many
+/// lessons a word occurs (a recall leaves out words most lessons hold).
+const V7: &str = "
+ALTER TABLE memories ADD COLUMN embedding BLOB;
+ALTER TABLE memories ADD COLUMN embedded_seq INTEGER;
+CREATE INDEX IF NOT EXISTS idx_memories_embedded ON memories(embedded_seq);
+CREATE TABLE IF NOT EXISTS memory_vector_seq (n INTEGER NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS memories_vocab USING fts5vocab(memories_fts, 'row');
+INSERT INTO memory_vector_seq SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM memory_vector_seq);
+CREATE TRIGGER IF NOT EXISTS memories_text_changed AFTER UPDATE OF lesson ON memories
+WHEN old.lesson IS NOT new.lesson BEGIN
+    UPDATE memories SET embedding = NULL, embedded_seq = NULL WHERE rowid = new.rowid;
+END;
+";
+
+const MIGRATIONS: [&str; 7] = [V1, V2, V3, V4, V5, V6, V7];
 
 /// Applies every migration newer than the database's version. Several
 /// processes (or connections) may open a new database at once, so the version

@@ -71,6 +71,8 @@ actions! {
     MemoryDelete => "memory.delete",
     MemoryView => "memory.view",
     MemoryDocs => "memory.docs",
+    MemoryAdd => "memory.add",
+    MemoryEdit => "memory.edit",
     Newline => "input.newline",
     HistoryPrev => "input.history_prev",
     HistoryNext => "input.history_next",

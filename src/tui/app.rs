@@ -104,7 +104,10 @@ where
     }
     for fx in [
         Effect::LoadCost,
-        Effect::LoadMemories(None),
+        Effect::LoadMemories {
+            query: None,
+            home: None,
+        },
         Effect::LoadMetrics,
     ] {
         effects.run(fx);

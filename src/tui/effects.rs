@@ -9,6 +9,9 @@ use tokio::sync::mpsc;
 use super::msg::{Effect, Msg};
 use crate::engine::EngineHandle;
 use crate::health::metrics;
+use crate::memory::edit::{self, Change};
+use crate::memory::hybrid;
+use crate::memory::search::Mode;
 use crate::store::{StoreHandle, costs, logs, memories, tasks};
 use crate::util::time::{now_unix, start_of_utc_day};
 
@@ -49,14 +52,28 @@ impl Effects {
                     }
                 });
             }
-            Effect::LoadMemories(query) => {
+            Effect::LoadMemories { query, home } => {
                 tokio::spawn(async move {
-                    let r = store
-                        .call(move |c| match &query {
-                            Some(q) => memories::search(c, q, MEMORY_LIMIT),
-                            None => memories::list(c, MEMORY_LIMIT),
-                        })
-                        .await;
+                    let r = match (query, home) {
+                        (Some(q), home) => {
+                            // Without a home (tests) there is no model: words alone.
+                            let mode = if home.is_some() {
+                                Mode::Hybrid
+                            } else {
+                                Mode::Keyword
+                            };
+                            let home = home.unwrap_or_default();
+                            hybrid::search(&store, &home, &q, None, MEMORY_LIMIT, mode, false)
+                                .await
+                                .map(|a| {
+                                    if let Some(n) = a.notice {
+                                        let _ = tx.send(Msg::Done(Ok(n)));
+                                    }
+                                    a.found.into_iter().map(|f| f.lesson).collect()
+                                })
+                        }
+                        (None, _) => store.call(|c| memories::list(c, MEMORY_LIMIT)).await,
+                    };
                     let _ = tx.send(match r {
                         Ok(items) => Msg::MemoriesLoaded(items),
                         Err(e) => Msg::Done(Err(format!("memory: {e}"))),
@@ -92,16 +109,25 @@ impl Effects {
                     }));
                 });
             }
-            Effect::DeleteMemory(id) => {
+            Effect::ChangeLesson(change) => {
                 tokio::spawn(async move {
-                    let r = store.call(move |c| memories::delete(c, &id)).await;
-                    let _ = tx.send(Msg::Done(
-                        r.map(|_| "Lesson deleted".to_owned())
-                            .map_err(|e| e.to_string()),
-                    ));
-                    if let Ok(items) = store.call(|c| memories::list(c, MEMORY_LIMIT)).await {
-                        let _ = tx.send(Msg::MemoriesLoaded(items));
-                    }
+                    let verb = match &change {
+                        Change::Add { .. } => "added",
+                        Change::Edit { .. } => "saved",
+                        Change::Delete { .. } => "deleted",
+                    };
+                    let r = store
+                        .call(move |c| Ok(edit::apply(c, &change)))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()))
+                        .map(|m| {
+                            format!(
+                                "Lesson {verb}: {}",
+                                crate::util::text::ellipsize(&m.lesson, 50)
+                            )
+                        });
+                    let _ = tx.send(Msg::LessonChanged(r));
                 });
             }
             Effect::DeleteTask(id) => {

@@ -29,6 +29,8 @@ pub enum Msg {
     LogsLoaded(TaskId, Vec<LogRow>),
     /// Lessons (all, or the hits of a search).
     MemoriesLoaded(Vec<Memory>),
+    /// A lesson was added, edited or deleted (what the status bar says), or why not.
+    LessonChanged(Result<String, String>),
     /// Document hits of a docs search, and a notice (BM25 only, vectors still coming), or
     /// what went wrong.
     DocsLoaded(Result<(Vec<crate::knowledge::Hit>, Option<String>), String>),
@@ -87,14 +89,20 @@ pub enum Effect {
     /// Send a command to the engine.
     Engine(Command),
     LoadLogs(TaskId),
-    LoadMemories(Option<String>),
+    /// Lessons: newest first, or those matching `query` (by words and meaning through
+    /// the lesson search; words alone without `home` or the model).
+    LoadMemories {
+        query: Option<String>,
+        home: Option<std::path::PathBuf>,
+    },
     /// Search the document index of `workdir` (in the home `home`).
     SearchDocs {
         home: std::path::PathBuf,
         workdir: std::path::PathBuf,
         query: String,
     },
-    DeleteMemory(String),
+    /// Add, edit or delete a lesson (through `crate::memory::edit`, as the CLI does).
+    ChangeLesson(crate::memory::edit::Change),
     /// Delete a finished task and its transcript (its spend stays in the ledger).
     DeleteTask(TaskId),
     /// Read the files task `.0` changed from its checkpoints.

@@ -19,6 +19,7 @@ use super::panes::queue::TaskItem;
 use super::panes::status::{Scope, Tone};
 use super::panes::turns::Transcript;
 use crate::engine::{Command, TaskSpec};
+use crate::memory::edit::Change;
 use crate::util::ids::TaskId;
 
 /// Seconds within which a second Ctrl-C quits.
@@ -64,6 +65,7 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
             m.turns.show(shown);
         }
         Msg::MemoriesLoaded(items) => m.memory.set_items(items),
+        Msg::LessonChanged(r) => memory::changed(m, r, &mut fx),
         Msg::DocsLoaded(Ok((hits, notice))) => {
             m.memory.doc_hits = hits;
             m.memory.selected = m
@@ -127,7 +129,17 @@ pub fn areas(m: &Model) -> Areas {
 
 fn key(m: &mut Model, k: KeyEvent, now: f64, fx: &mut Vec<Effect>) {
     let key = Key::from_event(&k);
-    // Typing a memory query: the search line takes printable keys.
+    // Writing a lesson or a memory query: the input line takes printable keys.
+    if m.modal().is_none()
+        && m.focus == Focus::Memory
+        && m.memory.draft.is_some()
+        && m.keymap
+            .lookup(&[super::keymap::Context::Global], key)
+            .is_none()
+    {
+        memory::draft_key(m, k, fx);
+        return;
+    }
     if m.modal().is_none()
         && m.focus == Focus::Memory
         && m.memory.editing.is_some()
@@ -253,6 +265,8 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
         Action::MemoryDocs => memory::toggle_docs(m, fx),
         Action::MemoryView => memory::view(m),
         Action::MemoryDelete => memory::delete(m),
+        Action::MemoryAdd => memory::add(m),
+        Action::MemoryEdit => memory::edit(m),
         Action::Newline => {
             m.input.textarea.insert_newline();
             relayout(m);
@@ -282,7 +296,9 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             if let Some(Popup::Confirm { what, .. }) = m.popup.take() {
                 match what {
                     Confirm::DeleteTask(id) => fx.push(Effect::DeleteTask(id)),
-                    Confirm::DeleteMemory(id) => fx.push(Effect::DeleteMemory(id)),
+                    Confirm::DeleteMemory(id) => {
+                        fx.push(Effect::ChangeLesson(Change::Delete { id }));
+                    }
                     Confirm::CancelTask(id) => fx.push(Effect::Engine(Command::Cancel { id })),
                     Confirm::Rollback(task) => {
                         m.status

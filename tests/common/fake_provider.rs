@@ -62,6 +62,8 @@ pub struct Recorded {
     pub headers: Vec<(String, String)>,
     /// `Value::Null` if there was no body or it was not JSON.
     pub body: Value,
+    /// Bytes of the body as received (what the request cost on the wire, headers aside).
+    pub body_bytes: usize,
     pub at: Instant,
 }
 
@@ -329,6 +331,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
         path: req.path.clone(),
         headers: req.headers,
         body: body.clone(),
+        body_bytes: req.body.len(),
         at: Instant::now(),
     };
     if lessons {

@@ -384,3 +384,132 @@ fn consolidate_merges_paraphrases_and_keeps_different_lessons_apart() {
     ids.sort_unstable();
     assert_eq!(ids, ["a", "c"], "b merged into a; c kept apart");
 }
+
+/// `memory search --mode`: keyword finds by words; without the model, dense and hybrid
+/// answer by words and say so (no error); with the real model (CI fetches it) a lesson
+/// that shares no content word with the query is found by meaning (the lessons get their
+/// vectors on that first search).
+#[test]
+fn memory_search_by_words_and_meaning() {
+    let env = TestEnv::new();
+    let file = env.work().join("m.json");
+    std::fs::write(
+        &file,
+        r#"[{"id":"a","lesson":"data.csv has a header row, so subtract one when counting rows","score":8,"timestamp":1},
+            {"id":"c","lesson":"Run the test suite with make check before committing","score":5,"timestamp":3},
+            {"id":"d","lesson":"The staging deploy fails unless the VPN is connected first","score":5,"timestamp":4}]"#,
+    )
+    .unwrap();
+    assert_eq!(az(&env, &["memory", "import", file.to_str().unwrap()]).0, 0);
+    let search = |model: &std::path::Path, args: &[&str]| {
+        let o = env
+            .cmd()
+            .env("AZ_OS_MODEL_DIR", model)
+            .args(["--json", "memory", "search"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        let found: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let ids: Vec<String> = found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect();
+        (ids, found, String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let none = env.work().join("no-model");
+    let (ids, _, _) = search(&none, &["csv header", "--mode", "keyword"]);
+    assert_eq!(ids, ["a"]);
+    let (ids, _, err) = search(&none, &["csv header", "--mode", "dense"]);
+    assert_eq!(ids, ["a"], "words when the model is missing");
+    assert!(
+        err.contains("keyword only") && err.contains("--fetch-model"),
+        "{err}"
+    );
+
+    let model = std::env::var_os("AZ_OS_MODEL_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|d| az_os::knowledge::assets::locate(d).is_some());
+    let Some(model) = model else {
+        eprintln!(
+            "skipped the search by meaning: set AZ_OS_MODEL_DIR to a folder made by `az-os index --fetch-model` (CI does)"
+        );
+        return;
+    };
+    let q = "how many records are in the spreadsheet";
+    let (ids, _, _) = search(&model, &[q, "--mode", "keyword"]);
+    assert!(ids.is_empty(), "no word in common: {ids:?}");
+    let (ids, found, _) = search(&model, &[q, "--mode", "dense"]);
+    assert_eq!(
+        ids,
+        ["a"],
+        "by meaning, the others under the floor: {found:#}"
+    );
+    assert!(found[0]["cosine"].as_f64().unwrap() > 0.35, "{found:#}");
+    let (ids, _, _) = search(&model, &[q]);
+    assert_eq!(ids, ["a"], "hybrid finds it too");
+    let (ids, _, _) = search(&model, &["deploying to staging does not work"]);
+    assert_eq!(ids.first().map(String::as_str), Some("d"));
+}
+
+/// What extraction adds to a task, measured on the batch benchmark's task ("run echo
+/// hello and tell me what it printed": one command, then the answer), which `auto`
+/// asks about (two turns): exactly one request, whose body bytes the fake server counts.
+/// The numbers in docs/performance.md come from this test's output
+/// (`cargo test --test all -- extraction_adds --nocapture`).
+#[test]
+fn extraction_adds_one_request_and_its_size_is_reported() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![
+        Reply::Tools {
+            text: "Running it.".into(),
+            calls: vec![(
+                "execute_command".into(),
+                r#"{"command":"echo hello"}"#.into(),
+            )],
+        },
+        Reply::Text("It printed hello.".into()),
+    ]);
+    fake.push_lessons(Reply::Text(
+        r#"{"lessons": [{"lesson": "echo prints its arguments followed by a newline.", "category": "fact", "scope": "global", "score": 3}]}"#
+            .into(),
+    ));
+    env.config("openai", &fake.base_url(), "");
+    let out = env
+        .cmd()
+        .args([
+            "--batch",
+            "--json",
+            "run",
+            "run echo hello and tell me what it printed",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let asked = fake.lesson_requests();
+    assert_eq!(asked.len(), 1, "one extraction request per task");
+    let task_bytes: usize = fake.requests().iter().map(|r| r.body_bytes).sum();
+    let lesson_bytes = asked[0].body_bytes;
+    let events = json_lines(&out.stdout);
+    let calls = of_type(&events, "llm_call");
+    assert_eq!(calls.len(), 3, "two task turns and the extraction");
+    let x = &calls[2];
+    let cost = x["cost_usd"].as_f64().unwrap();
+    let task_cost: f64 = calls[..2]
+        .iter()
+        .map(|c| c["cost_usd"].as_f64().unwrap())
+        .sum();
+    println!(
+        "extraction: 1 request, {lesson_bytes} body bytes ({} input + {} output tokens, ${cost:.8} at $1/$2 per Mtok); the task's own 2 requests: {task_bytes} bytes, ${task_cost:.8}",
+        x["input_tokens"], x["output_tokens"]
+    );
+    // The request carries an outline of the task, not its transcript: smaller than the
+    // task's own requests (which carry the system prompt and tool schemas).
+    assert!(
+        lesson_bytes < task_bytes / 2,
+        "{lesson_bytes} vs {task_bytes}"
+    );
+    assert!(cost > 0.0 && cost < task_cost, "{cost} vs {task_cost}");
+}

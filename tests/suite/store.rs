@@ -1043,3 +1043,28 @@ fn many_connections_opening_a_new_database_at_once_all_succeed() {
         .unwrap();
     assert_eq!(v, az_os::store::SCHEMA_VERSION);
 }
+
+/// Schema 6 adds lesson vectors: lessons stored under schema 5 stay as they were, with
+/// no vector yet (the next search by meaning or `memory consolidate` makes them).
+#[test]
+fn upgrade_from_schema_5_keeps_lessons_without_vectors() {
+    let (_dir, path) = db();
+    let conn = Connection::open(&path).unwrap();
+    store::migrate_to(&conn, 5).unwrap();
+    conn.execute(
+        "INSERT INTO memories (id, lesson, category, created_at, scope, access_count) \
+         VALUES ('mem-old', 'count lines with wc -l', 'tooling', 1.0, '/w', 4)",
+        [],
+    )
+    .unwrap();
+    close(conn);
+    let conn = open(&path);
+    assert_eq!(user_version(&conn), SCHEMA_VERSION);
+    let m = memories::get(&conn, "mem-old").unwrap().unwrap();
+    assert_eq!(m.lesson, "count lines with wc -l");
+    assert_eq!(m.access_count, 4);
+    assert_eq!(m.scope.as_deref(), Some("/w"));
+    let pending = memories::vectors::pending(&conn, 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].id, "mem-old");
+}

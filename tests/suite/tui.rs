@@ -16,6 +16,7 @@ mod event_loop;
 mod exit;
 mod health_pane;
 mod input;
+mod lessons;
 mod popups;
 mod queue;
 mod status;

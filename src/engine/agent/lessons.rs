@@ -17,12 +17,18 @@ use crate::engine::budget::Caps;
 use crate::engine::protocol::Event;
 use crate::engine::route::SuccessRates;
 use crate::llm::{ChatRequest, LlmClient, Message};
-use crate::memory::{extract, recall};
+use crate::memory::{extract, hybrid, recall};
 use crate::store::memories::{self, Memory};
 use crate::store::{TaskRow, TaskStatus};
 use crate::util::time::now_unix;
 
 /// The lessons recalled for `task` in `workdir`, leaving out what `docs` already holds.
+///
+/// Keyword and meaning fused when this process's embedder is already loaded (a query's
+/// vector costs milliseconds); keyword alone otherwise, because loading the model takes
+/// about a second and ~260 MB, and the first request does not wait for that. So a batch
+/// run (one task per process) recalls by keyword unless something else loaded the model;
+/// in the dashboard, once a search by meaning ran, every later task recalls by both.
 pub(super) async fn recall(
     runner: &Runner,
     task: &str,
@@ -33,12 +39,41 @@ pub(super) async fn recall(
     if budget == 0 {
         return None;
     }
+    let home = runner.settings.home.root().to_path_buf();
+    let warm = hybrid::embedder(&home, hybrid::Load::IfWarm);
+    let vector = match &warm {
+        Some(e) => match hybrid::query_vector(e, task).await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!("recalling lessons by keyword only: {e}");
+                None
+            }
+        },
+        None => None,
+    };
     let (task, workdir, docs) = (task.to_owned(), workdir.to_owned(), docs.to_owned());
-    match runner
+    let found = runner
         .store
-        .call(move |c| recall::for_task(c, &task, &workdir, budget, &docs))
-        .await
-    {
+        .call(move |c| recall::for_task(c, &task, vector.as_deref(), &workdir, budget, &docs))
+        .await;
+    // The recall is counted (queued: the first request does not wait for a write), and
+    // lessons stored since the model was loaded get their vectors, after the first
+    // request is on its way.
+    if let Ok(Some(r)) = &found {
+        let ids = r.ids.clone();
+        runner
+            .store
+            .post("count recalled lessons", move |c| recall::count(c, &ids));
+    }
+    if let Some(e) = warm {
+        let store = runner.store.clone();
+        tokio::spawn(async move {
+            if let Err(why) = hybrid::backfill(&store, &e, hybrid::BACKFILL_PER_SEARCH).await {
+                tracing::warn!("lesson vectors not made: {why}");
+            }
+        });
+    }
+    match found {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!("no lessons recalled: {e}");
@@ -170,6 +205,14 @@ pub(super) async fn learn(
     {
         Ok(()) => note(rec, &format!("learned: {}", text.join(" · "))),
         Err(e) => note(rec, &format!("lessons not stored: {e}")),
+    }
+    // With the model already loaded, the new lessons get their vectors now; otherwise
+    // at the next search by meaning or `memory consolidate` (never a load for this).
+    let home = runner.settings.home.root().to_path_buf();
+    if let Some(e) = hybrid::embedder(&home, hybrid::Load::IfWarm)
+        && let Err(why) = hybrid::backfill(&runner.store, &e, hybrid::BACKFILL_PER_SEARCH).await
+    {
+        tracing::warn!("lesson vectors not made: {why}");
     }
     cost
 }

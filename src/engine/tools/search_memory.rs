@@ -1,12 +1,14 @@
-//! `search_memory`: lessons from past tasks (SQLite FTS5) and the workdir's document
-//! index (`"in": "lessons" | "docs" | "all"`, default all). Docs come first when both
-//! are asked for: they are about this workdir.
+//! `search_memory`: lessons from past tasks and the workdir's document index (`"in":
+//! "lessons" | "docs" | "all"`, default all), both by words and meaning (keyword alone,
+//! with a notice, without the embedding model). Docs come first when both are asked
+//! for: they are about this workdir. Lessons found count as recalled.
 
 use serde::Deserialize;
 
 use super::{ToolCtx, ToolOutput, parse_args};
 use crate::knowledge::{Hit, IndexError, Mode, search};
-use crate::store::memories;
+use crate::memory::hybrid;
+use crate::memory::search::Mode as LessonMode;
 use crate::util::text::truncate_middle;
 
 /// Most bytes of one chunk in the observation; `read_file` gets the rest.
@@ -52,17 +54,28 @@ pub async fn run(raw: &str, ctx: &ToolCtx<'_>) -> ToolOutput {
         }
     }
     if args.within != Within::Docs {
-        let query = args.query.clone();
-        match ctx
-            .store
-            .call(move |c| memories::search(c, &query, k))
-            .await
+        let workdir = Some(ctx.workdir.display().to_string());
+        match hybrid::search(
+            ctx.store,
+            ctx.home,
+            &args.query,
+            workdir,
+            k,
+            LessonMode::Hybrid,
+            true,
+        )
+        .await
         {
-            Ok(hits) if hits.is_empty() => parts.push("lessons: nothing matches".to_owned()),
-            Ok(hits) => parts.push(format!(
-                "lessons:\n{}",
-                hits.iter()
-                    .map(|m| format!("- [{}] {}", m.category, m.lesson))
+            Ok(a) if a.found.is_empty() => parts.push(format!(
+                "lessons: nothing matches{}",
+                a.notice.map(|n| format!(" ({n})")).unwrap_or_default()
+            )),
+            Ok(a) => parts.push(format!(
+                "lessons{}:\n{}",
+                a.notice.map(|n| format!(" ({n})")).unwrap_or_default(),
+                a.found
+                    .iter()
+                    .map(|f| format!("- [{}] {}", f.lesson.category, f.lesson.lesson))
                     .collect::<Vec<_>>()
                     .join("\n")
             )),

@@ -1,5 +1,7 @@
-//! The memory browser: lessons from past tasks, newest first or as search hits;
-//! `/` edits the query, Enter views a lesson, `d` deletes one (after confirming).
+//! The memory browser: lessons from past tasks, newest first or as search hits (by words
+//! and meaning), each with how often tasks recalled it and where it applies; `/` edits
+//! the query, Enter views a lesson with its provenance, `a` adds one and `e` edits the
+//! selected one on an input line at the top, `d` deletes one (after confirming).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -26,6 +28,27 @@ pub struct MemoryState {
     pub doc_hits: Vec<crate::knowledge::Hit>,
     /// Where the document indexes live (the home); `None`: no docs search.
     pub index_home: Option<std::path::PathBuf>,
+    /// A lesson being written (`a`) or edited (`e`).
+    pub draft: Option<Draft>,
+}
+
+/// The input line of a lesson being written or edited.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Draft {
+    /// `None`: a new lesson; else the id of the lesson edited.
+    pub id: Option<String>,
+    pub text: String,
+    /// Index into `crate::memory::CATEGORIES` (Tab cycles).
+    pub category: usize,
+}
+
+impl Draft {
+    pub fn category(&self) -> &'static str {
+        crate::memory::CATEGORIES
+            .get(self.category)
+            .copied()
+            .unwrap_or("general")
+    }
 }
 
 impl MemoryState {
@@ -87,7 +110,7 @@ impl Widget for MemoryPane<'_> {
             ),
             None => format!("Memory · {}", s.items.len()),
         };
-        let block = frame(&title, "/ search · t docs", self.focused, th);
+        let block = frame(&title, "/ search · a add · t docs", self.focused, th);
         let inner = block.inner(area);
         block.render(area, buf);
         let y = search_line(s, th, inner, buf);
@@ -101,12 +124,21 @@ impl Widget for MemoryPane<'_> {
             return;
         }
         let lines = s.items.iter().map(|m| {
+            let used = format!("{:>3}× ", m.access_count.min(999));
+            let scope = format!("{:<8} ", ellipsize_cols(&scope_name(m), 8));
             let cat = format!("[{}] ", ellipsize_cols(&strip_control(&m.category), 12));
             let text = ellipsize_cols(
                 &strip_control(&m.lesson).replace('\n', " "),
-                usize::from(inner.width).saturating_sub(width(&cat)).max(1),
+                usize::from(inner.width)
+                    .saturating_sub(width(&used) + width(&scope) + width(&cat))
+                    .max(1),
             );
-            Line::from(vec![Span::styled(cat, th.dim), Span::styled(text, th.text)])
+            Line::from(vec![
+                Span::styled(used, th.dim),
+                Span::styled(scope, th.accent),
+                Span::styled(cat, th.dim),
+                Span::styled(text, th.text),
+            ])
         });
         draw_rows(lines, s.selected, self.focused, th, inner, y, buf);
     }
@@ -180,8 +212,53 @@ fn draw_rows<'a>(
     }
 }
 
-/// The search line while a query is typed; the first row below it.
+/// Where a lesson applies, short: `global`, or its workdir's folder name.
+pub fn scope_name(m: &Memory) -> String {
+    m.scope.as_deref().map_or_else(
+        || "global".to_owned(),
+        |s| {
+            let name = std::path::Path::new(s)
+                .file_name()
+                .map_or_else(|| s.to_owned(), |n| n.to_string_lossy().into_owned());
+            strip_control(&name)
+        },
+    )
+}
+
+/// The input line of a lesson being written or edited, or the search line while a query
+/// is typed; the first row below it.
 fn search_line(s: &MemoryState, th: &Theme, inner: Rect, buf: &mut Buffer) -> u16 {
+    if let Some(d) = &s.draft {
+        let what = if d.id.is_some() { "edit" } else { "new" };
+        let head = format!("{what} [{}] ", d.category());
+        let full = usize::from(inner.width).saturating_sub(width(&head) + 1);
+        // The keys while there is room for them and 30 columns of text; the text first.
+        let hint = " Tab category · Enter save · Esc cancel";
+        let hint = if full >= width(hint) + 30 { hint } else { "" };
+        let room = full.saturating_sub(width(hint));
+        // The end of a long text shows: that is where the cursor is.
+        let shown: String = {
+            let chars: Vec<char> = strip_control(&d.text).chars().collect();
+            let mut kept = Vec::new();
+            let mut cols = 0;
+            for c in chars.iter().rev() {
+                let w = width(&c.to_string());
+                if cols + w > room.max(1) {
+                    break;
+                }
+                cols += w;
+                kept.push(*c);
+            }
+            kept.into_iter().rev().collect()
+        };
+        let line = Line::from(vec![
+            Span::styled(head, th.accent),
+            Span::styled(format!("{shown}▏"), th.input),
+            Span::styled(hint, th.dim),
+        ]);
+        buf.set_line(inner.x, inner.y, &line, inner.width);
+        return inner.y + 1;
+    }
     let Some(q) = &s.editing else {
         return inner.y;
     };

@@ -284,18 +284,53 @@ pub fn detail<'a>(th: &Theme, t: &TaskItem) -> Sheet<'a> {
     }
 }
 
-/// A lesson in full.
+/// A lesson: where it came from (category, score and outcome, when it was made and last
+/// recalled, where it applies, its task, what was merged into it), then its text in full.
 pub fn lesson<'a>(th: &Theme, m: &crate::store::memories::Memory) -> Sheet<'a> {
+    use crate::util::time::rfc3339;
+    let field = |k: &str, v: String| {
+        Line::from(vec![
+            Span::styled(format!("{k:<11}"), th.dim),
+            Span::styled(strip_control(&v), th.text),
+        ])
+    };
+    let outcome = if m.success {
+        "from a task that succeeded"
+    } else {
+        "from a task that failed"
+    };
     let mut lines = vec![
-        Line::from(Span::styled(
-            format!(
-                "[{}] score {:.1} · used {}×",
-                m.category, m.score, m.access_count
-            ),
-            th.dim,
-        )),
-        Line::default(),
+        field(
+            "category",
+            format!("{} · score {:.1} · {outcome}", m.category, m.score),
+        ),
+        field("created", rfc3339(m.created_at)),
+        field(
+            "recalled",
+            match m.last_access {
+                Some(t) => format!("{} times, last {}", m.access_count, rfc3339(t)),
+                None => format!("{} times, never yet", m.access_count),
+            },
+        ),
+        field(
+            "applies to",
+            m.scope.clone().unwrap_or_else(|| "every workdir".into()),
+        ),
+        field(
+            "task",
+            m.task_id
+                .clone()
+                .unwrap_or_else(|| "none (added by hand or imported)".into()),
+        ),
     ];
+    if !m.provenance.lessons.is_empty() {
+        lines.push(field("merged", m.provenance.lessons.join(", ")));
+    }
+    if !m.provenance.tasks.is_empty() {
+        lines.push(field("from tasks", m.provenance.tasks.join(", ")));
+    }
+    lines.push(field("id", m.id.clone()));
+    lines.push(Line::default());
     lines.extend(
         strip_control(&m.lesson)
             .lines()

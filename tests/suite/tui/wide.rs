@@ -89,7 +89,7 @@ fn transcript_and_memory_rows_stay_inside_their_panes() {
     // The lesson is cut to the pane with its `…` showing, not clipped mid-character.
     let lesson = text_of(a.memory)
         .into_iter()
-        .find(|l| l.starts_with('['))
+        .find(|l| l.contains('×'))
         .unwrap();
     assert!(lesson.trim_end().ends_with('…'), "{lesson:?}");
     for pane in [a.turns, a.memory] {
