@@ -9,7 +9,9 @@
 #   store: task creation and `tasks list` on 100k tasks (criterion);
 #   vault: unlocking the key vault at 600k PBKDF2 iterations (the KDF's cost);
 #   policy: a policy check, redaction, and the sandbox's cost per command (criterion);
-#   memory: lesson recall at task start and the cleanup scan over 10k lessons (criterion);
+#   memory: over 10k lessons: keyword recall at task start, consolidate from stored
+#          vectors, the cleanup scan, and with AZ_OS_MODEL_DIR hybrid lesson search with
+#          the embedder warm (criterion);
 #   sse:   parsing provider streams: a 20 MB event refused at the cap, 100k small events
 #          (criterion);
 #   checkpoint: a snapshot after 10 changed files of a 10k-file workdir, a rollback of

@@ -39,13 +39,14 @@ pub fn plan(lessons: &[Memory], vectors: &[Vec<f32>], threshold: f32) -> Vec<Mer
     let mut taken = vec![false; lessons.len()];
     let mut merges = Vec::new();
     for (_, group) in &groups {
+        let near = near_pairs(group, vectors, threshold);
         for (pos, &i) in group.iter().enumerate() {
             if taken[i] {
                 continue;
             }
             let mut absorbed = Vec::new();
-            for &j in &group[pos + 1..] {
-                if !taken[j] && dot(&vectors[i], &vectors[j]) >= threshold {
+            for &j in &near[pos] {
+                if !taken[j] {
                     taken[j] = true;
                     absorbed.push(lessons[j].clone());
                 }
@@ -98,6 +99,76 @@ pub fn with_vectors(conn: &Connection) -> Result<(Vec<Memory>, Vec<Vec<f32>>), S
         }
     }
     Ok((lessons, vectors))
+}
+
+/// A vector's first [`HEAD`] dimensions and the rest.
+fn split(v: &[f32]) -> (&[f32], &[f32]) {
+    v.split_at(HEAD.min(v.len()))
+}
+
+/// Dimensions compared first: a pair whose first [`HEAD`] dimensions cannot reach the
+/// threshold even if the rest point exactly the same way is dropped without them.
+const HEAD: usize = 128;
+
+/// For each lesson of `group` (best first), the later ones whose cosine with it is at
+/// least `threshold`. The dot products are nearly all of a plan's work (n²/2 per scope),
+/// so they are cut short and spread over the cores:
+///
+/// - For unit vectors the rest of a dot product is at most the product of the two rests'
+///   lengths (Cauchy–Schwarz), so after the first [`HEAD`] dimensions a pair that cannot
+///   reach the threshold is dropped; near-duplicates are rare, so most pairs cost a third.
+/// - Each core takes every t-th row (rows shrink as they go).
+fn near_pairs(group: &[usize], vectors: &[Vec<f32>], threshold: f32) -> Vec<Vec<usize>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(group.len().div_ceil(256).max(1));
+    let rest: Vec<f32> = group
+        .iter()
+        .map(|&i| {
+            let (_, tail) = split(&vectors[i]);
+            tail.iter().map(|x| x * x).sum::<f32>().sqrt()
+        })
+        .collect();
+    let row = |p: usize| -> Vec<usize> {
+        let (head, tail) = split(&vectors[group[p]]);
+        (p + 1..group.len())
+            .filter(|&q| {
+                let (h, t) = split(&vectors[group[q]]);
+                let first = dot(head, h);
+                // A little slack for rounding: never drop a pair that could reach it.
+                first + rest[p] * rest[q] + 1e-4 >= threshold && first + dot(tail, t) >= threshold
+            })
+            .map(|q| group[q])
+            .collect()
+    };
+    if threads <= 1 {
+        return (0..group.len()).map(row).collect();
+    }
+    let mut near = vec![Vec::new(); group.len()];
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t..group.len())
+                        .step_by(threads)
+                        .map(|p| (p, row(p)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for w in workers {
+            match w.join() {
+                Ok(rows) => {
+                    for (p, r) in rows {
+                        near[p] = r;
+                    }
+                }
+                // Rows left out would be merges silently missed: fail as the worker did.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    near
 }
 
 /// Stores the merges: the kept lessons updated, the absorbed ones removed.
@@ -158,5 +229,28 @@ mod tests {
         assert_eq!(m[0].keep.provenance.lessons, ["a"]);
         assert_eq!(m[0].keep.provenance.tasks, ["t-a", "t-b"]);
         assert!(plan(&l, &v, 0.999).is_empty());
+    }
+
+    #[test]
+    fn many_lessons_are_compared_on_every_core_with_the_same_result() {
+        // 600 lessons of one scope: lesson i and i + 300 point the same way.
+        let l: Vec<Memory> = (0..600)
+            .map(|i| lesson(&format!("l{i:03}"), f64::from(600 - i), 0, None))
+            .collect();
+        let v: Vec<Vec<f32>> = (0..600)
+            .map(|i| {
+                let mut v = vec![0.0; 384];
+                v[i % 300] = 1.0;
+                v
+            })
+            .collect();
+        let m = plan(&l, &v, 0.9);
+        assert_eq!(m.len(), 300);
+        for merge in &m {
+            let k: usize = merge.keep.id[1..].parse().unwrap();
+            assert!(k < 300, "the better-scored twin is kept: {}", merge.keep.id);
+            assert_eq!(merge.absorbed.len(), 1);
+            assert_eq!(merge.absorbed[0].id, format!("l{:03}", k + 300));
+        }
     }
 }

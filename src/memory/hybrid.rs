@@ -15,7 +15,7 @@ use crate::store::{StoreError, StoreHandle, memories};
 
 /// Lessons given a vector before one search: enough for those stored since the model
 /// was last loaded (a handful per task), few enough that a search after a large import
-/// waits about a second; the rest follow on later searches or `memory consolidate`.
+/// waits seconds, not minutes; the rest follow on later searches or `memory consolidate`.
 pub const BACKFILL_PER_SEARCH: usize = 128;
 
 /// Whether a search may load the model (~260 MB, about a second) to have a vector.
