@@ -9,6 +9,7 @@
 
 pub mod assets;
 pub mod bm25;
+pub mod cache;
 pub mod chunk;
 pub mod context;
 pub mod dense;
@@ -17,6 +18,7 @@ pub mod search;
 pub mod vectors;
 pub mod walk;
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -111,56 +113,39 @@ pub fn dir_for(home: &Path, root: &Path) -> PathBuf {
         .join(format!("{tail}-{:016x}", h.finish()))
 }
 
-/// Reciprocal-rank fusion of ranked lists: each item scores `Σ 1 / (K + rank)` over the
-/// lists it appears in (rank from 1), best first, at most `k`. Items are told apart by
-/// chunk id; the first list's copy of an item is kept (it has the BM25 snippet).
-pub fn fuse(lists: &[Vec<Hit>], k: usize) -> Vec<Hit> {
+/// Reciprocal-rank fusion of ranked lists of chunk ids (with their scores, which it
+/// ignores): each id scores `Σ 1 / (K + rank)` over the lists it appears in (rank from
+/// 1), best first, at most `k`; ties keep the order in which ids were first seen.
+pub fn fuse(lists: &[&[(u64, f32)]], k: usize) -> Vec<(u64, f32)> {
     /// The usual constant: damps the head of each list so neither dominates.
     const K: f32 = 60.0;
-    let mut scored: Vec<(f32, Hit)> = Vec::new();
+    let mut scored: Vec<(u64, f32)> = Vec::new();
+    let mut at: HashMap<u64, usize> = HashMap::new();
     for list in lists {
-        for (rank, hit) in list.iter().enumerate() {
+        for (rank, &(id, _)) in list.iter().enumerate() {
             let add = 1.0 / (K + rank as f32 + 1.0);
-            match scored.iter_mut().find(|(_, h)| h.id == hit.id) {
-                Some((s, _)) => *s += add,
-                None => scored.push((add, hit.clone())),
+            if let Some(&i) = at.get(&id) {
+                scored[i].1 += add;
+            } else {
+                at.insert(id, scored.len());
+                scored.push((id, add));
             }
         }
     }
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored.truncate(k);
     scored
-        .into_iter()
-        .take(k)
-        .map(|(s, mut h)| {
-            h.score = s;
-            h
-        })
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hit(id: u64) -> Hit {
-        Hit {
-            id,
-            path: format!("f{id}"),
-            start_line: 1,
-            end_line: 2,
-            lang: String::new(),
-            score: 0.0,
-            text: String::new(),
-            snippet: String::new(),
-            highlights: Vec::new(),
-        }
-    }
-
     #[test]
     fn fusion_rewards_agreement() {
-        let bm25 = vec![hit(1), hit(2), hit(3)];
-        let dense = vec![hit(3), hit(4), hit(2)];
-        let ids: Vec<u64> = fuse(&[bm25, dense], 10).iter().map(|h| h.id).collect();
+        let bm25 = [(1, 9.0), (2, 8.0), (3, 7.0)];
+        let dense = [(3, 0.9), (4, 0.8), (2, 0.7)];
+        let ids: Vec<u64> = fuse(&[&bm25, &dense], 10).iter().map(|h| h.0).collect();
         // 2 and 3 are in both lists; 3 is first in one of them.
         assert_eq!(ids[0], 3);
         assert_eq!(ids[1], 2);

@@ -252,13 +252,15 @@ fn consolidate(ctx: &Ctx, dry_run: bool) -> Result<i32> {
     let conn = ctx.open_store()?;
     let lessons = memories::all(&conn)?;
     let texts: Vec<String> = lessons.iter().map(|m| m.lesson.clone()).collect();
-    let embedder =
-        crate::knowledge::embed::shared(&files).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
+    // Bulk work: a model of its own with every core (the shared one is for queries).
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let mut embedder = crate::knowledge::embed::Embedder::load(&files, threads)
+        .map_err(|e| eyre!(Exit::usage(e.to_string())))?;
     let mut vectors = Vec::with_capacity(texts.len());
     for batch in texts.chunks(64) {
         vectors.extend(
             embedder
-                .embed(batch.to_vec())
+                .embed(batch)
                 .map_err(|e| eyre!(Exit::usage(e.to_string())))?,
         );
     }
