@@ -9,6 +9,7 @@
 
 pub mod assets;
 pub mod bm25;
+pub mod cache;
 pub mod chunk;
 pub mod context;
 pub mod dense;
@@ -17,6 +18,7 @@ pub mod search;
 pub mod vectors;
 pub mod walk;
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -111,66 +113,54 @@ pub fn dir_for(home: &Path, root: &Path) -> PathBuf {
         .join(format!("{tail}-{:016x}", h.finish()))
 }
 
-/// Reciprocal-rank fusion of ranked lists: each item scores `Σ 1 / (K + rank)` over the
-/// lists it appears in (rank from 1), best first, at most `k`. Items are told apart by
-/// chunk id; the first list's copy of an item is kept (it has the BM25 snippet).
-pub fn fuse(lists: &[Vec<Hit>], k: usize) -> Vec<Hit> {
-    fuse_by(lists, k, |h| h.id)
+/// Reciprocal-rank fusion of ranked lists of chunk ids (with their scores, which it
+/// ignores): each id scores `Σ 1 / (K + rank)` over the lists it appears in (rank from
+/// 1), best first, at most `k`; ties keep the order in which ids were first seen.
+pub fn fuse(lists: &[&[(u64, f32)]], k: usize) -> Vec<(u64, f32)> {
+    fuse_by(lists, k, |h| h.0)
         .into_iter()
-        .map(|(s, mut h)| {
-            h.score = s;
-            h
-        })
+        .map(|(score, (id, _))| (id, score))
         .collect()
 }
 
 /// [`fuse`] for any items told apart by `key` (lessons fuse by row id): the fused score
 /// and the first list's copy of each item, best first, at most `k`.
-pub fn fuse_by<T: Clone, K: PartialEq>(
-    lists: &[Vec<T>],
+pub fn fuse_by<T: Clone, K: std::hash::Hash + Eq>(
+    lists: &[impl AsRef<[T]>],
     k: usize,
     key: impl Fn(&T) -> K,
 ) -> Vec<(f32, T)> {
     /// The usual constant: damps the head of each list so neither dominates.
     const K: f32 = 60.0;
-    let mut scored: Vec<(f32, K, T)> = Vec::new();
+    let mut scored: Vec<(f32, T)> = Vec::new();
+    let mut at: HashMap<K, usize> = HashMap::new();
     for list in lists {
-        for (rank, item) in list.iter().enumerate() {
+        for (rank, item) in list.as_ref().iter().enumerate() {
             let add = 1.0 / (K + rank as f32 + 1.0);
-            let id = key(item);
-            match scored.iter_mut().find(|(_, k, _)| *k == id) {
-                Some((s, _, _)) => *s += add,
-                None => scored.push((add, id, item.clone())),
+            match at.entry(key(item)) {
+                std::collections::hash_map::Entry::Occupied(o) => scored[*o.get()].0 += add,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(scored.len());
+                    scored.push((add, item.clone()));
+                }
             }
         }
     }
+    // Stable: ties keep the order in which items were first seen.
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().take(k).map(|(s, _, t)| (s, t)).collect()
+    scored.truncate(k);
+    scored
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hit(id: u64) -> Hit {
-        Hit {
-            id,
-            path: format!("f{id}"),
-            start_line: 1,
-            end_line: 2,
-            lang: String::new(),
-            score: 0.0,
-            text: String::new(),
-            snippet: String::new(),
-            highlights: Vec::new(),
-        }
-    }
-
     #[test]
     fn fusion_rewards_agreement() {
-        let bm25 = vec![hit(1), hit(2), hit(3)];
-        let dense = vec![hit(3), hit(4), hit(2)];
-        let ids: Vec<u64> = fuse(&[bm25, dense], 10).iter().map(|h| h.id).collect();
+        let bm25 = [(1, 9.0), (2, 8.0), (3, 7.0)];
+        let dense = [(3, 0.9), (4, 0.8), (2, 0.7)];
+        let ids: Vec<u64> = fuse(&[&bm25, &dense], 10).iter().map(|h| h.0).collect();
         // 2 and 3 are in both lists; 3 is first in one of them.
         assert_eq!(ids[0], 3);
         assert_eq!(ids[1], 2);

@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
-use tantivy::query::{QueryParser, TermQuery};
+use tantivy::query::{Query, QueryParser, TermQuery};
 use tantivy::schema::{
-    Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Term, doc};
+use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher, Term, doc};
 
 use super::chunk::{self, language};
 use super::walk::{self, Skipped};
@@ -31,8 +31,9 @@ use super::{Hit, IndexError};
 /// Memory the writer may use before it flushes a segment.
 const WRITER_BYTES: usize = 64 * 1024 * 1024;
 /// Bumped when the schema or chunking changes: an older index is rebuilt.
-const FORMAT: u32 = 1;
-const MANIFEST: &str = "manifest.json";
+/// 2: the chunk id is a fast field (hybrid search ranks by id without reading texts).
+const FORMAT: u32 = 2;
+pub(super) const MANIFEST: &str = "manifest.json";
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct FileEntry {
@@ -80,7 +81,7 @@ fn schema() -> (Schema, Fields) {
         start: b.add_u64_field("start", STORED),
         end: b.add_u64_field("end", STORED),
         lang: b.add_text_field("lang", STRING | STORED),
-        id: b.add_u64_field("id", INDEXED | STORED),
+        id: b.add_u64_field("id", INDEXED | STORED | FAST),
     };
     (b.build(), fields)
 }
@@ -369,13 +370,29 @@ impl Bm25 {
         Ok(up)
     }
 
+    /// `query` as BM25 reads it: the text and, at half weight, the path's words.
+    fn parse(&self, query: &str) -> Box<dyn Query> {
+        let f = self.fields;
+        let mut parser = QueryParser::for_index(&self.index, vec![f.text, f.path_text]);
+        parser.set_field_boost(f.path_text, 0.5);
+        parser.parse_query_lenient(&sanitize(query)).0
+    }
+
+    /// A search for `query` that ranks chunks by id first and reads the texts of only
+    /// those it keeps ([`Lookup`]): what hybrid search does with 50 candidates a side.
+    pub fn lookup(&self, query: &str) -> Lookup<'_> {
+        Lookup {
+            idx: self,
+            searcher: self.reader.searcher(),
+            query: self.parse(query),
+        }
+    }
+
     /// The `k` best chunks for `query` by BM25 (the text and the path's words).
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>, IndexError> {
         let fields = self.fields;
         let searcher = self.reader.searcher();
-        let mut parser = QueryParser::for_index(&self.index, vec![fields.text, fields.path_text]);
-        parser.set_field_boost(fields.path_text, 0.5);
-        let (parsed, _) = parser.parse_query_lenient(&sanitize(query));
+        let parsed = self.parse(query);
         let top = searcher
             .search(&parsed, &TopDocs::with_limit(limit.max(1)).order_by_score())
             .map_err(|e| IndexError::Tantivy(e.to_string()))?;
@@ -464,6 +481,76 @@ impl Bm25 {
             chunks: manifest.files.values().map(|f| f.chunks.len()).sum(),
             bytes: dir_size(&self.dir),
         }
+    }
+}
+
+/// One query against one state of an index ([`Bm25::lookup`]).
+pub struct Lookup<'a> {
+    idx: &'a Bm25,
+    searcher: Searcher,
+    query: Box<dyn Query>,
+}
+
+impl Lookup<'_> {
+    /// Chunk ids and BM25 scores, best first, at most `limit`: no chunk text is read.
+    pub fn ranked(&self, limit: usize) -> Result<Vec<(u64, f32)>, IndexError> {
+        let tantivy = |e: tantivy::TantivyError| IndexError::Tantivy(e.to_string());
+        let top = self
+            .searcher
+            .search(
+                &*self.query,
+                &TopDocs::with_limit(limit.max(1)).order_by_score(),
+            )
+            .map_err(tantivy)?;
+        let mut out = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let ids = self
+                .searcher
+                .segment_reader(addr.segment_ord)
+                .fast_fields()
+                .u64("id")
+                .map_err(tantivy)?;
+            if let Some(id) = ids.first(addr.doc_id) {
+                out.push((id, score));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first `limit` chunks of these ids that are in the index (a vector can outlive
+    /// its chunk until the next embedding pass), scored as given, in that order, each
+    /// with a snippet around the query's words (its first lines when it has none).
+    pub fn hits(&self, ids: &[(u64, f32)], limit: usize) -> Result<Vec<Hit>, IndexError> {
+        let tantivy = |e: tantivy::TantivyError| IndexError::Tantivy(e.to_string());
+        let f = self.idx.fields;
+        let snippets = SnippetGenerator::create(&self.searcher, &*self.query, f.text).ok();
+        let mut out = Vec::with_capacity(limit.min(ids.len()));
+        for &(id, score) in ids {
+            if out.len() >= limit {
+                break;
+            }
+            let q = TermQuery::new(Term::from_field_u64(f.id, id), IndexRecordOption::Basic);
+            let top = self
+                .searcher
+                .search(&q, &TopDocs::with_limit(1).order_by_score())
+                .map_err(tantivy)?;
+            let Some((_, addr)) = top.first() else {
+                continue;
+            };
+            let d: TantivyDocument = self.searcher.doc(*addr).map_err(tantivy)?;
+            let mut hit = self.idx.hit(&d, score);
+            if let Some(g) = &snippets {
+                let s = g.snippet_from_doc(&d);
+                s.fragment().clone_into(&mut hit.snippet);
+                hit.highlights = s.highlighted().to_vec();
+            }
+            if hit.snippet.is_empty() {
+                hit.snippet = first_lines(&hit.text, 3);
+                hit.highlights.clear();
+            }
+            out.push(hit);
+        }
+        Ok(out)
     }
 }
 

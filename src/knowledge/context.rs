@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::{Bm25, Hit, IndexError};
+use super::{Hit, IndexError};
 
 /// Chunks considered before the floor; the budget keeps far fewer.
 const CANDIDATES: usize = 12;
@@ -38,7 +38,7 @@ pub fn for_task(
     if budget_tokens == 0 {
         return Ok(None);
     }
-    let Some(index) = Bm25::open_existing(dir)? else {
+    let Some(index) = super::cache::bm25(dir)? else {
         return Ok(None);
     };
     let terms = terms(task);

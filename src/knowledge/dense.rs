@@ -6,10 +6,9 @@
 //! `az-os index` starts the pass in a background process at low priority (one thread,
 //! `nice`) and returns; `--wait` runs it in the foreground with every core.
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Instant;
 
 use super::assets::ModelFiles;
 use super::embed::{self, Embedder};
@@ -144,34 +143,6 @@ pub fn embed_pending(
     Ok(pass)
 }
 
-/// Loaded vector files by index folder, reused while the file is unchanged (a task's
-/// searches do not re-read it each time).
-type Cache = HashMap<PathBuf, (u64, Option<SystemTime>, Arc<Vectors>)>;
-
-/// The vectors of the index in `dir` for `epoch`, from the cache when the file has not
-/// changed.
-pub fn load_cached(dir: &Path, epoch: u64) -> Arc<Vectors> {
-    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
-    let meta = std::fs::metadata(Vectors::path(dir)).ok();
-    let stamp = (
-        meta.as_ref().map_or(0, std::fs::Metadata::len),
-        meta.and_then(|m| m.modified().ok()),
-    );
-    let Ok(mut cache) = CACHE.lock() else {
-        return Arc::new(Vectors::load(dir, epoch));
-    };
-    let cache = cache.get_or_insert_with(HashMap::new);
-    if let Some((len, mtime, v)) = cache.get(dir)
-        && (*len, *mtime) == stamp
-        && v.epoch == epoch
-    {
-        return Arc::clone(v);
-    }
-    let v = Arc::new(Vectors::load(dir, epoch));
-    cache.insert(dir.to_path_buf(), (stamp.0, stamp.1, Arc::clone(&v)));
-    v
-}
-
 /// The chunks nearest to a query, and how far the index's vectors have come.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Nearest {
@@ -192,7 +163,7 @@ pub fn nearest(
     k: usize,
 ) -> Result<Nearest, IndexError> {
     let (epoch, total) = idx.epoch_and_chunks();
-    let vecs = load_cached(dir, epoch);
+    let vecs = super::cache::vectors(dir, epoch);
     let mut out = Nearest {
         ids: Vec::new(),
         have: vecs.len().min(total),

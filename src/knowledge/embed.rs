@@ -191,11 +191,13 @@ pub fn shared(files: &ModelFiles) -> Result<Shared, IndexError> {
     std::thread::Builder::new()
         .name("az-os-embedder".into())
         .spawn(move || {
-            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            // One intra-op thread: a query is a few tokens, so a second thread only adds
+            // hand-offs, and on a busy machine it waits for a core (benches/knowledge.rs:
+            // p95 21 ms with one, 32 ms with two, both cores loaded by other work).
             let mut model = None;
             for (texts, reply) in rx {
                 if model.is_none() {
-                    match Embedder::load(&files, threads) {
+                    match Embedder::load(&files, 1) {
                         Ok(m) => {
                             model = Some(m);
                             WARM.store(true, Ordering::Relaxed);

@@ -2,12 +2,13 @@
 //! `search_memory` tool share: BM25, dense, or both fused by reciprocal rank.
 //!
 //! Blocking (tantivy, the vector file, the embedder thread): call it from a blocking
-//! thread. Dense search loads the embedding model the first time it runs in a process
+//! thread. The index and its vectors stay open for the process's next search while
+//! their files are unchanged (`cache.rs`). Dense search loads the embedding model the first time it runs in a process
 //! (~260 MB, about a second); BM25 never does.
 
 use std::path::Path;
 
-use super::{Bm25, Hit, IndexError, Mode, assets, dense, fuse};
+use super::{Hit, IndexError, Mode, assets, cache, dense, fuse};
 
 /// How many candidates each side brings to the fusion: enough that a chunk both sides
 /// rank fairly high is seen by both.
@@ -35,7 +36,7 @@ pub fn search(
     mode: Mode,
 ) -> Result<(Vec<Hit>, Option<String>), IndexError> {
     let dir = super::dir_for(home, root);
-    let idx = Bm25::open_existing(&dir)?.ok_or_else(|| IndexError::NotIndexed(root.into()))?;
+    let idx = cache::bm25(&dir)?.ok_or_else(|| IndexError::NotIndexed(root.into()))?;
     if mode == Mode::Bm25 {
         return Ok((idx.search(query, k)?, None));
     }
@@ -67,12 +68,13 @@ pub fn search(
             "{have} of {total} chunks have a vector so far; dense results cover those (`az-os index --wait` finishes them)"
         )
     });
-    let dense_hits = idx.chunks(&near)?;
     let hits = match mode {
-        Mode::Dense => dense_hits.into_iter().take(k).collect(),
+        Mode::Dense => idx.chunks(&near)?.into_iter().take(k).collect(),
         Mode::Hybrid => {
-            let words = idx.search(query, k.max(CANDIDATES))?;
-            fuse(&[words, dense_hits], k)
+            // Ranked by id on both sides; only the texts of the chunks kept are read.
+            let words = idx.lookup(query);
+            let ranked = words.ranked(k.max(CANDIDATES))?;
+            words.hits(&fuse(&[&ranked, &near], usize::MAX), k)?
         }
         Mode::Bm25 => idx.search(query, k)?,
     };

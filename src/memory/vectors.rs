@@ -75,7 +75,7 @@ pub fn cached(conn: &Connection) -> Result<Arc<Vectors>, StoreError> {
     let stamp = stored::stamp(conn)?;
     let load = || -> Result<Arc<Vectors>, StoreError> {
         let rows = stored::all(conn)?;
-        Ok(Arc::new(Vectors::in_memory(rows.into_iter().filter_map(
+        Ok(Arc::new(Vectors::in_memory(0, rows.into_iter().filter_map(
             |(rowid, v)| u64::try_from(rowid).ok().map(|id| (id, v)),
         ))))
     };

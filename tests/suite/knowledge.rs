@@ -8,6 +8,8 @@ use serde_json::Value;
 
 use crate::common::TestEnv;
 
+#[path = "knowledge_cache.rs"]
+mod cache;
 #[path = "knowledge_dense.rs"]
 mod dense;
 
