@@ -70,7 +70,8 @@ pub fn take(
     let mut budget = Budget {
         caps,
         task_before: entry.bytes,
-        total_before: registry::total_bytes(root),
+        total_before: None,
+        home: root.to_path_buf(),
         baseline: false,
         added: 0,
         left_out: Vec::new(),

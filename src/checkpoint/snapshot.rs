@@ -87,11 +87,11 @@ pub fn take(
         private: opened.private,
         bytes: 0,
     });
-    let total = registry::total_bytes(root);
     let mut budget = Budget {
         caps,
         task_before: entry.bytes,
-        total_before: total,
+        total_before: None,
+        home: root.to_path_buf(),
         // The baseline is what was there before the task: it counts against the total
         // cap only; later turns are what the task wrote.
         baseline: turn == 0,
@@ -196,7 +196,12 @@ pub(super) fn finish(
 pub(super) struct Budget {
     pub(super) caps: Caps,
     pub(super) task_before: u64,
-    pub(super) total_before: u64,
+    /// All tasks' bytes before this snapshot: read from the registry (one file per
+    /// task ever checkpointed) only when a file is to be admitted, so a turn that
+    /// changed nothing does not pay for the whole registry.
+    pub(super) total_before: Option<u64>,
+    /// The checkpoints root, where the registry is.
+    pub(super) home: PathBuf,
     pub(super) baseline: bool,
     pub(super) added: u64,
     pub(super) left_out: Vec<LeftOut>,
@@ -223,7 +228,13 @@ impl Budget {
             Some("over checkpoints.max_file_mb")
         } else if !self.baseline && self.task_before + self.added + len > self.caps.task_bytes {
             Some("over checkpoints.max_task_mb")
-        } else if self.total_before + self.added + len > self.caps.total_bytes {
+        } else if *self
+            .total_before
+            .get_or_insert_with(|| registry::total_bytes(&self.home))
+            + self.added
+            + len
+            > self.caps.total_bytes
+        {
             Some("over checkpoints.max_total_mb")
         } else {
             None
