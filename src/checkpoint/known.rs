@@ -150,9 +150,9 @@ fn leaf(
     let full = opened.root.join(rel);
     let meta = match std::fs::symlink_metadata(&full) {
         Ok(m) if m.is_file() => m,
-        Ok(_) => return Err(Stop::Walk),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(None)),
-        Err(_) => return Err(Stop::Walk),
+        // A symlink or a folder now, or unreadable: the walk knows what to do.
+        Ok(_) | Err(_) => return Err(Stop::Walk),
     };
     let before = base.get_path(rel).ok().map(|e| e.id());
     if before.is_none() && opened.repo.is_path_ignored(rel)? {
