@@ -1,7 +1,8 @@
 //! Checkpoint benchmarks (plain harness, numbers on stdout): a snapshot after a turn
 //! that changed 10 files of a 10k-file workdir, in a git repository and outside one,
 //! by a command (the snapshot walks) and by `write_file` (paths known; target ≤ 30 ms);
-//! rolling back a task that changed 100 files (target ≤ 200 ms);
+//! rolling back a task that changed 100 files (target ≤ 200 ms); the two snapshots of
+//! the batch bench's hello task in an empty workdir;
 //! how much the checkpoint storage grows per checkpoint against the bytes changed; and
 //! a task that rewrites a 100 MB file 10 times (must not add 1 GB).
 //! Run with `cargo bench --bench checkpoint` (`AZ_OS_BENCH_SKIP_BIG=1` skips the last).
@@ -188,6 +189,31 @@ fn rollback_hundred(work: &Path, store: &Checkpoints, runs: u32) {
     );
 }
 
+/// What checkpointing adds to the batch bench's hello task (one `echo`, then an answer)
+/// in an empty workdir outside git: the baseline of a new task, then the turn's snapshot,
+/// which finds nothing changed. New task ids in one home, as in the batch bench.
+fn small_task(runs: u32) {
+    let home = tempfile::tempdir().unwrap_or_else(|e| die(e));
+    let work = tempfile::tempdir().unwrap_or_else(|e| die(e));
+    let store = Checkpoints::new(home.path().join("checkpoints"));
+    let (mut walls, mut cpus) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let task = format!("e0e0e0e0{run:04x}");
+        let (t, c) = (Instant::now(), cpu_ms());
+        let base = store.snapshot(&task, 0, work.path(), CAPS);
+        let turn = store.snapshot(&task, 1, work.path(), CAPS);
+        walls.push(t.elapsed().as_secs_f64() * 1000.0);
+        cpus.push(cpu_ms() - c);
+        base.unwrap_or_else(|e| die(e));
+        turn.unwrap_or_else(|e| die(e));
+    }
+    let (p50, p95) = median(walls);
+    let (c50, c95) = median(cpus);
+    println!(
+        "hello task's two snapshots (empty workdir outside git): wall p50 {p50:.2} ms, p95 {p95:.2} ms; CPU p50 {c50:.2} ms, p95 {c95:.2} ms"
+    );
+}
+
 fn rewrite_big(caps: Caps, label: &str) {
     let home = tempfile::tempdir().unwrap_or_else(|e| die(e));
     let work = tempfile::tempdir().unwrap_or_else(|e| die(e));
@@ -223,6 +249,7 @@ fn rewrite_big(caps: Caps, label: &str) {
 }
 
 fn main() {
+    small_task(40);
     // In a git repository with the 10k files committed (the user's index seeds ours).
     let home = tempfile::tempdir().unwrap_or_else(|e| die(e));
     let work = tempfile::tempdir().unwrap_or_else(|e| die(e));
