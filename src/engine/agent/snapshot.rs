@@ -205,3 +205,36 @@ fn known_writes(calls: &[ToolCall]) -> Option<Vec<PathBuf>> {
     }
     Some(paths)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(name: &str, arguments: &str) -> ToolCall {
+        ToolCall {
+            id: "c".into(),
+            name: name.into(),
+            arguments: arguments.into(),
+        }
+    }
+
+    #[test]
+    fn only_write_file_turns_name_their_paths() {
+        let reads_and_writes = [
+            call("read_file", r#"{"path":"x"}"#),
+            call("write_file", r#"{"path":"src/a.rs","content":""}"#),
+            call("write_file", r#"{"path":"/abs/b.rs","content":""}"#),
+        ];
+        assert_eq!(
+            known_writes(&reads_and_writes),
+            Some(vec![PathBuf::from("src/a.rs"), PathBuf::from("/abs/b.rs")])
+        );
+        let with_command = [
+            call("write_file", r#"{"path":"a","content":""}"#),
+            call("execute_command", r#"{"command":"make"}"#),
+        ];
+        assert_eq!(known_writes(&with_command), None, "a command: walk");
+        let unreadable = [call("write_file", "{not json")];
+        assert_eq!(known_writes(&unreadable), None, "unknown path: walk");
+    }
+}
