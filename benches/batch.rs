@@ -6,6 +6,7 @@
 //! - the same task in a workdir of 300 source files: the first run indexes them before
 //!   its first request (within `[knowledge] index_wait_ms`), later runs re-check them;
 //! - bytes of system prompt and tool schemas per request (target: 3 KiB);
+//! - the same task with `[checkpoints] enabled = false` (what snapshots add to it);
 //! - `az-os health` with a provider on loopback (target: 50 ms).
 //!
 //! Run with `cargo bench --bench batch` (see scripts/bench.sh); `AZ_OS_BENCH_BIN=PATH`
@@ -174,6 +175,23 @@ fn batch_layers_off() {
     report("layers off: first request sent", firsts);
 }
 
+/// The same task with `[checkpoints] enabled = false`: no snapshot of the workdir (the
+/// baseline before the command and the one after its turn); the loop state is still
+/// saved after the non-final turn. The difference to `batch` is what git checkpoints
+/// add to the hello task.
+fn batch_checkpoints_off() {
+    let fake = FakeProvider::start(Vec::new());
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write_config(home.path(), &fake, "[checkpoints]\nenabled = false\n");
+    let _ = batch_task(home.path(), work.path(), &fake);
+    let mut walls = Vec::new();
+    for _ in 0..RUNS {
+        walls.push(batch_task(home.path(), work.path(), &fake).0);
+    }
+    report("checkpoints off: command + answer", walls);
+}
+
 fn health() {
     let fake = FakeProvider::start(Vec::new());
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -243,6 +261,7 @@ fn main() {
     version();
     batch();
     batch_layers_off();
+    batch_checkpoints_off();
     batch_in_project();
     health();
     prompt_bytes();

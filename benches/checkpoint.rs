@@ -1,6 +1,8 @@
 //! Checkpoint benchmarks (plain harness, numbers on stdout): a snapshot after a turn
-//! that changed 10 files of a 10k-file workdir, in a git repository and outside one
-//! (target ≤ 30 ms); rolling back a task that changed 100 files (target ≤ 200 ms);
+//! that changed 10 files of a 10k-file workdir, in a git repository and outside one,
+//! by a command (the snapshot walks) and by `write_file` (paths known; target ≤ 30 ms);
+//! rolling back a task that changed 100 files (target ≤ 200 ms); the two snapshots of
+//! the batch bench's hello task in an empty workdir;
 //! how much the checkpoint storage grows per checkpoint against the bytes changed; and
 //! a task that rewrites a 100 MB file 10 times (must not add 1 GB).
 //! Run with `cargo bench --bench checkpoint` (`AZ_OS_BENCH_SKIP_BIG=1` skips the last).
@@ -99,10 +101,23 @@ fn dir_size(dir: &Path) -> u64 {
     total
 }
 
-/// Snapshot after 10 changed files, `runs` times; returns (median, p95) in ms and the
-/// storage growth per checkpoint against the bytes changed.
-fn turn_of_ten(label: &str, work: &Path, store: &Checkpoints, storage: &Path, runs: u32) {
-    let task = "b0b0b0b0b0b0";
+/// Snapshot after 10 changed files, `runs` times; prints (median, p95) in ms and the
+/// storage growth per checkpoint against the bytes changed. `known`: the turn wrote the
+/// files with `write_file`, so the snapshot is told their paths (no walk); else it ran a
+/// command and the snapshot walks the work tree.
+fn turn_of_ten(
+    label: &str,
+    work: &Path,
+    store: &Checkpoints,
+    storage: &Path,
+    runs: u32,
+    known: bool,
+) {
+    let (task, how) = if known {
+        ("b1b1b1b1b1b1", "write_file turn (paths known)")
+    } else {
+        ("b0b0b0b0b0b0", "command turn (walk)")
+    };
     let t0 = Instant::now();
     store
         .snapshot(task, 0, work, CAPS)
@@ -113,20 +128,22 @@ fn turn_of_ten(label: &str, work: &Path, store: &Checkpoints, storage: &Path, ru
     let mut grew = 0u64;
     let mut changed = 0u64;
     for turn in 1..=runs {
+        let mut paths = Vec::new();
         for i in 0..10u64 {
-            let body = text(u64::from(turn) * 1000 + i, 10_000);
+            let body = text(u64::from(turn) * 1000 + i + u64::from(known) * 7, 10_000);
             changed += body.len() as u64;
-            fs::write(
-                work.join(format!("src/mod{:03}/f{i:03}.rs", turn % 100)),
-                body,
-            )
-            .unwrap_or_else(|e| die(e));
+            let rel = format!("src/mod{:03}/f{i:03}.rs", turn % 100);
+            fs::write(work.join(&rel), body).unwrap_or_else(|e| die(e));
+            paths.push(std::path::PathBuf::from(rel));
         }
         let before = dir_size(storage);
         let (t, c) = (Instant::now(), cpu_ms());
-        store
-            .snapshot(task, turn, work, CAPS)
-            .unwrap_or_else(|e| die(e));
+        if known {
+            store.snapshot_known(task, turn, work, CAPS, &paths)
+        } else {
+            store.snapshot(task, turn, work, CAPS)
+        }
+        .unwrap_or_else(|e| die(e));
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         cpu.push(cpu_ms() - c);
         grew += dir_size(storage).saturating_sub(before);
@@ -134,10 +151,10 @@ fn turn_of_ten(label: &str, work: &Path, store: &Checkpoints, storage: &Path, ru
     let (p50, p95) = median(times);
     let (c50, c95) = median(cpu);
     println!(
-        "{label}: baseline {baseline_ms:.1} ms; turn of 10 changed files in 10k: wall p50 {p50:.2} ms, p95 {p95:.2} ms; CPU p50 {c50:.2} ms, p95 {c95:.2} ms (target 30 ms)"
+        "{label}, {how}: baseline {baseline_ms:.1} ms; turn of 10 changed files in 10k: wall p50 {p50:.2} ms, p95 {p95:.2} ms; CPU p50 {c50:.2} ms, p95 {c95:.2} ms (target 30 ms)"
     );
     println!(
-        "{label}: storage growth {:.1} KB per checkpoint for {:.1} KB changed ({:.2}x)",
+        "{label}, {how}: storage growth {:.1} KB per checkpoint for {:.1} KB changed ({:.2}x)",
         grew as f64 / f64::from(runs) / 1024.0,
         changed as f64 / f64::from(runs) / 1024.0,
         grew as f64 / changed as f64
@@ -169,6 +186,31 @@ fn rollback_hundred(work: &Path, store: &Checkpoints, runs: u32) {
     let (c50, c95) = median(cpu);
     println!(
         "rollback of a task that changed 100 files (10k-file git workdir): wall p50 {p50:.1} ms, p95 {p95:.1} ms; CPU p50 {c50:.1} ms, p95 {c95:.1} ms (target 200 ms)"
+    );
+}
+
+/// What checkpointing adds to the batch bench's hello task (one `echo`, then an answer)
+/// in an empty workdir outside git: the baseline of a new task, then the turn's snapshot,
+/// which finds nothing changed. New task ids in one home, as in the batch bench.
+fn small_task(runs: u32) {
+    let home = tempfile::tempdir().unwrap_or_else(|e| die(e));
+    let work = tempfile::tempdir().unwrap_or_else(|e| die(e));
+    let store = Checkpoints::new(home.path().join("checkpoints"));
+    let (mut walls, mut cpus) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let task = format!("e0e0e0e0{run:04x}");
+        let (t, c) = (Instant::now(), cpu_ms());
+        let base = store.snapshot(&task, 0, work.path(), CAPS);
+        let turn = store.snapshot(&task, 1, work.path(), CAPS);
+        walls.push(t.elapsed().as_secs_f64() * 1000.0);
+        cpus.push(cpu_ms() - c);
+        base.unwrap_or_else(|e| die(e));
+        turn.unwrap_or_else(|e| die(e));
+    }
+    let (p50, p95) = median(walls);
+    let (c50, c95) = median(cpus);
+    println!(
+        "hello task's two snapshots (empty workdir outside git): wall p50 {p50:.2} ms, p95 {p95:.2} ms; CPU p50 {c50:.2} ms, p95 {c95:.2} ms"
     );
 }
 
@@ -207,6 +249,7 @@ fn rewrite_big(caps: Caps, label: &str) {
 }
 
 fn main() {
+    small_task(40);
     // In a git repository with the 10k files committed (the user's index seeds ours).
     let home = tempfile::tempdir().unwrap_or_else(|e| die(e));
     let work = tempfile::tempdir().unwrap_or_else(|e| die(e));
@@ -216,7 +259,15 @@ fn main() {
     git(&w, &["add", "."]);
     git(&w, &["commit", "-qm", "tree"]);
     let store = Checkpoints::new(home.path().join("checkpoints"));
-    turn_of_ten("git workdir", &w, &store, &w.join(".git/objects"), 30);
+    turn_of_ten(
+        "git workdir",
+        &w,
+        &store,
+        &w.join(".git/objects"),
+        30,
+        false,
+    );
+    turn_of_ten("git workdir", &w, &store, &w.join(".git/objects"), 30, true);
     rollback_hundred(&w, &store, 10);
 
     // Outside git: the private repository.
@@ -231,6 +282,15 @@ fn main() {
         &store2,
         &home2.path().join("checkpoints/repos"),
         30,
+        false,
+    );
+    turn_of_ten(
+        "plain workdir",
+        &w2,
+        &store2,
+        &home2.path().join("checkpoints/repos"),
+        30,
+        true,
     );
 
     if std::env::var_os("AZ_OS_BENCH_SKIP_BIG").is_none() {

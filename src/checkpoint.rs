@@ -17,6 +17,7 @@ mod error;
 mod id;
 mod inspect;
 mod interrupted;
+mod known;
 mod prune;
 mod registry;
 mod repo;
@@ -112,6 +113,29 @@ impl Checkpoints {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         snapshot::take(&self.root, task_id, turn, &workdir, caps)
+    }
+
+    /// Like [`Self::snapshot`] for a turn whose only changes to files were writes of
+    /// `paths` (relative to `workdir`): the previous checkpoint's tree is edited at those
+    /// paths, without walking the work tree. Falls back to the walk when that cannot be
+    /// exact (see `known.rs`). Changes made meanwhile to other files are not captured.
+    pub fn snapshot_known(
+        &self,
+        task_id: &str,
+        turn: u32,
+        workdir: &Path,
+        caps: Caps,
+        paths: &[PathBuf],
+    ) -> Result<Snapshot, CheckpointError> {
+        let workdir = repo::canonical(workdir)?;
+        let lock = workdir_lock(&workdir);
+        let _held = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match known::take(&self.root, task_id, turn, &workdir, caps, paths)? {
+            Some(s) => Ok(s),
+            None => snapshot::take(&self.root, task_id, turn, &workdir, caps),
+        }
     }
 
     /// Every task's checkpoints, or one task's, oldest first within a task. Listing all

@@ -80,18 +80,18 @@ pub fn take(
     let opened = repo::open_for(root, workdir)?;
     let git = |e: git2::Error| CheckpointError::git(&opened.git_dir, &e);
     let (mut index, index_path) = repo::private_index(root, &opened, workdir)?;
-    let mut entry = registry::load(root, task_id)?.unwrap_or_else(|| Entry {
+    let entry = registry::load(root, task_id)?.unwrap_or_else(|| Entry {
         task_id: task_id.to_owned(),
         workdir: workdir.to_path_buf(),
         git_dir: opened.git_dir.clone(),
         private: opened.private,
         bytes: 0,
     });
-    let total = registry::total_bytes(root);
     let mut budget = Budget {
         caps,
         task_before: entry.bytes,
-        total_before: total,
+        total_before: None,
+        home: root.to_path_buf(),
         // The baseline is what was there before the task: it counts against the total
         // cap only; later turns are what the task wrote.
         baseline: turn == 0,
@@ -144,6 +144,21 @@ pub fn take(
     index
         .write()
         .map_err(|e| CheckpointError::git(&index_path, &e))?;
+    finish(root, &opened, task_id, turn, tree_id, entry, budget)
+}
+
+/// Commits `tree_id` on the task's chain unless it is the previous checkpoint's tree,
+/// and records what the budget added.
+pub(super) fn finish(
+    root: &Path,
+    opened: &repo::Opened,
+    task_id: &str,
+    turn: u32,
+    tree_id: git2::Oid,
+    mut entry: Entry,
+    budget: Budget,
+) -> Result<Snapshot, CheckpointError> {
+    let git = |e: git2::Error| CheckpointError::git(&opened.git_dir, &e);
     let parent = match chain::head(&opened.repo, task_id).map_err(git)? {
         Some(oid) => Some(opened.repo.find_commit(oid).map_err(git)?),
         None => None,
@@ -178,17 +193,22 @@ pub fn take(
 }
 
 /// The size caps, applied file by file as the index asks to hash them.
-struct Budget {
-    caps: Caps,
-    task_before: u64,
-    total_before: u64,
-    baseline: bool,
-    added: u64,
-    left_out: Vec<LeftOut>,
+pub(super) struct Budget {
+    pub(super) caps: Caps,
+    pub(super) task_before: u64,
+    /// All tasks' bytes before this snapshot: read from the registry (one file per
+    /// task ever checkpointed) only when a file is to be admitted, so a turn that
+    /// changed nothing does not pay for the whole registry.
+    pub(super) total_before: Option<u64>,
+    /// The checkpoints root, where the registry is.
+    pub(super) home: PathBuf,
+    pub(super) baseline: bool,
+    pub(super) added: u64,
+    pub(super) left_out: Vec<LeftOut>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Admit {
+pub(super) enum Admit {
     Yes,
     No,
     Gone,
@@ -196,7 +216,7 @@ enum Admit {
 
 impl Budget {
     /// Whether `rel` (changed since the last snapshot) goes into this one.
-    fn admit(&mut self, root: &Path, rel: &Path) -> Admit {
+    pub(super) fn admit(&mut self, root: &Path, rel: &Path) -> Admit {
         let Ok(meta) = std::fs::symlink_metadata(root.join(rel)) else {
             return Admit::Gone;
         };
@@ -208,7 +228,13 @@ impl Budget {
             Some("over checkpoints.max_file_mb")
         } else if !self.baseline && self.task_before + self.added + len > self.caps.task_bytes {
             Some("over checkpoints.max_task_mb")
-        } else if self.total_before + self.added + len > self.caps.total_bytes {
+        } else if *self
+            .total_before
+            .get_or_insert_with(|| registry::total_bytes(&self.home))
+            + self.added
+            + len
+            > self.caps.total_bytes
+        {
             Some("over checkpoints.max_total_mb")
         } else {
             None

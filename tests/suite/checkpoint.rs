@@ -5,6 +5,7 @@
 //! task refused; size caps; bad ids; deleted and read-only workdirs.
 
 mod cli;
+mod known;
 mod repos;
 
 use std::fs;

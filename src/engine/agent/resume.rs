@@ -43,18 +43,20 @@ pub(super) async fn save(
     let json = st.encode();
     let dir = runner.settings.home.checkpoints_dir();
     let (file_id, file_json) = (id.clone(), json.clone());
-    let written =
-        tokio::task::spawn_blocking(move || state_file::write(&dir, &file_id, &file_json)).await;
+    let cp = checkpoint.clone();
+    // The file (two fsyncs) and the row are independent copies: written at once, so
+    // the turn waits for the slower of the two, not for both in a row.
+    let (written, row) = tokio::join!(
+        tokio::task::spawn_blocking(move || state_file::write(&dir, &file_id, &file_json)),
+        runner
+            .store
+            .call(move |c| state::save(c, &id, &json, Some(&cp)))
+    );
     let file_error = match written {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.to_string()),
         Err(e) => Some(e.to_string()),
     };
-    let cp = checkpoint.clone();
-    let row = runner
-        .store
-        .call(move |c| state::save(c, &id, &json, Some(&cp)))
-        .await;
     if let Some(e) = file_error.or(row.err().map(|e| e.to_string())) {
         rec.error(
             &format!(

@@ -25,6 +25,10 @@ pub struct Snapshots {
     baseline: bool,
     /// This turn ran a tool that can change files.
     pending: bool,
+    /// The files this turn's `write_file` calls name (relative to the workdir, or
+    /// absolute), or `None` when a call can change files the loop cannot name (a
+    /// command, or arguments that do not parse): then the snapshot walks the workdir.
+    written: Option<Vec<PathBuf>>,
 }
 
 impl Snapshots {
@@ -38,6 +42,7 @@ impl Snapshots {
             workdir: workdir.to_path_buf(),
             baseline: false,
             pending: false,
+            written: None,
         }
     }
 
@@ -51,6 +56,7 @@ impl Snapshots {
             return;
         }
         self.pending = true;
+        self.written = known_writes(calls);
         if self.baseline {
             return;
         }
@@ -61,7 +67,7 @@ impl Snapshots {
         {
             return; // resumed: its baseline is the first run's
         }
-        self.take(rec, 0).await;
+        self.take(rec, 0, None).await;
     }
 
     /// After a turn: a checkpoint if a tool that can change files ran. Returns its id
@@ -71,7 +77,8 @@ impl Snapshots {
         if !std::mem::take(&mut self.pending) {
             return None;
         }
-        self.take(rec, turn).await
+        let written = self.written.take();
+        self.take(rec, turn, written).await
     }
 
     /// When an interrupted task resumes after `turn`: what its interrupted turn had
@@ -123,15 +130,25 @@ impl Snapshots {
         );
     }
 
-    async fn take(&self, rec: &Recorder, turn: u32) -> Option<String> {
+    /// A snapshot: of just `written` (workdir-relative) when the turn only wrote those,
+    /// else of the whole workdir.
+    async fn take(
+        &self,
+        rec: &Recorder,
+        turn: u32,
+        written: Option<Vec<PathBuf>>,
+    ) -> Option<String> {
         let store = self.store.clone()?;
         let (task, workdir, caps) = (
             rec.task_id().as_str().to_owned(),
             self.workdir.clone(),
             self.caps,
         );
-        let done =
-            tokio::task::spawn_blocking(move || store.snapshot(&task, turn, &workdir, caps)).await;
+        let done = tokio::task::spawn_blocking(move || match written {
+            Some(paths) => store.snapshot_known(&task, turn, &workdir, caps, &paths),
+            None => store.snapshot(&task, turn, &workdir, caps),
+        })
+        .await;
         let snap = match done {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
@@ -164,5 +181,60 @@ impl Snapshots {
             }
             Outcome::Unchanged => None,
         }
+    }
+}
+
+/// The paths `calls` write, when every call that can change files is a `write_file`
+/// whose path can be read (an absolute path is made relative to the workdir by the
+/// checkpoint store, or makes it walk).
+fn known_writes(calls: &[ToolCall]) -> Option<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for c in calls {
+        match c.name.as_str() {
+            "write_file" => {
+                let path = serde_json::from_str::<serde_json::Value>(&c.arguments)
+                    .ok()?
+                    .get("path")?
+                    .as_str()?
+                    .to_owned();
+                paths.push(PathBuf::from(path));
+            }
+            "execute_command" => return None,
+            _ => {}
+        }
+    }
+    Some(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(name: &str, arguments: &str) -> ToolCall {
+        ToolCall {
+            id: "c".into(),
+            name: name.into(),
+            arguments: arguments.into(),
+        }
+    }
+
+    #[test]
+    fn only_write_file_turns_name_their_paths() {
+        let reads_and_writes = [
+            call("read_file", r#"{"path":"x"}"#),
+            call("write_file", r#"{"path":"src/a.rs","content":""}"#),
+            call("write_file", r#"{"path":"/abs/b.rs","content":""}"#),
+        ];
+        assert_eq!(
+            known_writes(&reads_and_writes),
+            Some(vec![PathBuf::from("src/a.rs"), PathBuf::from("/abs/b.rs")])
+        );
+        let with_command = [
+            call("write_file", r#"{"path":"a","content":""}"#),
+            call("execute_command", r#"{"command":"make"}"#),
+        ];
+        assert_eq!(known_writes(&with_command), None, "a command: walk");
+        let unreadable = [call("write_file", "{not json")];
+        assert_eq!(known_writes(&unreadable), None, "unknown path: walk");
     }
 }
