@@ -75,9 +75,11 @@ pub fn cached(conn: &Connection) -> Result<Arc<Vectors>, StoreError> {
     let stamp = stored::stamp(conn)?;
     let load = || -> Result<Arc<Vectors>, StoreError> {
         let rows = stored::all(conn)?;
-        Ok(Arc::new(Vectors::in_memory(0, rows.into_iter().filter_map(
-            |(rowid, v)| u64::try_from(rowid).ok().map(|id| (id, v)),
-        ))))
+        Ok(Arc::new(Vectors::in_memory(
+            0,
+            rows.into_iter()
+                .filter_map(|(rowid, v)| u64::try_from(rowid).ok().map(|id| (id, v))),
+        )))
     };
     let Some(path) = conn.path().filter(|p| !p.is_empty()).map(str::to_owned) else {
         return load();
