@@ -200,12 +200,7 @@ impl Scheduler {
     }
 
     async fn retry(&mut self, id: TaskId) {
-        if self.running.contains_key(&id) || self.queue.contains(&id) {
-            self.error(
-                Some(&id),
-                format!("task {id} is still queued or running"),
-                "usage",
-            );
+        if self.busy(&id) {
             return;
         }
         let lookup = id.clone();
@@ -227,29 +222,38 @@ impl Scheduler {
             .await;
         match result {
             Ok(Err(msg)) => self.error(Some(&id), msg, "filesystem"),
-            Ok(Ok(t)) => {
-                self.emit(
-                    &id,
-                    Event::TaskQueued {
-                        description: t.description,
-                    },
-                );
-                self.queue.push_back(id);
-                self.fill();
-            }
+            Ok(Ok(t)) => self.requeued(id, t.description, None),
             Err(e) => self.error(Some(&id), e.to_string(), "usage"),
         }
+    }
+
+    /// Whether `id` is still queued or running here (said as an error when it is).
+    fn busy(&self, id: &TaskId) -> bool {
+        let busy = self.running.contains_key(id) || self.queue.contains(id);
+        if busy {
+            self.error(
+                Some(id),
+                format!("task {id} is still queued or running"),
+                "usage",
+            );
+        }
+        busy
+    }
+
+    /// A stored task queued again (retry, resume): announced, with `notice` if any.
+    fn requeued(&mut self, id: TaskId, description: String, notice: Option<String>) {
+        self.emit(&id, Event::TaskQueued { description });
+        if let Some(message) = notice {
+            self.emit(&id, Event::Notice { message });
+        }
+        self.queue.push_back(id);
+        self.fill();
     }
 
     /// Claims an interrupted task (`pending` again, owned by this process) and queues
     /// it; its worker continues from the saved state (`agent::resume`).
     async fn resume(&mut self, id: TaskId) {
-        if self.running.contains_key(&id) || self.queue.contains(&id) {
-            self.error(
-                Some(&id),
-                format!("task {id} is still queued or running"),
-                "usage",
-            );
+        if self.busy(&id) {
             return;
         }
         let lookup = id.clone();
@@ -278,24 +282,12 @@ impl Scheduler {
             .await;
         match result {
             Ok(Ok((t, saved))) => {
-                self.emit(
-                    &id,
-                    Event::TaskQueued {
-                        description: t.description,
-                    },
-                );
-                if !saved {
-                    self.emit(
-                        &id,
-                        Event::Notice {
-                            message: format!(
-                                "task {id} has no saved state (it stopped before its first turn completed); it starts over"
-                            ),
-                        },
-                    );
-                }
-                self.queue.push_back(id);
-                self.fill();
+                let notice = (!saved).then(|| {
+                    format!(
+                        "task {id} has no saved state (it stopped before its first turn completed); it starts over"
+                    )
+                });
+                self.requeued(id, t.description, notice);
             }
             Ok(Err(msg)) => self.error(Some(&id), msg, "usage"),
             Err(e) => self.error(Some(&id), e.to_string(), "usage"),
