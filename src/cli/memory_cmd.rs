@@ -104,11 +104,7 @@ fn show(ctx: &Ctx, id: &str) -> Result<i32> {
         m.category,
         m.scope.as_deref().unwrap_or("every workdir"),
         m.score,
-        if m.success {
-            "from a task that succeeded"
-        } else {
-            "from a task that failed"
-        },
+        m.outcome(),
         rfc3339(m.created_at),
         m.access_count,
         m.last_access

@@ -29,6 +29,17 @@ pub struct Memory {
     pub last_access: Option<f64>,
 }
 
+impl Memory {
+    /// Where the lesson came from, in words: a task's outcome, or no task at all.
+    pub fn outcome(&self) -> &'static str {
+        match (&self.task_id, self.success) {
+            (None, _) => "added by hand",
+            (Some(_), true) => "from a task that succeeded",
+            (Some(_), false) => "from a task that failed",
+        }
+    }
+}
+
 /// The lessons and tasks a lesson was merged from (empty for one never merged).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -221,7 +221,7 @@ fn the_memory_command_manages_lessons() {
     assert!(out.contains(&id), "{out}");
     let (_, out, _) = az(&env, &["memory", "show", &id[..8]]);
     assert!(
-        out.contains("every workdir") && out.contains("workflow"),
+        out.contains("every workdir") && out.contains("workflow") && out.contains("added by hand"),
         "{out}"
     );
 

@@ -294,11 +294,7 @@ pub fn lesson<'a>(th: &Theme, m: &crate::store::memories::Memory) -> Sheet<'a> {
             Span::styled(strip_control(&v), th.text),
         ])
     };
-    let outcome = if m.success {
-        "from a task that succeeded"
-    } else {
-        "from a task that failed"
-    };
+    let outcome = m.outcome();
     let mut lines = vec![
         field(
             "category",
