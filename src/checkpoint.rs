@@ -65,6 +65,8 @@ pub struct Pruned {
     /// Bytes removed from private repositories (objects in the user's repositories are
     /// only made unreachable: their `git gc` reclaims them).
     pub bytes_freed: u64,
+    /// Folders of files a resume had set aside (`interrupted/`), removed.
+    pub set_aside_removed: usize,
 }
 
 /// The checkpoints kept under one home (`HOME/checkpoints`).
@@ -339,6 +341,25 @@ impl Checkpoints {
                 touched.insert(e.git_dir.clone());
             }
             out.tasks.push(e.task_id.clone());
+        }
+        // What resumes set aside (`interrupted/{task}-…`): with the task's chain, or by age.
+        if let Ok(rd) = std::fs::read_dir(self.root.join("interrupted")) {
+            for d in rd.flatten() {
+                let name = d.file_name().to_string_lossy().into_owned();
+                let task = name.split('-').next().unwrap_or_default();
+                let old = cutoff.is_some_and(|c| {
+                    d.metadata()
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .is_some_and(|t| i64::try_from(t.as_secs()).unwrap_or(i64::MAX) < c)
+                });
+                if (old || out.tasks.iter().any(|t| t == task))
+                    && std::fs::remove_dir_all(d.path()).is_ok()
+                {
+                    out.set_aside_removed += 1;
+                }
+            }
         }
         // Every private repository, not only those just touched: earlier deletes may
         // have left unreachable objects.

@@ -64,9 +64,10 @@ pub fn run(ctx: &Ctx, action: Option<CheckpointCmd>) -> Result<i32> {
                 print_json(&pruned)?;
             } else {
                 eprintln!(
-                    "pruned {} task(s); {:.1} MB freed in private repositories (in your own repositories `git gc` reclaims the rest)",
+                    "pruned {} task(s); {:.1} MB freed in private repositories (in your own repositories `git gc` reclaims the rest); {} folder(s) of files set aside by resumes removed",
                     pruned.tasks.len(),
-                    pruned.bytes_freed as f64 / (1024.0 * 1024.0)
+                    pruned.bytes_freed as f64 / (1024.0 * 1024.0),
+                    pruned.set_aside_removed
                 );
             }
             Ok(exit::OK)

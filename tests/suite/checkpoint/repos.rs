@@ -402,8 +402,17 @@ fn delete_and_prune_free_the_private_repository() {
         .unwrap()
         .as_secs() as i64
         + 2 * 86_400;
+    // What a resume of that task set aside goes with its chain.
+    let aside = env
+        .home
+        .path()
+        .join(format!("checkpoints/interrupted/{other}-abc123"));
+    std::fs::create_dir_all(&aside).unwrap();
+    std::fs::write(aside.join("g"), "mine\n").unwrap();
     let pruned = env.store.prune(Some(1), None, later).unwrap();
     assert_eq!(pruned.tasks, vec![other.to_owned()]);
+    assert_eq!(pruned.set_aside_removed, 1);
+    assert!(!aside.exists());
     assert!(pruned.bytes_freed > 0);
     assert!(env.store.list(None).unwrap().is_empty());
     assert!(
