@@ -85,22 +85,6 @@ fn median(mut v: Vec<f64>) -> (f64, f64) {
     (v[v.len() / 2], p95)
 }
 
-fn dir_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            match e.metadata() {
-                Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
-}
-
 /// Snapshot after 10 changed files, `runs` times; prints (median, p95) in ms and the
 /// storage growth per checkpoint against the bytes changed. `known`: the turn wrote the
 /// files with `write_file`, so the snapshot is told their paths (no walk); else it ran a
@@ -136,7 +120,7 @@ fn turn_of_ten(
             fs::write(work.join(&rel), body).unwrap_or_else(|e| die(e));
             paths.push(std::path::PathBuf::from(rel));
         }
-        let before = dir_size(storage);
+        let before = az_os::util::fs::dir_size(storage);
         let (t, c) = (Instant::now(), cpu_ms());
         if known {
             store.snapshot_known(task, turn, work, CAPS, &paths)
@@ -146,7 +130,7 @@ fn turn_of_ten(
         .unwrap_or_else(|e| die(e));
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         cpu.push(cpu_ms() - c);
-        grew += dir_size(storage).saturating_sub(before);
+        grew += az_os::util::fs::dir_size(storage).saturating_sub(before);
     }
     let (p50, p95) = median(times);
     let (c50, c95) = median(cpu);
@@ -241,7 +225,7 @@ fn rewrite_big(caps: Caps, label: &str) {
             .unwrap_or_else(|e| die(e));
         left_out += usize::from(!s.left_out.is_empty());
     }
-    let size = dir_size(&home.path().join("checkpoints"));
+    let size = az_os::util::fs::dir_size(&home.path().join("checkpoints"));
     println!(
         "100 MB file rewritten 10 times ({label}): storage {:.1} MB, {left_out} of 10 turns left it out with a notice",
         size as f64 / (1024.0 * 1024.0)

@@ -68,7 +68,7 @@ pub fn delete_one(repo: &Repository, id: &CheckpointId) -> Result<(), Checkpoint
 /// Garbage-collects the private repository at `git_dir`: removed when no chain is
 /// left in it, else repacked with only what its refs reach. Returns bytes freed.
 pub fn gc_private(root: &Path, git_dir: &Path) -> Result<u64, CheckpointError> {
-    let before = dir_size(git_dir);
+    let before = crate::util::fs::dir_size(git_dir);
     let repo = Repository::open_bare(git_dir).map_err(|e| CheckpointError::Corrupt {
         path: git_dir.to_path_buf(),
         detail: e.message().to_owned(),
@@ -114,7 +114,7 @@ pub fn gc_private(root: &Path, git_dir: &Path) -> Result<u64, CheckpointError> {
             }
         }
     }
-    Ok(before.saturating_sub(dir_size(git_dir)))
+    Ok(before.saturating_sub(crate::util::fs::dir_size(git_dir)))
 }
 
 /// Writes (and indexes) one pack of everything `refs` reach.
@@ -133,21 +133,4 @@ fn write_pack(repo: &Repository, refs: &[git2::Oid]) -> Result<(), git2::Error> 
         .map_err(|e| git2::Error::from_str(&format!("cannot write the pack: {e}")))?;
     w.commit()?;
     Ok(())
-}
-
-/// Bytes under `dir`.
-pub fn dir_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            match e.metadata() {
-                Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
 }

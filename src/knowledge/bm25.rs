@@ -22,11 +22,14 @@ use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher, Term, doc};
+use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Term, doc};
 
 use super::chunk::{self, language};
 use super::walk::{self, Skipped};
 use super::{Hit, IndexError};
+
+mod lookup;
+pub use lookup::Lookup;
 
 /// Memory the writer may use before it flushes a segment.
 const WRITER_BYTES: usize = 64 * 1024 * 1024;
@@ -479,78 +482,8 @@ impl Bm25 {
         Stats {
             files: manifest.files.len(),
             chunks: manifest.files.values().map(|f| f.chunks.len()).sum(),
-            bytes: dir_size(&self.dir),
+            bytes: crate::util::fs::dir_size(&self.dir),
         }
-    }
-}
-
-/// One query against one state of an index ([`Bm25::lookup`]).
-pub struct Lookup<'a> {
-    idx: &'a Bm25,
-    searcher: Searcher,
-    query: Box<dyn Query>,
-}
-
-impl Lookup<'_> {
-    /// Chunk ids and BM25 scores, best first, at most `limit`: no chunk text is read.
-    pub fn ranked(&self, limit: usize) -> Result<Vec<(u64, f32)>, IndexError> {
-        let tantivy = |e: tantivy::TantivyError| IndexError::Tantivy(e.to_string());
-        let top = self
-            .searcher
-            .search(
-                &*self.query,
-                &TopDocs::with_limit(limit.max(1)).order_by_score(),
-            )
-            .map_err(tantivy)?;
-        let mut out = Vec::with_capacity(top.len());
-        for (score, addr) in top {
-            let ids = self
-                .searcher
-                .segment_reader(addr.segment_ord)
-                .fast_fields()
-                .u64("id")
-                .map_err(tantivy)?;
-            if let Some(id) = ids.first(addr.doc_id) {
-                out.push((id, score));
-            }
-        }
-        Ok(out)
-    }
-
-    /// The first `limit` chunks of these ids that are in the index (a vector can outlive
-    /// its chunk until the next embedding pass), scored as given, in that order, each
-    /// with a snippet around the query's words (its first lines when it has none).
-    pub fn hits(&self, ids: &[(u64, f32)], limit: usize) -> Result<Vec<Hit>, IndexError> {
-        let tantivy = |e: tantivy::TantivyError| IndexError::Tantivy(e.to_string());
-        let f = self.idx.fields;
-        let snippets = SnippetGenerator::create(&self.searcher, &*self.query, f.text).ok();
-        let mut out = Vec::with_capacity(limit.min(ids.len()));
-        for &(id, score) in ids {
-            if out.len() >= limit {
-                break;
-            }
-            let q = TermQuery::new(Term::from_field_u64(f.id, id), IndexRecordOption::Basic);
-            let top = self
-                .searcher
-                .search(&q, &TopDocs::with_limit(1).order_by_score())
-                .map_err(tantivy)?;
-            let Some((_, addr)) = top.first() else {
-                continue;
-            };
-            let d: TantivyDocument = self.searcher.doc(*addr).map_err(tantivy)?;
-            let mut hit = self.idx.hit(&d, score);
-            if let Some(g) = &snippets {
-                let s = g.snippet_from_doc(&d);
-                s.fragment().clone_into(&mut hit.snippet);
-                hit.highlights = s.highlighted().to_vec();
-            }
-            if hit.snippet.is_empty() {
-                hit.snippet = first_lines(&hit.text, 3);
-                hit.highlights.clear();
-            }
-            out.push(hit);
-        }
-        Ok(out)
     }
 }
 
@@ -613,15 +546,4 @@ fn write_manifest(dir: &Path, m: &Manifest) -> Result<(), IndexError> {
     let bytes = serde_json::to_vec(m).map_err(|e| IndexError::Tantivy(e.to_string()))?;
     std::fs::write(&tmp, bytes).map_err(|e| IndexError::io(&tmp, &e))?;
     std::fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, &e))
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    std::fs::read_dir(dir).map_or(0, |rd| {
-        rd.flatten()
-            .map(|e| match e.file_type() {
-                Ok(t) if t.is_dir() => dir_size(&e.path()),
-                _ => e.metadata().map_or(0, |m| m.len()),
-            })
-            .sum()
-    })
 }
