@@ -77,7 +77,10 @@ pub fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
         .collect::<Vec<_>>();
     let commands = resumed
         .into_iter()
-        .map(|id| Command::Resume { id })
+        .map(|id| Command::Resume {
+            id,
+            overrides: engine::Overrides::default(),
+        })
         .chain(
             specs
                 .into_iter()
@@ -124,7 +127,18 @@ pub fn retry_command(ctx: &Ctx, id: &str) -> Result<i32> {
 
 /// `az-os tasks resume ID|--all`: interrupted tasks continue from their last completed
 /// turn, headless, with the same output options as `run`.
-pub fn resume_command(ctx: &Ctx, id: Option<&str>, jobs: Option<u16>, yes: bool) -> Result<i32> {
+pub fn resume_command(
+    ctx: &Ctx,
+    id: Option<&str>,
+    jobs: Option<u16>,
+    yes: bool,
+    overrides: engine::Overrides,
+) -> Result<i32> {
+    if let Some(b) = overrides.budget_usd
+        && (!b.is_finite() || b < 0.0)
+    {
+        return Err(eyre!(Exit::usage("--budget must be 0 or more USD")));
+    }
     let mut settings = ctx.settings()?;
     // Opening the store reconciles it: what a gone process left is interrupted now.
     let conn = ctx.open_store()?;
@@ -140,7 +154,10 @@ pub fn resume_command(ctx: &Ctx, id: Option<&str>, jobs: Option<u16>, yes: bool)
         }
         preflight::ensure_model(
             &mut settings,
-            task.requested_model.as_deref(),
+            overrides
+                .model
+                .as_deref()
+                .or(task.requested_model.as_deref()),
             ctx.global.quiet,
         )?;
         vec![id]
@@ -152,7 +169,7 @@ pub fn resume_command(ctx: &Ctx, id: Option<&str>, jobs: Option<u16>, yes: bool)
             }
             return Ok(exit::OK);
         }
-        preflight::ensure_model(&mut settings, None, ctx.global.quiet)?;
+        preflight::ensure_model(&mut settings, overrides.model.as_deref(), ctx.global.quiet)?;
         ids
     };
     let jobs = jobs.map_or(settings.defaults.jobs, usize::from);
@@ -161,7 +178,13 @@ pub fn resume_command(ctx: &Ctx, id: Option<&str>, jobs: Option<u16>, yes: bool)
     } else {
         engine::Approvals::Deny
     };
-    let commands = ids.into_iter().map(|id| Command::Resume { id }).collect();
+    let commands = ids
+        .into_iter()
+        .map(|id| Command::Resume {
+            id,
+            overrides: overrides.clone(),
+        })
+        .collect();
     drive(
         ctx,
         settings,
@@ -305,7 +328,7 @@ fn drive(
 /// The task a command is about, when it starts or continues one.
 fn command_task(cmd: &Command) -> Option<TaskId> {
     match cmd {
-        Command::Submit { id, .. } | Command::Retry { id } | Command::Resume { id } => {
+        Command::Submit { id, .. } | Command::Retry { id } | Command::Resume { id, .. } => {
             Some(id.clone())
         }
         Command::Cancel { .. } | Command::Approve { .. } | Command::Shutdown { .. } => None,

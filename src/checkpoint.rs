@@ -23,6 +23,7 @@ mod registry;
 mod repo;
 mod restore;
 mod snapshot;
+mod walk;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

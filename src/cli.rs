@@ -181,9 +181,23 @@ fn dispatch(cli: Cli) -> Result<i32> {
             TasksCmd::Logs { id } => tasks_cmd::logs(&ctx, &id),
             TasksCmd::Cancel { id } => tasks_cmd::cancel(&ctx, &id),
             TasksCmd::Retry { id } => crate::batch::retry_command(&ctx, &id),
-            TasksCmd::Resume { id, all, jobs, yes } => {
-                crate::batch::resume_command(&ctx, id.as_deref().filter(|_| !all), jobs, yes)
-            }
+            TasksCmd::Resume {
+                id,
+                all,
+                jobs,
+                yes,
+                model,
+                budget,
+            } => crate::batch::resume_command(
+                &ctx,
+                id.as_deref().filter(|_| !all),
+                jobs,
+                yes,
+                crate::engine::Overrides {
+                    model,
+                    budget_usd: budget,
+                },
+            ),
         },
         Cmd::Cost { by, limit } => cost_cmd::report(&ctx, by, limit),
         Cmd::Models { action } => models_cmd::run(&ctx, action),

@@ -22,4 +22,6 @@ pub use agent::Runner;
 pub use handle::{Approvals, EngineConfig, EngineHandle, FrontEnd, Work, start, start_with};
 pub use monitor::HealthEvents;
 pub use prompt::{request_overhead_bytes, system_prompt};
-pub use protocol::{Approval, Command, EngineEvent, Event, MAX_TASK_BYTES, Route, TaskSpec};
+pub use protocol::{
+    Approval, Command, EngineEvent, Event, MAX_TASK_BYTES, Overrides, Route, TaskSpec,
+};

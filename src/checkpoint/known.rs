@@ -27,7 +27,7 @@ use super::snapshot::{self, Admit, Budget, Snapshot};
 use super::{Caps, CheckpointError, chain, registry};
 
 /// Why an edit stopped: the walk must do it, or git failed.
-enum Stop {
+pub(super) enum Stop {
     Walk,
     Git(git2::Error),
 }
@@ -39,7 +39,7 @@ impl From<git2::Error> for Stop {
 }
 
 /// What a path becomes in the new tree: a blob and its mode, or nothing.
-type Leaf = Option<(Oid, i32)>;
+pub(super) type Leaf = Option<(Oid, i32)>;
 
 /// Snapshots canonical `workdir` as checkpoint `task_id.turn` when the turn changed only
 /// `paths` (relative to `workdir`); `None` when this cannot be done exactly.
@@ -178,7 +178,7 @@ fn leaf(
 
 /// `base` with `leaves` applied; `None` when the result is empty (git has no empty
 /// trees: a folder left empty disappears, as in a walk).
-fn edit(
+pub(super) fn edit(
     repo: &Repository,
     base: Option<&Tree<'_>>,
     leaves: &[(Vec<OsString>, Leaf)],

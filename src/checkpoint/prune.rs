@@ -84,7 +84,10 @@ pub fn gc_private(root: &Path, git_dir: &Path) -> Result<u64, CheckpointError> {
         fs::remove_dir_all(git_dir).map_err(|e| CheckpointError::io(git_dir, e))?;
         // Its private index goes too (named like the repository).
         if let Some(stem) = git_dir.file_stem() {
-            let _ = fs::remove_file(root.join("index").join(stem));
+            let index = root.join("index").join(stem);
+            let _ = fs::remove_file(super::repo::tree_note(&index));
+            let _ = fs::remove_file(index.with_extension("busy"));
+            let _ = fs::remove_file(index);
         }
         return Ok(before);
     }

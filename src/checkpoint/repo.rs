@@ -177,6 +177,26 @@ fn open_private(git_dir: &Path, workdir: &Path) -> Result<Repository, Checkpoint
     Ok(repo)
 }
 
+/// Holds the private index of canonical `workdir` for one snapshot, across processes
+/// (two az-os processes in one folder take turns): released when dropped. A file next
+/// to the index, not `<index>.lock`, which libgit2 creates and renames when it writes.
+pub fn hold_index(
+    root: &Path,
+    workdir: &Path,
+) -> Result<nix::fcntl::Flock<fs::File>, CheckpointError> {
+    let dir = root.join("index");
+    fs::create_dir_all(&dir).map_err(|e| CheckpointError::io(&dir, e))?;
+    let path = dir.join(workdir_hash(workdir)).with_extension("busy");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| CheckpointError::io(&path, e))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| CheckpointError::io(&path, std::io::Error::from(e)))
+}
+
 /// The private index of canonical `workdir`, attached to `opened.repo` (so `add_all`
 /// can walk the work tree). A new one is seeded from the user's `.git/index` (a copy:
 /// theirs is only read) so the first snapshot re-hashes only files whose stat changed.
@@ -207,4 +227,47 @@ pub fn private_index(
         .set_index(&mut index)
         .map_err(|e| CheckpointError::git(&opened.git_dir, &e))?;
     Ok((index, path))
+}
+
+/// The tree `index_path` was last written as (`remember_tree`), if the index file is
+/// still the one written then (its trailing checksum): anything else (an older az-os,
+/// a crash between the two writes, a fresh seed) gives `None`.
+pub fn remembered_tree(index_path: &Path) -> Option<git2::Oid> {
+    let saved = fs::read_to_string(tree_note(index_path)).ok()?;
+    let (tree, sum) = saved.trim().split_once(' ')?;
+    (index_checksum(index_path)? == sum)
+        .then(|| git2::Oid::from_str(tree).ok())
+        .flatten()
+}
+
+/// Records that `index_path`, as just written, is tree `tree`. Best effort: without the
+/// note the next snapshot builds the tree from the whole index.
+pub fn remember_tree(index_path: &Path, tree: git2::Oid) {
+    let note = tree_note(index_path);
+    match index_checksum(index_path) {
+        Some(sum) => {
+            let _ = fs::write(&note, format!("{tree} {sum}\n"));
+        }
+        None => {
+            let _ = fs::remove_file(&note);
+        }
+    }
+}
+
+/// `checkpoints/index/<hash>.tree`, next to the private index it describes.
+pub fn tree_note(index_path: &Path) -> PathBuf {
+    index_path.with_extension("tree")
+}
+
+/// The hex of an index file's trailing checksum (its last 20 bytes).
+fn index_checksum(index_path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = fs::File::open(index_path).ok()?;
+    f.seek(SeekFrom::End(-20)).ok()?;
+    let mut sum = [0u8; 20];
+    f.read_exact(&mut sum).ok()?;
+    Some(sum.iter().fold(String::with_capacity(40), |mut s, b| {
+        s.push_str(&format!("{b:02x}"));
+        s
+    }))
 }

@@ -1,17 +1,21 @@
 //! Taking a snapshot: one walk of the work tree against the private index (stat data,
-//! .gitignore honoured as git does) finds what changed; only those files are hashed
-//! into the index, which is written as a tree and committed on the task's ref when it
-//! differs from the previous checkpoint. Files over the caps are left out of the tree,
-//! and named.
+//! .gitignore honoured as git does; `walk.rs`) finds what changed; only those files are
+//! hashed into the index. The tree is the one the index was last written as, edited at
+//! the changed paths, and is committed on the task's ref when it differs from the
+//! previous checkpoint. Files over the caps are left out of the tree, and named.
 
+use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use git2::{Delta, DiffOptions, Signature};
+use git2::Signature;
 
 use super::chain;
 use super::id::CheckpointId;
+use super::known;
 use super::registry::{self, Entry};
 use super::repo::{self, ref_name};
+use super::walk::{self, Candidate};
 use super::{Caps, CheckpointError};
 
 /// A file left out of a snapshot, and why.
@@ -79,6 +83,7 @@ pub fn take(
 ) -> Result<Snapshot, CheckpointError> {
     let opened = repo::open_for(root, workdir)?;
     let git = |e: git2::Error| CheckpointError::git(&opened.git_dir, &e);
+    let _held = repo::hold_index(root, workdir)?;
     let (mut index, index_path) = repo::private_index(root, &opened, workdir)?;
     let entry = registry::load(root, task_id)?.unwrap_or_else(|| Entry {
         task_id: task_id.to_owned(),
@@ -99,36 +104,26 @@ pub fn take(
         left_out: Vec::new(),
     };
     // One walk of the work tree (stat data against the private index; ignored files
-    // skipped as git skips them), then only the paths that changed are hashed.
-    let mut opts = DiffOptions::new();
-    opts.include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_typechange(true)
-        .ignore_submodules(true)
-        .skip_binary_check(true)
-        .update_index(true);
-    if !opened.prefix.is_empty() {
-        opts.pathspec(opened.pathspec());
-    }
-    let changed: Vec<(PathBuf, bool)> = {
-        let diff = opened
-            .repo
-            .diff_index_to_workdir(Some(&index), Some(&mut opts))
-            .map_err(git)?;
-        diff.deltas()
-            .filter_map(|d| {
-                let gone = d.status() == Delta::Deleted;
-                let side = if gone { d.old_file() } else { d.new_file() };
-                side.path().map(|p| (p.to_path_buf(), gone))
-            })
-            .collect()
-    };
-    for (path, gone) in &changed {
-        let admit = if *gone {
-            Admit::Gone
-        } else {
-            budget.admit(&opened.root, path)
+    // skipped as git skips them), then only the paths whose stat changed are hashed.
+    let stamp = std::fs::metadata(&index_path)
+        .ok()
+        .map(|m| (m.mtime(), m.mtime_nsec()));
+    let candidates =
+        walk::changes(&opened.repo, &opened.root, &opened.prefix, &index, stamp).map_err(git)?;
+    let mut touched: Vec<PathBuf> = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        let admit = match &c {
+            Candidate::Gone(_) => Admit::Gone,
+            Candidate::Stat { path, id, mode }
+                if same_content(&opened.root, path, *id, *mode, caps) =>
+            {
+                // Touched, or racy: only the stat data is refreshed, nothing is charged.
+                index.add_path(path).map_err(git)?;
+                continue;
+            }
+            Candidate::Stat { path, .. } | Candidate::New(path) => budget.admit(&opened.root, path),
         };
+        let path = c.path();
         match admit {
             Admit::Yes => index.add_path(path).map_err(git)?,
             // Left out: no stale entry either, so a restore leaves the file as it is.
@@ -138,13 +133,61 @@ pub fn take(
                 Err(e) => return Err(git(e)),
             },
         }
+        touched.push(path.to_path_buf());
     }
     budget.left_out.sort_by(|a, b| a.path.cmp(&b.path));
-    let tree_id = index.write_tree().map_err(git)?;
+    let tree_id = tree_of(&opened, &mut index, &index_path, &touched).map_err(git)?;
     index
         .write()
         .map_err(|e| CheckpointError::git(&index_path, &e))?;
+    repo::remember_tree(&index_path, tree_id);
     finish(root, &opened, task_id, turn, tree_id, entry, budget)
+}
+
+/// Whether the file at `rel` still holds blob `id` (its index entry's, of `mode`) (a stat-only change).
+/// Hashed as stored, without git's filters: in a repository with filters
+/// (`.gitattributes`, `core.autocrlf`) a touched file counts as changed, which costs
+/// only its bytes against the caps, never a wrong tree.
+fn same_content(root: &Path, rel: &Path, id: git2::Oid, mode: u32, caps: Caps) -> bool {
+    let full = root.join(rel);
+    let Ok(meta) = std::fs::symlink_metadata(&full) else {
+        return false;
+    };
+    meta.is_file()
+        && meta.len() <= caps.file_bytes
+        && mode & 0o170_000 == 0o100_000
+        && git2::Oid::hash_file(git2::ObjectType::Blob, &full).is_ok_and(|now| now == id)
+}
+
+/// The tree of `index` after the walk changed `touched`: the tree the index was last
+/// written as, edited at just those paths (a few trees rewritten, not the index's 10k
+/// entries turned into trees and read back); from the whole index when that tree is
+/// not known or the edit cannot be exact (a folder became a file).
+fn tree_of(
+    opened: &repo::Opened,
+    index: &mut git2::Index,
+    index_path: &Path,
+    touched: &[PathBuf],
+) -> Result<git2::Oid, git2::Error> {
+    let before = repo::remembered_tree(index_path).and_then(|id| opened.repo.find_tree(id).ok());
+    if let Some(before) = before {
+        let leaves: Vec<(Vec<OsString>, known::Leaf)> = touched
+            .iter()
+            .map(|p| {
+                let leaf = index
+                    .get_path(p, 0)
+                    .map(|e| (e.id, i32::try_from(e.mode).unwrap_or(0o100_644)));
+                (p.iter().map(ToOwned::to_owned).collect(), leaf)
+            })
+            .collect();
+        match known::edit(&opened.repo, Some(&before), &leaves) {
+            Ok(Some(id)) => return Ok(id),
+            Ok(None) => return opened.repo.treebuilder(None)?.write(),
+            Err(known::Stop::Git(e)) => return Err(e),
+            Err(known::Stop::Walk) => {}
+        }
+    }
+    index.write_tree()
 }
 
 /// Commits `tree_id` on the task's chain unless it is the previous checkpoint's tree,

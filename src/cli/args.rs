@@ -250,7 +250,7 @@ pub enum TasksCmd {
     },
     /// Continue interrupted tasks from their last completed turn, headless.
     #[command(
-        after_help = "Examples:\n  az-os tasks resume 3f2a\n  az-os tasks resume --all --jobs 4\n  az-os --batch --json tasks resume --all",
+        after_help = "Examples:\n  az-os tasks resume 3f2a\n  az-os tasks resume --all --jobs 4\n  az-os tasks resume 3f2a --model claude-sonnet --budget 0.50\n  az-os --batch --json tasks resume --all",
         group(clap::ArgGroup::new("which").required(true).args(["id", "all"]))
     )]
     Resume {
@@ -265,6 +265,13 @@ pub enum TasksCmd {
         /// Approve every command that policy would ask about.
         #[arg(long)]
         yes: bool,
+        /// Go on on this model (a name from `az-os models list`) instead of the one the
+        /// task was on, for the rest of the task.
+        #[arg(long, value_name = "NAME")]
+        model: Option<String>,
+        /// A new hard cap in USD for the task (the cost so far counts against it).
+        #[arg(long, value_name = "USD")]
+        budget: Option<f64>,
     },
 }
 

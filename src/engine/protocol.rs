@@ -48,8 +48,14 @@ pub enum Command {
     /// From a front end: continue an `interrupted` task from its last completed turn,
     /// with its saved conversation (a task with no saved state starts over, with a
     /// `notice` saying so). Answered like `retry`, or by `error` if the task is unknown,
-    /// not interrupted, or claimed by another process first.
-    Resume { id: TaskId },
+    /// not interrupted, or claimed by another process first. `overrides` (from
+    /// `tasks resume --model/--budget`) replace the task's model and budget for the rest
+    /// of the task; the `route` of its `task_started` says so.
+    Resume {
+        id: TaskId,
+        #[serde(default, skip_serializing_if = "Overrides::is_empty")]
+        overrides: Overrides,
+    },
     /// From a front end: stop a queued or running task. Answered by
     /// `task_finished` with status `cancelled` (nothing if it already finished).
     Cancel { id: TaskId },
@@ -66,6 +72,23 @@ pub enum Command {
     /// From a front end: cancel everything (when `cancel_running`) or wait for
     /// running tasks, then stop. The event stream closes when the engine is done.
     Shutdown { cancel_running: bool },
+}
+
+/// What `tasks resume` may change about a task: its model and its budget.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Overrides {
+    /// A configured model's name: the task goes on on it instead of routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The task's new hard cap in USD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+}
+
+impl Overrides {
+    pub fn is_empty(&self) -> bool {
+        self.model.is_none() && self.budget_usd.is_none()
+    }
 }
 
 /// The user's answer to an approval request.

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::agent::{Runner, resume};
 use super::handle::Work;
 use super::monitor::Monitor;
-use super::protocol::{Command, EngineEvent, Event, TaskSpec};
+use super::protocol::{Command, EngineEvent, Event, Overrides, TaskSpec};
 use crate::store::{NewTask, TaskStatus, tasks};
 use crate::util::ids::TaskId;
 
@@ -132,7 +132,7 @@ impl Scheduler {
         match cmd {
             Command::Submit { id, spec } => self.submit(id, spec).await,
             Command::Retry { id } => self.retry(id).await,
-            Command::Resume { id } => self.resume(id).await,
+            Command::Resume { id, overrides } => self.resume(id, overrides).await,
             Command::Cancel { id } => self.cancel(&id).await,
             Command::Approve {
                 id,
@@ -252,8 +252,25 @@ impl Scheduler {
 
     /// Claims an interrupted task (`pending` again, owned by this process) and queues
     /// it; its worker continues from the saved state (`agent::resume`).
-    async fn resume(&mut self, id: TaskId) {
+    async fn resume(&mut self, id: TaskId, overrides: Overrides) {
         if self.busy(&id) {
+            return;
+        }
+        if let Some(m) = &overrides.model
+            && self.runner.settings.model(m).is_none()
+        {
+            let msg = format!("--model {m}: no such model; `az-os models list` shows the names");
+            self.error(Some(&id), msg, "usage");
+            return;
+        }
+        if let Some(b) = overrides.budget_usd
+            && (!b.is_finite() || b < 0.0)
+        {
+            self.error(
+                Some(&id),
+                "--budget must be 0 or more USD".to_owned(),
+                "usage",
+            );
             return;
         }
         let lookup = id.clone();
@@ -277,6 +294,12 @@ impl Scheduler {
                         "task {lookup} was resumed by another az-os first"
                     )));
                 }
+                tasks::set_overrides(
+                    c,
+                    &lookup,
+                    overrides.model.as_deref(),
+                    overrides.budget_usd,
+                )?;
                 Ok(Ok((t, saved)))
             })
             .await;

@@ -231,6 +231,25 @@ pub fn claim_interrupted(conn: &Connection, id: &TaskId) -> Result<bool, StoreEr
     Ok(n == 1)
 }
 
+/// What `tasks resume --model/--budget` changed, for the rest of the task: the model
+/// it asks for (which the router then takes) and its budget. `None` keeps a value.
+pub fn set_overrides(
+    conn: &Connection,
+    id: &TaskId,
+    model: Option<&str>,
+    budget_usd: Option<f64>,
+) -> Result<(), StoreError> {
+    if model.is_none() && budget_usd.is_none() {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "UPDATE tasks SET requested_model = COALESCE(?2, requested_model), \
+         budget_usd = COALESCE(?3, budget_usd) WHERE id = ?1",
+    )?
+    .execute(params![id.as_str(), model, budget_usd])?;
+    Ok(())
+}
+
 /// Ids of every `interrupted` task, oldest first.
 pub fn interrupted(conn: &Connection) -> Result<Vec<TaskId>, StoreError> {
     let ids = conn

@@ -7,6 +7,7 @@
 mod cli;
 mod known;
 mod repos;
+mod walk;
 
 use std::fs;
 use std::path::{Path, PathBuf};

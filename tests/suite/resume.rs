@@ -661,3 +661,94 @@ fn kill_test_twenty_rounds() {
     );
     assert_eq!(total.interrupted, total.resumed_ok);
 }
+
+/// `tasks resume --model/--budget`: bad values are refused before anything is claimed;
+/// good ones replace the task's model and budget for the rest of it, and the route says so.
+#[test]
+fn resume_takes_a_model_and_a_budget_for_the_rest_of_the_task() {
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![
+        tools(&[(
+            "write_file",
+            r#"{"path":"notes.txt","content":"first turn"}"#,
+        )]),
+        slow(120_000, finish("too late")),
+    ]);
+    // A second model on the same fake server, told apart by its wire name.
+    let other = format!(
+        "[[models]]\nname = \"other\"\nprovider = \"openai\"\nmodel = \"other-model\"\n\
+         base_url = \"{}\"\napi_key_env = \"AZ_OS_TEST_KEY\"\ntier = \"complex\"\n\
+         input_usd_per_mtok = 1.0\noutput_usd_per_mtok = 2.0\n",
+        fake.base_url()
+    );
+    env.config("openai", &fake.base_url(), &other);
+    let run = spawn(
+        &env,
+        &[
+            "--batch",
+            "--json",
+            "run",
+            "--model",
+            "fake",
+            "write notes then finish",
+        ],
+    );
+    eventually("the second request never came", || fake.chat_count() >= 2);
+    run.kill9();
+    let rows = statuses(&env);
+    assert_eq!(rows.len(), 1);
+    let id = rows[0].0.clone();
+    assert_eq!(rows[0].1, "interrupted");
+
+    let bad_model = env
+        .cmd()
+        .args(["tasks", "resume", &id, "--model", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(bad_model.status.code(), Some(2), "{bad_model:?}");
+    let err = String::from_utf8_lossy(&bad_model.stderr);
+    assert!(err.contains("--model nope: no such model"), "{err}");
+    assert!(err.contains("other"), "{err}");
+    let bad_budget = env
+        .cmd()
+        .args(["tasks", "resume", &id, "--budget=-1"])
+        .output()
+        .unwrap();
+    assert_eq!(bad_budget.status.code(), Some(2), "{bad_budget:?}");
+    assert!(String::from_utf8_lossy(&bad_budget.stderr).contains("--budget must be 0 or more"));
+    assert_eq!(statuses(&env), vec![(id.clone(), "interrupted".to_owned())]);
+
+    fake.push([finish("done on the other model")]);
+    let out = env
+        .cmd()
+        .args([
+            "--batch", "--json", "tasks", "resume", &id, "--model", "other", "--budget", "0.5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let events = json_lines(&out.stdout);
+    let started = of_type(&events, "task_started")[0];
+    assert_eq!(started["model"], "other", "{started}");
+    let reason = started["route"]["reason"].as_str().unwrap();
+    assert!(reason.contains("tasks resume --model"), "{reason}");
+    assert!(reason.contains("it was on fake"), "{reason}");
+    assert_eq!(of_type(&events, "task_finished")[0]["status"], "completed");
+    // The request went to the other model, with the earlier conversation.
+    let last = fake.requests().last().cloned().unwrap();
+    assert_eq!(last.body["model"], "other-model");
+    assert!(
+        serde_json::to_string(&messages(&last))
+            .unwrap()
+            .contains("notes.txt")
+    );
+    let (model, budget): (String, f64) = env
+        .conn()
+        .query_row(
+            "SELECT requested_model, budget_usd FROM tasks WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((model.as_str(), budget), ("other", 0.5));
+}

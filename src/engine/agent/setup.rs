@@ -70,6 +70,12 @@ pub(super) async fn prepare(
         })?;
     if let Some(m) = same_model {
         decision.route.reason = format!("resumed on {m}, the model it was on when it stopped");
+    } else if let (Some(was), Some(asked)) = (resuming, task.requested_model.as_deref())
+        && was != asked
+    {
+        decision.route.reason = format!(
+            "resumed on {asked}, as `tasks resume --model` asked (it was on {was} when it stopped)"
+        );
     }
     let spec = decision.model;
     let key = spec.api_key().map_err(|e| Ending::failed(e.to_string()))?;

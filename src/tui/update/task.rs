@@ -52,7 +52,10 @@ pub(super) fn act_on_task(m: &mut Model, a: Action, fx: &mut Vec<Effect>) {
                         format!("Resuming {} from its last completed turn…", short(&id)),
                         Scope::Task(id.clone()),
                     );
-                    fx.push(Effect::Engine(Command::Resume { id }));
+                    fx.push(Effect::Engine(Command::Resume {
+                        id,
+                        overrides: crate::engine::Overrides::default(),
+                    }));
                 } else {
                     m.status.set(
                         Tone::Info,

@@ -417,7 +417,10 @@ fn queue_keys_cancel_retry_and_delete_the_selected_task() {
     }
     assert_eq!(
         send(&mut m, ch('R')),
-        vec![Effect::Engine(Command::Resume { id: id("task01") })]
+        vec![Effect::Engine(Command::Resume {
+            id: id("task01"),
+            overrides: az_os::engine::Overrides::default()
+        })]
     );
     assert!(
         m.turns.transcripts.contains_key(&id("task01")),
