@@ -132,7 +132,7 @@ pub fn resume_command(
     id: Option<&str>,
     jobs: Option<u16>,
     yes: bool,
-    overrides: engine::Overrides,
+    overrides: &engine::Overrides,
 ) -> Result<i32> {
     if let Some(b) = overrides.budget_usd
         && (!b.is_finite() || b < 0.0)

@@ -193,7 +193,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 id.as_deref().filter(|_| !all),
                 jobs,
                 yes,
-                crate::engine::Overrides {
+                &crate::engine::Overrides {
                     model,
                     budget_usd: budget,
                 },

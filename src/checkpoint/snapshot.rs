@@ -117,8 +117,9 @@ pub fn take(
             Candidate::Stat { path, id, mode }
                 if same_content(&opened.root, path, *id, *mode, caps) =>
             {
-                // Touched, or racy: only the stat data is refreshed, nothing is charged.
+                // Touched, racy or its mode changed: no new content, nothing charged.
                 index.add_path(path).map_err(git)?;
+                touched.push(path.clone());
                 continue;
             }
             Candidate::Stat { path, .. } | Candidate::New(path) => budget.admit(&opened.root, path),
@@ -144,7 +145,8 @@ pub fn take(
     finish(root, &opened, task_id, turn, tree_id, entry, budget)
 }
 
-/// Whether the file at `rel` still holds blob `id` (its index entry's, of `mode`) (a stat-only change).
+/// Whether the file at `rel` still holds blob `id` (its index entry's, of `mode`): a
+/// change of stat data or mode only.
 /// Hashed as stored, without git's filters: in a repository with filters
 /// (`.gitattributes`, `core.autocrlf`) a touched file counts as changed, which costs
 /// only its bytes against the caps, never a wrong tree.

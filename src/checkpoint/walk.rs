@@ -90,96 +90,18 @@ pub(super) fn changes(
                 && p[prefix.len()] == b'/')
     };
     let entries: Vec<IndexEntry> = index.iter().filter(|e| under(&e.path)).collect();
-    let mut at: HashMap<&[u8], usize> = HashMap::with_capacity(entries.len());
-    let mut folders: HashSet<&[u8]> = HashSet::new();
-    for (i, e) in entries.iter().enumerate() {
-        at.entry(e.path.as_slice()).or_insert(i);
-        let mut p = e.path.as_slice();
-        while let Some(cut) = p.iter().rposition(|b| *b == b'/') {
-            p = &p[..cut];
-            if !folders.insert(p) {
-                break;
-            }
-        }
-    }
-    // Entries the walk must not judge: assumed unchanged, or outside a sparse checkout.
-    let mut seen: Vec<bool> = entries
-        .iter()
-        .map(|e| e.flags & ASSUME_VALID != 0 || e.flags_extended & SKIP_WORKTREE != 0)
-        .collect();
-    let mut out = Vec::new();
-    let mut to_stat: Vec<Folder> = Vec::new();
+    let mut walk = Walk::new(repo, root, &entries);
     let mut stack: Vec<(Vec<u8>, bool)> = vec![(prefix.as_bytes().to_vec(), false)];
     while let Some((dir, untracked)) = stack.pop() {
-        let full = root.join(OsStr::from_bytes(&dir));
-        let listing = match std::fs::read_dir(&full) {
-            Ok(l) => l,
-            // Gone or not a folder any more since its parent was listed.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(nix::libc::ENOENT | nix::libc::ENOTDIR)
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(io_error(&full, &e)),
-        };
-        let mut folder = Folder {
-            rel: dir.clone(),
-            names: Vec::new(),
-        };
-        for item in listing {
-            let item = item.map_err(|e| io_error(&full, &e))?;
-            let name = item.file_name();
-            if name == ".git" {
-                continue;
-            }
-            let mut rel = dir.clone();
-            if !rel.is_empty() {
-                rel.push(b'/');
-            }
-            rel.extend_from_slice(name.as_bytes());
-            let Ok(kind) = item.file_type() else {
-                continue; // vanished while listed
-            };
-            if let Some(&i) = at.get(rel.as_slice()) {
-                if entries[i].mode & S_IFMT == GITLINK {
-                    seen[i] = true; // submodules are not snapshotted
-                    continue;
-                }
-                if !kind.is_dir() {
-                    seen[i] = true;
-                    folder.names.push((name.as_bytes().to_vec(), i));
-                    continue;
-                }
-                // A file in the index is a folder now: the entry is gone (left unseen)
-                // and the folder is new.
-            }
-            let path = PathBuf::from(OsStr::from_bytes(&rel));
-            if kind.is_dir() {
-                if !untracked && folders.contains(rel.as_slice()) {
-                    stack.push((rel, false));
-                    continue;
-                }
-                if repo.is_path_ignored(&path)? {
-                    continue;
-                }
-                if root.join(&path).join(".git").exists() {
-                    // A repository inside: added whole, as git adds it (a gitlink).
-                    out.push(Candidate::New(path));
-                } else {
-                    stack.push((rel, true));
-                }
-            } else if (kind.is_file() || kind.is_symlink()) && !repo.is_path_ignored(&path)? {
-                out.push(Candidate::New(path));
-            }
-            // Sockets, fifos and devices are not content: git skips them too.
-        }
-        if !folder.names.is_empty() {
-            to_stat.push(folder);
-        }
+        walk.list(dir, untracked, &mut stack)?;
     }
+    let Walk {
+        at,
+        seen,
+        mut out,
+        to_stat,
+        ..
+    } = walk;
     for (i, e) in entries.iter().enumerate() {
         // A conflict's other stages share the path of the first, which was seen.
         let first = at.get(e.path.as_slice()).copied().unwrap_or(i);
@@ -199,6 +121,127 @@ pub(super) fn changes(
     Ok(out)
 }
 
+/// The listing pass: what the index holds, what was found, what is new.
+struct Walk<'a> {
+    repo: &'a Repository,
+    root: &'a Path,
+    entries: &'a [IndexEntry],
+    /// Index entries by path (the first, for a conflict's stages).
+    at: HashMap<&'a [u8], usize>,
+    /// Every folder that holds an index entry.
+    folders: HashSet<&'a [u8]>,
+    /// Entries found in the work tree (or not to be judged).
+    seen: Vec<bool>,
+    out: Vec<Candidate>,
+    to_stat: Vec<Folder>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(repo: &'a Repository, root: &'a Path, entries: &'a [IndexEntry]) -> Self {
+        let mut at = HashMap::with_capacity(entries.len());
+        let mut folders = HashSet::new();
+        for (i, e) in entries.iter().enumerate() {
+            at.entry(e.path.as_slice()).or_insert(i);
+            let mut p = e.path.as_slice();
+            while let Some(cut) = p.iter().rposition(|b| *b == b'/') {
+                p = &p[..cut];
+                if !folders.insert(p) {
+                    break;
+                }
+            }
+        }
+        // Entries the walk must not judge: assumed unchanged, or outside a sparse
+        // checkout.
+        let seen = entries
+            .iter()
+            .map(|e| e.flags & ASSUME_VALID != 0 || e.flags_extended & SKIP_WORKTREE != 0)
+            .collect();
+        Self {
+            repo,
+            root,
+            entries,
+            at,
+            folders,
+            seen,
+            out: Vec::new(),
+            to_stat: Vec::new(),
+        }
+    }
+
+    /// Lists folder `dir` (`untracked`: nothing under it is in the index), queueing the
+    /// folders below it on `stack`.
+    fn list(
+        &mut self,
+        dir: Vec<u8>,
+        untracked: bool,
+        stack: &mut Vec<(Vec<u8>, bool)>,
+    ) -> Result<(), git2::Error> {
+        let full = self.root.join(OsStr::from_bytes(&dir));
+        let listing = match std::fs::read_dir(&full) {
+            Ok(l) => l,
+            // Gone or not a folder any more since its parent was listed.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(nix::libc::ENOENT | nix::libc::ENOTDIR)
+                ) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(io_error(&full, &e)),
+        };
+        let mut names = Vec::new();
+        for item in listing {
+            let item = item.map_err(|e| io_error(&full, &e))?;
+            let name = item.file_name();
+            if name == ".git" {
+                continue;
+            }
+            let mut rel = dir.clone();
+            if !rel.is_empty() {
+                rel.push(b'/');
+            }
+            rel.extend_from_slice(name.as_bytes());
+            let Ok(kind) = item.file_type() else {
+                continue; // vanished while listed
+            };
+            if let Some(&i) = self.at.get(rel.as_slice()) {
+                if self.entries[i].mode & S_IFMT == GITLINK {
+                    self.seen[i] = true; // submodules are not snapshotted
+                    continue;
+                }
+                if !kind.is_dir() {
+                    self.seen[i] = true;
+                    names.push((name.as_bytes().to_vec(), i));
+                    continue;
+                }
+                // A file in the index is a folder now: the entry is gone (left unseen)
+                // and the folder is new.
+            }
+            let path = PathBuf::from(OsStr::from_bytes(&rel));
+            if kind.is_dir() {
+                if !untracked && self.folders.contains(rel.as_slice()) {
+                    stack.push((rel, false));
+                } else if !self.repo.is_path_ignored(&path)? {
+                    if self.root.join(&path).join(".git").exists() {
+                        // A repository inside: added whole, as git adds it (a gitlink).
+                        self.out.push(Candidate::New(path));
+                    } else {
+                        stack.push((rel, true));
+                    }
+                }
+            } else if (kind.is_file() || kind.is_symlink()) && !self.repo.is_path_ignored(&path)? {
+                self.out.push(Candidate::New(path));
+            }
+            // Sockets, fifos and devices are not content: git skips them too.
+        }
+        if !names.is_empty() {
+            self.to_stat.push(Folder { rel: dir, names });
+        }
+        Ok(())
+    }
+}
+
 /// The positions of the entries whose stat data differs, `lstat`ing on two threads
 /// when there are many.
 fn stat_all(
@@ -209,7 +252,7 @@ fn stat_all(
 ) -> Result<Vec<usize>, git2::Error> {
     let total: usize = folders.iter().map(|f| f.names.len()).sum();
     if total < PARALLEL_FROM {
-        return stat_folders(root, folders, entries, rules);
+        return Ok(stat_folders(root, folders, entries, rules));
     }
     // Two halves by entry count, cut at a folder boundary.
     let mut count = 0;
@@ -223,9 +266,9 @@ fn stat_all(
     let (a, b) = folders.split_at(cut);
     std::thread::scope(|s| {
         let other = s.spawn(|| stat_folders(root, b, entries, rules));
-        let mut mine = stat_folders(root, a, entries, rules)?;
+        let mut mine = stat_folders(root, a, entries, rules);
         match other.join() {
-            Ok(theirs) => mine.extend(theirs?),
+            Ok(theirs) => mine.extend(theirs),
             Err(_) => {
                 return Err(git2::Error::from_str(
                     "the checkpoint's stat thread stopped unexpectedly",
@@ -241,17 +284,14 @@ fn stat_folders(
     folders: &[Folder],
     entries: &[IndexEntry],
     rules: Rules,
-) -> Result<Vec<usize>, git2::Error> {
+) -> Vec<usize> {
     let mut changed = Vec::new();
     for f in folders {
         let full = root.join(OsStr::from_bytes(&f.rel));
-        let dir = match File::open(&full) {
-            Ok(d) => d,
-            Err(_) => {
-                // Gone since it was listed: every entry is re-checked by the caller.
-                changed.extend(f.names.iter().map(|(_, i)| *i));
-                continue;
-            }
+        let Ok(dir) = File::open(&full) else {
+            // Gone since it was listed: every entry is re-checked by the caller.
+            changed.extend(f.names.iter().map(|(_, i)| *i));
+            continue;
         };
         for (name, i) in &f.names {
             match fstatat(&dir, OsStr::from_bytes(name), AtFlags::AT_SYMLINK_NOFOLLOW) {
@@ -260,7 +300,7 @@ fn stat_folders(
             }
         }
     }
-    Ok(changed)
+    changed
 }
 
 /// Whether `st` matches index entry `e` as libgit2's diff decides it without hashing.
@@ -277,7 +317,6 @@ fn same(e: &IndexEntry, st: &FileStat, rules: Rules) -> bool {
     }
     let stage = (e.flags >> 12) & 3;
     // The index keeps the low 32 bits of sizes, inodes and seconds, as git does.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let (size, ino, mtime, ctime) = (
         st.st_size as u32,
         st.st_ino as u32,

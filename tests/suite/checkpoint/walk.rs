@@ -76,7 +76,10 @@ fn chmod(env: &Env, rel: &str, mode: u32) {
 }
 
 /// Turn after turn of changes a command could make; each is checked against git.
-fn turns() -> Vec<Box<dyn Fn(&Env)>> {
+/// One turn's changes to the work tree.
+type Turn = Box<dyn Fn(&Env)>;
+
+fn turns() -> Vec<Turn> {
     vec![
         Box::new(|e: &Env| {
             e.write(".gitignore", "*.log\nbuild/\n");
@@ -98,6 +101,11 @@ fn turns() -> Vec<Box<dyn Fn(&Env)>> {
             std::os::unix::fs::symlink("a.txt", e.work().join("link")).unwrap();
             e.write("src/deep/more.log", "ignored\n");
             fs::create_dir_all(e.work().join("empty/folder")).unwrap();
+        }),
+        Box::new(|e: &Env| {
+            // Only modes and stat data change: the tree is edited, not rebuilt.
+            chmod(e, "run.sh", 0o700);
+            e.write("src/lib.rs", "pub fn f() {}\n");
         }),
         Box::new(|e: &Env| {
             // A file becomes a folder, a folder becomes a file, a link becomes a file.
