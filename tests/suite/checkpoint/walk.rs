@@ -104,7 +104,7 @@ fn turns() -> Vec<Turn> {
         }),
         Box::new(|e: &Env| {
             // Only modes and stat data change: the tree is edited, not rebuilt.
-            chmod(e, "run.sh", 0o700);
+            chmod(e, "run.sh", 0o644); // 100755 to 100644 in git's terms
             e.write("src/lib.rs", "pub fn f() {}\n");
         }),
         Box::new(|e: &Env| {
@@ -115,7 +115,7 @@ fn turns() -> Vec<Turn> {
             e.write("new", "now a file\n");
             fs::remove_file(e.work().join("link")).unwrap();
             e.write("link", "a file now\n");
-            chmod(e, "run.sh", 0o644);
+            chmod(e, "run.sh", 0o755);
             e.write("build/more.o", "still ignored\n");
         }),
         Box::new(|e: &Env| {
