@@ -6,10 +6,10 @@
 # must be ok, no task the killed process reported completed may be lost, and
 # `az-os tasks resume --all --jobs 4` must bring every interrupted task to completion. Prints one line per round and the totals.
 #
-# The rounds run in the integration test `kill_test_twenty_rounds` (tests/suite/resume.rs),
+# The rounds run in the integration test `kill_test_twenty_rounds` (tests/suite/resume/kill.rs),
 # which drives the real binary. AZ_OS_KILL_ROUNDS=N changes the number of rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/az-os/target}"
-cargo test --locked --test all -- --ignored --exact suite::resume::kill_test_twenty_rounds \
+cargo test --locked --test all -- --ignored --exact suite::resume::kill::kill_test_twenty_rounds \
     --nocapture 2>&1 | grep -E '^(round|kill-test)|panicked|test result'
