@@ -1,0 +1,226 @@
+//! `az-os mcp serve` driven by a real MCP client: the Python `mcp` package runs
+//! tests/fixtures/mcp_client.py against the built binary, whose config sends its model to
+//! the fake provider. The client is found through `AZ_OS_MCP_PYTHON` (the venv `.ci/run`
+//! makes); without it each test says it is skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::fake_provider::{FakeProvider, Reply};
+use crate::common::{TestEnv, bin};
+
+/// The Python with the `mcp` package, or `None` (and a "skipped" line) when absent.
+fn python() -> Option<PathBuf> {
+    match std::env::var_os("AZ_OS_MCP_PYTHON").map(PathBuf::from) {
+        Some(p) if p.exists() => Some(p),
+        Some(p) => {
+            eprintln!(
+                "skipped: AZ_OS_MCP_PYTHON={} does not exist; `bash .ci/run` makes the venv",
+                p.display()
+            );
+            None
+        }
+        None => {
+            eprintln!(
+                "skipped: set AZ_OS_MCP_PYTHON to a python with the `mcp` package \
+                 (`bash .ci/run` makes $HOME/.cache/az-os/venv-mcp)"
+            );
+            None
+        }
+    }
+}
+
+/// Runs one scenario of the client script and returns what it saw.
+fn client(python: &Path, env: &TestEnv, scenario: &str) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp_client.py");
+    // The environment `TestEnv::cmd` gives the binary: this home, the test key, and no
+    // key or home of the developer's shell.
+    let mut cmd = Command::new(python);
+    for k in [
+        "OPENROUTER_API_KEY",
+        "GEMINI_API_KEY",
+        "MISTRAL_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "OLLAMA_HOST",
+        "AZ_OS_LOG",
+    ] {
+        cmd.env_remove(k);
+    }
+    let out = cmd
+        .env("AZ_OS_HOME", env.home())
+        .env("AZ_OS_TEST_KEY", "sk-test-secret-0123456789")
+        .env("NO_COLOR", "1")
+        .arg(&script)
+        .arg(bin())
+        .arg(scenario)
+        .arg(env.work())
+        .current_dir(env.work())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client {scenario} failed: {}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server_log(env)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("client printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+    })
+}
+
+fn server_log(env: &TestEnv) -> String {
+    std::fs::read_to_string(env.home().join("logs/az-os.log")).unwrap_or_default()
+}
+
+fn tools(calls: &[(&str, &str)]) -> Reply {
+    Reply::Tools {
+        text: "Let me act.".into(),
+        calls: calls
+            .iter()
+            .map(|(n, a)| ((*n).to_owned(), (*a).to_owned()))
+            .collect(),
+    }
+}
+
+fn status_in_db(env: &TestEnv, id: &str) -> String {
+    env.conn()
+        .query_row("SELECT status FROM tasks WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_client_lists_tools_runs_a_task_and_reads_its_result_and_events() {
+    let Some(py) = python() else { return };
+    let env = TestEnv::new();
+    std::fs::write(env.work().join("data.csv"), "a,b\n1,2\n3,4\n").unwrap();
+    let fake = FakeProvider::start(vec![
+        tools(&[("execute_command", r#"{"command":"wc -l < data.csv"}"#)]),
+        tools(&[("finish", r#"{"result":"data.csv has 3 lines"}"#)]),
+    ]);
+    env.config("openai", &fake.base_url(), "");
+    let seen = client(&py, &env, "run");
+
+    assert_eq!(seen["server"], "az-os");
+    let t = &seen["tools"];
+    let names: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["cancel_task", "list_tasks", "submit_task", "task_events", "task_status", "wait_task"]
+    );
+    for ro in ["task_status", "task_events", "wait_task", "list_tasks"] {
+        assert_eq!(t[ro]["read_only"], true, "{ro}");
+    }
+    assert_eq!(t["submit_task"]["read_only"], false);
+    assert_eq!(t["cancel_task"]["read_only"], false);
+    assert_eq!(
+        t["submit_task"]["properties"],
+        serde_json::json!(["budget_usd", "critical", "description", "max_turns", "model", "workdir"])
+    );
+    assert_eq!(t["submit_task"]["required"], serde_json::json!(["description"]));
+    assert_eq!(t["task_events"]["properties"], serde_json::json!(["after", "task_id"]));
+    let bytes = seen["tools_list_bytes"].as_u64().unwrap();
+    eprintln!("tools/list: {bytes} bytes for 6 tools");
+
+    // Submitted, queued, finished with the model's answer.
+    let sub = &seen["submit"];
+    assert_eq!(sub["is_error"], false, "{sub}");
+    let id = sub["data"]["task_id"].as_str().unwrap();
+    assert_eq!(sub["data"]["status"], "pending");
+    let wait = &seen["wait"]["data"];
+    assert_eq!(wait["status"], "completed", "{wait}");
+    assert_eq!(wait["finished"], true);
+    assert_eq!(wait["result"], "data.csv has 3 lines");
+    assert_eq!(wait["turns"], 2);
+    assert_eq!(wait["model"], "fake");
+    assert!(wait["cost_usd"].as_f64().unwrap() > 0.0);
+    // A prefix of the id finds the task.
+    assert_eq!(seen["status"]["data"]["task_id"], id);
+    assert_eq!(seen["status"]["data"]["result"], "data.csv has 3 lines");
+    assert_eq!(status_in_db(&env, id), "completed");
+
+    // The events, as --batch --json prints them, in order and complete.
+    let events = seen["events"].as_array().unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"task_queued"));
+    assert_eq!(types.last(), Some(&"task_finished"));
+    assert!(events.iter().all(|e| e["task_id"] == id && e["ts"].is_string()));
+    let obs: Vec<&Value> = events.iter().filter(|e| e["type"] == "observation").collect();
+    assert!(obs[0]["output"].as_str().unwrap().contains("3"), "{}", obs[0]);
+    assert_eq!(seen["events_next"].as_u64().unwrap(), events.len() as u64);
+    let after_end = &seen["events_after_end"];
+    assert_eq!(after_end["events"], serde_json::json!([]));
+    assert_eq!(after_end["finished"], true);
+    assert_eq!(after_end["more"], false);
+
+    let list = seen["list"]["data"]["tasks"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["task_id"], id);
+
+    // Wrong shapes are protocol errors; plausible but wrong calls are tool errors that
+    // say what to send.
+    assert_eq!(seen["bad_shape"]["protocol_error"], -32602, "{}", seen["bad_shape"]);
+    assert_eq!(seen["unknown_field"]["protocol_error"], -32602);
+    assert!(seen["unknown_field"]["message"].as_str().unwrap().contains("budget"));
+    let tool_error = |k: &str, needle: &str| {
+        let v = &seen[k];
+        assert_eq!(v["is_error"], true, "{k}: {v}");
+        assert!(v["text"].as_str().unwrap().contains(needle), "{k}: {v}");
+    };
+    tool_error("bad_workdir", "no/such/dir does not exist");
+    tool_error("bad_model", "no model named \"gpt-nope\"");
+    tool_error("unknown_task", "list_tasks shows the ids");
+    tool_error("bad_timeout", "timeout_s must be 1 to 600");
+    assert!(seen["unknown_tool"]["protocol_error"].is_i64(), "{}", seen["unknown_tool"]);
+    assert!(seen["cancel_finished"]["data"]["note"].as_str().unwrap().contains("already ended"));
+    // Nothing but the one task reached the engine.
+    assert_eq!(fake.chat_count(), 2);
+    let rows: i64 = env.conn().query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 1);
+}
+
+#[test]
+fn a_client_cancels_a_running_task() {
+    let Some(py) = python() else { return };
+    let env = TestEnv::new();
+    // The model never answers in time: the task runs until cancelled.
+    let fake = FakeProvider::start(vec![Reply::Delay(
+        Duration::from_secs(120),
+        Box::new(Reply::Text("too late".into())),
+    )]);
+    env.config("openai", &fake.base_url(), "");
+    let seen = client(&py, &env, "cancel");
+    assert_eq!(seen["started"], true);
+    let cancel = &seen["cancel"]["data"];
+    assert_eq!(cancel["status"], "cancelled", "{cancel}");
+    assert_eq!(seen["wait"]["data"]["status"], "cancelled");
+    let id = cancel["task_id"].as_str().unwrap();
+    assert_eq!(status_in_db(&env, id), "cancelled");
+}
+
+#[test]
+fn malformed_requests_get_errors_and_end_of_input_cancels_running_tasks() {
+    let Some(py) = python() else { return };
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![Reply::Delay(
+        Duration::from_secs(120),
+        Box::new(Reply::Text("too late".into())),
+    )]);
+    env.config("openai", &fake.base_url(), "");
+    let seen = client(&py, &env, "raw");
+    assert_eq!(seen["initialize"], "az-os");
+    assert_eq!(seen["wrong_type"]["code"], -32602, "{}", seen["wrong_type"]);
+    assert_eq!(seen["unknown_method"]["code"], -32601, "{}", seen["unknown_method"]);
+    // The server survived the garbage and the bad requests.
+    assert_eq!(seen["tools_after_garbage"].as_array().unwrap().len(), 6);
+    assert_eq!(seen["status_before_eof"], "running");
+    // stdin closed: running tasks cancelled and recorded, exit 0, stdout only protocol.
+    assert_eq!(seen["exit_code"], 0, "stderr: {}", seen["stderr"]);
+    assert_eq!(seen["stdout_not_json"], serde_json::json!([]));
+    let id = seen["task_id"].as_str().unwrap();
+    assert_eq!(status_in_db(&env, id), "cancelled");
+    assert!(server_log(&env).contains("mcp serve"), "the log file has the server's lines");
+}
