@@ -75,7 +75,7 @@ pub fn serve_command(ctx: &Ctx, yes: bool, jobs: Option<u16>) -> Result<i32> {
         let server = tools::AzOsServer::new(handle.clone(), book.clone(), store, settings, cwd);
         tracing::info!(jobs, yes, "mcp serve: waiting for a client on stdio");
         let code = tokio::select! {
-            served = serve(server) => served,
+            ended = serve(server) => ended,
             sig = stop.recv() => Ok(signals::exit_code(sig)),
         };
         let running = book.unfinished().len();
@@ -105,10 +105,11 @@ pub fn serve_command(ctx: &Ctx, yes: bool, jobs: Option<u16>) -> Result<i32> {
 /// Serves one client on stdio until it leaves (end of input): exit 0. A client that
 /// never completes the handshake is a usage error.
 async fn serve(server: tools::AzOsServer) -> Result<i32> {
-    let running = server
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| eyre!(Exit::usage(format!("the MCP client did not initialize: {e}"))))?;
+    let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| {
+        eyre!(Exit::usage(format!(
+            "the MCP client did not initialize: {e}"
+        )))
+    })?;
     match running.waiting().await {
         Ok(reason) => tracing::info!("mcp serve: session ended: {reason:?}"),
         Err(e) => tracing::warn!("mcp serve: session ended with an error: {e}"),
@@ -125,7 +126,9 @@ async fn pump(mut events: UnboundedReceiver<EngineEvent>, book: Arc<Book>) {
             continue;
         }
         match &ev.event {
-            Event::Error { message, category, .. } => {
+            Event::Error {
+                message, category, ..
+            } => {
                 tracing::warn!("mcp serve: engine error ({category}): {message}");
             }
             Event::Alert { message, .. } => tracing::warn!("mcp serve: alert: {message}"),

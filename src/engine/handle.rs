@@ -60,7 +60,9 @@ impl FrontEnd {
     pub fn raise_task_budget(self) -> &'static str {
         match self {
             Self::Batch => "raise --budget or defaults.budget_usd_per_task",
-            Self::Mcp => "submit it again with a larger budget_usd, or raise defaults.budget_usd_per_task",
+            Self::Mcp => {
+                "submit it again with a larger budget_usd, or raise defaults.budget_usd_per_task"
+            }
             Self::Dashboard => {
                 "raise defaults.budget_usd_per_task in config.toml and restart az-os, then \
                  retry the task"

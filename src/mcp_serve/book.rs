@@ -216,7 +216,13 @@ impl Book {
     /// Events of task `id` from cursor `after` on, at most `max_events` and about
     /// `max_bytes` (the first event always comes, whatever its size). `None` when the
     /// book does not know the task.
-    pub fn page(&self, id: &TaskId, after: u64, max_events: usize, max_bytes: usize) -> Option<Page> {
+    pub fn page(
+        &self,
+        id: &TaskId,
+        after: u64,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Option<Page> {
         let inner = self.lock();
         let e = inner.tasks.get(id)?;
         let start = after.max(e.first);
@@ -242,7 +248,11 @@ impl Book {
 
     /// Waits until `check` finds what it looks for, the timeout passes (`None`), or the
     /// engine stops (`check` has a last look, then `None`).
-    pub async fn wait_for<T>(&self, timeout: Duration, check: impl Fn(&TaskLook<'_>) -> Option<T>) -> Option<T> {
+    pub async fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        check: impl Fn(&TaskLook<'_>) -> Option<T>,
+    ) -> Option<T> {
         let mut rx = self.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -291,10 +301,9 @@ fn entry<'a>(inner: &'a mut Inner, id: &TaskId) -> &'a mut Entry {
         while inner.order.len() > MAX_TASKS {
             // The oldest finished task goes; unfinished ones are never forgotten.
             let Some(pos) = inner.order.iter().position(|t| {
-                inner
-                    .tasks
-                    .get(t)
-                    .is_some_and(|e| e.ending.is_some() || matches!(e.admission, Admission::Refused(_)))
+                inner.tasks.get(t).is_some_and(|e| {
+                    e.ending.is_some() || matches!(e.admission, Admission::Refused(_))
+                })
             }) else {
                 break;
             };
@@ -347,7 +356,10 @@ mod tests {
         let p = book.page(&id, 9, 10, PAGE_BYTES).unwrap();
         assert!(p.events.is_empty());
         assert_eq!(p.next, 5);
-        assert!(book.page(&TaskId::from("other"), 0, 10, PAGE_BYTES).is_none());
+        assert!(
+            book.page(&TaskId::from("other"), 0, 10, PAGE_BYTES)
+                .is_none()
+        );
     }
 
     #[test]
@@ -356,7 +368,13 @@ mod tests {
         let id = TaskId::from("t");
         let big = "x".repeat(3000);
         for turn in 1..=3 {
-            book.record(&ev(&id, Event::Thought { turn, text: big.clone() }));
+            book.record(&ev(
+                &id,
+                Event::Thought {
+                    turn,
+                    text: big.clone(),
+                },
+            ));
         }
         let p = book.page(&id, 0, 100, 1000).unwrap();
         assert_eq!(p.events.len(), 1);
@@ -384,7 +402,12 @@ mod tests {
         let (a, b) = (TaskId::from("a"), TaskId::from("b"));
         book.expect(&a);
         book.expect(&b);
-        book.record(&ev(&a, Event::TaskQueued { description: "x".into() }));
+        book.record(&ev(
+            &a,
+            Event::TaskQueued {
+                description: "x".into(),
+            },
+        ));
         let refused = Event::Error {
             message: "no such model".into(),
             category: "config".into(),
@@ -392,7 +415,10 @@ mod tests {
         };
         book.record(&ev(&b, refused));
         book.record(&ev(&a, finished(TaskStatus::Completed)));
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let got = rt.block_on(book.wait_for(Duration::from_secs(5), |l| {
             Some((l.admission(&a)?, l.admission(&b)?, l.ending(&a)?))
         }));
@@ -409,7 +435,12 @@ mod tests {
         let book = std::sync::Arc::new(Book::default());
         let id = TaskId::from("w");
         book.expect(&id);
-        book.record(&ev(&id, Event::TaskQueued { description: "x".into() }));
+        book.record(&ev(
+            &id,
+            Event::TaskQueued {
+                description: "x".into(),
+            },
+        ));
         assert_eq!(book.unfinished(), vec![id.clone()]);
         // Nothing comes: the timeout answers.
         let none = book
@@ -418,15 +449,21 @@ mod tests {
         assert!(none.is_none());
         // The ending comes while waiting.
         let (b2, id2) = (book.clone(), id.clone());
-        let waiter =
-            tokio::spawn(async move { b2.wait_for(Duration::from_secs(60), |l| l.ending(&id2)).await });
+        let waiter = tokio::spawn(async move {
+            b2.wait_for(Duration::from_secs(60), |l| l.ending(&id2))
+                .await
+        });
         tokio::task::yield_now().await;
         book.record(&ev(&id, finished(TaskStatus::Cancelled)));
         assert_eq!(waiter.await.unwrap().unwrap().status, TaskStatus::Cancelled);
         // A closed book answers at once.
         let other = TaskId::from("never");
         book.close();
-        assert!(book.wait_for(Duration::from_secs(600), |l| l.ending(&other)).await.is_none());
+        assert!(
+            book.wait_for(Duration::from_secs(600), |l| l.ending(&other))
+                .await
+                .is_none()
+        );
     }
 
     #[test]
@@ -434,10 +471,18 @@ mod tests {
         let book = Book::default();
         let first = TaskId::from("first");
         let running = TaskId::from("running");
-        book.record(&ev(&running, Event::TaskQueued { description: "x".into() }));
+        book.record(&ev(
+            &running,
+            Event::TaskQueued {
+                description: "x".into(),
+            },
+        ));
         book.record(&ev(&first, finished(TaskStatus::Completed)));
         for i in 0..MAX_TASKS {
-            book.record(&ev(&TaskId::from(format!("t{i}").as_str()), finished(TaskStatus::Failed)));
+            book.record(&ev(
+                &TaskId::from(format!("t{i}").as_str()),
+                finished(TaskStatus::Failed),
+            ));
         }
         assert!(!book.knows(&first));
         assert!(book.knows(&running));

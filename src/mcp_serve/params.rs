@@ -77,7 +77,9 @@ pub struct ListTasks {
 pub fn check_submit(req: SubmitTask, settings: &Settings, cwd: &Path) -> Result<TaskSpec, String> {
     let description = req.description.trim().to_owned();
     if description.is_empty() {
-        return Err("description is empty; say what to do, e.g. \"count the lines in data.csv\"".into());
+        return Err(
+            "description is empty; say what to do, e.g. \"count the lines in data.csv\"".into(),
+        );
     }
     if description.len() > MAX_TASK_BYTES {
         return Err(format!(
@@ -96,7 +98,10 @@ pub fn check_submit(req: SubmitTask, settings: &Settings, cwd: &Path) -> Result<
     {
         return Err(format!("max_turns must be 1 to {MAX_TURNS}, not {t}"));
     }
-    let model = req.model.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+    let model = req
+        .model
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty());
     if let Some(name) = &model {
         if req.critical {
             return Err(
@@ -203,7 +208,10 @@ mod tests {
         let spec = check_submit(submit("  count the lines  "), &s, cwd.path()).unwrap();
         assert_eq!(spec.description, "count the lines");
         assert_eq!(spec.workdir, cwd.path().canonicalize().unwrap());
-        assert_eq!((spec.max_turns, spec.budget_usd, spec.critical), (None, None, false));
+        assert_eq!(
+            (spec.max_turns, spec.budget_usd, spec.critical),
+            (None, None, false)
+        );
         let sub = cwd.path().join("sub");
         std::fs::create_dir(&sub).unwrap();
         let spec = check_submit(
@@ -219,7 +227,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec.workdir, sub.canonicalize().unwrap());
-        assert_eq!((spec.max_turns, spec.budget_usd, spec.critical), (Some(7), Some(0.5), true));
+        assert_eq!(
+            (spec.max_turns, spec.budget_usd, spec.critical),
+            (Some(7), Some(0.5), true)
+        );
     }
 
     #[test]
@@ -231,20 +242,48 @@ mod tests {
         assert!(err(submit(" \n")).contains("description is empty"));
         assert!(err(submit(&"x".repeat(MAX_TASK_BYTES + 1))).contains("byte limit"));
         for b in [-1.0, f64::NAN, f64::INFINITY] {
-            let e = err(SubmitTask { budget_usd: Some(b), ..submit("x") });
+            let e = err(SubmitTask {
+                budget_usd: Some(b),
+                ..submit("x")
+            });
             assert!(e.contains("budget_usd must be 0 or more"), "{e}");
         }
         for t in [0, MAX_TURNS + 1] {
-            assert!(err(SubmitTask { max_turns: Some(t), ..submit("x") }).contains("max_turns must be 1 to 100"));
+            assert!(
+                err(SubmitTask {
+                    max_turns: Some(t),
+                    ..submit("x")
+                })
+                .contains("max_turns must be 1 to 100")
+            );
         }
-        let e = err(SubmitTask { workdir: Some("nope/missing".into()), ..submit("x") });
-        assert!(e.contains("does not exist") && e.contains("nope/missing"), "{e}");
-        let e = err(SubmitTask { model: Some("gpt-9".into()), ..submit("x") });
-        assert!(e.contains("no model named \"gpt-9\"") && e.contains("fake"), "{e}");
-        let e = err(SubmitTask { model: Some("fake".into()), critical: true, ..submit("x") });
+        let e = err(SubmitTask {
+            workdir: Some("nope/missing".into()),
+            ..submit("x")
+        });
+        assert!(
+            e.contains("does not exist") && e.contains("nope/missing"),
+            "{e}"
+        );
+        let e = err(SubmitTask {
+            model: Some("gpt-9".into()),
+            ..submit("x")
+        });
+        assert!(
+            e.contains("no model named \"gpt-9\"") && e.contains("fake"),
+            "{e}"
+        );
+        let e = err(SubmitTask {
+            model: Some("fake".into()),
+            critical: true,
+            ..submit("x")
+        });
         assert!(e.contains("not both"), "{e}");
         // The configured model has no key in this environment.
-        let e = err(SubmitTask { model: Some("fake".into()), ..submit("x") });
+        let e = err(SubmitTask {
+            model: Some("fake".into()),
+            ..submit("x")
+        });
         assert!(e.contains("model fake cannot be used"), "{e}");
     }
 
@@ -252,11 +291,19 @@ mod tests {
     fn waits_and_limits_have_defaults_and_bounds() {
         assert_eq!(wait_seconds(None), Ok(DEFAULT_WAIT_S));
         assert_eq!(wait_seconds(Some(600)), Ok(600));
-        assert!(wait_seconds(Some(0)).unwrap_err().contains("call wait_task again"));
+        assert!(
+            wait_seconds(Some(0))
+                .unwrap_err()
+                .contains("call wait_task again")
+        );
         assert!(wait_seconds(Some(601)).is_err());
         assert_eq!(list_limit(None), Ok(20));
         assert_eq!(list_limit(Some(200)), Ok(200));
-        assert!(list_limit(Some(0)).unwrap_err().contains("limit must be 1 to 200"));
+        assert!(
+            list_limit(Some(0))
+                .unwrap_err()
+                .contains("limit must be 1 to 200")
+        );
         assert!(list_limit(Some(201)).is_err());
     }
 
@@ -268,9 +315,13 @@ mod tests {
             serde_json::json!({"workdir": "."}),
         ];
         for v in bad {
-            assert!(serde_json::from_value::<SubmitTask>(v.clone()).is_err(), "{v}");
+            assert!(
+                serde_json::from_value::<SubmitTask>(v.clone()).is_err(),
+                "{v}"
+            );
         }
-        let ok: SubmitTask = serde_json::from_value(serde_json::json!({"description": "x"})).unwrap();
+        let ok: SubmitTask =
+            serde_json::from_value(serde_json::json!({"description": "x"})).unwrap();
         assert!(!ok.critical);
     }
 }

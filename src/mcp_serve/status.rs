@@ -16,8 +16,20 @@ const LIST_DESCRIPTION_CHARS: usize = 200;
 /// `task_finished` said; it wins over a row read just before the store caught up.
 pub fn status(row: &TaskRow, ending: Option<&Ending>) -> Value {
     let (status, result, error, turns, cost) = match ending {
-        Some(e) => (e.status, e.result.clone(), e.error.clone(), e.turns, e.cost_usd),
-        None => (row.status, row.result.clone(), row.error.clone(), row.turns, row.cost_usd),
+        Some(e) => (
+            e.status,
+            e.result.clone(),
+            e.error.clone(),
+            e.turns,
+            e.cost_usd,
+        ),
+        None => (
+            row.status,
+            row.result.clone(),
+            row.error.clone(),
+            row.turns,
+            row.cost_usd,
+        ),
     };
     json!({
         "task_id": row.id,

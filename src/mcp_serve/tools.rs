@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig,
-};
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 
@@ -51,13 +49,17 @@ pub struct AzOsServer {
     tool_router: ToolRouter<Self>,
 }
 
+#[allow(clippy::unnecessary_wraps)] // shaped as a tool's return: `return ok(..)`
 fn ok(value: Value) -> ToolResult {
     Ok(CallToolResult::structured(value))
 }
 
 /// A tool error the calling model reads.
+#[allow(clippy::unnecessary_wraps)] // shaped as a tool's return: `return refuse(..)`
 fn refuse(message: impl Into<String>) -> ToolResult {
-    Ok(CallToolResult::error(vec![ContentBlock::text(message.into())]))
+    Ok(CallToolResult::error(vec![ContentBlock::text(
+        message.into(),
+    )]))
 }
 
 fn store_failed(e: &StoreError) -> ErrorData {
@@ -91,8 +93,15 @@ impl AzOsServer {
             .call(move |c| {
                 let id = match tasks::resolve(c, &given) {
                     Ok(id) => id,
-                    Err(e @ (StoreError::NoSuchTask(_) | StoreError::Ambiguous(_))) => {
-                        return Ok(Err(format!("{e}; list_tasks shows the ids")));
+                    Err(StoreError::NoSuchTask(p)) => {
+                        return Ok(Err(format!(
+                            "no task matches id {p:?}; list_tasks shows the ids"
+                        )));
+                    }
+                    Err(StoreError::Ambiguous(p)) => {
+                        return Ok(Err(format!(
+                            "id prefix {p:?} matches several tasks; give more of the id"
+                        )));
                     }
                     Err(e) => return Err(e),
                 };
@@ -118,7 +127,11 @@ impl AzOsServer {
     #[tool(
         description = "Queue a task for az-os: it routes the task to a model and runs it with \
 its own tools, policy and budget. Returns the task id at once; then wait_task or task_status.",
-        annotations(read_only_hint = false, destructive_hint = true, open_world_hint = true)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            open_world_hint = true
+        )
     )]
     async fn submit_task(&self, Parameters(req): Parameters<SubmitTask>) -> ToolResult {
         let spec = match params::check_submit(req, &self.settings, &self.cwd) {
@@ -130,7 +143,10 @@ its own tools, policy and budget. Returns the task id at once; then wait_task or
         self.book.expect(&id);
         if self
             .engine
-            .send(Command::Submit { id: id.clone(), spec })
+            .send(Command::Submit {
+                id: id.clone(),
+                spec,
+            })
             .is_err()
         {
             return refuse("az-os is shutting down; start the server again");
@@ -229,7 +245,10 @@ and result; if it is still running, call again.",
         let row = self.row(&id).await?.unwrap_or(row);
         let mut v = self.status_of(&row);
         if v["finished"] == false {
-            v["note"] = json!(format!("still {} after {secs}s; call wait_task again", v["status"].as_str().unwrap_or("running")));
+            v["note"] = json!(format!(
+                "still {} after {secs}s; call wait_task again",
+                v["status"].as_str().unwrap_or("running")
+            ));
         }
         ok(v)
     }
@@ -237,7 +256,12 @@ and result; if it is still running, call again.",
     #[tool(
         description = "Stop a queued or running task (its commands are killed; files it \
 changed stay, `az-os checkpoint rollback` undoes them).",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn cancel_task(&self, Parameters(req): Parameters<TaskRef>) -> ToolResult {
         let row = match self.find(&req.task_id).await? {
@@ -256,10 +280,16 @@ changed stay, `az-os checkpoint rollback` undoes them).",
                  `az-os tasks cancel {id}`"
             ));
         }
-        if self.engine.send(Command::Cancel { id: id.clone() }).is_err() {
+        if self
+            .engine
+            .send(Command::Cancel { id: id.clone() })
+            .is_err()
+        {
             return refuse("az-os is shutting down; its running tasks are being cancelled");
         }
-        self.book.wait_for(CANCEL_WAIT, |look| look.ending(&id)).await;
+        self.book
+            .wait_for(CANCEL_WAIT, |look| look.ending(&id))
+            .await;
         let row = self.row(&id).await?.unwrap_or(row);
         ok(self.status_of(&row))
     }

@@ -68,7 +68,10 @@ fn client(python: &Path, env: &TestEnv, scenario: &str) -> Value {
         server_log(env)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("client printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "client printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 
@@ -109,7 +112,14 @@ fn a_client_lists_tools_runs_a_task_and_reads_its_result_and_events() {
     let names: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        ["cancel_task", "list_tasks", "submit_task", "task_events", "task_status", "wait_task"]
+        [
+            "cancel_task",
+            "list_tasks",
+            "submit_task",
+            "task_events",
+            "task_status",
+            "wait_task"
+        ]
     );
     for ro in ["task_status", "task_events", "wait_task", "list_tasks"] {
         assert_eq!(t[ro]["read_only"], true, "{ro}");
@@ -118,10 +128,23 @@ fn a_client_lists_tools_runs_a_task_and_reads_its_result_and_events() {
     assert_eq!(t["cancel_task"]["read_only"], false);
     assert_eq!(
         t["submit_task"]["properties"],
-        serde_json::json!(["budget_usd", "critical", "description", "max_turns", "model", "workdir"])
+        serde_json::json!([
+            "budget_usd",
+            "critical",
+            "description",
+            "max_turns",
+            "model",
+            "workdir"
+        ])
     );
-    assert_eq!(t["submit_task"]["required"], serde_json::json!(["description"]));
-    assert_eq!(t["task_events"]["properties"], serde_json::json!(["after", "task_id"]));
+    assert_eq!(
+        t["submit_task"]["required"],
+        serde_json::json!(["description"])
+    );
+    assert_eq!(
+        t["task_events"]["properties"],
+        serde_json::json!(["after", "task_id"])
+    );
     let bytes = seen["tools_list_bytes"].as_u64().unwrap();
     eprintln!("tools/list: {bytes} bytes for 6 tools");
 
@@ -147,9 +170,23 @@ fn a_client_lists_tools_runs_a_task_and_reads_its_result_and_events() {
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types.first(), Some(&"task_queued"));
     assert_eq!(types.last(), Some(&"task_finished"));
-    assert!(events.iter().all(|e| e["task_id"] == id && e["ts"].is_string()));
-    let obs: Vec<&Value> = events.iter().filter(|e| e["type"] == "observation").collect();
-    assert!(obs[0]["output"].as_str().unwrap().contains("3"), "{}", obs[0]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["task_id"] == id && e["ts"].is_string())
+    );
+    let obs: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "observation")
+        .collect();
+    assert!(
+        obs[0]["output"]
+            .as_str()
+            .unwrap()
+            .contains("exit code: 0\n3"),
+        "{}",
+        obs[0]
+    );
     assert_eq!(seen["events_next"].as_u64().unwrap(), events.len() as u64);
     let after_end = &seen["events_after_end"];
     assert_eq!(after_end["events"], serde_json::json!([]));
@@ -160,25 +197,37 @@ fn a_client_lists_tools_runs_a_task_and_reads_its_result_and_events() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["task_id"], id);
 
-    // Wrong shapes are protocol errors; plausible but wrong calls are tool errors that
-    // say what to send.
-    assert_eq!(seen["bad_shape"]["protocol_error"], -32602, "{}", seen["bad_shape"]);
-    assert_eq!(seen["unknown_field"]["protocol_error"], -32602);
-    assert!(seen["unknown_field"]["message"].as_str().unwrap().contains("budget"));
+    // Arguments of the wrong shape and plausible but wrong calls are tool errors (as the
+    // MCP spec has input errors, so the calling model can correct itself) that say what
+    // to send; an unknown tool is a protocol error.
     let tool_error = |k: &str, needle: &str| {
         let v = &seen[k];
         assert_eq!(v["is_error"], true, "{k}: {v}");
         assert!(v["text"].as_str().unwrap().contains(needle), "{k}: {v}");
     };
+    tool_error("bad_shape", "missing field `description`");
+    tool_error("unknown_field", "unknown field `budget`");
     tool_error("bad_workdir", "no/such/dir does not exist");
     tool_error("bad_model", "no model named \"gpt-nope\"");
     tool_error("unknown_task", "list_tasks shows the ids");
     tool_error("bad_timeout", "timeout_s must be 1 to 600");
-    assert!(seen["unknown_tool"]["protocol_error"].is_i64(), "{}", seen["unknown_tool"]);
-    assert!(seen["cancel_finished"]["data"]["note"].as_str().unwrap().contains("already ended"));
+    assert!(
+        seen["unknown_tool"]["protocol_error"].is_i64(),
+        "{}",
+        seen["unknown_tool"]
+    );
+    assert!(
+        seen["cancel_finished"]["data"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("already ended")
+    );
     // Nothing but the one task reached the engine.
     assert_eq!(fake.chat_count(), 2);
-    let rows: i64 = env.conn().query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0)).unwrap();
+    let rows: i64 = env
+        .conn()
+        .query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(rows, 1);
 }
 
@@ -212,8 +261,32 @@ fn malformed_requests_get_errors_and_end_of_input_cancels_running_tasks() {
     env.config("openai", &fake.base_url(), "");
     let seen = client(&py, &env, "raw");
     assert_eq!(seen["initialize"], "az-os");
-    assert_eq!(seen["wrong_type"]["code"], -32602, "{}", seen["wrong_type"]);
-    assert_eq!(seen["unknown_method"]["code"], -32601, "{}", seen["unknown_method"]);
+    // A request that is not a request, an unknown method and an unknown tool are
+    // protocol errors; arguments of the wrong type are a tool error saying which.
+    assert_eq!(
+        seen["not_a_request"]["code"], -32600,
+        "{}",
+        seen["not_a_request"]
+    );
+    assert_eq!(
+        seen["unknown_method"]["code"], -32601,
+        "{}",
+        seen["unknown_method"]
+    );
+    assert_eq!(
+        seen["unknown_tool"]["code"], -32602,
+        "{}",
+        seen["unknown_tool"]
+    );
+    let wrong = &seen["wrong_type"];
+    assert_eq!(wrong["isError"], true, "{wrong}");
+    assert!(
+        wrong["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("expected a string"),
+        "{wrong}"
+    );
     // The server survived the garbage and the bad requests.
     assert_eq!(seen["tools_after_garbage"].as_array().unwrap().len(), 6);
     assert_eq!(seen["status_before_eof"], "running");
@@ -222,5 +295,8 @@ fn malformed_requests_get_errors_and_end_of_input_cancels_running_tasks() {
     assert_eq!(seen["stdout_not_json"], serde_json::json!([]));
     let id = seen["task_id"].as_str().unwrap();
     assert_eq!(status_in_db(&env, id), "cancelled");
-    assert!(server_log(&env).contains("mcp serve"), "the log file has the server's lines");
+    assert!(
+        server_log(&env).contains("mcp serve"),
+        "the log file has the server's lines"
+    );
 }
