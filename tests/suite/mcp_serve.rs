@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use predicates::prelude::*;
 use serde_json::Value;
 
 use crate::common::fake_provider::{FakeProvider, Reply};
@@ -299,4 +300,37 @@ fn malformed_requests_get_errors_and_end_of_input_cancels_running_tasks() {
         server_log(&env).contains("mcp serve"),
         "the log file has the server's lines"
     );
+}
+
+#[test]
+fn serve_has_help_and_refuses_to_start_without_a_client_or_a_model() {
+    let env = TestEnv::new();
+    env.cmd()
+        .args(["mcp", "serve", "--help"])
+        .assert()
+        .success()
+        .stdout(
+            predicates::str::contains("submit_task").and(predicates::str::contains("Examples:")),
+        );
+    // No model at all (and no Ollama): the preflight's advice, exit 2, nothing on stdout.
+    env.cmd()
+        .env("OLLAMA_HOST", "127.0.0.1:9")
+        .args(["mcp", "serve"])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stdout("");
+    // A model, but the client leaves before the handshake: said on stderr, exit 2, stdout
+    // untouched.
+    let fake = FakeProvider::start(vec![]);
+    env.config("openai", &fake.base_url(), "");
+    env.cmd()
+        .args(["mcp", "serve"])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicates::str::contains(
+            "the MCP client did not initialize",
+        ));
 }
