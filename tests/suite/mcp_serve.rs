@@ -334,3 +334,99 @@ fn serve_has_help_and_refuses_to_start_without_a_client_or_a_model() {
             "the MCP client did not initialize",
         ));
 }
+
+/// The protocol by hand from Rust (no client needed): one line out, the answer with `id`.
+fn rpc(
+    stdin: &mut std::process::ChildStdin,
+    out: &mut impl std::io::BufRead,
+    id: u64,
+    method: &str,
+    params: &Value,
+) -> Value {
+    use std::io::Write;
+    let msg = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    writeln!(stdin, "{msg}").unwrap();
+    stdin.flush().unwrap();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the server closed stdout"
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["id"] == id {
+            return v;
+        }
+    }
+}
+
+#[test]
+fn a_killed_servers_tasks_become_interrupted() {
+    use std::io::{BufReader, Write};
+    use std::process::Stdio;
+    let env = TestEnv::new();
+    let fake = FakeProvider::start(vec![Reply::Delay(
+        Duration::from_secs(120),
+        Box::new(Reply::Text("too late".into())),
+    )]);
+    env.config("openai", &fake.base_url(), "");
+    let mut child = std::process::Command::new(bin())
+        .args(["mcp", "serve"])
+        .env("AZ_OS_HOME", env.home())
+        .env("AZ_OS_TEST_KEY", "sk-test-secret-0123456789")
+        .current_dir(env.work())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let init = serde_json::json!({
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "rust-test", "version": "0"}
+    });
+    assert_eq!(
+        rpc(&mut stdin, &mut out, 1, "initialize", &init)["result"]["serverInfo"]["name"],
+        "az-os"
+    );
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
+    let submit = serde_json::json!({"name": "submit_task", "arguments": {"description": "wait"}});
+    let sub = rpc(&mut stdin, &mut out, 2, "tools/call", &submit);
+    let id = sub["result"]["structuredContent"]["task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Until the task runs (its model request is out), then SIGKILL: no chance to clean up.
+    let mut n = 2;
+    loop {
+        n += 1;
+        let args = serde_json::json!({"name": "task_status", "arguments": {"task_id": id}});
+        let st = rpc(&mut stdin, &mut out, n, "tools/call", &args);
+        if st["result"]["structuredContent"]["status"] == "running" && fake.chat_count() == 1 {
+            break;
+        }
+        assert!(n < 2000, "the task never ran: {st}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Any later az-os command sees the owner gone.
+    let listed = env
+        .cmd()
+        .args(["--json", "tasks", "list"])
+        .output()
+        .unwrap();
+    let tasks: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let row = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(row["status"], "interrupted", "{row}");
+}
