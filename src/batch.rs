@@ -2,7 +2,7 @@
 //! events as JSON Lines (`--json`) or as human progress on stderr with results
 //! alone on stdout. Exit codes follow SPEC.md.
 
-mod preflight;
+pub(crate) mod preflight;
 mod printer;
 
 use std::collections::HashSet;

@@ -22,7 +22,7 @@ use clap::{CommandFactory, Parser};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use crate::config::{Home, Settings};
-use args::{Cli, Cmd, TasksCmd};
+use args::{Cli, Cmd, McpCmd, TasksCmd};
 
 /// Exit codes of SPEC.md.
 pub mod exit {
@@ -58,7 +58,15 @@ pub fn main() -> i32 {
         None
     } else {
         let runs = matches!(cli.command, Some(Cmd::Run(_)));
-        let dir = runs
+        // An MCP server's stdout is the protocol and its stderr the client's to show:
+        // it logs to the file only.
+        let serves = matches!(
+            cli.command,
+            Some(Cmd::Mcp {
+                action: McpCmd::Serve { .. }
+            })
+        );
+        let dir = (runs || serves)
             .then(|| Home::resolve(cli.global.home.as_deref(), cli.global.config.as_deref()))
             .and_then(Result::ok)
             .filter(|h| h.ensure().is_ok())
@@ -66,7 +74,7 @@ pub fn main() -> i32 {
         Some(crate::logging::init(
             cli.global.verbose,
             cli.global.quiet,
-            true,
+            !serves,
             dir.as_deref(),
         ))
     };
@@ -211,6 +219,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Cmd::Config { action } => config_cmd::run(&ctx, action),
+        Cmd::Mcp { action } => match action {
+            McpCmd::Serve { yes, jobs } => crate::mcp_serve::serve_command(&ctx, yes, jobs),
+        },
         Cmd::Index {
             paths,
             stats,

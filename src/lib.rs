@@ -3,7 +3,8 @@
 //! SQLite.
 //!
 //! Layers, bottom up: [`util`], [`config`], [`store`], [`llm`], [`engine`]; the
-//! front ends [`batch`] and [`cli`] drive the engine through its protocol.
+//! front ends [`batch`], [`cli`] and [`mcp_serve`] (az-os as an MCP server) drive the
+//! engine through its protocol.
 
 pub mod audit;
 pub mod batch;
@@ -15,6 +16,7 @@ pub mod health;
 pub mod knowledge;
 pub mod llm;
 pub mod logging;
+pub mod mcp_serve;
 pub mod memory;
 pub mod redact;
 pub mod sandbox;

@@ -175,6 +175,14 @@ az-os keys list\n  az-os keys remove openrouter"
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Model Context Protocol: serve az-os to other agents (Claude Code, Codex, an IDE).
+    #[command(
+        after_help = "Examples:\n  az-os mcp serve\n  claude mcp add az-os -- az-os mcp serve\n  az-os mcp serve --yes --jobs 4"
+    )]
+    Mcp {
+        #[command(subcommand)]
+        action: McpCmd,
+    },
     /// Where the config is, the effective config, or write a commented default.
     #[command(
         after_help = "Examples:\n  az-os config path\n  az-os config show\n  az-os config init"
@@ -417,6 +425,27 @@ Examples:\n  az-os keys set openrouter\n  pass show openrouter | AZ_OS_MASTER_PA
 
 fn key_name(s: &str) -> Result<String, String> {
     crate::vault::check_name(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCmd {
+    /// Run az-os as an MCP server on stdio: other agents submit tasks, read their status,
+    /// events and results, and cancel them. Same engine, policy, budgets and store as
+    /// `run`; logs go to HOME/logs/az-os.log, stdout carries only the protocol.
+    #[command(
+        after_help = "Tools: submit_task, task_status, task_events, wait_task, cancel_task, list_tasks.\n\n\
+Commands that policy asks about are refused (as `--batch run` does without --yes) unless the \
+server runs with --yes. End of input (the client closes stdin) cancels running tasks and exits 0.\n\n\
+Examples:\n  claude mcp add az-os -- az-os mcp serve\n  az-os mcp serve --yes --jobs 4"
+    )]
+    Serve {
+        /// Approve every command that policy would ask about.
+        #[arg(long)]
+        yes: bool,
+        /// Tasks run at once (default: config, else 2).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

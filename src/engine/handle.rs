@@ -39,6 +39,8 @@ pub struct EngineConfig {
 pub enum FrontEnd {
     Batch,
     Dashboard,
+    /// `az-os mcp serve`: another agent submits tasks through MCP tool calls.
+    Mcp,
 }
 
 impl FrontEnd {
@@ -46,6 +48,7 @@ impl FrontEnd {
     pub fn raise_turns(self) -> &'static str {
         match self {
             Self::Batch => "raise --max-turns or split the task",
+            Self::Mcp => "submit it again with a larger max_turns, or split the task",
             Self::Dashboard => {
                 "raise defaults.max_turns in config.toml and restart az-os, then retry the \
                  task; or split it"
@@ -57,6 +60,9 @@ impl FrontEnd {
     pub fn raise_task_budget(self) -> &'static str {
         match self {
             Self::Batch => "raise --budget or defaults.budget_usd_per_task",
+            Self::Mcp => {
+                "submit it again with a larger budget_usd, or raise defaults.budget_usd_per_task"
+            }
             Self::Dashboard => {
                 "raise defaults.budget_usd_per_task in config.toml and restart az-os, then \
                  retry the task"
@@ -196,5 +202,9 @@ mod tests {
         }
         assert!(FrontEnd::Batch.raise_turns().contains("--max-turns"));
         assert!(FrontEnd::Batch.raise_task_budget().contains("--budget"));
+        // An MCP client passes tool arguments, not flags.
+        assert!(!FrontEnd::Mcp.raise_turns().contains("--"));
+        assert!(FrontEnd::Mcp.raise_turns().contains("max_turns"));
+        assert!(FrontEnd::Mcp.raise_task_budget().contains("budget_usd"));
     }
 }
