@@ -15,6 +15,7 @@ pub mod health;
 pub mod knowledge;
 pub mod llm;
 pub mod logging;
+pub mod mcp;
 pub mod memory;
 pub mod redact;
 pub mod sandbox;
