@@ -199,15 +199,14 @@ impl Shared {
             let mut clashes = Vec::new();
             if s.state == ServerState::Ready {
                 for t in &s.tools {
-                    match seen.get(&t.qualified) {
-                        Some(other) => clashes.push(format!(
+                    if let Some(other) = seen.get(&t.qualified) {
+                        clashes.push(format!(
                             "tool {:?} skipped: its name {:?} is taken by server {other}",
                             t.name, t.qualified
-                        )),
-                        None => {
-                            seen.insert(t.qualified.clone(), t.server.clone());
-                            all.push(t.clone());
-                        }
+                        ));
+                    } else {
+                        seen.insert(t.qualified.clone(), t.server.clone());
+                        all.push(t.clone());
                     }
                 }
             }

@@ -11,6 +11,8 @@ mod knowledge_tasks;
 mod layers;
 mod llm;
 mod mcp;
+mod mcp_cli;
+mod mcp_npm;
 mod memory;
 mod real_servers;
 mod replies;
