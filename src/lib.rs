@@ -16,6 +16,7 @@ pub mod health;
 pub mod knowledge;
 pub mod llm;
 pub mod logging;
+pub mod mcp;
 pub mod mcp_serve;
 pub mod memory;
 pub mod redact;

@@ -175,9 +175,10 @@ az-os keys list\n  az-os keys remove openrouter"
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Model Context Protocol: serve az-os to other agents (Claude Code, Codex, an IDE).
+    /// Model Context Protocol: the MCP servers in config.toml (their state and tools, one
+    /// tool called by hand), and az-os served to other agents (Claude Code, Codex, an IDE).
     #[command(
-        after_help = "Examples:\n  az-os mcp serve\n  claude mcp add az-os -- az-os mcp serve\n  az-os mcp serve --yes --jobs 4"
+        after_help = "Servers are listed under [[mcp_servers]] in config.toml; their tools reach the model as SERVER__TOOL.\n\nExamples:\n  az-os mcp list\n  az-os --json mcp list\n  az-os mcp call fs read_text_file '{\"path\": \"/tmp/notes.txt\"}'\n  claude mcp add az-os -- az-os mcp serve"
     )]
     Mcp {
         #[command(subcommand)]
@@ -396,6 +397,45 @@ pub enum MemoryCmd {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum McpCmd {
+    /// Each server's state (starting, ready, failed and why, restarting), its tools and
+    /// their approval; waits for the servers to start (up to their startup timeouts).
+    #[command(after_help = "Examples:\n  az-os mcp list\n  az-os --json mcp list | jq '.[].state'")]
+    List,
+    /// Call one tool by hand and print its output: exit 0 ok, 1 the tool failed, 2 a
+    /// usage or config error (unknown server or tool, bad JSON, server not ready).
+    #[command(
+        after_help = "Examples:\n  az-os mcp call fs list_directory '{\"path\": \"/tmp\"}'\n  az-os --json mcp call everything echo '{\"message\": \"hi\"}'"
+    )]
+    Call {
+        /// The server's name in config.toml.
+        server: String,
+        /// The tool's name as the server lists it (without the SERVER__ prefix).
+        tool: String,
+        /// The arguments, a JSON object.
+        #[arg(value_name = "JSON", default_value = "{}")]
+        arguments: String,
+    },
+    /// Run az-os as an MCP server on stdio: other agents submit tasks, read their status,
+    /// events and results, and cancel them. Same engine, policy, budgets and store as
+    /// `run`; logs go to HOME/logs/az-os.log, stdout carries only the protocol.
+    #[command(
+        after_help = "Tools: submit_task, task_status, task_events, wait_task, cancel_task, list_tasks.\n\n\
+Commands that policy asks about are refused (as `--batch run` does without --yes) unless the \
+server runs with --yes. End of input (the client closes stdin) cancels running tasks and exits 0.\n\n\
+Examples:\n  claude mcp add az-os -- az-os mcp serve\n  az-os mcp serve --yes --jobs 4"
+    )]
+    Serve {
+        /// Approve every command that policy would ask about.
+        #[arg(long)]
+        yes: bool,
+        /// Tasks run at once (default: config, else 2).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeysCmd {
     /// Store a key under NAME (replacing one already there): typed at a hidden prompt, or
     /// the first line of standard input when it is not a terminal.
@@ -425,27 +465,6 @@ Examples:\n  az-os keys set openrouter\n  pass show openrouter | AZ_OS_MASTER_PA
 
 fn key_name(s: &str) -> Result<String, String> {
     crate::vault::check_name(s).map_err(|e| e.to_string())
-}
-
-#[derive(Debug, Subcommand)]
-pub enum McpCmd {
-    /// Run az-os as an MCP server on stdio: other agents submit tasks, read their status,
-    /// events and results, and cancel them. Same engine, policy, budgets and store as
-    /// `run`; logs go to HOME/logs/az-os.log, stdout carries only the protocol.
-    #[command(
-        after_help = "Tools: submit_task, task_status, task_events, wait_task, cancel_task, list_tasks.\n\n\
-Commands that policy asks about are refused (as `--batch run` does without --yes) unless the \
-server runs with --yes. End of input (the client closes stdin) cancels running tasks and exits 0.\n\n\
-Examples:\n  claude mcp add az-os -- az-os mcp serve\n  az-os mcp serve --yes --jobs 4"
-    )]
-    Serve {
-        /// Approve every command that policy would ask about.
-        #[arg(long)]
-        yes: bool,
-        /// Tasks run at once (default: config, else 2).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
-        jobs: Option<u16>,
-    },
 }
 
 #[derive(Debug, Subcommand)]
