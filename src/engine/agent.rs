@@ -286,22 +286,8 @@ async fn turns(
             Some(turn),
             &format!("turn {turn}"),
         );
-        // The MCP tools ready now; above the threshold, only those relevant to the task.
-        let offer = offer::Offer::new(
-            &runner.tools,
-            runner.mcp.tools(),
-            threshold,
-            &task.description,
-            &st.messages,
-            &st.found_tools,
-        );
-        // A model on `tool_calls = "text"` gets the tools described in the prompt instead.
         let text_mode = caller.client.spec().tool_calls == ToolCalls::Text;
-        let system_now = if text_mode {
-            format!("{system}\n\n{}", text_calls::describe_tools(&offer.specs))
-        } else {
-            system.clone()
-        };
+        let (offer, system_now) = offer_tools(runner, task, st, threshold, text_mode, &system);
         let req = llm::ChatRequest {
             system: &system_now,
             messages: &st.messages,
@@ -399,6 +385,33 @@ async fn turns(
         caller.model_name(),
         runner.front_end.raise_turns()
     ))
+}
+
+/// The turn's tools — the MCP tools ready now, above the threshold only those relevant
+/// to the task — and the system prompt, which describes them to a model on
+/// `tool_calls = "text"` (the request then carries none).
+fn offer_tools(
+    runner: &Runner,
+    task: &TaskRow,
+    st: &RunState,
+    threshold: usize,
+    text_mode: bool,
+    system: &str,
+) -> (offer::Offer, String) {
+    let offer = offer::Offer::new(
+        &runner.tools,
+        runner.mcp.tools(),
+        threshold,
+        &task.description,
+        &st.messages,
+        &st.found_tools,
+    );
+    let system = if text_mode {
+        format!("{system}\n\n{}", text_calls::describe_tools(&offer.specs))
+    } else {
+        system.to_owned()
+    };
+    (offer, system)
 }
 
 fn reflect(rec: &Recorder, turn: u32, max_turns: u32, summary: &str) {
