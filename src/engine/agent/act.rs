@@ -63,8 +63,16 @@ pub(super) async fn act(
         );
         let t0 = Instant::now();
         let mut passage: Option<gate::Passage> = None;
-        let tool = offer.registry.get(&call.name);
-        let out = match tool.map(|t| (t.run, t.gate)) {
+        let mut tool = offer.registry.get(&call.name).map(|t| (t.run, t.gate));
+        // A tool of a server that was still starting when the turn began.
+        let late = match tool {
+            None => mcp_call::once_started(caller.runner, &call.name, ctx.cancel).await,
+            Some(_) => None,
+        };
+        if late.is_some() {
+            tool = Some((tools::Run::Mcp, tools::Gate::None));
+        }
+        let out = match tool {
             None => mcp_call::not_ready(caller.runner, &call.name)
                 .unwrap_or_else(|| offer.registry.unknown(&call.name)),
             // Finishing in the same reply as other calls would end the task before their
@@ -116,7 +124,7 @@ pub(super) async fn act(
                 }
             }
             Some((tools::Run::Local(run), tools::Gate::None)) => run(&call.arguments, ctx).await,
-            Some((tools::Run::Mcp, _)) => match offer.mcp_tool(&call.name) {
+            Some((tools::Run::Mcp, _)) => match offer.mcp_tool(&call.name).or(late.as_ref()) {
                 None => offer.registry.unknown(&call.name),
                 Some(t) => {
                     let (runner, args) = (caller.runner, &call.arguments);

@@ -67,6 +67,48 @@ fn shown(raw: &str) -> String {
     truncate_middle(&text, SHOWN_MAX_BYTES)
 }
 
+/// Longest a call waits for the server it names to finish starting (the hub ends a
+/// start after the server's own `startup_timeout_s`; this bounds the wait whatever
+/// that is).
+const START_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A tool that no ready server offered when the turn began, but whose server was
+/// starting: waits until that server is done starting (or the task is cancelled) and
+/// returns the tool if it is ready now. Nothing is offered before a server is ready, so
+/// this is a model that knows a tool's name (from an earlier task, or a resume).
+pub(super) async fn once_started(
+    runner: &Runner,
+    name: &str,
+    cancel: &CancellationToken,
+) -> Option<McpTool> {
+    let (server, _) = name.split_once("__")?;
+    let mut changed = runner.mcp.changed();
+    let starting = || {
+        runner
+            .mcp
+            .status()
+            .iter()
+            .any(|s| s.name == server && s.state == ServerState::Starting)
+    };
+    let wait = async {
+        while starting() {
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::timeout(START_WAIT_MAX, wait) => {}
+        () = cancel.cancelled() => return None,
+    }
+    runner
+        .mcp
+        .tools()
+        .iter()
+        .find(|t| t.qualified == name)
+        .cloned()
+}
+
 /// What the model reads when it calls `name`, which no ready server offers: when the
 /// name is a configured server's, that server's state (its tools are withdrawn while it
 /// is not ready).

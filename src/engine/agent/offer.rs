@@ -83,11 +83,14 @@ impl Offer {
     }
 
     /// Whether a call to `name` can change the workdir's files: `write_file`,
-    /// `execute_command`, and MCP tools their server does not mark read-only.
+    /// `execute_command`, and MCP tools their server does not mark read-only — or may
+    /// (a `server__tool` name of a server that was not ready when the turn began).
     pub fn changes_files(&self, name: &str) -> bool {
         match name {
             "write_file" | "execute_command" => true,
-            _ => self.mcp_tool(name).is_some_and(|t| !t.read_only),
+            _ => self
+                .mcp_tool(name)
+                .map_or(name.contains("__"), |t| !t.read_only),
         }
     }
 
@@ -310,6 +313,7 @@ mod tests {
         assert!(o.changes_files("fs__put_file"));
         assert!(!o.changes_files("fs__get_file"));
         assert!(!o.changes_files("read_file"));
-        assert!(!o.changes_files("nope__x"));
+        assert!(!o.changes_files("nope"));
+        assert!(o.changes_files("late__x"), "a server not ready yet: may");
     }
 }
