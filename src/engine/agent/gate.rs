@@ -15,6 +15,7 @@ use crate::engine::policy::{Decision, GuardCtx, Verdict};
 use crate::engine::protocol::{Approval, Event};
 use crate::mcp::McpTool;
 use crate::util::ids::TaskId;
+use crate::util::text::truncate_middle;
 
 /// A request waiting for the front end's answer.
 pub struct Waiting {
@@ -102,9 +103,18 @@ impl Runner {
 pub enum Subject<'a> {
     /// `execute_command` with this command line.
     Command(&'a str),
-    /// An MCP tool, with its arguments as the dialog shows them (redacted, cut).
-    Mcp { tool: &'a McpTool, shown: String },
+    /// An MCP tool, with its arguments as the audit log has them (redacted, long values
+    /// cut).
+    Mcp {
+        tool: &'a McpTool,
+        args: serde_json::Value,
+    },
 }
+
+/// Longest the arguments get in the approval dialog (the model may send a whole file),
+/// and in the one line that records the answer.
+const SHOWN_MAX_BYTES: usize = 4096;
+const BRIEF_MAX_BYTES: usize = 240;
 
 impl Subject<'_> {
     fn tool(&self) -> &str {
@@ -114,15 +124,30 @@ impl Subject<'_> {
         }
     }
 
-    /// What the dialog shows: the command line, or the server, tool and arguments.
+    /// What the dialog shows: the command line, or the server, tool and arguments
+    /// (indented, cut as a whole).
     fn shown(&self) -> String {
         match self {
             Self::Command(c) => (*c).to_owned(),
-            Self::Mcp { tool, shown } => {
+            Self::Mcp { tool, args } => {
+                let text = serde_json::to_string_pretty(args).unwrap_or_else(|_| args.to_string());
                 format!(
-                    "server: {}\ntool: {}\narguments: {shown}",
-                    tool.server, tool.name
+                    "server: {}\ntool: {}\narguments: {}",
+                    tool.server,
+                    tool.name,
+                    truncate_middle(&text, SHOWN_MAX_BYTES)
                 )
+            }
+        }
+    }
+
+    /// The one line that records the answer: the command, or the tool and arguments.
+    fn brief(&self) -> String {
+        match self {
+            Self::Command(c) => (*c).to_owned(),
+            Self::Mcp { tool, args } => {
+                let args = truncate_middle(&args.to_string(), BRIEF_MAX_BYTES).replace('\n', " ");
+                format!("{} {args}", tool.qualified)
             }
         }
     }
@@ -203,18 +228,19 @@ pub async fn check(
         .map(Some)
 }
 
-/// Decides whether a call of MCP tool `tool`, shown as `shown`, may run.
+/// Decides whether a call of MCP tool `tool` with arguments `raw` may run.
 pub async fn check_mcp(
     runner: &Runner,
     rec: &Recorder,
     turn: u32,
     tool: &McpTool,
-    shown: String,
+    raw: &str,
     approved: &mut Approved,
     cancel: &CancellationToken,
 ) -> Result<Passage, Cancelled> {
     let verdict = mcp_verdict(tool);
-    let subject = Subject::Mcp { tool, shown };
+    let args = crate::audit::Record::arguments(raw);
+    let subject = Subject::Mcp { tool, args };
     decide(runner, rec, turn, &subject, verdict, approved, cancel).await
 }
 
@@ -282,6 +308,7 @@ async fn ask(
 ) -> Result<Approval, Cancelled> {
     let command = subject.shown();
     let command = command.as_str();
+    let brief = subject.brief();
     let request_id = crate::util::ids::TaskId::new().to_string();
     let (tx, rx) = oneshot::channel();
     runner
@@ -319,7 +346,7 @@ async fn ask(
         Event::ApprovalAnswered {
             request_id,
             turn,
-            command: command.to_owned(),
+            command: brief.clone(),
             decision: answer,
         },
         if answer == Approval::Deny {
@@ -329,7 +356,7 @@ async fn ask(
         },
         "approval",
         Some(turn),
-        &format!("{}: `{command}`", answer.said()),
+        &format!("{}: `{brief}`", answer.said()),
     );
     Ok(answer)
 }
@@ -369,7 +396,7 @@ mod tests {
         let t = tool(McpApproval::Ask);
         let s = Subject::Mcp {
             tool: &t,
-            shown: "{}".into(),
+            args: serde_json::json!({}),
         };
         let v = mcp_verdict(&t);
         let batch = s.refusal(&v, true);
@@ -386,6 +413,34 @@ mod tests {
         assert!(
             s.shown()
                 .starts_with("server: fs\ntool: write_file\narguments: {}")
+        );
+        assert_eq!(s.brief(), "fs__write_file {}");
+    }
+
+    #[test]
+    fn the_dialog_shows_mcp_arguments_masked_and_cut() {
+        let t = tool(McpApproval::Ask);
+        let raw = serde_json::json!({
+            "token": "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789",
+            "content": "x".repeat(20_000),
+            "lines": "a\nb",
+        })
+        .to_string();
+        let s = Subject::Mcp {
+            tool: &t,
+            args: crate::audit::Record::arguments(&raw),
+        };
+        let shown = s.shown();
+        assert!(
+            !shown.contains("abcdefghijklmnopqrstuvwxyz0123456789"),
+            "{shown}"
+        );
+        assert!(shown.len() <= SHOWN_MAX_BYTES + 100, "{}", shown.len());
+        assert!(shown.contains("\"content\""), "{shown}");
+        let brief = s.brief();
+        assert!(
+            !brief.contains('\n') && brief.len() <= BRIEF_MAX_BYTES + 100,
+            "{brief}"
         );
     }
 }

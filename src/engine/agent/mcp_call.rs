@@ -11,10 +11,6 @@ use super::gate;
 use super::recorder::Recorder;
 use crate::engine::tools::ToolOutput;
 use crate::mcp::{CallError, McpTool, ServerState};
-use crate::util::text::truncate_middle;
-
-/// Longest the arguments get in the approval dialog (the model may send a whole file).
-const SHOWN_MAX_BYTES: usize = 4096;
 
 /// Runs `tool` with `raw` arguments. `Err` only when the task was cancelled while the
 /// user was being asked.
@@ -31,7 +27,7 @@ pub(super) async fn run(
         Ok(a) => a,
         Err(e) => return Ok((e, None)),
     };
-    let passage = gate::check_mcp(runner, rec, turn, tool, shown(raw), approved, cancel).await?;
+    let passage = gate::check_mcp(runner, rec, turn, tool, raw, approved, cancel).await?;
     if let Some(r) = &passage.refusal {
         return Ok((ToolOutput::err(r.clone()), Some(passage)));
     }
@@ -57,14 +53,6 @@ fn arguments(tool: &str, raw: &str) -> Result<serde_json::Value, ToolOutput> {
             "invalid arguments for {tool}: {e}. Send a JSON object matching the tool's schema."
         ))),
     }
-}
-
-/// The arguments for the approval dialog: secrets masked, long values cut (as the audit
-/// log has them), indented, and cut as a whole.
-fn shown(raw: &str) -> String {
-    let v = crate::audit::Record::arguments(raw);
-    let text = serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string());
-    truncate_middle(&text, SHOWN_MAX_BYTES)
 }
 
 /// Longest a call waits for the server it names to finish starting (the hub ends a
@@ -150,18 +138,5 @@ mod tests {
             "{}",
             e.output
         );
-    }
-
-    #[test]
-    fn the_dialog_shows_arguments_masked_and_cut() {
-        let raw = serde_json::json!({
-            "token": "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789",
-            "content": "x".repeat(20_000),
-        })
-        .to_string();
-        let s = shown(&raw);
-        assert!(!s.contains("abcdefghijklmnopqrstuvwxyz0123456789"), "{s}");
-        assert!(s.len() <= SHOWN_MAX_BYTES + 64, "{}", s.len());
-        assert!(s.contains("\"content\""), "{s}");
     }
 }
