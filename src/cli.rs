@@ -10,6 +10,7 @@ mod cost_cmd;
 mod health_cmd;
 mod index_cmd;
 mod keys_cmd;
+mod mcp_cmd;
 mod memory_cmd;
 mod models_cmd;
 pub mod style;
@@ -197,6 +198,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Cmd::Config { action } => config_cmd::run(&ctx, action),
+        Cmd::Mcp { action } => mcp_cmd::run(&ctx, action),
         Cmd::Index {
             paths,
             stats,

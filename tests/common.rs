@@ -3,6 +3,7 @@
 //! the environment).
 
 pub mod fake_provider;
+pub mod mcp;
 pub mod replay;
 pub mod soak;
 

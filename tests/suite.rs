@@ -10,6 +10,7 @@ mod knowledge;
 mod knowledge_tasks;
 mod layers;
 mod llm;
+mod mcp;
 mod memory;
 mod real_servers;
 mod replies;

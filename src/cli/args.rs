@@ -175,6 +175,14 @@ az-os keys list\n  az-os keys remove openrouter"
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// MCP servers from config.toml: their state and tools, or one tool called by hand.
+    #[command(
+        after_help = "Servers are listed under [[mcp_servers]] in config.toml; their tools reach the model as SERVER__TOOL.\n\nExamples:\n  az-os mcp list\n  az-os --json mcp list\n  az-os mcp call fs read_text_file '{\"path\": \"/tmp/notes.txt\"}'"
+    )]
+    Mcp {
+        #[command(subcommand)]
+        action: McpCmd,
+    },
     /// Where the config is, the effective config, or write a commented default.
     #[command(
         after_help = "Examples:\n  az-os config path\n  az-os config show\n  az-os config init"
@@ -377,6 +385,28 @@ pub enum MemoryCmd {
         /// Print what would be removed, change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCmd {
+    /// Each server's state (starting, ready, failed and why, restarting), its tools and
+    /// their approval; waits for the servers to start (up to their startup timeouts).
+    #[command(after_help = "Examples:\n  az-os mcp list\n  az-os --json mcp list | jq '.[].state'")]
+    List,
+    /// Call one tool by hand and print its output: exit 0 ok, 1 the tool failed, 2 a
+    /// usage or config error (unknown server or tool, bad JSON, server not ready).
+    #[command(
+        after_help = "Examples:\n  az-os mcp call fs list_directory '{\"path\": \"/tmp\"}'\n  az-os --json mcp call everything echo '{\"message\": \"hi\"}'"
+    )]
+    Call {
+        /// The server's name in config.toml.
+        server: String,
+        /// The tool's name as the server lists it (without the SERVER__ prefix).
+        tool: String,
+        /// The arguments, a JSON object.
+        #[arg(default_value = "{}")]
+        json: String,
     },
 }
 

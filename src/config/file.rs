@@ -115,6 +115,10 @@ struct RawFile {
     #[serde(default)]
     checkpoints: super::checkpoints::CheckpointsConfig,
     #[serde(default)]
+    mcp: super::mcp::McpConfig,
+    #[serde(default)]
+    mcp_servers: Vec<super::mcp::McpServerConfig>,
+    #[serde(default)]
     models: Vec<RawModel>,
 }
 
@@ -132,6 +136,10 @@ pub struct Settings {
     pub knowledge: super::knowledge::KnowledgeConfig,
     pub memory: super::memory::MemoryConfig,
     pub checkpoints: super::checkpoints::CheckpointsConfig,
+    /// `[mcp]`: knobs for every MCP server.
+    pub mcp: super::mcp::McpConfig,
+    /// `[[mcp_servers]]`, validated, in file order (disabled ones included).
+    pub mcp_servers: Vec<super::mcp::McpServerConfig>,
     pub models: Vec<ModelSpec>,
     /// Whether `config.toml` existed and was read.
     pub file_loaded: bool,
@@ -176,6 +184,8 @@ impl Settings {
                 knowledge: super::knowledge::KnowledgeConfig::default(),
                 memory: super::memory::MemoryConfig::default(),
                 checkpoints: super::checkpoints::CheckpointsConfig::default(),
+                mcp: super::mcp::McpConfig::default(),
+                mcp_servers: Vec::new(),
                 models: builtin_models(),
             },
         };
@@ -200,6 +210,8 @@ impl Settings {
             knowledge: parsed.knowledge,
             memory: parsed.memory,
             checkpoints: parsed.checkpoints,
+            mcp: parsed.mcp,
+            mcp_servers: parsed.mcp_servers,
             models: parsed.models,
             file_loaded,
         })
@@ -245,6 +257,9 @@ impl Settings {
             knowledge: &'a super::knowledge::KnowledgeConfig,
             memory: &'a super::memory::MemoryConfig,
             checkpoints: &'a super::checkpoints::CheckpointsConfig,
+            mcp: &'a super::mcp::McpConfig,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            mcp_servers: &'a [super::mcp::McpServerConfig],
             models: &'a [ModelSpec],
         }
         let shown = Shown {
@@ -257,6 +272,8 @@ impl Settings {
             knowledge: &self.knowledge,
             memory: &self.memory,
             checkpoints: &self.checkpoints,
+            mcp: &self.mcp,
+            mcp_servers: &self.mcp_servers,
             models: &self.models,
         };
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
@@ -295,6 +312,8 @@ struct Parsed {
     knowledge: super::knowledge::KnowledgeConfig,
     memory: super::memory::MemoryConfig,
     checkpoints: super::checkpoints::CheckpointsConfig,
+    mcp: super::mcp::McpConfig,
+    mcp_servers: Vec<super::mcp::McpServerConfig>,
     models: Vec<ModelSpec>,
 }
 
@@ -323,9 +342,11 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         .or_else(|| raw.knowledge.invalid())
         .or_else(|| raw.memory.invalid())
         .or_else(|| raw.checkpoints.invalid())
+        .or_else(|| raw.mcp.invalid())
     {
         return Err(err(bad));
     }
+    super::mcp::validate_servers(&raw.mcp_servers).map_err(err)?;
     let mut models: Vec<ModelSpec> = Vec::with_capacity(raw.models.len());
     for (i, m) in raw.models.into_iter().enumerate() {
         models.push(m.resolve(i, &models).map_err(err)?);
@@ -352,6 +373,8 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         knowledge: raw.knowledge,
         memory: raw.memory,
         checkpoints: raw.checkpoints,
+        mcp: raw.mcp,
+        mcp_servers: raw.mcp_servers,
         models,
     })
 }
