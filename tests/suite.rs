@@ -11,6 +11,7 @@ mod knowledge_tasks;
 mod layers;
 mod llm;
 mod mcp;
+mod mcp_engine;
 mod memory;
 mod real_servers;
 mod replies;

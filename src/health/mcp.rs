@@ -76,6 +76,7 @@ mod tests {
             state,
             tools: Vec::new(),
             restarts: 0,
+            skipped: Vec::new(),
         }
     }
 

@@ -24,12 +24,9 @@ pub const FOUND_MAX: usize = 12;
 
 /// Above this many ready MCP tools, requests carry only the relevant ones
 /// (`[mcp] tool_threshold`).
-pub fn tool_threshold(_settings: &crate::config::Settings) -> usize {
-    DEFAULT_TOOL_THRESHOLD
+pub fn tool_threshold(settings: &crate::config::Settings) -> usize {
+    settings.mcp.tool_threshold
 }
-
-/// `[mcp] tool_threshold` when the config does not set it.
-pub const DEFAULT_TOOL_THRESHOLD: usize = 12;
 
 /// The turn's tools.
 pub struct Offer {
