@@ -18,7 +18,8 @@
 #          100 files, storage growth per checkpoint, a 100 MB file rewritten 10 times;
 #   knowledge: BM25 index of 10k real source files, re-index, query p95, brute-force
 #          cosine at 100k, and with AZ_OS_MODEL_DIR hybrid p95 and embedding chunks/s
-#          (then scripts/embed-throughput.py compares onnxruntime's Python binding).
+#          (then scripts/embed-throughput.py compares onnxruntime's Python binding);
+#   mcp:   one MCP tool call over stdio to the fixture server, round trip (criterion).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/az-os/target}"
@@ -33,4 +34,6 @@ cargo bench --bench soak
 cargo bench --bench knowledge -- --noplot
 cargo bench --bench memory -- --noplot
 cargo bench --bench checkpoint
+cargo build --release --example mcp_fixture
+cargo bench --bench mcp -- --noplot
 cargo bench --bench store -- --noplot "$@"

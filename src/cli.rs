@@ -148,7 +148,20 @@ fn dispatch(cli: Cli) -> Result<i32> {
     let ctx = Ctx::new(cli.global)?;
     if dashboard {
         // Ask for the vault's master password now, before the dashboard owns the terminal.
-        let models = ctx.settings().map(|s| s.models).unwrap_or_default();
+        let settings = ctx.settings().ok();
+        // MCP servers read `vault:` values when they start, after the screen is taken.
+        let mcp_vault = settings.as_ref().is_some_and(|s| {
+            s.mcp_servers.iter().filter(|m| m.enabled).any(|m| {
+                m.env
+                    .values()
+                    .chain(m.headers.values())
+                    .any(|v| v.starts_with("vault:"))
+            })
+        });
+        if mcp_vault {
+            crate::vault::unlock().map_err(|e| eyre!(Exit::usage(e)))?;
+        }
+        let models = settings.map(|s| s.models).unwrap_or_default();
         crate::vault::unlock_before_fullscreen(&models).map_err(|e| eyre!(Exit::usage(e)))?;
     }
     let tui_opts = |task: Option<crate::engine::TaskSpec>, workdir| crate::tui::TuiOptions {

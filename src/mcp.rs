@@ -199,15 +199,14 @@ impl Shared {
             let mut clashes = Vec::new();
             if s.state == ServerState::Ready {
                 for t in &s.tools {
-                    match seen.get(&t.qualified) {
-                        Some(other) => clashes.push(format!(
+                    if let Some(other) = seen.get(&t.qualified) {
+                        clashes.push(format!(
                             "tool {:?} skipped: its name {:?} is taken by server {other}",
                             t.name, t.qualified
-                        )),
-                        None => {
-                            seen.insert(t.qualified.clone(), t.server.clone());
-                            all.push(t.clone());
-                        }
+                        ));
+                    } else {
+                        seen.insert(t.qualified.clone(), t.server.clone());
+                        all.push(t.clone());
                     }
                 }
             }
@@ -278,7 +277,10 @@ impl Hub {
             .clone()
     }
 
+    /// Every configured server, in config order; a server's `tools` are those offered
+    /// (a tool whose name another server took first is under `skipped`).
     pub fn status(&self) -> Vec<ServerStatus> {
+        let offered = self.tools();
         self.shared
             .slots
             .iter()
@@ -288,7 +290,16 @@ impl Hub {
                     name: slot.cfg.name.clone(),
                     transport: slot.cfg.transport(),
                     state: s.state.clone(),
-                    tools: s.tools.clone(),
+                    tools: s
+                        .tools
+                        .iter()
+                        .filter(|t| {
+                            offered
+                                .iter()
+                                .any(|o| o.qualified == t.qualified && o.server == t.server)
+                        })
+                        .cloned()
+                        .collect(),
                     restarts: s.restarts,
                     skipped: s.skipped.iter().chain(&s.clashes).cloned().collect(),
                 }
@@ -422,5 +433,77 @@ impl Drop for Hub {
     /// dropped, or when the tasks see the cancel).
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(server: &str, name: &str) -> McpTool {
+        McpTool {
+            server: server.into(),
+            name: name.into(),
+            qualified: qualify(server, name),
+            description: String::new(),
+            input_schema: serde_json::json!({"type": "object"}),
+            read_only: false,
+            approval: Approval::Ask,
+        }
+    }
+
+    #[test]
+    fn a_name_clash_across_servers_keeps_the_first_and_says_so() {
+        let cfg = |name: &str| -> McpServerConfig {
+            toml::from_str(&format!("name = \"{name}\"\ncommand = \"x\"")).unwrap()
+        };
+        let slot = |name: &str, tools: Vec<McpTool>| Slot {
+            cfg: cfg(name),
+            inner: Mutex::new(SlotState {
+                state: ServerState::Ready,
+                tools,
+                skipped: Vec::new(),
+                clashes: Vec::new(),
+                restarts: 0,
+                conn: None,
+            }),
+        };
+        let shared = Arc::new(Shared {
+            slots: vec![
+                slot("p", vec![tool("p", "q__r"), tool("p", "own")]),
+                slot("p__q", vec![tool("p__q", "r")]),
+            ],
+            tools: RwLock::new(Arc::new(Vec::new())),
+            changed: tokio::sync::watch::channel(0).0,
+        });
+        shared.publish();
+        let hub = Hub {
+            shared,
+            stop: CancellationToken::new(),
+            tasks: Mutex::new(Vec::new()),
+        };
+        let names: Vec<(String, String)> = hub
+            .tools()
+            .iter()
+            .map(|t| (t.server.clone(), t.qualified.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("p".to_owned(), "p__q__r".to_owned()),
+                ("p".to_owned(), "p__own".to_owned())
+            ]
+        );
+        let status = hub.status();
+        assert!(
+            status[1].tools.is_empty(),
+            "the clashing tool is not offered"
+        );
+        assert!(
+            status[1].skipped[0].contains("\"p__q__r\" is taken by server p"),
+            "{:?}",
+            status[1].skipped
+        );
+        assert_eq!(*hub.changed().borrow(), 1);
     }
 }

@@ -405,8 +405,8 @@ pub enum McpCmd {
         /// The tool's name as the server lists it (without the SERVER__ prefix).
         tool: String,
         /// The arguments, a JSON object.
-        #[arg(default_value = "{}")]
-        json: String,
+        #[arg(value_name = "JSON", default_value = "{}")]
+        arguments: String,
     },
 }
 

@@ -17,7 +17,11 @@ pub fn run(ctx: &Ctx, action: McpCmd) -> Result<i32> {
     let settings = ctx.settings()?;
     match action {
         McpCmd::List => list(ctx, &settings),
-        McpCmd::Call { server, tool, json } => call(ctx, &settings, &server, &tool, &json),
+        McpCmd::Call {
+            server,
+            tool,
+            arguments,
+        } => call(ctx, &settings, &server, &tool, &arguments),
     }
 }
 
@@ -45,10 +49,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Runs `work` with the hub started; Ctrl-C stops it. Every server is stopped after.
 fn with_hub<T>(settings: &Settings, work: impl AsyncFnOnce(&Hub) -> T) -> Result<Option<T>> {
     runtime()?.block_on(async {
+        // Listening before any server starts, so no Ctrl-C can kill us with children left.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .wrap_err("cannot listen for Ctrl-C")?;
         let hub = Hub::start(settings);
         let out = tokio::select! {
             out = work(&hub) => Some(out),
-            _ = tokio::signal::ctrl_c() => None,
+            _ = interrupt.recv() => None,
         };
         hub.shutdown().await;
         Ok(out)

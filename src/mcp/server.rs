@@ -124,29 +124,28 @@ async fn session(
     // Cancelling it ends rmcp's service loop, which closes the child's stdin.
     let ct = CancellationToken::new();
     let _end_service = ct.clone().drop_guard();
-    let (mut process, serving): (Option<Process>, Serving) = match &cfg.url {
-        Some(url) => match http_transport(cfg, index, url, startup).await {
+    let (mut process, serving): (Option<Process>, Serving) = if let Some(url) = &cfg.url {
+        match http_transport(cfg, index, url, startup).await {
             Ok(t) => (None, Box::pin(handler.serve_with_ct(t, ct.clone()))),
             Err(reason) => return Ended::StartFailed(reason),
-        },
-        None => {
-            let env = match resolve(&cfg.env, index, "env").await {
-                Ok(env) => env,
-                Err(reason) => return Ended::StartFailed(reason),
-            };
-            let (process, (out, inp)) = match stdio::spawn(cfg, index, &env) {
-                Ok(p) => p,
-                Err(reason) => return Ended::StartFailed(reason),
-            };
-            drop(env);
-            let transport =
-                rmcp::transport::async_rw::AsyncRwTransport::<RoleClient, _, _>::new(out, inp)
-                    .with_max_line_length(MAX_LINE);
-            (
-                Some(process),
-                Box::pin(handler.serve_with_ct(transport, ct.clone())),
-            )
         }
+    } else {
+        let env = match resolve(&cfg.env, index, "env").await {
+            Ok(env) => env,
+            Err(reason) => return Ended::StartFailed(reason),
+        };
+        let (process, (out, inp)) = match stdio::spawn(cfg, index, &env) {
+            Ok(p) => p,
+            Err(reason) => return Ended::StartFailed(reason),
+        };
+        drop(env);
+        let transport =
+            rmcp::transport::async_rw::AsyncRwTransport::<RoleClient, _, _>::new(out, inp)
+                .with_max_line_length(MAX_LINE);
+        (
+            Some(process),
+            Box::pin(handler.serve_with_ct(transport, ct.clone())),
+        )
     };
     let outcome = tokio::select! {
         () = stop.cancelled() => None,

@@ -55,9 +55,7 @@ pub async fn wait_for(
             {
                 return s;
             }
-            if rx.changed().await.is_err() {
-                panic!("the hub went away");
-            }
+            assert!(rx.changed().await.is_ok(), "the hub went away");
         }
     })
     .await;
