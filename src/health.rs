@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod checks;
 mod level;
 pub mod machine;
+pub mod mcp;
 pub mod metrics;
 pub mod report;
 pub mod sampler;

@@ -207,6 +207,12 @@ pub fn event(ev: Event) -> Event {
             }
             Event::ComponentHealth { checks }
         }
+        Event::McpStatus { mut servers } => {
+            for c in &mut servers {
+                c.detail = r(std::mem::take(&mut c.detail));
+            }
+            Event::McpStatus { servers }
+        }
         Event::Alert {
             key,
             level,

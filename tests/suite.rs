@@ -12,6 +12,7 @@ mod layers;
 mod llm;
 mod mcp;
 mod mcp_cli;
+mod mcp_engine;
 mod mcp_npm;
 mod mcp_serve;
 mod memory;

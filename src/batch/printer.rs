@@ -221,7 +221,8 @@ impl Printer {
             | Event::Context { .. }
             | Event::LlmCall { .. }
             | Event::Health { .. }
-            | Event::ComponentHealth { .. } => return None,
+            | Event::ComponentHealth { .. }
+            | Event::McpStatus { .. } => return None,
         };
         Some(line)
     }

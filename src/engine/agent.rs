@@ -15,6 +15,8 @@ mod context;
 mod fallback;
 pub mod gate;
 mod lessons;
+mod mcp_call;
+mod offer;
 mod recorder;
 mod reply;
 pub(crate) mod resume;
@@ -75,8 +77,11 @@ pub struct Runner {
     pub sandbox: crate::sandbox::Sandbox,
     /// `audit.log`: one line per action.
     pub audit: crate::audit::AuditLog,
-    /// The tools the model may call.
+    /// The built-in tools the model may call.
     pub tools: tools::Registry,
+    /// The MCP servers (`[[mcp_servers]]`), whose ready tools are offered next to the
+    /// built-in ones.
+    pub mcp: Arc<crate::mcp::Hub>,
     /// Approval requests waiting for the front end, by request id.
     pub pending: std::sync::Mutex<std::collections::HashMap<String, gate::Waiting>>,
 }
@@ -232,7 +237,7 @@ async fn turns(
         st.messages.push(Message::User { text: first });
     }
     let mut system = prompt::system_prompt(&setup.workdir, st.limit);
-    let tool_specs = runner.tools.specs();
+    let threshold = offer::tool_threshold(&runner.settings);
     let mut caller = Caller {
         runner,
         rec,
@@ -281,17 +286,12 @@ async fn turns(
             Some(turn),
             &format!("turn {turn}"),
         );
-        // A model on `tool_calls = "text"` gets the tools described in the prompt instead.
         let text_mode = caller.client.spec().tool_calls == ToolCalls::Text;
-        let system_now = if text_mode {
-            format!("{system}\n\n{}", text_calls::describe_tools(&tool_specs))
-        } else {
-            system.clone()
-        };
+        let (offer, system_now) = offer_tools(runner, task, st, threshold, text_mode, &system);
         let req = llm::ChatRequest {
             system: &system_now,
             messages: &st.messages,
-            tools: if text_mode { &[] } else { &tool_specs },
+            tools: if text_mode { &[] } else { &offer.specs },
         };
         let resp = match caller.call(req, turn, st.cost_usd).await {
             Ok((resp, cost)) => {
@@ -320,7 +320,7 @@ async fn turns(
         let reading = reply::read(
             &resp,
             caller.client.spec().tool_calls,
-            &tool_specs,
+            &offer.specs,
             ctx.workdir,
             st.acted,
         );
@@ -341,8 +341,11 @@ async fn turns(
         turn_calls.record(&text, &mut st.messages);
         let first_result = st.messages.len();
         st.acted = true;
-        snaps.before(rec, &turn_calls.calls).await;
-        let acted = match act::act(&mut caller, ctx, rec, turn, &turn_calls.calls, st).await {
+        snaps
+            .before(rec, &turn_calls.calls, |name| offer.changes_files(name))
+            .await;
+        let calls = &turn_calls.calls;
+        let acted = match act::act(&mut caller, ctx, rec, turn, calls, &offer, st).await {
             Ok(a) => a,
             Err(ending) => {
                 snaps.after(rec, turn).await;
@@ -382,6 +385,33 @@ async fn turns(
         caller.model_name(),
         runner.front_end.raise_turns()
     ))
+}
+
+/// The turn's tools — the MCP tools ready now, above the threshold only those relevant
+/// to the task — and the system prompt, which describes them to a model on
+/// `tool_calls = "text"` (the request then carries none).
+fn offer_tools(
+    runner: &Runner,
+    task: &TaskRow,
+    st: &RunState,
+    threshold: usize,
+    text_mode: bool,
+    system: &str,
+) -> (offer::Offer, String) {
+    let offer = offer::Offer::new(
+        &runner.tools,
+        runner.mcp.tools(),
+        threshold,
+        &task.description,
+        &st.messages,
+        &st.found_tools,
+    );
+    let system = if text_mode {
+        format!("{system}\n\n{}", text_calls::describe_tools(&offer.specs))
+    } else {
+        system.to_owned()
+    };
+    (offer, system)
 }
 
 fn reflect(rec: &Recorder, turn: u32, max_turns: u32, summary: &str) {

@@ -173,15 +173,18 @@ pub fn start_with(
         sandbox: crate::sandbox::Sandbox::new(&config.settings),
         audit: crate::audit::AuditLog::start(config.settings.home.root(), &config.settings.audit),
         tools: super::tools::Registry::builtin(),
+        // In the background: neither the first frame nor the first request waits for it.
+        mcp: crate::mcp::Hub::start(&config.settings),
         pending: std::sync::Mutex::default(),
     });
-    let monitor = super::monitor::start(
+    let mut monitor = super::monitor::start(
         config.health,
         &config.settings,
         &runner.http,
         &runner.store,
         &runner.events,
     );
+    monitor.watch_mcp(&runner.mcp, &runner.events);
     let scheduler = Scheduler::new(runner, config.jobs.max(1), monitor, work);
     let join = tokio::spawn(scheduler.run(cmd_rx));
     Ok((EngineHandle { tx: cmd_tx }, ev_rx, join))

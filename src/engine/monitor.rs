@@ -1,6 +1,7 @@
 //! The engine's health monitor: runs the machine sampler (a thread) and, when
 //! asked, periodic checks of the database and providers (a tokio task), turning both into events and
-//! stored alerts. Dropping it stops both.
+//! stored alerts; and reports the MCP servers' states (`mcp_status`) as they change.
+//! Dropping it stops all three.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,13 +31,45 @@ pub struct HealthEvents {
 pub struct Monitor {
     _sampler: Option<SamplerHandle>,
     providers: Option<JoinHandle<()>>,
+    mcp: Option<JoinHandle<()>>,
 }
 
 impl Drop for Monitor {
     fn drop(&mut self) {
-        if let Some(p) = self.providers.take() {
-            p.abort();
+        for task in [self.providers.take(), self.mcp.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
+    }
+}
+
+impl Monitor {
+    /// Sends `mcp_status` now and on every change of a server's state or tools, when
+    /// servers are configured.
+    pub fn watch_mcp(
+        &mut self,
+        hub: &Arc<crate::mcp::Hub>,
+        events: &mpsc::UnboundedSender<EngineEvent>,
+    ) {
+        if hub.status().is_empty() {
+            return;
+        }
+        let (hub, ev) = (Arc::clone(hub), events.clone());
+        let mut changed = hub.changed();
+        self.mcp = Some(tokio::spawn(async move {
+            loop {
+                let servers = crate::health::mcp::checks(&hub.status(), false);
+                if ev
+                    .send(EngineEvent::global(Event::McpStatus { servers }))
+                    .is_err()
+                    || changed.changed().await.is_err()
+                {
+                    return;
+                }
+            }
+        }));
     }
 }
 
@@ -137,5 +170,6 @@ pub fn start(
     Monitor {
         _sampler: sampler.flatten(),
         providers,
+        mcp: None,
     }
 }

@@ -280,6 +280,11 @@ pub enum Event {
     },
     /// Fresh checks of the database and the provider endpoints (dashboard only).
     ComponentHealth { checks: Vec<ComponentCheck> },
+    /// The MCP servers (`[[mcp_servers]]`), each as a component of kind `mcp` named
+    /// `mcp:NAME`: ready with its tools, starting, failed and why, or restarting. Sent
+    /// when the engine starts with servers configured and whenever one's state or tools
+    /// change; never without servers.
+    McpStatus { servers: Vec<ComponentCheck> },
     /// A gauge or component crossed into a worse level. `key` is what it is
     /// about (`cpu`, `memory`, `disk`, a provider host); `value` its percent.
     Alert {

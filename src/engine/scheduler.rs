@@ -87,6 +87,8 @@ impl Scheduler {
             }
         }
         drop(self.monitor);
+        // Every MCP server's process is stopped and waited for: none outlives the engine.
+        self.runner.mcp.shutdown().await;
         // Everything posted to the store is written before the engine reports done.
         let _ = self.runner.store.call(|_| Ok(())).await;
         self.runner.audit.flush().await;

@@ -7,6 +7,7 @@
 
 mod execute_command;
 mod fs_guard;
+pub mod rank;
 mod read_file;
 mod search_memory;
 pub mod text_calls;
@@ -40,6 +41,11 @@ pub enum Run {
     Finish,
     /// A side question to the task's model (the agent: it owns the model).
     QueryLlm,
+    /// A tool of an MCP server: through its approval, then `mcp::Hub::call` (the agent).
+    Mcp,
+    /// `find_tools`: MCP tools matching a query, offered from the next turn on (the
+    /// agent: it owns the loop state that keeps them).
+    FindTools,
 }
 
 /// What stands between a call and its run.
@@ -81,7 +87,36 @@ impl Tool {
     pub fn name(&self) -> &str {
         &self.spec.name
     }
+
+    /// An MCP server's tool, under its qualified name (`server__tool`).
+    pub fn mcp(tool: &crate::mcp::McpTool) -> Self {
+        Self {
+            spec: ToolSpec {
+                name: tool.qualified.clone(),
+                description: tool.description.clone(),
+                parameters: tool.input_schema.clone(),
+            },
+            gate: Gate::None,
+            run: Run::Mcp,
+        }
+    }
+
+    /// `find_tools`: offered only when the MCP servers have more tools than are sent
+    /// with every request (`[mcp] tool_threshold`).
+    pub fn find_tools() -> Self {
+        Self::new(
+            FIND_TOOLS,
+            "Find more tools (from MCP servers) by what they do; the ones found can be called from your next turn.",
+            json!({"type": "object", "properties": {"query": {"type": "string"}},
+                "required": ["query"]}),
+            Gate::None,
+            Run::FindTools,
+        )
+    }
 }
+
+/// The meta tool's name.
+pub const FIND_TOOLS: &str = "find_tools";
 
 /// The tools of an engine, in the order they are offered.
 #[derive(Clone)]

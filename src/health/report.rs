@@ -1,6 +1,6 @@
 //! One health check of everything, as `az-os health` prints it: the machine's
-//! gauges, the database, every provider with a key, the vault, service metrics,
-//! and alerts for what crossed a threshold. Checks run concurrently.
+//! gauges, the database, every provider with a key, the vault, the MCP servers,
+//! service metrics, and alerts for what crossed a threshold. Checks run concurrently.
 
 use std::time::Duration;
 
@@ -113,7 +113,8 @@ pub async fn run(settings: &Settings, http: &reqwest::Client, opts: Options) -> 
             checks::provider(http, ep, timeout, slow).await
         }
     }));
-    let (machine, database, providers) = tokio::join!(machine, database, providers);
+    let mcp = super::mcp::probe(settings);
+    let (machine, database, providers, mcp) = tokio::join!(machine, database, providers, mcp);
 
     let machine = machine.unwrap_or_else(|_| MachineSampler::new(&home).sample());
     let (db_check, metrics) = database.unwrap_or_else(|e| {
@@ -145,6 +146,7 @@ pub async fn run(settings: &Settings, http: &reqwest::Client, opts: Options) -> 
     if let Some(v) = checks::vault(&home) {
         components.push(v);
     }
+    components.extend(mcp);
     let status = gauges
         .iter()
         .map(|g| g.level)

@@ -17,6 +17,7 @@ mod exit;
 mod health_pane;
 mod input;
 mod lessons;
+mod mcp;
 mod popups;
 mod queue;
 mod status;

@@ -1,14 +1,17 @@
 //! One turn's tool calls: each is announced (`action`), passed through policy when it
-//! runs a command, run, audited, observed (`observation`) and fed back to the model as a
-//! tool result. `finish` ends the task; `query_llm` is a billed side request. What a
-//! call changed (a file written, a command run) is noted in the loop state for the
-//! turn's checkpoint.
+//! runs a command or its approval when it is an MCP tool, run, audited, observed
+//! (`observation`) and fed back to the model as a tool result. `finish` ends the task;
+//! `query_llm` is a billed side request; `find_tools` adds MCP tools to later turns.
+//! What a call changed (a file written, a command run) is noted in the loop state for
+//! the turn's checkpoint.
 
 use std::time::Instant;
 
 use serde::Deserialize;
 
 use super::calls::Caller;
+use super::mcp_call;
+use super::offer::Offer;
 use super::recorder::Recorder;
 use super::state::RunState;
 use super::{ACTIONS_KEPT, Ending, call_ending, cancelled, command, gate};
@@ -36,6 +39,7 @@ pub(super) async fn act(
     rec: &Recorder,
     turn: u32,
     tool_calls: &[llm::ToolCall],
+    offer: &Offer,
     st: &mut RunState,
 ) -> Result<Acted, Ending> {
     let mut acted = Acted {
@@ -59,9 +63,18 @@ pub(super) async fn act(
         );
         let t0 = Instant::now();
         let mut passage: Option<gate::Passage> = None;
-        let tool = caller.runner.tools.get(&call.name);
-        let out = match tool.map(|t| (t.run, t.gate)) {
-            None => caller.runner.tools.unknown(&call.name),
+        let mut tool = offer.registry.get(&call.name).map(|t| (t.run, t.gate));
+        // A tool of a server that was still starting when the turn began.
+        let late = match tool {
+            None => mcp_call::once_started(caller.runner, &call.name, ctx.cancel).await,
+            Some(_) => None,
+        };
+        if late.is_some() {
+            tool = Some((tools::Run::Mcp, tools::Gate::None));
+        }
+        let out = match tool {
+            None => mcp_call::not_ready(caller.runner, &call.name)
+                .unwrap_or_else(|| offer.registry.unknown(&call.name)),
             // Finishing in the same reply as other calls would end the task before their
             // results were read (and small models write a whole plan, finish included).
             Some((tools::Run::Finish, _)) if tool_calls.len() > 1 => ToolOutput::err(
@@ -111,6 +124,22 @@ pub(super) async fn act(
                 }
             }
             Some((tools::Run::Local(run), tools::Gate::None)) => run(&call.arguments, ctx).await,
+            Some((tools::Run::Mcp, _)) => match offer.mcp_tool(&call.name).or(late.as_ref()) {
+                None => offer.registry.unknown(&call.name),
+                Some(t) => {
+                    let (runner, args) = (caller.runner, &call.arguments);
+                    match mcp_call::run(runner, rec, turn, t, args, &mut st.approved, ctx.cancel)
+                        .await
+                    {
+                        Err(gate::Cancelled) => return Err(cancelled()),
+                        Ok((out, p)) => {
+                            passage = p;
+                            out
+                        }
+                    }
+                }
+            },
+            Some((tools::Run::FindTools, _)) => offer.find(&call.arguments, &mut st.found_tools),
         };
         let elapsed_ms = t0.elapsed().as_secs_f64() * 1000.0;
         command::audit(

@@ -1,7 +1,8 @@
 //! Checkpoints from the loop: the workdir is snapshotted before the task's first
 //! action that can change files (the baseline, turn 0) and after each turn in which
-//! such an action ran (`write_file`, `execute_command`). A task that changes nothing
-//! is never snapshotted, and a turn that changed nothing adds no checkpoint.
+//! such an action ran (`write_file`, `execute_command`, an MCP tool its server does not
+//! mark read-only). A task that changes nothing is never snapshotted, and a turn that
+//! changed nothing adds no checkpoint.
 //!
 //! libgit2 runs on `spawn_blocking`. A failure to checkpoint is a warning in the
 //! task's log, never a task failure.
@@ -12,9 +13,6 @@ use super::Runner;
 use super::recorder::Recorder;
 use crate::checkpoint::{Checkpoints, Outcome};
 use crate::llm::ToolCall;
-
-/// Tools whose calls can change the workdir's files.
-const CHANGES_FILES: [&str; 2] = ["write_file", "execute_command"];
 
 /// One task's snapshots.
 pub struct Snapshots {
@@ -46,17 +44,19 @@ impl Snapshots {
         }
     }
 
-    /// Before a turn's calls run: the baseline, once, if one of them can change files.
-    pub async fn before(&mut self, rec: &Recorder, calls: &[ToolCall]) {
-        if self.store.is_none()
-            || !calls
-                .iter()
-                .any(|c| CHANGES_FILES.contains(&c.name.as_str()))
-        {
+    /// Before a turn's calls run: the baseline, once, if one of them can change files
+    /// (`changes` says which tools can).
+    pub async fn before(
+        &mut self,
+        rec: &Recorder,
+        calls: &[ToolCall],
+        changes: impl Fn(&str) -> bool,
+    ) {
+        if self.store.is_none() || !calls.iter().any(|c| changes(&c.name)) {
             return;
         }
         self.pending = true;
-        self.written = known_writes(calls);
+        self.written = known_writes(calls, changes);
         if self.baseline {
             return;
         }
@@ -186,21 +186,20 @@ impl Snapshots {
 
 /// The paths `calls` write, when every call that can change files is a `write_file`
 /// whose path can be read (an absolute path is made relative to the workdir by the
-/// checkpoint store, or makes it walk).
-fn known_writes(calls: &[ToolCall]) -> Option<Vec<PathBuf>> {
+/// checkpoint store, or makes it walk). A command or an MCP tool that can change files
+/// can change any: walk.
+fn known_writes(calls: &[ToolCall], changes: impl Fn(&str) -> bool) -> Option<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for c in calls {
-        match c.name.as_str() {
-            "write_file" => {
-                let path = serde_json::from_str::<serde_json::Value>(&c.arguments)
-                    .ok()?
-                    .get("path")?
-                    .as_str()?
-                    .to_owned();
-                paths.push(PathBuf::from(path));
-            }
-            "execute_command" => return None,
-            _ => {}
+        if c.name == "write_file" {
+            let path = serde_json::from_str::<serde_json::Value>(&c.arguments)
+                .ok()?
+                .get("path")?
+                .as_str()?
+                .to_owned();
+            paths.push(PathBuf::from(path));
+        } else if changes(&c.name) {
+            return None;
         }
     }
     Some(paths)
@@ -225,16 +224,32 @@ mod tests {
             call("write_file", r#"{"path":"src/a.rs","content":""}"#),
             call("write_file", r#"{"path":"/abs/b.rs","content":""}"#),
         ];
+        let changes = |n: &str| matches!(n, "write_file" | "execute_command" | "fs__move");
         assert_eq!(
-            known_writes(&reads_and_writes),
+            known_writes(&reads_and_writes, changes),
             Some(vec![PathBuf::from("src/a.rs"), PathBuf::from("/abs/b.rs")])
         );
         let with_command = [
             call("write_file", r#"{"path":"a","content":""}"#),
             call("execute_command", r#"{"command":"make"}"#),
         ];
-        assert_eq!(known_writes(&with_command), None, "a command: walk");
+        assert_eq!(
+            known_writes(&with_command, changes),
+            None,
+            "a command: walk"
+        );
         let unreadable = [call("write_file", "{not json")];
-        assert_eq!(known_writes(&unreadable), None, "unknown path: walk");
+        assert_eq!(
+            known_writes(&unreadable, changes),
+            None,
+            "unknown path: walk"
+        );
+        let with_mcp = [
+            call("write_file", r#"{"path":"a","content":""}"#),
+            call("fs__move", r#"{"from":"a","to":"b"}"#),
+        ];
+        assert_eq!(known_writes(&with_mcp, changes), None, "an MCP write: walk");
+        let with_mcp_read = [call("fs__stat", r#"{"path":"a"}"#)];
+        assert_eq!(known_writes(&with_mcp_read, changes), Some(vec![]));
     }
 }

@@ -1,7 +1,8 @@
 //! The ReAct loop's state as a value: everything a task needs to continue from its
 //! last completed turn (the conversation, the turn count and limit, the model it is on
 //! and the ones given up on, what it has spent, the continuation and correction state,
-//! the approvals given, and what each turn changed). The loop reads and writes it
+//! the approvals given, the MCP tools found with `find_tools`, and what each turn
+//! changed). The loop reads and writes it
 //! instead of locals; after every completed turn it is serialized, redacted, and saved
 //! (`store::state_file`, the `task_state` row), and `az-os tasks resume` loads it back.
 //!
@@ -62,6 +63,10 @@ pub struct RunState {
     pub changes: Vec<TurnChanges>,
     /// The checkpoint of the last completed turn (`{task_id}.{turn}`).
     pub checkpoint_id: Option<String>,
+    /// MCP tools the model found with `find_tools` (qualified names, oldest first):
+    /// sent with every later request, so a resumed task still has them.
+    #[serde(default)]
+    pub found_tools: Vec<String>,
     /// The policy guard's view of the task (rebuilt from the workdir, never saved).
     #[serde(skip)]
     pub guard: Option<GuardCtx>,
@@ -188,7 +193,13 @@ mod tests {
         st.note_change(1, "write_file", r#"{"path": "a.txt", "content": "x"}"#);
         st.note_change(2, "execute_command", r#"{"command": "wc -l a.txt"}"#);
         st.note_change(2, "read_file", r#"{"path": "a.txt"}"#);
+        st.found_tools = vec!["fs__move_file".into()];
         let back = RunState::decode(&st.encode()).unwrap();
+        assert_eq!(
+            back.found_tools,
+            ["fs__move_file"],
+            "a resume keeps found tools"
+        );
         assert_eq!(back.turns, 2);
         assert_eq!(back.messages, st.messages);
         assert_eq!(back.corrected, vec![reply::Fault::FalseClaim]);

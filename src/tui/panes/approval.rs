@@ -150,10 +150,16 @@ pub fn render(
     let sh = shape(area, req);
     let rect = sh.rect;
     Clear.render(rect, buf);
-    let title = if waiting > 1 {
-        format!("Approve command? · 1 of {waiting} waiting")
+    // An MCP tool's request shows its server, tool and arguments instead of a command.
+    let what = if req.tool == "execute_command" {
+        "Approve command?"
     } else {
-        "Approve command?".to_owned()
+        "Approve tool call?"
+    };
+    let title = if waiting > 1 {
+        format!("{what} · 1 of {waiting} waiting")
+    } else {
+        what.to_owned()
     };
     let block = frame(&title, "", req.focused, th).style(th.popup);
     let inner = block.inner(rect);

@@ -1,5 +1,6 @@
 //! Health gauges: CPU, memory and disk with their levels, load and our memory,
 //! the database and each model's provider (latency, rate-limit headroom), and
+//! the MCP servers (ready with their tools, failed and why, restarting), and
 //! alerts that are still active. A model's level comes from the newest of two
 //! sources: the periodic probe of its endpoint and the real requests tasks make
 //! (`llm_call`, `request_failed`), so a provider that fails requests shows it at
@@ -30,6 +31,8 @@ pub struct HealthState {
     pub probed_at: f64,
     /// The last real request to each model, by `[[models]]` name.
     pub requests: std::collections::BTreeMap<String, Seen>,
+    /// The MCP servers, as the engine last reported them (`mcp_status`).
+    pub mcp: Vec<ComponentCheck>,
 }
 
 /// What the last real request to a model said.
@@ -179,6 +182,7 @@ impl HealthState {
             .map(|g| g.level)
             .chain(self.other_components().map(|c| c.level))
             .chain(self.providers().iter().map(|p| p.level))
+            .chain(self.mcp.iter().map(|c| c.level))
             .max()
             .unwrap_or(Level::Healthy)
     }
@@ -263,6 +267,17 @@ impl Widget for HealthPane<'_> {
                 format!(" {}", p.detail)
             };
             lines.push(component_line(th, p.level, &p.model, &note, w));
+        }
+        for c in &s.mcp {
+            // The detail ends with the transport, which the pane has no room for.
+            let state = c.detail.split(" · ").next().unwrap_or(&c.detail);
+            lines.push(component_line(
+                th,
+                c.level,
+                &c.name,
+                &format!(" {state}"),
+                w,
+            ));
         }
         if let Some(m) = &s.machine {
             let text = format!(

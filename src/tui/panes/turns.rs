@@ -330,7 +330,8 @@ impl Transcript {
             Event::LlmCall { .. }
             | Event::RequestFailed { .. }
             | Event::Health { .. }
-            | Event::ComponentHealth { .. } => {}
+            | Event::ComponentHealth { .. }
+            | Event::McpStatus { .. } => {}
         }
     }
 }

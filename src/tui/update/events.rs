@@ -135,7 +135,8 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
         | Event::Alert { .. }
         | Event::Notice { .. }
         | Event::Health { .. }
-        | Event::ComponentHealth { .. } => {}
+        | Event::ComponentHealth { .. }
+        | Event::McpStatus { .. } => {}
     }
     if let Event::TaskFinished { .. } = &ev.event {
         super::approval::withdraw(m, &id);
@@ -174,6 +175,7 @@ fn global_event(m: &mut Model, ev: Event, now: f64, fx: &mut Vec<Effect>) {
             m.health.probed(checks, now);
             fx.push(Effect::LoadMetrics);
         }
+        Event::McpStatus { servers } => m.health.mcp = servers,
         Event::Alert {
             key,
             level,
