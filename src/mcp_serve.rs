@@ -151,7 +151,8 @@ async fn pump(mut events: UnboundedReceiver<EngineEvent>, book: Arc<Book>) {
             | Event::Checkpoint { .. }
             | Event::TaskFinished { .. }
             | Event::Health { .. }
-            | Event::ComponentHealth { .. } => {}
+            | Event::ComponentHealth { .. }
+            | Event::McpStatus { .. } => {}
         }
     }
     book.close();
