@@ -69,15 +69,17 @@ pub fn render(result: &CallToolResult) -> CallOutput {
         });
     }
     if let Some(structured) = &result.structured_content {
-        let said_already = result.content.iter().any(|b| match b {
-            ContentBlock::Text(t) => {
-                serde_json::from_str::<serde_json::Value>(&t.text)
-                    .ok()
-                    .as_ref()
-                    == Some(structured)
-            }
-            _ => false,
-        });
+        let texts: Vec<&str> = result
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::Text(t) => Some(t.text.as_str()),
+                _ => None,
+            })
+            .collect();
+        let said_already = texts.iter().any(|t| {
+            serde_json::from_str::<serde_json::Value>(t).ok().as_ref() == Some(structured)
+        }) || said_in(structured, &texts);
         if !said_already {
             parts.push(serde_json::to_string(structured).unwrap_or_default());
         }
@@ -86,6 +88,27 @@ pub fn render(result: &CallToolResult) -> CallOutput {
         ok: !result.is_error.unwrap_or(false),
         text: cap(parts.join("\n"), MAX_OUTPUT),
     }
+}
+
+/// Whether the text blocks already carry every string in `structured` (a server that
+/// returns `{"content": "…"}` next to the same text, as the filesystem server does), so
+/// sending both would only double the observation.
+fn said_in(structured: &serde_json::Value, texts: &[&str]) -> bool {
+    fn strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|i| strings(i, out)),
+            serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {
+            }
+        }
+    }
+    let mut found = Vec::new();
+    strings(structured, &mut found);
+    let found: Vec<&str> = found.into_iter().filter(|s| !s.trim().is_empty()).collect();
+    !texts.is_empty()
+        && !found.is_empty()
+        && found.iter().all(|s| texts.iter().any(|t| t.contains(s)))
 }
 
 /// The `type` a value serialises with, for content az-os cannot render.
@@ -166,6 +189,15 @@ mod tests {
         let out = render(&r);
         assert!(!out.ok);
         assert_eq!(out.text, "{\"n\": 1}");
+        // The same strings in prose: said already. A string the text lacks: sent.
+        let mut r = CallToolResult::success(vec![ContentBlock::text("hello\n")]);
+        r.structured_content = Some(serde_json::json!({"content": "hello\n"}));
+        assert_eq!(render(&r).text, "hello\n");
+        r.structured_content = Some(serde_json::json!({"content": "hello\n", "path": "a.txt"}));
+        assert_eq!(
+            render(&r).text,
+            "hello\n\n{\"content\":\"hello\\n\",\"path\":\"a.txt\"}"
+        );
     }
 
     #[test]

@@ -181,7 +181,28 @@ impl Book {
                         duration_ms: *duration_ms,
                     });
                 }
-                _ => {}
+                // What a client reads from the event list, not from the status.
+                Event::Error { .. }
+                | Event::TaskStarted { .. }
+                | Event::TurnStarted { .. }
+                | Event::ThoughtDelta { .. }
+                | Event::Thought { .. }
+                | Event::Action { .. }
+                | Event::Observation { .. }
+                | Event::ApprovalRequested { .. }
+                | Event::ApprovalAnswered { .. }
+                | Event::Reflection { .. }
+                | Event::Context { .. }
+                | Event::LlmCall { .. }
+                | Event::RequestFailed { .. }
+                | Event::Retry { .. }
+                | Event::Fallback { .. }
+                | Event::Checkpoint { .. }
+                | Event::Alert { .. }
+                | Event::Notice { .. }
+                | Event::Health { .. }
+                | Event::ComponentHealth { .. }
+                | Event::McpStatus { .. } => {}
             }
         }
         self.bump();
