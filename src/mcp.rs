@@ -129,6 +129,8 @@ impl std::fmt::Display for ServerState {
 pub struct Hub {
     shared: Arc<Shared>,
     stop: CancellationToken,
+    /// Cancelled when the servers may start (see [`Hub::start_held`]).
+    go: CancellationToken,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -221,6 +223,17 @@ impl Hub {
     /// Starts every enabled server in the background; returns at once. Outside a tokio
     /// runtime the servers are Failed (nothing can run them).
     pub fn start(settings: &crate::config::Settings) -> Arc<Hub> {
+        let hub = Self::start_held(settings, Duration::ZERO);
+        hub.release();
+        hub
+    }
+
+    /// [`Hub::start`], but the servers' processes start only on [`Hub::release`] or after
+    /// `hold`, whichever comes first. The engine releases them once its first model
+    /// request has been answered: starting a few servers costs CPU (process start-up,
+    /// `initialize`) that would otherwise compete with the first request on a small
+    /// machine. A call to a tool of a held server waits for it like one still starting.
+    pub fn start_held(settings: &crate::config::Settings, hold: Duration) -> Arc<Hub> {
         let runtime = tokio::runtime::Handle::try_current().ok();
         let slots = settings
             .mcp_servers
@@ -253,19 +266,34 @@ impl Hub {
             changed: tokio::sync::watch::channel(0).0,
         });
         let stop = CancellationToken::new();
+        let go = CancellationToken::new();
         let mut tasks = Vec::new();
         if let Some(rt) = runtime {
             for (index, slot) in shared.slots.iter().enumerate() {
                 if slot.lock().state == ServerState::Starting {
-                    tasks.push(rt.spawn(server::run(shared.clone(), index, stop.clone())));
+                    let (shared, stop, go) = (shared.clone(), stop.clone(), go.clone());
+                    tasks.push(rt.spawn(async move {
+                        tokio::select! {
+                            () = go.cancelled() => {}
+                            () = tokio::time::sleep(hold) => {}
+                            () = stop.cancelled() => return,
+                        }
+                        server::run(shared, index, stop).await;
+                    }));
                 }
             }
         }
         Arc::new(Hub {
             shared,
             stop,
+            go,
             tasks: Mutex::new(tasks),
         })
+    }
+
+    /// Lets held servers start now (idempotent, cheap).
+    pub fn release(&self) {
+        self.go.cancel();
     }
 
     /// The tools of the servers that are ready now.
@@ -480,6 +508,7 @@ mod tests {
         let hub = Hub {
             shared,
             stop: CancellationToken::new(),
+            go: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
         };
         let names: Vec<(String, String)> = hub

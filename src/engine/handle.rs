@@ -17,6 +17,10 @@ use crate::llm;
 use crate::llm::rate_limit::RateLimiter;
 use crate::store::StoreHandle;
 
+/// Longest the MCP servers wait for the engine's first model request to be answered
+/// before they start anyway.
+const MCP_HOLD: Duration = Duration::from_millis(250);
+
 /// How a front end wants the engine to run.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -174,7 +178,9 @@ pub fn start_with(
         audit: crate::audit::AuditLog::start(config.settings.home.root(), &config.settings.audit),
         tools: super::tools::Registry::builtin(),
         // In the background: neither the first frame nor the first request waits for it.
-        mcp: crate::mcp::Hub::start(&config.settings),
+        // Held until the first model request is answered (or a moment has passed), so
+        // starting the servers does not compete with it for the CPU.
+        mcp: crate::mcp::Hub::start_held(&config.settings, MCP_HOLD),
         pending: std::sync::Mutex::default(),
     });
     let mut monitor = super::monitor::start(

@@ -349,3 +349,24 @@ async fn shutdown_leaves_no_process_behind() {
     hub.shutdown().await;
     eventually("no process left", || pgrep(&marker).is_empty()).await;
 }
+
+/// The engine holds its servers until its first request is answered: a held server has
+/// no process (its log file is never written) until `release`, then starts as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_hub_starts_its_servers_only_when_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, read_log) = log_of(dir.path());
+    let s = settings(dir.path(), &fixture_server("fx", &["--log", &log], ""));
+    let hub = Hub::start_held(&s, std::time::Duration::from_secs(600));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(hub.status()[0].state, ServerState::Starting);
+    assert!(
+        read_log().is_empty(),
+        "no process before release: {}",
+        read_log()
+    );
+    hub.release();
+    let st = ready(&hub, "fx").await;
+    assert!(!st.tools.is_empty());
+    hub.shutdown().await;
+}

@@ -179,7 +179,8 @@ pub(super) async fn act(
         }
         rec.observation(turn, &call.name, out.ok, &output, elapsed_ms);
         if out.ok {
-            st.note_change(turn, &call.name, &call.arguments);
+            let changes_files = offer.changes_files(&call.name);
+            st.note_change(turn, &call.name, &call.arguments, changes_files);
         }
         st.messages.push(Message::ToolResult {
             call_id: call.id.clone(),

@@ -164,6 +164,8 @@ impl Caller<'_> {
             () = self.cancel.cancelled() => return Err(CallError::Cancelled),
         };
         let latency_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // The first request is out and answered: held MCP servers may start.
+        runner.mcp.release();
         let outcome = match result {
             Ok(resp) => {
                 let cost = spec.cost_usd(resp.usage.input_tokens, resp.usage.output_tokens);

@@ -106,17 +106,29 @@ impl RunState {
     }
 
     /// Notes that `tool` ran in `turn` with `arguments` (JSON text) and succeeded.
-    pub fn note_change(&mut self, turn: u32, tool: &str, arguments: &str) {
-        let field = match tool {
-            "write_file" => "path",
-            "execute_command" => "command",
+    /// `changes_files`: the tool can change the workdir (an MCP tool its server does not
+    /// mark read-only); it is recorded like a command, by name and arguments.
+    pub fn note_change(&mut self, turn: u32, tool: &str, arguments: &str, changes_files: bool) {
+        let what = match tool {
+            "write_file" | "execute_command" => {
+                let field = if tool == "write_file" {
+                    "path"
+                } else {
+                    "command"
+                };
+                let Some(what) = serde_json::from_str::<serde_json::Value>(arguments)
+                    .ok()
+                    .and_then(|v| v.get(field)?.as_str().map(str::to_owned))
+                else {
+                    return;
+                };
+                what
+            }
+            _ if changes_files => format!(
+                "{tool} {}",
+                crate::util::text::truncate_middle(arguments, 160)
+            ),
             _ => return,
-        };
-        let Some(what) = serde_json::from_str::<serde_json::Value>(arguments)
-            .ok()
-            .and_then(|v| v.get(field)?.as_str().map(str::to_owned))
-        else {
-            return;
         };
         if self.changes.last().is_none_or(|c| c.turn != turn) {
             self.changes.push(TurnChanges {
@@ -125,7 +137,7 @@ impl RunState {
             });
         }
         if let Some(c) = self.changes.last_mut() {
-            if field == "path" {
+            if tool == "write_file" {
                 if !c.files_written.contains(&what) {
                     c.files_written.push(what);
                 }
@@ -190,9 +202,28 @@ mod tests {
             text: "count lines".into(),
         }];
         st.corrected.push(reply::Fault::FalseClaim);
-        st.note_change(1, "write_file", r#"{"path": "a.txt", "content": "x"}"#);
-        st.note_change(2, "execute_command", r#"{"command": "wc -l a.txt"}"#);
-        st.note_change(2, "read_file", r#"{"path": "a.txt"}"#);
+        st.note_change(
+            1,
+            "write_file",
+            r#"{"path": "a.txt", "content": "x"}"#,
+            true,
+        );
+        st.note_change(2, "execute_command", r#"{"command": "wc -l a.txt"}"#, true);
+        st.note_change(2, "read_file", r#"{"path": "a.txt"}"#, false);
+        st.note_change(2, "fs__get_file", r#"{"path": "a.txt"}"#, false);
+        st.note_change(
+            2,
+            "fs__move_file",
+            r#"{"from": "a.txt", "to": "b.txt"}"#,
+            true,
+        );
+        assert_eq!(
+            st.changes[1].commands_run,
+            [
+                "wc -l a.txt",
+                r#"fs__move_file {"from": "a.txt", "to": "b.txt"}"#
+            ]
+        );
         st.found_tools = vec!["fs__move_file".into()];
         let back = RunState::decode(&st.encode()).unwrap();
         assert_eq!(
