@@ -23,10 +23,13 @@ fn filter(quiet: bool, verbose: u8, floor_info: bool) -> EnvFilter {
     if let Ok(f) = EnvFilter::try_from_env("AZ_OS_LOG") {
         return f;
     }
+    // The MCP SDK's own warnings (a server that echoes requests, a message it does not
+    // expect) quote whole JSON-RPC messages: our own failure messages say what matters,
+    // so the SDK speaks on the terminal only from -vv, and in the log file from warnings.
     let level = match (quiet, verbose, floor_info) {
         (true, _, false) => "error",
-        (true, _, true) | (false, 0 | 1, true) | (false, 1, false) => "info",
-        (false, 0, false) => "warn",
+        (true, _, true) | (false, 0 | 1, true) | (false, 1, false) => "info,rmcp=warn",
+        (false, 0, false) => "warn,rmcp=error",
         (false, 2, _) => "warn,az_os=debug",
         (false, _, _) => "warn,az_os=trace",
     };
@@ -68,12 +71,12 @@ mod tests {
     #[test]
     fn verbosity_maps_to_levels() {
         let show = |q, v, floor| filter(q, v, floor).to_string();
-        assert_eq!(show(false, 0, false), "warn");
+        assert_eq!(show(false, 0, false), "rmcp=error,warn");
         assert_eq!(show(true, 3, false), "error");
         assert_eq!(show(false, 2, false), "az_os=debug,warn");
         assert_eq!(show(false, 3, false), "az_os=trace,warn");
-        assert_eq!(show(false, 0, true), "info");
-        assert_eq!(show(true, 0, true), "info");
+        assert_eq!(show(false, 0, true), "rmcp=warn,info");
+        assert_eq!(show(true, 0, true), "rmcp=warn,info");
         assert_eq!(show(false, 3, true), "az_os=trace,warn");
     }
 }
