@@ -125,6 +125,20 @@ impl std::fmt::Display for ServerState {
     }
 }
 
+/// Longest a command that starts the servers only to read them (`mcp list`, `mcp call`,
+/// `health`) waits for them to settle: twice the slowest server's startup timeout
+/// (`initialize`, then `tools/list`) and half a second.
+pub fn settle_time(settings: &crate::config::Settings) -> Duration {
+    let secs = settings
+        .mcp_servers
+        .iter()
+        .filter(|s| s.enabled)
+        .map(|s| s.startup_timeout_s)
+        .max()
+        .unwrap_or(0);
+    Duration::from_secs(secs.saturating_mul(2)) + Duration::from_millis(500)
+}
+
 /// The MCP servers of one engine.
 pub struct Hub {
     shared: Arc<Shared>,

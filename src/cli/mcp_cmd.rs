@@ -1,9 +1,7 @@
 //! `az-os mcp list` and `az-os mcp call`: the MCP servers of config.toml seen from the
 //! command line, for setting them up and debugging them. Both start the servers as the
 //! engine would (`crate::mcp::Hub`), wait for them to settle, and stop every child
-//! before returning, Ctrl-C included (exit 130). `mcp serve` is not here.
-
-use std::time::Duration;
+//! before returning, Ctrl-C included (exit 130). `mcp serve` is only passed on to `mcp_serve`.
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
@@ -24,19 +22,6 @@ pub fn run(ctx: &Ctx, action: McpCmd) -> Result<i32> {
         } => call(ctx, &settings, &server, &tool, &arguments),
         McpCmd::Serve { yes, jobs } => crate::mcp_serve::serve_command(ctx, yes, jobs),
     }
-}
-
-/// Longest `mcp list` waits: the slowest server's startup timeout, plus a little for its
-/// `tools/list`.
-fn settle_time(settings: &Settings) -> Duration {
-    let secs = settings
-        .mcp_servers
-        .iter()
-        .filter(|s| s.enabled)
-        .map(|s| s.startup_timeout_s)
-        .max()
-        .unwrap_or(0);
-    Duration::from_secs(secs.saturating_mul(2)) + Duration::from_millis(500)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -76,7 +61,7 @@ fn list(ctx: &Ctx, settings: &Settings) -> Result<i32> {
         }
         return Ok(exit::OK);
     }
-    let wait = settle_time(settings);
+    let wait = crate::mcp::settle_time(settings);
     let Some(status) = with_hub(settings, async |hub: &Hub| {
         hub.wait_settled(wait).await;
         hub.status()
@@ -173,7 +158,7 @@ fn call(ctx: &Ctx, settings: &Settings, server: &str, tool: &str, json: &str) ->
         )));
     }
     let qualified = crate::mcp::qualify(server, tool);
-    let wait = settle_time(settings);
+    let wait = crate::mcp::settle_time(settings);
     let cancel = tokio_util::sync::CancellationToken::new();
     let outcome = with_hub(settings, async |hub: &Hub| {
         hub.wait_settled(wait).await;

@@ -237,7 +237,8 @@ async fn turns(
         st.messages.push(Message::User { text: first });
     }
     let mut system = prompt::system_prompt(&setup.workdir, st.limit);
-    let threshold = offer::tool_threshold(&runner.settings);
+    // Above this many ready MCP tools, requests carry only the relevant ones.
+    let threshold = runner.settings.mcp.tool_threshold;
     let mut caller = Caller {
         runner,
         rec,

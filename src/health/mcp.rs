@@ -59,7 +59,8 @@ pub async fn probe(settings: &Settings) -> Vec<ComponentCheck> {
         hub.shutdown().await;
         return Vec::new();
     }
-    hub.wait_settled(SETTLE_MAX).await;
+    hub.wait_settled(crate::mcp::settle_time(settings).min(SETTLE_MAX))
+        .await;
     let found = checks(&hub.status(), true);
     hub.shutdown().await;
     found

@@ -22,12 +22,6 @@ const FOUND_PER_QUERY: usize = 8;
 /// Most tools kept found for a task (the oldest leave first).
 pub const FOUND_MAX: usize = 12;
 
-/// Above this many ready MCP tools, requests carry only the relevant ones
-/// (`[mcp] tool_threshold`).
-pub fn tool_threshold(settings: &crate::config::Settings) -> usize {
-    settings.mcp.tool_threshold
-}
-
 /// The turn's tools.
 pub struct Offer {
     /// What dispatch looks names up in: the built-in tools, `find_tools` when offered,
