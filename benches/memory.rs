@@ -56,7 +56,7 @@ fn vector(i: usize) -> Vec<f32> {
     v
 }
 
-fn fill(path: &std::path::Path) -> rusqlite::Connection {
+fn fill(path: &std::path::Path) -> az_os::store::Db {
     let conn = store::open(path).unwrap_or_else(|e| panic!("open: {e}"));
     let tx = conn
         .unchecked_transaction()
@@ -193,7 +193,7 @@ fn bench(c: &mut Criterion) {
 
 /// Where a recall's time goes: the FTS5 query alone (as it is, and joined to the rows
 /// the way it was first written), counting the recall, and the meaning side's parts.
-fn parts(c: &mut Criterion, conn: &rusqlite::Connection) {
+fn parts(c: &mut Criterion, conn: &az_os::store::Db) {
     let terms = az_os::knowledge::context::terms(TASK);
     let fts = memories::stems_query(&terms).unwrap_or_default();
     let mut g = c.benchmark_group("parts");
@@ -210,7 +210,7 @@ fn parts(c: &mut Criterion, conn: &rusqlite::Connection) {
             )
             .unwrap_or_else(|e| panic!("{e}"));
         b.iter(|| {
-            stmt.query_map([black_box(&fts)], |r| r.get::<_, String>(0))
+            stmt.query_map([black_box(&fts)], |r| r.get::<String>(0))
                 .unwrap_or_else(|e| panic!("{e}"))
                 .count()
         });

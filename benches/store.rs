@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
 
     // Fill to 100k tasks in one transaction, with a spread of statuses.
     let have: usize = conn
-        .query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get::<_, i64>(0))
+        .query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get::<i64>(0))
         .map_or(0, |n| usize::try_from(n).unwrap_or(0));
     let tx = conn
         .unchecked_transaction()

@@ -131,7 +131,7 @@ impl Ctx {
     /// Opens the database, creating the home first, and reconciles it: tasks left
     /// `pending` or `running` by an az-os process that is gone become `interrupted`
     /// (`store::owner`), so every command shows the truth.
-    pub fn open_store(&self) -> Result<rusqlite::Connection> {
+    pub fn open_store(&self) -> Result<crate::store::Db> {
         self.home
             .ensure()
             .wrap_err_with(|| format!("cannot create {}", self.home.root().display()))?;

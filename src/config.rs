@@ -16,6 +16,7 @@ mod memory;
 mod model;
 mod routing;
 mod security;
+mod store;
 mod tui;
 
 pub use catalogue::builtin_models;
@@ -31,6 +32,7 @@ pub use routing::RoutingConfig;
 pub use security::{
     AuditConfig, DEFAULT_ASK, PolicyConfig, PolicyMode, SandboxConfig, SandboxMode, Unavailable,
 };
+pub use store::StoreConfig;
 pub use tui::TuiConfig;
 
 /// How to make a model available, for messages when none is.

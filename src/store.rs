@@ -1,19 +1,23 @@
-//! The SQLite store: every task, log line, model call, tool use and lesson.
+//! The store: every task, log line, model call, tool use and lesson, in the embedded
+//! SQLite database or a shared PostgreSQL server ([`Location`]).
 //!
-//! Functions here are plain synchronous functions over a [`rusqlite::Connection`];
-//! the engine reaches them through [`StoreHandle`], which runs them on one
-//! dedicated thread so the async runtime never blocks on the database.
+//! Functions here are plain synchronous functions over a [`Db`] (the storage
+//! boundary, `db`); the engine reaches them through [`StoreHandle`], which runs them
+//! on one dedicated thread so the async runtime never blocks on the database.
 //! Every statement is parameterized. `state_file` is the one file beside the database
 //! that belongs to a table: each task's saved loop state (`checkpoints/{task_id}.json`).
 
 mod actor;
 pub mod alerts;
 pub mod costs;
+pub mod db;
+mod location;
 pub mod logs;
 pub mod memories;
 pub mod owner;
 pub mod provider_checks;
 mod schema;
+mod schema_pg;
 pub mod state;
 pub mod state_file;
 pub mod tasks;
@@ -25,7 +29,10 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use actor::StoreHandle;
+pub use db::{Db, Dialect};
+pub use location::Location;
 pub use schema::{SCHEMA_VERSION, migrate, migrate_to};
+pub use schema_pg::PG_SCHEMA_VERSION;
 pub use tasks::{NewTask, TaskRow, TaskStatus};
 
 /// A database failure, with a message that says what to do about it.
@@ -57,6 +64,34 @@ pub enum StoreError {
     Closed,
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("the query returned no row")]
+    NoRows,
+    #[error("column {idx}: {detail}")]
+    Column { idx: usize, detail: String },
+    #[error(
+        "cannot reach PostgreSQL at {server} ({detail}); start the server, or fix [store] url in config.toml (or AZ_OS_DATABASE_URL)"
+    )]
+    Unreachable { server: String, detail: String },
+    #[error(
+        "PostgreSQL at {server} refused the credentials ({detail}); fix the user or password in [store] url (the password may be vault:NAME, stored with `az-os keys set NAME`)"
+    )]
+    Credentials { server: String, detail: String },
+    #[error(
+        "PostgreSQL at {server} is version {version}; az-os needs 13 or newer: upgrade the server"
+    )]
+    UnsupportedServer { server: String, version: String },
+    #[error("the store URL is not valid: {0}")]
+    BadUrl(String),
+    #[error(
+        "the store at {server} has schema {found}, older than this az-os's {supported}; run `az-os store migrate` (once, from any host) to upgrade it"
+    )]
+    Outdated {
+        server: String,
+        found: i64,
+        supported: i64,
+    },
 }
 
 impl StoreError {
@@ -80,7 +115,51 @@ impl StoreError {
 
 /// Opens (creating if needed) the database at `path`, applies the connection
 /// settings and brings the schema up to date.
-pub fn open(path: &Path) -> Result<Connection, StoreError> {
+pub fn open(path: &Path) -> Result<Db, StoreError> {
+    open_sqlite(path).map(Db::Sqlite)
+}
+
+/// Opens the store at `at`: the SQLite file, or the PostgreSQL server, whose schema
+/// must already be current (`az-os store migrate`) unless `migrate` is set.
+pub fn open_at(at: &Location) -> Result<Db, StoreError> {
+    match at {
+        Location::Sqlite(path) => open(path),
+        Location::Postgres { url, password } => {
+            let pg = db::Pg::connect(url, password.as_deref().map(String::as_str))?;
+            let server = pg.server().to_owned();
+            let db = Db::Postgres(Box::new(std::cell::RefCell::new(pg)));
+            schema_pg::check(&db, &server)?;
+            Ok(db)
+        }
+    }
+}
+
+/// Creates or upgrades the schema at `at` (`az-os store migrate`): returns the
+/// versions before and after.
+pub fn migrate_at(at: &Location) -> Result<(i64, i64), StoreError> {
+    match at {
+        Location::Sqlite(path) => {
+            let before = if path.exists() {
+                Connection::open(path)
+                    .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+                    .map_err(|e| StoreError::classify(e, path))?
+            } else {
+                0
+            };
+            open(path)?;
+            Ok((before, SCHEMA_VERSION))
+        }
+        Location::Postgres { url, password } => {
+            let pg = db::Pg::connect(url, password.as_deref().map(String::as_str))?;
+            let server = pg.server().to_owned();
+            let db = Db::Postgres(Box::new(std::cell::RefCell::new(pg)));
+            let m = schema_pg::migrate(&db, &server)?;
+            Ok((m.from, m.to))
+        }
+    }
+}
+
+fn open_sqlite(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| StoreError::classify(e, path))?;
     // Wait on a lock from the first statement on: another process may be creating the
     // database (its migration holds the write lock) right now.
@@ -121,11 +200,11 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// An in-memory database with the current schema (tests and benchmarks).
-pub fn open_in_memory() -> Result<Connection, StoreError> {
+pub fn open_in_memory() -> Result<Db, StoreError> {
     let conn = Connection::open_in_memory()?;
     configure(&conn)?;
     migrate(&conn, Path::new(":memory:"))?;
-    Ok(conn)
+    Ok(Db::Sqlite(conn))
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {

@@ -4,6 +4,7 @@
 
 pub mod fake_provider;
 pub mod mcp;
+pub mod pg;
 pub mod replay;
 pub mod soak;
 
@@ -75,8 +76,11 @@ impl TestEnv {
     }
 
     /// Opens the database the binary wrote.
-    pub fn conn(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.db()).unwrap_or_else(|e| panic!("open db: {e}"))
+    /// The home's database as it is on disk (no schema change).
+    pub fn conn(&self) -> az_os::store::Db {
+        az_os::store::Db::Sqlite(
+            rusqlite::Connection::open(self.db()).unwrap_or_else(|e| panic!("open db: {e}")),
+        )
     }
 }
 

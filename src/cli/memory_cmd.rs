@@ -82,7 +82,7 @@ fn scope(m: &Memory) -> String {
     )
 }
 
-fn find(conn: &rusqlite::Connection, id: &str) -> Result<Memory> {
+fn find(conn: &crate::store::Db, id: &str) -> Result<Memory> {
     memories::get(conn, id)?.ok_or_else(|| {
         eyre!(Exit::usage(format!(
             "no lesson {id} (or the prefix is not unique); `az-os memory list` shows their ids"
@@ -274,7 +274,7 @@ fn consolidate(ctx: &Ctx, dry_run: bool) -> Result<i32> {
 /// Gives every lesson without a vector one, saying so when there are many.
 fn backfill(
     ctx: &Ctx,
-    conn: &rusqlite::Connection,
+    conn: &crate::store::Db,
     embedder: &crate::knowledge::embed::Shared,
 ) -> Result<usize> {
     let pending = crate::store::memories::vectors::pending_count(conn)?;

@@ -1,7 +1,7 @@
 //! `az-os tasks list|show|logs|cancel`: reading and managing the task store.
 
+use crate::store::db::params;
 use color_eyre::eyre::{Result, eyre};
-use rusqlite::params;
 
 use super::style::{self, color_enabled, paint, status_style};
 use super::table::Table;
@@ -11,7 +11,7 @@ use crate::util::ids::TaskId;
 use crate::util::text::strip_control;
 use crate::util::time::{age, now_unix, rfc3339};
 
-fn resolve(conn: &rusqlite::Connection, id: &str) -> Result<TaskId> {
+fn resolve(conn: &crate::store::Db, id: &str) -> Result<TaskId> {
     tasks::resolve(conn, id).map_err(|e| eyre!(Exit::usage(e.to_string())))
 }
 
@@ -60,7 +60,7 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<i32> {
         tasks::get(&conn, &id)?.ok_or_else(|| eyre!(Exit::usage(format!("no task {id}"))))?;
     let usage = tool_usage::for_task(&conn, &id)?;
     let calls: Vec<(String, i64, i64, f64)> = conn
-        .prepare(
+        .prepare_cached(
             "SELECT COALESCE(model, '?'), COALESCE(SUM(input_tokens), 0), \
              COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0) \
              FROM cost_tracking WHERE task_id = ?1 GROUP BY 1 ORDER BY 1",

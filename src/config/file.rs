@@ -115,6 +115,8 @@ struct RawFile {
     #[serde(default)]
     checkpoints: super::checkpoints::CheckpointsConfig,
     #[serde(default)]
+    store: super::store::StoreConfig,
+    #[serde(default)]
     mcp: super::mcp::McpConfig,
     #[serde(default)]
     mcp_servers: Vec<super::mcp::McpServerConfig>,
@@ -136,6 +138,8 @@ pub struct Settings {
     pub knowledge: super::knowledge::KnowledgeConfig,
     pub memory: super::memory::MemoryConfig,
     pub checkpoints: super::checkpoints::CheckpointsConfig,
+    /// `[store]`: the shared PostgreSQL store, when set.
+    pub store: super::store::StoreConfig,
     /// `[mcp]`: knobs for every MCP server.
     pub mcp: super::mcp::McpConfig,
     /// `[[mcp_servers]]`, validated, in file order (disabled ones included).
@@ -184,6 +188,7 @@ impl Settings {
                 knowledge: super::knowledge::KnowledgeConfig::default(),
                 memory: super::memory::MemoryConfig::default(),
                 checkpoints: super::checkpoints::CheckpointsConfig::default(),
+                store: super::store::StoreConfig::default(),
                 mcp: super::mcp::McpConfig::default(),
                 mcp_servers: Vec::new(),
                 models: builtin_models(),
@@ -210,6 +215,7 @@ impl Settings {
             knowledge: parsed.knowledge,
             memory: parsed.memory,
             checkpoints: parsed.checkpoints,
+            store: parsed.store,
             mcp: parsed.mcp,
             mcp_servers: parsed.mcp_servers,
             models: parsed.models,
@@ -257,6 +263,7 @@ impl Settings {
             knowledge: &'a super::knowledge::KnowledgeConfig,
             memory: &'a super::memory::MemoryConfig,
             checkpoints: &'a super::checkpoints::CheckpointsConfig,
+            store: super::store::StoreConfig,
             mcp: &'a super::mcp::McpConfig,
             #[serde(skip_serializing_if = "<[_]>::is_empty")]
             mcp_servers: &'a [super::mcp::McpServerConfig],
@@ -272,6 +279,7 @@ impl Settings {
             knowledge: &self.knowledge,
             memory: &self.memory,
             checkpoints: &self.checkpoints,
+            store: self.store.shown(),
             mcp: &self.mcp,
             mcp_servers: &self.mcp_servers,
             models: &self.models,
@@ -312,6 +320,7 @@ struct Parsed {
     knowledge: super::knowledge::KnowledgeConfig,
     memory: super::memory::MemoryConfig,
     checkpoints: super::checkpoints::CheckpointsConfig,
+    store: super::store::StoreConfig,
     mcp: super::mcp::McpConfig,
     mcp_servers: Vec<super::mcp::McpServerConfig>,
     models: Vec<ModelSpec>,
@@ -342,6 +351,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         .or_else(|| raw.knowledge.invalid())
         .or_else(|| raw.memory.invalid())
         .or_else(|| raw.checkpoints.invalid())
+        .or_else(|| raw.store.invalid())
         .or_else(|| raw.mcp.invalid())
     {
         return Err(err(bad));
@@ -373,6 +383,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, ConfigError> {
         knowledge: raw.knowledge,
         memory: raw.memory,
         checkpoints: raw.checkpoints,
+        store: raw.store,
         mcp: raw.mcp,
         mcp_servers: raw.mcp_servers,
         models,

@@ -2,7 +2,7 @@
 //! budget, task durations, and per-model latency, error rate and the rate-limit
 //! headroom providers last reported.
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Db, params};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{StoreError, TaskStatus, costs, tasks};
@@ -46,7 +46,7 @@ pub struct ServiceMetrics {
 }
 
 /// Reads the metrics; `daily_budget` is the configured cap.
-pub fn collect(conn: &Connection, daily_budget: f64) -> Result<ServiceMetrics, StoreError> {
+pub fn collect(conn: &Db, daily_budget: f64) -> Result<ServiceMetrics, StoreError> {
     let mut counts = TaskCounts::default();
     for (status, n) in tasks::count_by_status(conn)? {
         let slot = match status {
@@ -66,19 +66,19 @@ pub fn collect(conn: &Connection, daily_budget: f64) -> Result<ServiceMetrics, S
              WHERE status = 'completed' AND started_at IS NOT NULL AND completed_at IS NOT NULL \
              ORDER BY created_at DESC LIMIT 500",
         )?
-        .query_map([], |r| r.get::<_, f64>(0))?
+        .query_map([], |r| r.get::<f64>(0))?
         .collect::<Result<_, _>>()?;
     durations.sort_by(f64::total_cmp);
     let since = now_unix() - 86_400.0;
     let mut models: Vec<ModelMetrics> = conn
         .prepare_cached(
-            "SELECT COALESCE(model, '?'), COUNT(*), COALESCE(SUM(error IS NOT NULL), 0), \
+            "SELECT COALESCE(model, '?'), COUNT(*), COALESCE(SUM(CASE WHEN error IS NOT NULL THEN 1 ELSE 0 END), 0), \
              AVG(CASE WHEN error IS NULL THEN latency_ms END) \
              FROM cost_tracking WHERE timestamp >= ?1 GROUP BY 1 ORDER BY 1",
         )?
         .query_map(params![since], |r| {
-            let calls = u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0);
-            let errors = u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0);
+            let calls = u64::try_from(r.get::<i64>(1)?).unwrap_or(0);
+            let errors = u64::try_from(r.get::<i64>(2)?).unwrap_or(0);
             Ok(ModelMetrics {
                 model: r.get(0)?,
                 calls,

@@ -2,7 +2,7 @@
 //! scored low once they had a week to prove themselves. `cleanup --dry-run` prints the
 //! same list without removing anything.
 
-use rusqlite::Connection;
+use crate::store::Db;
 
 use crate::config::MemoryConfig;
 use crate::store::StoreError;
@@ -31,7 +31,7 @@ pub fn verdict(m: &Memory, cfg: &MemoryConfig, now: f64) -> Option<String> {
 
 /// The stale lessons with why; removed unless `dry_run`.
 pub fn run(
-    conn: &Connection,
+    conn: &Db,
     cfg: &MemoryConfig,
     now: f64,
     dry_run: bool,

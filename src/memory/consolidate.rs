@@ -3,7 +3,7 @@
 //! stays (then the most recalled), access counts add up, and its provenance lists every
 //! lesson and task merged into it. Planning is pure; applying is one transaction.
 
-use rusqlite::Connection;
+use crate::store::Db;
 
 use crate::knowledge::vectors::dot;
 use crate::store::StoreError;
@@ -87,7 +87,7 @@ pub fn plan(lessons: &[Memory], vectors: &[Vec<f32>], threshold: f32) -> Vec<Mer
 
 /// Every lesson that has a vector, and the vectors (same order): what [`plan`] takes.
 /// Read from the store, never embedded again (`vectors::backfill` makes missing ones).
-pub fn with_vectors(conn: &Connection) -> Result<(Vec<Memory>, Vec<Vec<f32>>), StoreError> {
+pub fn with_vectors(conn: &Db) -> Result<(Vec<Memory>, Vec<Vec<f32>>), StoreError> {
     let mut by_id: std::collections::HashMap<String, Vec<f32>> =
         memories::vectors::by_id(conn)?.into_iter().collect();
     let mut lessons = Vec::new();
@@ -172,8 +172,8 @@ fn near_pairs(group: &[usize], vectors: &[Vec<f32>], threshold: f32) -> Vec<Vec<
 }
 
 /// Stores the merges: the kept lessons updated, the absorbed ones removed.
-pub fn apply(conn: &Connection, merges: &[Merge]) -> Result<(), StoreError> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+pub fn apply(conn: &Db, merges: &[Merge]) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
     for m in merges {
         memories::update(&tx, &m.keep)?;
         for a in &m.absorbed {

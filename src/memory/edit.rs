@@ -3,7 +3,7 @@
 //! [`apply`], so a lesson is checked (length, category) and redacted the same way
 //! whichever front end wrote it. Blocking, on the store's connection.
 
-use rusqlite::Connection;
+use crate::store::Db;
 
 use crate::redact::redact;
 use crate::store::StoreError;
@@ -48,7 +48,7 @@ pub enum EditError {
 
 /// Carries out `change`; returns the lesson as stored (added or edited) or as it was
 /// (deleted).
-pub fn apply(conn: &Connection, change: &Change) -> Result<Memory, EditError> {
+pub fn apply(conn: &Db, change: &Change) -> Result<Memory, EditError> {
     match change {
         Change::Add {
             text,

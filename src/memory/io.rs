@@ -3,7 +3,7 @@
 //! applies and what it was merged from. Import is all or nothing, idempotent by id (a
 //! lesson already stored is left as it is), and names the record that is wrong.
 
-use rusqlite::Connection;
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
@@ -84,14 +84,14 @@ pub struct Imported {
 }
 
 /// Every lesson as `memory.json` (pretty, oldest first).
-pub fn export(conn: &Connection) -> Result<String, StoreError> {
+pub fn export(conn: &Db) -> Result<String, StoreError> {
     let records: Vec<Record> = memories::all(conn)?.into_iter().map(Record::from).collect();
     Ok(serde_json::to_string_pretty(&records).unwrap_or_else(|_| "[]".into()) + "\n")
 }
 
 /// Reads `text` (a JSON array of records, or one record) and stores the lessons not yet
 /// stored, in one transaction.
-pub fn import(conn: &Connection, text: &str) -> Result<Imported, ImportError> {
+pub fn import(conn: &Db, text: &str) -> Result<Imported, ImportError> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| ImportError::Json(e.to_string()))?;
     let items = match value {
@@ -135,8 +135,7 @@ pub fn import(conn: &Connection, text: &str) -> Result<Imported, ImportError> {
         }
         records.push(r);
     }
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
-        .map_err(StoreError::from)?;
+    let tx = conn.unchecked_transaction()?;
     let mut done = Imported::default();
     for r in records {
         let m = Memory {
@@ -158,7 +157,7 @@ pub fn import(conn: &Connection, text: &str) -> Result<Imported, ImportError> {
             done.existing += 1;
         }
     }
-    tx.commit().map_err(StoreError::from)?;
+    tx.commit()?;
     Ok(done)
 }
 

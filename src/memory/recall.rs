@@ -3,7 +3,7 @@
 //! vector, above the floor document context has), best first, within `[memory]
 //! context_tokens`. Each recalled lesson's access count goes up.
 
-use rusqlite::Connection;
+use crate::store::Db;
 
 use super::search::{self, Mode, Query};
 use crate::store::StoreError;
@@ -32,7 +32,7 @@ pub struct Recalled {
 /// (the task's embedding, when the model is already loaded) keyword and meaning are
 /// fused; without it, keyword alone.
 pub fn for_task(
-    conn: &Connection,
+    conn: &Db,
     task: &str,
     vector: Option<&[f32]>,
     workdir: &str,
@@ -85,7 +85,7 @@ pub fn for_task(
 }
 
 /// Counts a recall of `ids`: access count up, last access now.
-pub fn count(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
+pub fn count(conn: &Db, ids: &[String]) -> Result<(), StoreError> {
     memories::touch(conn, ids)
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::Connection;
+use crate::store::Db;
 
 use super::vectors;
 use crate::knowledge::context::{matches, terms};
@@ -75,7 +75,7 @@ pub struct Found {
 }
 
 /// The `k` best lessons for `q`, best first, above the floor; no access is counted.
-pub fn find(conn: &Connection, q: &Query<'_>) -> Result<Vec<Found>, StoreError> {
+pub fn find(conn: &Db, q: &Query<'_>) -> Result<Vec<Found>, StoreError> {
     if q.k == 0 || q.text.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -138,7 +138,7 @@ pub fn find(conn: &Connection, q: &Query<'_>) -> Result<Vec<Found>, StoreError> 
 /// (at 10k lessons, leaving two such words out made a recall 3.6x as fast:
 /// `benches/memory.rs`, docs/performance.md). The floor still
 /// counts every term; when all are that common, the two rarest are asked for.
-fn telling(conn: &Connection, terms: &[String]) -> Result<Vec<String>, StoreError> {
+fn telling(conn: &Db, terms: &[String]) -> Result<Vec<String>, StoreError> {
     /// Below this many lessons scoring them all is cheap and every word counts.
     const SMALL: u64 = 200;
     if terms.len() <= 2 {

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
+use crate::store::Db;
 
 use crate::knowledge::IndexError;
 use crate::knowledge::vectors::Vectors;
@@ -33,11 +33,7 @@ pub enum VectorError {
 
 /// Gives up to `limit` lessons without a vector one, `BATCH` at a time (each batch
 /// stored as it is made, so an interruption keeps what was done). Returns how many.
-pub fn backfill(
-    conn: &Connection,
-    embed: &mut EmbedFn<'_>,
-    limit: usize,
-) -> Result<usize, VectorError> {
+pub fn backfill(conn: &Db, embed: &mut EmbedFn<'_>, limit: usize) -> Result<usize, VectorError> {
     let mut made = 0;
     while made < limit {
         let want = BATCH.min(limit - made);
@@ -70,7 +66,7 @@ type Cache = HashMap<String, ((u64, i64), Arc<Vectors>)>;
 
 /// The stored lesson vectors by row id, from memory while the stored set is unchanged
 /// (an in-memory database is read each time).
-pub fn cached(conn: &Connection) -> Result<Arc<Vectors>, StoreError> {
+pub fn cached(conn: &Db) -> Result<Arc<Vectors>, StoreError> {
     static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
     let stamp = stored::stamp(conn)?;
     let load = || -> Result<Arc<Vectors>, StoreError> {
@@ -81,7 +77,7 @@ pub fn cached(conn: &Connection) -> Result<Arc<Vectors>, StoreError> {
                 .filter_map(|(rowid, v)| u64::try_from(rowid).ok().map(|id| (id, v))),
         )))
     };
-    let Some(path) = conn.path().filter(|p| !p.is_empty()).map(str::to_owned) else {
+    let Some(path) = conn.cache_key() else {
         return load();
     };
     if let Ok(cache) = CACHE.lock()

@@ -5,12 +5,12 @@
 use std::path::Path;
 use std::sync::mpsc;
 
-use rusqlite::Connection;
+use crate::store::Db;
 use tokio::sync::oneshot;
 
 use super::StoreError;
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+type Job = Box<dyn FnOnce(&mut Db) + Send>;
 
 /// A cheap, clonable handle to the store thread.
 #[derive(Clone)]
@@ -25,8 +25,24 @@ impl StoreHandle {
         Ok(Self::from_connection(conn))
     }
 
+    /// Opens the store at `at` (SQLite or PostgreSQL) on a new thread.
+    /// The connection is made on the store thread: PostgreSQL's client may not be
+    /// made or used on an async runtime's thread.
+    pub fn open_at(at: &super::Location) -> Result<Self, StoreError> {
+        let at = at.clone();
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("az-os-store-open".into())
+            .spawn(move || {
+                let _ = tx.send(super::open_at(&at));
+            })
+            .map_err(|_| StoreError::Closed)?;
+        let db = rx.recv().map_err(|_| StoreError::Closed)??;
+        Ok(Self::from_connection(db))
+    }
+
     /// Moves an open connection onto a new store thread.
-    pub fn from_connection(mut conn: Connection) -> Self {
+    pub fn from_connection(mut conn: Db) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("az-os-store".into())
@@ -47,7 +63,7 @@ impl StoreHandle {
     /// are posted, so log lines keep their order; failures are logged.
     pub fn post<F>(&self, what: &'static str, f: F)
     where
-        F: FnOnce(&mut Connection) -> Result<(), StoreError> + Send + 'static,
+        F: FnOnce(&mut Db) -> Result<(), StoreError> + Send + 'static,
     {
         let sent = self.tx.send(Box::new(move |c| {
             if let Err(e) = f(c) {
@@ -62,7 +78,7 @@ impl StoreHandle {
     /// Runs `f` on the store thread and returns its result.
     pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
     where
-        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&mut Db) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();

@@ -1,7 +1,7 @@
 //! The `alerts` table: every alert raised, and the last one per key (for the
 //! cooldown across processes).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalExtension, params};
 use serde::Serialize;
 
 use super::StoreError;
@@ -18,7 +18,7 @@ pub struct AlertRow {
 }
 
 pub fn insert(
-    conn: &Connection,
+    conn: &Db,
     key: &str,
     level: &str,
     value: Option<f64>,
@@ -32,16 +32,16 @@ pub fn insert(
 }
 
 /// When `key` last alerted.
-pub fn last_at(conn: &Connection, key: &str) -> Result<Option<f64>, StoreError> {
+pub fn last_at(conn: &Db, key: &str) -> Result<Option<f64>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT MAX(created_at) FROM alerts WHERE key = ?1")?
-        .query_row(params![key], |r| r.get::<_, Option<f64>>(0))
+        .query_row(params![key], |r| r.get::<Option<f64>>(0))
         .optional()?
         .flatten())
 }
 
 /// Newest alerts first.
-pub fn recent(conn: &Connection, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
+pub fn recent(conn: &Db, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT key, level, value, message, created_at FROM alerts ORDER BY created_at DESC LIMIT ?1",
     )?;

@@ -3,7 +3,7 @@
 //! reports, the day's total for the budget check, and per-model success counts for the
 //! router.
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Db, Dialect, params};
 use serde::Serialize;
 
 use super::StoreError;
@@ -27,7 +27,7 @@ pub struct CallCost<'a> {
 }
 
 /// Records a call in the ledger and adds its cost to the task, atomically.
-pub fn record(conn: &Connection, c: &CallCost<'_>) -> Result<(), StoreError> {
+pub fn record(conn: &Db, c: &CallCost<'_>) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
     tx.prepare_cached(
         "INSERT INTO cost_tracking (task_id, model, input_tokens, output_tokens, cost_usd, \
@@ -54,12 +54,11 @@ pub fn record(conn: &Connection, c: &CallCost<'_>) -> Result<(), StoreError> {
 }
 
 /// Total spent since `since` (Unix seconds), across all tasks.
-pub fn spent_since(conn: &Connection, since: f64) -> Result<f64, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COALESCE(SUM(cost_usd), 0) FROM cost_tracking WHERE timestamp >= ?1",
-        )?
-        .query_row(params![since], |r| r.get(0))?)
+pub fn spent_since(conn: &Db, since: f64) -> Result<f64, StoreError> {
+    conn.prepare_cached(
+        "SELECT COALESCE(SUM(cost_usd), 0) FROM cost_tracking WHERE timestamp >= ?1",
+    )?
+    .query_row(params![since], |r| r.get(0))
 }
 
 /// Requests and successes of one model in the ledger.
@@ -70,21 +69,18 @@ pub struct ModelRecord {
 }
 
 /// Requests and successes per model since `since` (Unix seconds).
-pub fn model_records(
-    conn: &Connection,
-    since: f64,
-) -> Result<Vec<(String, ModelRecord)>, StoreError> {
+pub fn model_records(conn: &Db, since: f64) -> Result<Vec<(String, ModelRecord)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT model, COUNT(*), COALESCE(SUM(error IS NULL), 0) FROM cost_tracking \
+        "SELECT model, COUNT(*), COALESCE(SUM(CASE WHEN error IS NULL THEN 1 ELSE 0 END), 0) FROM cost_tracking \
          WHERE timestamp >= ?1 AND model IS NOT NULL GROUP BY model",
     )?;
     let rows = stmt
         .query_map(params![since], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<String>(0)?,
                 ModelRecord {
-                    calls: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                    successes: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    calls: u64::try_from(r.get::<i64>(1)?).unwrap_or(0),
+                    successes: u64::try_from(r.get::<i64>(2)?).unwrap_or(0),
                 },
             ))
         })?
@@ -113,27 +109,33 @@ pub struct CostLine {
 }
 
 /// Spending grouped by model, UTC day or task, biggest (or newest day) first.
-pub fn report(conn: &Connection, by: GroupBy, limit: usize) -> Result<Vec<CostLine>, StoreError> {
+pub fn report(conn: &Db, by: GroupBy, limit: usize) -> Result<Vec<CostLine>, StoreError> {
     let (key, order) = match by {
         GroupBy::Model => ("COALESCE(model, '?')", "5 DESC, 1"),
-        GroupBy::Day => ("date(timestamp, 'unixepoch')", "1 DESC"),
+        GroupBy::Day => match conn.dialect() {
+            Dialect::Sqlite => ("date(timestamp, 'unixepoch')", "1 DESC"),
+            Dialect::Postgres => (
+                "to_char(to_timestamp(timestamp) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+                "1 DESC",
+            ),
+        },
         GroupBy::Task => ("COALESCE(task_id, '?')", "5 DESC, 1"),
     };
     let sql = format!(
         "SELECT {key}, COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), \
-         COALESCE(SUM(cost_usd), 0), COALESCE(SUM(error IS NOT NULL), 0) FROM cost_tracking \
+         COALESCE(SUM(cost_usd), 0), COALESCE(SUM(CASE WHEN error IS NOT NULL THEN 1 ELSE 0 END), 0) FROM cost_tracking \
          GROUP BY 1 ORDER BY {order} LIMIT ?1"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
         .query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
             Ok(CostLine {
-                key: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                calls: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                input_tokens: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                output_tokens: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                key: r.get::<Option<String>>(0)?.unwrap_or_default(),
+                calls: u64::try_from(r.get::<i64>(1)?).unwrap_or(0),
+                input_tokens: u64::try_from(r.get::<i64>(2)?).unwrap_or(0),
+                output_tokens: u64::try_from(r.get::<i64>(3)?).unwrap_or(0),
                 cost_usd: r.get(4)?,
-                failed: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+                failed: u64::try_from(r.get::<i64>(5)?).unwrap_or(0),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -141,7 +143,7 @@ pub fn report(conn: &Connection, by: GroupBy, limit: usize) -> Result<Vec<CostLi
 }
 
 /// Spend since `since` by model, biggest first.
-pub fn by_model_since(conn: &Connection, since: f64) -> Result<Vec<(String, f64)>, StoreError> {
+pub fn by_model_since(conn: &Db, since: f64) -> Result<Vec<(String, f64)>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT COALESCE(model, '?'), COALESCE(SUM(cost_usd), 0) FROM cost_tracking \
          WHERE timestamp >= ?1 GROUP BY 1 ORDER BY 2 DESC",
@@ -153,7 +155,7 @@ pub fn by_model_since(conn: &Connection, since: f64) -> Result<Vec<(String, f64)
 }
 
 /// Spent today (UTC) and in total.
-pub fn totals(conn: &Connection) -> Result<(f64, f64), StoreError> {
+pub fn totals(conn: &Db) -> Result<(f64, f64), StoreError> {
     let today = spent_since(conn, crate::util::time::start_of_utc_day(now_unix()))?;
     let all = spent_since(conn, f64::MIN)?;
     Ok((today, all))

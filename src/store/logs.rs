@@ -1,6 +1,6 @@
 //! The `task_logs` table: the ReAct transcript of each task, one row per event.
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Db, params};
 use serde::Serialize;
 
 use super::StoreError;
@@ -21,7 +21,7 @@ pub struct LogRow {
 
 /// Appends a line to a task's log.
 pub fn append(
-    conn: &Connection,
+    conn: &Db,
     task_id: &TaskId,
     level: &str,
     kind: &str,
@@ -30,22 +30,17 @@ pub fn append(
 ) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO task_logs (task_id, timestamp, level, message, turn, kind) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
     )?
-    .execute(params![
-        task_id.as_str(),
-        now_unix(),
-        level,
-        message,
-        turn,
-        kind
-    ])?;
-    Ok(conn.last_insert_rowid())
+    .query_row(
+        params![task_id.as_str(), now_unix(), level, message, turn, kind],
+        |r| r.get(0),
+    )
 }
 
 /// A task's log lines in order, starting after row `after_id`.
 pub fn list(
-    conn: &Connection,
+    conn: &Db,
     task_id: &TaskId,
     after_id: i64,
     limit: usize,
@@ -65,11 +60,11 @@ pub fn list(
                 Ok(LogRow {
                     id: r.get(0)?,
                     task_id: TaskId(r.get(1)?),
-                    timestamp: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
-                    level: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    timestamp: r.get::<Option<f64>>(2)?.unwrap_or(0.0),
+                    level: r.get::<Option<String>>(3)?.unwrap_or_default(),
                     kind: r.get(4)?,
                     turn: r.get(5)?,
-                    message: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                    message: r.get::<Option<String>>(6)?.unwrap_or_default(),
                 })
             },
         )?

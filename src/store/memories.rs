@@ -4,7 +4,7 @@
 
 pub mod vectors;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, Dialect, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
@@ -59,7 +59,7 @@ const COLUMNS: &str = "id, task_id, lesson, category, success, score, created_at
 
 /// Stores a lesson and returns its id.
 pub fn add(
-    conn: &Connection,
+    conn: &Db,
     task_id: Option<&str>,
     lesson: &str,
     category: &str,
@@ -86,12 +86,12 @@ pub fn new_id() -> String {
 }
 
 /// Stores `m` as it is (its id included); `false` when that id is already taken.
-pub fn insert(conn: &Connection, m: &Memory) -> Result<bool, StoreError> {
+pub fn insert(conn: &Db, m: &Memory) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO memories (id, task_id, lesson, category, success, score, \
+            "INSERT INTO memories (id, task_id, lesson, category, success, score, \
              created_at, access_count, scope, provenance, last_access) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
         )?
         .execute(params![
             m.id,
@@ -110,7 +110,7 @@ pub fn insert(conn: &Connection, m: &Memory) -> Result<bool, StoreError> {
 }
 
 /// Replaces the text, category, counts and provenance of lesson `m.id`.
-pub fn update(conn: &Connection, m: &Memory) -> Result<bool, StoreError> {
+pub fn update(conn: &Db, m: &Memory) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
             "UPDATE memories SET lesson = ?2, category = ?3, success = ?4, score = ?5, \
@@ -131,7 +131,7 @@ pub fn update(conn: &Connection, m: &Memory) -> Result<bool, StoreError> {
 }
 
 /// One lesson by id, or by a unique id prefix.
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Memory>, StoreError> {
+pub fn get(conn: &Db, id: &str) -> Result<Option<Memory>, StoreError> {
     let exact = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM memories WHERE id = ?1"))?
         .query_row(params![id], from_row)
@@ -153,7 +153,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Memory>, StoreError> {
 }
 
 /// Every lesson, oldest first (export, consolidate, cleanup).
-pub fn all(conn: &Connection) -> Result<Vec<Memory>, StoreError> {
+pub fn all(conn: &Db) -> Result<Vec<Memory>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM memories ORDER BY created_at, id"
     ))?;
@@ -164,7 +164,7 @@ pub fn all(conn: &Connection) -> Result<Vec<Memory>, StoreError> {
 }
 
 /// Counts a recall: access count up, last access now (one transaction).
-pub fn touch(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
+pub fn touch(conn: &Db, ids: &[String]) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -201,19 +201,29 @@ pub fn stems_query(stems: &[String]) -> Option<String> {
 
 /// How many lessons hold a word starting with `stem` (at most: a lesson with two such
 /// words counts twice), from the FTS5 vocabulary.
-pub fn stem_docs(conn: &Connection, stem: &str) -> Result<u64, StoreError> {
+pub fn stem_docs(conn: &Db, stem: &str) -> Result<u64, StoreError> {
     let mut end = stem.to_owned();
     end.push(char::MAX);
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => {
+            "SELECT coalesce(sum(doc), 0) FROM memories_vocab WHERE term >= ?1 AND term < ?2"
+        }
+        // No kept vocabulary: PostgreSQL counts the words of every lesson each time.
+        Dialect::Postgres => {
+            "SELECT coalesce(sum(ndoc), 0) FROM ts_stat('SELECT to_tsvector(''simple'', \
+             lesson || '' '' || category) FROM memories') WHERE word >= ?1 AND word < ?2"
+        }
+    };
     let docs: i64 = conn
-        .prepare_cached(
-            "SELECT coalesce(sum(doc), 0) FROM memories_vocab WHERE term >= ?1 AND term < ?2",
-        )?
-        .query_row(params![stem, end], |r| r.get(0))?;
+        .prepare_cached(sql)?
+        .query_row(params![stem.to_lowercase(), end.to_lowercase()], |r| {
+            r.get(0)
+        })?;
     Ok(u64::try_from(docs).unwrap_or(0))
 }
 
 /// How many lessons there are.
-pub fn count(conn: &Connection) -> Result<u64, StoreError> {
+pub fn count(conn: &Db) -> Result<u64, StoreError> {
     let n: i64 = conn
         .prepare_cached("SELECT count(*) FROM memories")?
         .query_row([], |r| r.get(0))?;
@@ -234,7 +244,7 @@ pub fn words_query(q: &str) -> Option<String> {
 
 /// The `k` best lessons for `query` by keyword, best first; each hit's access count goes
 /// up (a recall by the agent).
-pub fn search(conn: &Connection, query: &str, k: usize) -> Result<Vec<Memory>, StoreError> {
+pub fn search(conn: &Db, query: &str, k: usize) -> Result<Vec<Memory>, StoreError> {
     let Some(q) = words_query(query) else {
         return Ok(Vec::new());
     };
@@ -251,26 +261,58 @@ pub fn search(conn: &Connection, query: &str, k: usize) -> Result<Vec<Memory>, S
 /// read for the thousands it passes over (joined to the rows, the query read every match
 /// and sorted them all: 1.5x as long at 10k lessons, `parts/fts_joined_rows_20_before`
 /// vs `parts/fts_rowids_50` in `benches/memory.rs`).
-pub fn keyword_rowids(conn: &Connection, fts: &str, k: usize) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?1 ORDER BY rank LIMIT ?2",
-    )?;
-    let ids = stmt
-        .query_map(params![fts, i64::try_from(k).unwrap_or(10)], |r| r.get(0))?
-        .collect::<Result<Vec<i64>, _>>()?;
+pub fn keyword_rowids(conn: &Db, fts: &str, k: usize) -> Result<Vec<i64>, StoreError> {
+    let k = i64::try_from(k).unwrap_or(10);
+    let ids = match conn.dialect() {
+        Dialect::Sqlite => conn
+            .prepare_cached(
+                "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+            )?
+            .query_map(params![fts, k], |r| r.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?,
+        Dialect::Postgres => {
+            let Some(q) = tsquery(fts) else {
+                return Ok(Vec::new());
+            };
+            conn.prepare_cached(
+                "SELECT rowid FROM memories, to_tsquery('simple', ?1) q \
+                 WHERE to_tsvector('simple', lesson || ' ' || category) @@ q \
+                 ORDER BY ts_rank(to_tsvector('simple', lesson || ' ' || category), q) DESC, rowid \
+                 LIMIT ?2",
+            )?
+            .query_map(params![q, k], |r| r.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?
+        }
+    };
     Ok(ids)
 }
 
+/// An FTS5 query of ours (`"word" OR "stem"*`) as a PostgreSQL `tsquery`
+/// (`word | stem:*`); words are letters and digits only, so nothing else can reach it.
+fn tsquery(fts: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    for term in fts.split(" OR ") {
+        let prefix = term.ends_with('*');
+        for w in term
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            let w = w.to_lowercase();
+            parts.push(if prefix { format!("{w}:*") } else { w });
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" | "))
+}
+
 /// One lesson by its row id (what the keyword and vector searches return).
-pub fn by_rowid(conn: &Connection, rowid: i64) -> Result<Option<Memory>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM memories WHERE rowid = ?1"))?
+pub fn by_rowid(conn: &Db, rowid: i64) -> Result<Option<Memory>, StoreError> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM memories WHERE rowid = ?1"))?
         .query_row(params![rowid], from_row)
-        .optional()?)
+        .optional()
 }
 
 /// Newest lessons first.
-pub fn list(conn: &Connection, limit: usize) -> Result<Vec<Memory>, StoreError> {
+pub fn list(conn: &Db, limit: usize) -> Result<Vec<Memory>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM memories ORDER BY created_at DESC LIMIT ?1"
     ))?;
@@ -281,14 +323,14 @@ pub fn list(conn: &Connection, limit: usize) -> Result<Vec<Memory>, StoreError> 
 }
 
 /// Deletes a lesson; returns whether it existed.
-pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+pub fn delete(conn: &Db, id: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("DELETE FROM memories WHERE id = ?1")?
         .execute(params![id])?
         > 0)
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Memory> {
+fn from_row(r: &crate::store::db::Row<'_>) -> Result<Memory, StoreError> {
     Ok(Memory {
         id: r.get(0)?,
         task_id: r.get(1)?,
@@ -297,10 +339,10 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Memory> {
         success: r.get(4)?,
         score: r.get(5)?,
         created_at: r.get(6)?,
-        access_count: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+        access_count: u64::try_from(r.get::<i64>(7)?).unwrap_or(0),
         scope: r.get(8)?,
         provenance: r
-            .get::<_, Option<String>>(9)?
+            .get::<Option<String>>(9)?
             .and_then(|p| serde_json::from_str(&p).ok())
             .unwrap_or_default(),
         last_access: r.get(10)?,

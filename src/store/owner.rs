@@ -14,7 +14,7 @@
 
 use std::sync::OnceLock;
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Db, Dialect, params};
 
 use super::StoreError;
 use crate::util::time::now_unix;
@@ -105,11 +105,18 @@ fn process_exists(pid: u32) -> bool {
 const OWNERS: &str = "SELECT DISTINCT runner_pid, owner_started, owner_host \
      FROM tasks INDEXED BY idx_tasks_owner WHERE status IN ('pending', 'running')";
 
+/// The same for PostgreSQL, whose planner takes the partial index unasked.
+const OWNERS_PG: &str = "SELECT DISTINCT runner_pid, owner_started, owner_host \
+     FROM tasks WHERE status IN ('pending', 'running')";
+
 /// Marks `interrupted` every `pending` or `running` row whose owner is gone; returns
 /// how many rows changed.
-pub fn reconcile(conn: &Connection) -> Result<usize, StoreError> {
+pub fn reconcile(conn: &Db) -> Result<usize, StoreError> {
     let owners: Vec<(Option<i64>, Option<i64>, Option<String>)> = conn
-        .prepare_cached(OWNERS)?
+        .prepare_cached(match conn.dialect() {
+            Dialect::Sqlite => OWNERS,
+            Dialect::Postgres => OWNERS_PG,
+        })?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let mut changed = 0;
@@ -135,7 +142,7 @@ pub fn reconcile(conn: &Connection) -> Result<usize, StoreError> {
 /// The rows of one gone owner become `interrupted`, with a message that says how to
 /// continue them.
 fn interrupt(
-    conn: &Connection,
+    conn: &Db,
     pid: Option<i64>,
     started: Option<i64>,
     host: Option<&str>,
@@ -154,7 +161,8 @@ fn interrupt(
              owner_started = NULL, owner_host = NULL, \
              error = ?5 || '; `az-os tasks resume ' || id || '` continues it' \
              WHERE status IN ('pending', 'running') \
-             AND runner_pid IS ?1 AND owner_started IS ?2 AND owner_host IS ?3",
+             AND runner_pid IS NOT DISTINCT FROM ?1 AND owner_started IS NOT DISTINCT FROM ?2 \
+             AND owner_host IS NOT DISTINCT FROM ?3",
         )?
         .execute(params![pid, started, host, now_unix(), why])?;
     Ok(n)
@@ -193,9 +201,9 @@ mod tests {
     fn the_owners_query_reads_the_partial_index() {
         let conn = crate::store::open_in_memory().unwrap();
         let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {OWNERS}"))
+            .prepare_cached(&format!("EXPLAIN QUERY PLAN {OWNERS}"))
             .unwrap()
-            .query_map([], |r| r.get::<_, String>(3))
+            .query_map([], |r| r.get::<String>(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();

@@ -1,7 +1,7 @@
 //! The `provider_checks` table: the last check of each provider endpoint, reused
 //! for `health.provider_cache_s` so health checks do not hammer providers.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalExtension, params};
 
 use super::StoreError;
 use crate::util::time::now_unix;
@@ -10,7 +10,7 @@ use crate::util::time::now_unix;
 pub type Cached = (String, Option<f64>, String, f64);
 
 pub fn save(
-    conn: &Connection,
+    conn: &Db,
     provider: &str,
     level: &str,
     latency_ms: Option<f64>,
@@ -26,18 +26,13 @@ pub fn save(
 }
 
 /// The last check of `provider` if it is younger than `max_age_s`.
-pub fn fresh(
-    conn: &Connection,
-    provider: &str,
-    max_age_s: f64,
-) -> Result<Option<Cached>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT level, latency_ms, detail, checked_at FROM provider_checks \
+pub fn fresh(conn: &Db, provider: &str, max_age_s: f64) -> Result<Option<Cached>, StoreError> {
+    conn.prepare_cached(
+        "SELECT level, latency_ms, detail, checked_at FROM provider_checks \
              WHERE provider = ?1 AND checked_at >= ?2",
-        )?
-        .query_row(params![provider, now_unix() - max_age_s], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?)
+    )?
+    .query_row(params![provider, now_unix() - max_age_s], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })
+    .optional()
 }

@@ -2,7 +2,7 @@
 //! after its last completed turn, redacted) and that turn's checkpoint id, replaced
 //! after every turn.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Db, OptionalExtension, params};
 
 use super::StoreError;
 use crate::util::ids::TaskId;
@@ -10,7 +10,7 @@ use crate::util::time::now_unix;
 
 /// Saves the task's state, replacing the previous one.
 pub fn save(
-    conn: &Connection,
+    conn: &Db,
     task_id: &TaskId,
     state_json: &str,
     checkpoint_id: Option<&str>,
@@ -32,7 +32,7 @@ pub fn save(
 }
 
 /// The checkpoint id of a task's saved state (`{task_id}.{turn}`), if any.
-pub fn checkpoint_id(conn: &Connection, task_id: &TaskId) -> Result<Option<String>, StoreError> {
+pub fn checkpoint_id(conn: &Db, task_id: &TaskId) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT checkpoint_id FROM task_state WHERE task_id = ?1")?
         .query_row(params![task_id.as_str()], |r| r.get(0))
@@ -41,15 +41,14 @@ pub fn checkpoint_id(conn: &Connection, task_id: &TaskId) -> Result<Option<Strin
 }
 
 /// The saved state of a task, if any.
-pub fn load(conn: &Connection, task_id: &TaskId) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT state_json FROM task_state WHERE task_id = ?1")?
+pub fn load(conn: &Db, task_id: &TaskId) -> Result<Option<String>, StoreError> {
+    conn.prepare_cached("SELECT state_json FROM task_state WHERE task_id = ?1")?
         .query_row(params![task_id.as_str()], |r| r.get(0))
-        .optional()?)
+        .optional()
 }
 
 /// Forgets a task's saved state (a retry starts over).
-pub fn delete(conn: &Connection, task_id: &TaskId) -> Result<(), StoreError> {
+pub fn delete(conn: &Db, task_id: &TaskId) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM task_state WHERE task_id = ?1")?
         .execute(params![task_id.as_str()])?;
     Ok(())

@@ -1,6 +1,6 @@
 //! The `tasks` table: one row per task, from queued to finished.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Db, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
@@ -92,23 +92,23 @@ pub struct TaskRow {
 const COLUMNS: &str = "id, description, model, status, created_at, started_at, completed_at, \
      result, error, cost_usd, workdir, turns, max_turns, budget_usd, requested_model, route_json, critical";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
+fn from_row(r: &Row<'_>) -> Result<TaskRow, StoreError> {
     let status: Option<String> = r.get(3)?;
     Ok(TaskRow {
         id: TaskId(r.get(0)?),
-        description: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        description: r.get::<Option<String>>(1)?.unwrap_or_default(),
         model: r.get(2)?,
         // Rows written by other tools may hold statuses we do not know.
         status: status
             .as_deref()
             .and_then(TaskStatus::parse)
             .unwrap_or(TaskStatus::Failed),
-        created_at: r.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
+        created_at: r.get::<Option<f64>>(4)?.unwrap_or(0.0),
         started_at: r.get(5)?,
         completed_at: r.get(6)?,
         result: r.get(7)?,
         error: r.get(8)?,
-        cost_usd: r.get::<_, Option<f64>>(9)?.unwrap_or(0.0),
+        cost_usd: r.get::<Option<f64>>(9)?.unwrap_or(0.0),
         workdir: r.get(10)?,
         turns: r.get(11)?,
         max_turns: r.get(12)?,
@@ -120,7 +120,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
 }
 
 /// Inserts a new `pending` task, owned by this process, and returns its creation time.
-pub fn insert(conn: &Connection, t: &NewTask) -> Result<f64, StoreError> {
+pub fn insert(conn: &Db, t: &NewTask) -> Result<f64, StoreError> {
     let now = now_unix();
     let me = Owner::me();
     conn.prepare_cached(
@@ -146,7 +146,7 @@ pub fn insert(conn: &Connection, t: &NewTask) -> Result<f64, StoreError> {
 
 /// Marks a task `running` on `model`, owned by this process.
 pub fn mark_started(
-    conn: &Connection,
+    conn: &Db,
     id: &TaskId,
     model: &str,
     route_json: &str,
@@ -169,14 +169,14 @@ pub fn mark_started(
 }
 
 /// The model a running task continues on after a fallback.
-pub fn set_model(conn: &Connection, id: &TaskId, model: &str) -> Result<(), StoreError> {
+pub fn set_model(conn: &Db, id: &TaskId, model: &str) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE tasks SET model = ?2 WHERE id = ?1")?
         .execute(params![id.as_str(), model])?;
     Ok(())
 }
 
 /// Records how many turns have run.
-pub fn set_turns(conn: &Connection, id: &TaskId, turns: u32) -> Result<(), StoreError> {
+pub fn set_turns(conn: &Db, id: &TaskId, turns: u32) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE tasks SET turns = ?2 WHERE id = ?1")?
         .execute(params![id.as_str(), turns])?;
     Ok(())
@@ -184,7 +184,7 @@ pub fn set_turns(conn: &Connection, id: &TaskId, turns: u32) -> Result<(), Store
 
 /// Ends a task with its final status, result and error.
 pub fn finish(
-    conn: &Connection,
+    conn: &Db,
     id: &TaskId,
     status: TaskStatus,
     result: Option<&str>,
@@ -206,7 +206,7 @@ pub fn finish(
 
 /// Puts a finished task back to `pending` for a retry, keeping its history, owned by
 /// this process.
-pub fn requeue(conn: &Connection, id: &TaskId) -> Result<(), StoreError> {
+pub fn requeue(conn: &Db, id: &TaskId) -> Result<(), StoreError> {
     let me = Owner::me();
     conn.prepare_cached(
         "UPDATE tasks SET status = 'pending', completed_at = NULL, error = NULL, result = NULL, \
@@ -219,7 +219,7 @@ pub fn requeue(conn: &Connection, id: &TaskId) -> Result<(), StoreError> {
 /// Claims an `interrupted` task for a resume: `pending` again, owned by this process,
 /// its turns and cost kept. Returns false (and changes nothing) if the task is not
 /// interrupted (any more: another process may have claimed it first).
-pub fn claim_interrupted(conn: &Connection, id: &TaskId) -> Result<bool, StoreError> {
+pub fn claim_interrupted(conn: &Db, id: &TaskId) -> Result<bool, StoreError> {
     let me = Owner::me();
     let n = conn
         .prepare_cached(
@@ -234,7 +234,7 @@ pub fn claim_interrupted(conn: &Connection, id: &TaskId) -> Result<bool, StoreEr
 /// What `tasks resume --model/--budget` changed, for the rest of the task: the model
 /// it asks for (which the router then takes) and its budget. `None` keeps a value.
 pub fn set_overrides(
-    conn: &Connection,
+    conn: &Db,
     id: &TaskId,
     model: Option<&str>,
     budget_usd: Option<f64>,
@@ -251,7 +251,7 @@ pub fn set_overrides(
 }
 
 /// Ids of every `interrupted` task, oldest first.
-pub fn interrupted(conn: &Connection) -> Result<Vec<TaskId>, StoreError> {
+pub fn interrupted(conn: &Db) -> Result<Vec<TaskId>, StoreError> {
     let ids = conn
         .prepare_cached(
             "SELECT id FROM tasks WHERE status = 'interrupted' ORDER BY created_at, id",
@@ -262,16 +262,15 @@ pub fn interrupted(conn: &Connection) -> Result<Vec<TaskId>, StoreError> {
 }
 
 /// One task by exact id.
-pub fn get(conn: &Connection, id: &TaskId) -> Result<Option<TaskRow>, StoreError> {
+pub fn get(conn: &Db, id: &TaskId) -> Result<Option<TaskRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1");
-    Ok(conn
-        .prepare_cached(&sql)?
+    conn.prepare_cached(&sql)?
         .query_row(params![id.as_str()], from_row)
-        .optional()?)
+        .optional()
 }
 
 /// Resolves a full id or a unique prefix of one.
-pub fn resolve(conn: &Connection, prefix: &str) -> Result<TaskId, StoreError> {
+pub fn resolve(conn: &Db, prefix: &str) -> Result<TaskId, StoreError> {
     let prefix = prefix.trim();
     if prefix.is_empty() {
         return Err(StoreError::NoSuchTask(prefix.to_owned()));
@@ -293,7 +292,7 @@ pub fn resolve(conn: &Connection, prefix: &str) -> Result<TaskId, StoreError> {
 
 /// Newest tasks first, optionally of one status.
 pub fn list(
-    conn: &Connection,
+    conn: &Db,
     status: Option<TaskStatus>,
     limit: usize,
     offset: usize,
@@ -319,13 +318,13 @@ pub fn list(
 
 /// Tasks left `pending` or `running` by a process that no longer exists become
 /// `interrupted` (see [`super::owner`]). Tasks owned by a live process are left alone.
-pub fn recover_interrupted(conn: &Connection) -> Result<usize, StoreError> {
+pub fn recover_interrupted(conn: &Db) -> Result<usize, StoreError> {
     super::owner::reconcile(conn)
 }
 
 /// Deletes a finished task with its transcript, state and tool totals. Its model
 /// calls stay in the ledger (detached from the task) so spend history is kept.
-pub fn delete(conn: &Connection, id: &TaskId) -> Result<(), StoreError> {
+pub fn delete(conn: &Db, id: &TaskId) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
     let status: Option<String> = tx
         .prepare_cached("SELECT status FROM tasks WHERE id = ?1")?
@@ -354,12 +353,10 @@ pub fn delete(conn: &Connection, id: &TaskId) -> Result<(), StoreError> {
 }
 
 /// Counts of tasks per status.
-pub fn count_by_status(conn: &Connection) -> Result<Vec<(TaskStatus, u64)>, StoreError> {
+pub fn count_by_status(conn: &Db) -> Result<Vec<(TaskStatus, u64)>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM tasks GROUP BY status")?;
     let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
-        })?
+        .query_map([], |r| Ok((r.get::<Option<String>>(0)?, r.get::<i64>(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows
         .into_iter()

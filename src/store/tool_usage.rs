@@ -1,7 +1,7 @@
 //! The `tool_usage` table: per task and tool, how often it ran, for how long and
 //! how often it failed.
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Db, params};
 use serde::Serialize;
 
 use super::StoreError;
@@ -18,7 +18,7 @@ pub struct ToolUsageRow {
 
 /// Adds one invocation of `tool` to the task's totals.
 pub fn record(
-    conn: &Connection,
+    conn: &Db,
     task_id: &TaskId,
     tool: &str,
     duration_ms: f64,
@@ -44,7 +44,7 @@ pub fn record(
 }
 
 /// A task's tool totals, most used first.
-pub fn for_task(conn: &Connection, task_id: &TaskId) -> Result<Vec<ToolUsageRow>, StoreError> {
+pub fn for_task(conn: &Db, task_id: &TaskId) -> Result<Vec<ToolUsageRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT tool_name, COALESCE(SUM(invocation_count), 0), \
          COALESCE(SUM(total_duration_ms), 0), COALESCE(SUM(error_count), 0) \
@@ -53,10 +53,10 @@ pub fn for_task(conn: &Connection, task_id: &TaskId) -> Result<Vec<ToolUsageRow>
     let rows = stmt
         .query_map(params![task_id.as_str()], |r| {
             Ok(ToolUsageRow {
-                tool_name: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                invocation_count: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                total_duration_ms: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
-                error_count: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                tool_name: r.get::<Option<String>>(0)?.unwrap_or_default(),
+                invocation_count: u64::try_from(r.get::<i64>(1)?).unwrap_or(0),
+                total_duration_ms: r.get::<Option<f64>>(2)?.unwrap_or(0.0),
+                error_count: u64::try_from(r.get::<i64>(3)?).unwrap_or(0),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;

@@ -20,7 +20,7 @@ fn tools(calls: &[(&str, &str)]) -> Reply {
     }
 }
 
-fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+fn count(conn: &az_os::store::Db, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 

@@ -292,7 +292,7 @@ fn interrupted_before_any_turn(env: &TestEnv, fake: &FakeProvider, task: &str) -
         .find(|(id, _)| {
             env.conn()
                 .query_row("SELECT description FROM tasks WHERE id = ?1", [id], |r| {
-                    r.get::<_, String>(0)
+                    r.get::<String>(0)
                 })
                 .unwrap()
                 == task

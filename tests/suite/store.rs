@@ -4,14 +4,100 @@
 
 use std::path::{Path, PathBuf};
 
+use az_os::store::Db;
 use az_os::store::costs::{self, CallCost, GroupBy};
+use az_os::store::db::params;
 use az_os::store::{
-    self, NewTask, SCHEMA_VERSION, StoreError, StoreHandle, TaskStatus, logs, memories, state,
-    tasks, tool_usage,
+    self, Location, NewTask, SCHEMA_VERSION, StoreError, StoreHandle, TaskStatus, logs, memories,
+    state, tasks, tool_usage,
 };
 use az_os::util::ids::TaskId;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use tempfile::TempDir;
+
+/// A store under test: a SQLite file, or a new database on the test PostgreSQL server
+/// (`common::pg`). The tests that do not depend on SQLite's own file run on both.
+struct Store {
+    at: Location,
+    _dir: Option<TempDir>,
+    _pg: Option<crate::common::pg::PgDb>,
+}
+
+impl Store {
+    fn sqlite() -> Self {
+        let (dir, path) = db();
+        Self {
+            at: Location::Sqlite(path),
+            _dir: Some(dir),
+            _pg: None,
+        }
+    }
+
+    fn postgres() -> Self {
+        let pg = crate::common::pg::fresh_db();
+        Self {
+            at: Location::parse(&pg.url, None).unwrap_or_else(|e| panic!("{e}")),
+            _dir: None,
+            _pg: Some(pg),
+        }
+    }
+
+    /// Text as the store gives it back: PostgreSQL text cannot hold NUL, which it keeps
+    /// as U+2400.
+    fn stored(&self, s: &str) -> String {
+        match self.at {
+            Location::Sqlite(_) => s.to_owned(),
+            Location::Postgres { .. } => s.replace('\0', "\u{2400}"),
+        }
+    }
+
+    fn open(&self) -> Db {
+        store::open_at(&self.at).unwrap_or_else(|e| panic!("open {:?}: {e}", self.at))
+    }
+}
+
+/// Each named `fn(&Store)` as a test on SQLite and one on PostgreSQL.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::Store::sqlite());
+            })*
+        }
+        mod on_postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::Store::postgres());
+            })*
+        }
+    };
+}
+
+on_both!(
+    hostile_strings_round_trip_through_every_text_column,
+    memory_search_finds_lessons_by_their_words,
+    tasks_of_dead_runners_are_interrupted_and_live_ones_left_alone,
+    running_task_without_a_runner_is_interrupted,
+    ids_resolve_from_full_ids_and_unique_prefixes,
+    list_is_newest_first_with_status_filter_and_paging,
+    costs_add_up_on_tasks_and_in_reports,
+    tool_usage_accumulates_per_task_and_tool,
+    state_is_replaced_and_checkpoint_kept,
+    two_handles_write_concurrently_without_loss,
+);
+
+/// The async test, on a runtime of its own.
+fn two_handles_write_concurrently_without_loss(store: &Store) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(two_handles_on_one_store_write_concurrently_without_loss(
+            store,
+        ));
+}
 
 fn db() -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
@@ -19,7 +105,12 @@ fn db() -> (TempDir, PathBuf) {
     (dir, path)
 }
 
-fn open(path: &Path) -> Connection {
+/// A connection that neither creates nor upgrades the schema (old databases).
+fn raw(path: &Path) -> Db {
+    Db::Sqlite(Connection::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display())))
+}
+
+fn open(path: &Path) -> Db {
     store::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
 }
 
@@ -35,24 +126,27 @@ fn new_task(id: &str, description: &str) -> NewTask {
     }
 }
 
-fn insert(conn: &Connection, id: &str) -> TaskId {
+fn insert(conn: &Db, id: &str) -> TaskId {
     tasks::insert(conn, &new_task(id, &format!("task {id}")))
         .unwrap_or_else(|e| panic!("insert {id}: {e}"));
     TaskId::from(id)
 }
 
-fn count(conn: &Connection, table: &str) -> i64 {
+fn count(conn: &Db, table: &str) -> i64 {
     conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
         .unwrap_or_else(|e| panic!("count {table}: {e}"))
 }
 
-fn user_version(conn: &Connection) -> i64 {
+fn user_version(conn: &Db) -> i64 {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap_or_else(|e| panic!("user_version: {e}"))
 }
 
-fn close(conn: Connection) {
-    conn.close().unwrap_or_else(|(_, e)| panic!("close: {e}"));
+fn close(conn: Db) {
+    match conn {
+        Db::Sqlite(c) => c.close().unwrap_or_else(|(_, e)| panic!("close: {e}")),
+        Db::Postgres(_) => {}
+    }
 }
 
 fn approx(a: f64, b: f64) -> bool {
@@ -67,15 +161,15 @@ const OLD_ID: &str = "0123456789ab";
 type V1Task = (String, String, String, f64, f64, String, f64);
 
 /// Rows in all five tables of the design's schema, using only its columns.
-fn insert_v1_rows(conn: &Connection) {
-    let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+fn insert_v1_rows(conn: &Db) {
+    let run = |sql: &str, p: &[&dyn az_os::store::db::Param]| {
         conn.execute(sql, p)
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     };
     run(
         "INSERT INTO tasks (id, description, model, status, created_at, completed_at, result, \
          cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
+        &params![
             OLD_ID,
             "count the lines in data.csv",
             "gpt-4o-mini",
@@ -95,28 +189,28 @@ fn insert_v1_rows(conn: &Connection) {
     run(
         "INSERT INTO task_logs (id, task_id, timestamp, level, message) \
          VALUES (7, ?1, 1700000001.0, 'INFO', 'Thought: look at the file')",
-        params![OLD_ID],
+        &params![OLD_ID],
     );
     run(
         "INSERT INTO cost_tracking (task_id, model, input_tokens, output_tokens, cost_usd, \
          timestamp) VALUES (?1, 'gpt-4o-mini', 1000, 200, 0.0125, 1700000050.0)",
-        params![OLD_ID],
+        &params![OLD_ID],
     );
     run(
         "INSERT INTO task_state (task_id, state_json, checkpoint_id, updated_at) \
          VALUES (?1, '{\"messages\":[1,2]}', 'ckpt-1', 1700000060.0)",
-        params![OLD_ID],
+        &params![OLD_ID],
     );
     run(
         "INSERT INTO tool_usage (task_id, tool_name, invocation_count, total_duration_ms) \
          VALUES (?1, 'execute_command', 3, 1500.5)",
-        params![OLD_ID],
+        &params![OLD_ID],
     );
 }
 
 /// Checks that the rows of [`insert_v1_rows`] survived an upgrade, read both with
 /// SQL and through the store's own functions.
-fn check_v1_rows_after_upgrade(conn: &Connection) {
+fn check_v1_rows_after_upgrade(conn: &Db) {
     assert_eq!(user_version(conn), SCHEMA_VERSION);
     assert_eq!(count(conn, "tasks"), 2);
     for table in ["task_logs", "cost_tracking", "task_state", "tool_usage"] {
@@ -227,7 +321,7 @@ fn check_v1_rows_after_upgrade(conn: &Connection) {
 }
 
 /// After an upgrade the new features work on old rows too.
-fn check_writes_after_upgrade(conn: &Connection) -> Result<(), StoreError> {
+fn check_writes_after_upgrade(conn: &Db) -> Result<(), StoreError> {
     let id = TaskId::from(OLD_ID);
     tool_usage::record(conn, &id, "execute_command", 0.5, false)?;
     let usage = tool_usage::for_task(conn, &id)?;
@@ -269,8 +363,8 @@ fn check_writes_after_upgrade(conn: &Connection) -> Result<(), StoreError> {
 #[test]
 fn upgrade_from_schema_1_keeps_every_row() {
     let (_dir, path) = db();
-    let conn = Connection::open(&path).unwrap();
-    store::migrate_to(&conn, 1).unwrap();
+    let conn = raw(&path);
+    store::migrate_to(conn.sqlite().unwrap(), 1).unwrap();
     assert_eq!(user_version(&conn), 1);
     insert_v1_rows(&conn);
     close(conn);
@@ -316,7 +410,7 @@ CREATE TABLE tool_usage (
 #[test]
 fn python_era_database_without_version_is_upgraded() {
     let (_dir, path) = db();
-    let conn = Connection::open(&path).unwrap();
+    let conn = raw(&path);
     conn.execute_batch(PYTHON_SCHEMA).unwrap();
     insert_v1_rows(&conn);
     assert_eq!(user_version(&conn), 0);
@@ -332,7 +426,7 @@ fn database_from_a_newer_az_os_is_refused_untouched() {
     let (_dir, path) = db();
     let conn = open(&path);
     insert(&conn, "aaaaaaaaaaaa");
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+    conn.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
         .unwrap();
     close(conn);
 
@@ -350,7 +444,7 @@ fn database_from_a_newer_az_os_is_refused_untouched() {
         StoreHandle::open(&path),
         Err(StoreError::TooNew { .. })
     ));
-    let raw = Connection::open(&path).unwrap();
+    let raw = raw(&path);
     assert_eq!(user_version(&raw), SCHEMA_VERSION + 1);
     assert_eq!(count(&raw, "tasks"), 1);
 }
@@ -358,13 +452,13 @@ fn database_from_a_newer_az_os_is_refused_untouched() {
 #[test]
 fn database_from_a_newer_az_os_keeps_its_journal_mode() {
     let (_dir, path) = db();
-    let conn = Connection::open(&path).unwrap();
-    store::migrate_to(&conn, 2).unwrap();
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+    let conn = raw(&path);
+    store::migrate_to(conn.sqlite().unwrap(), 2).unwrap();
+    conn.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
         .unwrap();
     close(conn);
     assert!(matches!(store::open(&path), Err(StoreError::TooNew { .. })));
-    let raw = Connection::open(&path).unwrap();
+    let raw = raw(&path);
     let mode: String = raw
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -374,7 +468,7 @@ fn database_from_a_newer_az_os_keeps_its_journal_mode() {
 #[test]
 fn legacy_tool_usage_with_null_counts_is_readable() {
     let (_dir, path) = db();
-    let conn = Connection::open(&path).unwrap();
+    let conn = raw(&path);
     conn.execute_batch(PYTHON_SCHEMA).unwrap();
     conn.execute("INSERT INTO tasks (id) VALUES (?1)", [OLD_ID])
         .unwrap();
@@ -446,7 +540,7 @@ fn hostile_strings() -> Vec<String> {
 
 /// Reads one task's rows back through the store and compares every text column
 /// written from `s`.
-fn check_hostile_row(conn: &Connection, id: &TaskId, s: &str) -> Result<(), StoreError> {
+fn check_hostile_row(conn: &Db, id: &TaskId, s: &str) -> Result<(), StoreError> {
     let short: String = s.chars().take(40).collect();
     let t = tasks::get(conn, id)?.ok_or_else(|| StoreError::NoSuchTask(id.0.clone()))?;
     assert_eq!(t.description, s, "description {short:?}");
@@ -484,10 +578,8 @@ fn check_hostile_row(conn: &Connection, id: &TaskId, s: &str) -> Result<(), Stor
     Ok(())
 }
 
-#[test]
-fn hostile_strings_round_trip_through_every_text_column() {
-    let (_dir, path) = db();
-    let conn = open(&path);
+fn hostile_strings_round_trip_through_every_text_column(store: &Store) {
+    let conn = store.open();
     let strings = hostile_strings();
     let mut task_ids = Vec::new();
     let mut memory_ids = Vec::new();
@@ -539,6 +631,7 @@ fn hostile_strings_round_trip_through_every_text_column() {
     let all_memories = memories::list(&conn, 1000).unwrap();
     let model_lines = costs::report(&conn, GroupBy::Model, 1000).unwrap();
     for ((s, id), mem_id) in strings.iter().zip(&task_ids).zip(&memory_ids) {
+        let s = &store.stored(s);
         let short: String = s.chars().take(40).collect();
         check_hostile_row(&conn, id, s).unwrap();
 
@@ -562,16 +655,16 @@ fn hostile_strings_round_trip_through_every_text_column() {
     // Still all there after every search and resolve.
     assert_eq!(count(&conn, "tasks"), n);
     assert_eq!(count(&conn, "memories"), n);
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
+    if conn.dialect() == store::Dialect::Sqlite {
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+    }
 }
 
-#[test]
-fn memory_search_finds_lessons_by_their_words() {
-    let (_dir, path) = db();
-    let conn = open(&path);
+fn memory_search_finds_lessons_by_their_words(store: &Store) {
+    let conn = store.open();
     let csv = memories::add(
         &conn,
         None,
@@ -629,7 +722,7 @@ fn dead_pid() -> u32 {
 
 /// Gives the row owner `pid` with no start time on record (as an older az-os wrote it),
 /// so the pid alone decides.
-fn set_runner_pid(conn: &Connection, id: &TaskId, pid: u32) {
+fn set_runner_pid(conn: &Db, id: &TaskId, pid: u32) {
     conn.execute(
         "UPDATE tasks SET runner_pid = ?1, owner_started = NULL WHERE id = ?2",
         params![pid, id.as_str()],
@@ -637,10 +730,8 @@ fn set_runner_pid(conn: &Connection, id: &TaskId, pid: u32) {
     .unwrap_or_else(|e| panic!("set runner_pid: {e}"));
 }
 
-#[test]
-fn tasks_of_dead_runners_are_interrupted_and_live_ones_left_alone() {
-    let (_dir, path) = db();
-    let conn = open(&path);
+fn tasks_of_dead_runners_are_interrupted_and_live_ones_left_alone(store: &Store) {
+    let conn = store.open();
     let dead = insert(&conn, "dead00000000");
     let live = insert(&conn, "11fe00000000");
     let pending = insert(&conn, "be0d00000000");
@@ -685,10 +776,8 @@ fn tasks_of_dead_runners_are_interrupted_and_live_ones_left_alone() {
     assert_eq!(tasks::recover_interrupted(&conn).unwrap(), 0);
 }
 
-#[test]
-fn running_task_without_a_runner_is_interrupted() {
-    let (_dir, path) = db();
-    let conn = open(&path);
+fn running_task_without_a_runner_is_interrupted(store: &Store) {
+    let conn = store.open();
     let id = insert(&conn, "aaaa00000000");
     // As left by a version that did not record the runner.
     conn.execute(
@@ -706,10 +795,8 @@ fn running_task_without_a_runner_is_interrupted() {
 
 // ---------------------------------------------------------------- ids and lists
 
-#[test]
-fn ids_resolve_from_full_ids_and_unique_prefixes() {
-    let (_dir, path) = db();
-    let conn = open(&path);
+fn ids_resolve_from_full_ids_and_unique_prefixes(store: &Store) {
+    let conn = store.open();
     for id in [
         "abc123000001",
         "abc123000002",
@@ -745,10 +832,8 @@ fn ids_resolve_from_full_ids_and_unique_prefixes() {
     }
 }
 
-#[test]
-fn list_is_newest_first_with_status_filter_and_paging() {
-    let (_dir, path) = db();
-    let conn = open(&path);
+fn list_is_newest_first_with_status_filter_and_paging(store: &Store) {
+    let conn = store.open();
     let ids: Vec<TaskId> = (0..6)
         .map(|i| insert(&conn, &format!("task{i:08}")))
         .collect();
@@ -830,10 +915,8 @@ fn list_is_newest_first_with_status_filter_and_paging() {
 
 // ---------------------------------------------------------------- costs and tools
 
-#[test]
-fn costs_add_up_on_tasks_and_in_reports() {
-    let (_dir, path) = db();
-    let conn = open(&path);
+fn costs_add_up_on_tasks_and_in_reports(store: &Store) {
+    let conn = store.open();
     let a = insert(&conn, "aaaa00000000");
     let b = insert(&conn, "bbbb00000000");
     let day_before = az_os::util::time::utc_date(az_os::util::time::now_unix());
@@ -902,10 +985,8 @@ fn costs_add_up_on_tasks_and_in_reports() {
     assert!(approx(costs::spent_since(&conn, f64::MAX).unwrap(), 0.0));
 }
 
-#[test]
-fn tool_usage_accumulates_per_task_and_tool() {
-    let (_dir, path) = db();
-    let conn = open(&path);
+fn tool_usage_accumulates_per_task_and_tool(store: &Store) {
+    let conn = store.open();
     let a = insert(&conn, "aaaa00000000");
     let b = insert(&conn, "bbbb00000000");
     tool_usage::record(&conn, &a, "execute_command", 10.0, true).unwrap();
@@ -931,10 +1012,8 @@ fn tool_usage_accumulates_per_task_and_tool() {
     assert_eq!(count(&conn, "tool_usage"), 3);
 }
 
-#[test]
-fn state_is_replaced_and_checkpoint_kept() {
-    let (_dir, path) = db();
-    let conn = open(&path);
+fn state_is_replaced_and_checkpoint_kept(store: &Store) {
+    let conn = store.open();
     let id = insert(&conn, "aaaa00000000");
     assert_eq!(state::load(&conn, &id).unwrap(), None);
     state::save(&conn, &id, "{\"turn\":1}", Some("ck1")).unwrap();
@@ -954,11 +1033,9 @@ fn state_is_replaced_and_checkpoint_kept() {
 
 const LINES_PER_WRITER: u32 = 200;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_handles_on_one_file_write_concurrently_without_loss() {
-    let (_dir, path) = db();
-    let first = StoreHandle::open(&path).unwrap();
-    let second = StoreHandle::open(&path).unwrap();
+async fn two_handles_on_one_store_write_concurrently_without_loss(store: &Store) {
+    let first = StoreHandle::open_at(&store.at).unwrap();
+    let second = StoreHandle::open_at(&store.at).unwrap();
     let id = TaskId::from("c0c0c0c0c0c0");
     let t = new_task(id.as_str(), "shared");
     first
@@ -1016,8 +1093,8 @@ async fn two_handles_on_one_file_write_concurrently_without_loss() {
             .collect();
         assert_eq!(mine, expected, "{writer}'s lines lost or out of order");
     }
-    let raw = Connection::open(&path).unwrap();
-    assert_eq!(count(&raw, "task_logs"), 2 * i64::from(LINES_PER_WRITER));
+    let stored = first.call(|c| Ok(count(c, "task_logs"))).await.unwrap();
+    assert_eq!(stored, 2 * i64::from(LINES_PER_WRITER));
 }
 
 #[test]
@@ -1049,8 +1126,8 @@ fn many_connections_opening_a_new_database_at_once_all_succeed() {
 #[test]
 fn upgrade_from_schema_5_keeps_lessons_without_vectors() {
     let (_dir, path) = db();
-    let conn = Connection::open(&path).unwrap();
-    store::migrate_to(&conn, 5).unwrap();
+    let conn = raw(&path);
+    store::migrate_to(conn.sqlite().unwrap(), 5).unwrap();
     conn.execute(
         "INSERT INTO memories (id, lesson, category, created_at, scope, access_count) \
          VALUES ('mem-old', 'count lines with wc -l', 'tooling', 1.0, '/w', 4)",

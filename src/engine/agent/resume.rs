@@ -157,14 +157,14 @@ pub(super) fn restore(rec: &Recorder, st: &RunState) {
 }
 
 /// Whether task `id` has a saved state to resume from (the file or the row).
-pub fn has_state(checkpoints: &std::path::Path, conn: &rusqlite::Connection, id: &TaskId) -> bool {
+pub fn has_state(checkpoints: &std::path::Path, conn: &crate::store::Db, id: &TaskId) -> bool {
     state_file::path(checkpoints, id).is_file() || matches!(state::load(conn, id), Ok(Some(_)))
 }
 
 /// Forgets task `id`'s saved state: a retry starts over.
 pub fn forget(
     home_checkpoints: &std::path::Path,
-    conn: &rusqlite::Connection,
+    conn: &crate::store::Db,
     id: &TaskId,
 ) -> Result<(), String> {
     // The file first: it is what a run reads first.

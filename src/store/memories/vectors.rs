@@ -2,7 +2,7 @@
 //! little-endian f32; `embedded_seq`: the order they were stored in). Only storage: what
 //! is embedded and when is `crate::memory::vectors`.
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Db, params};
 
 use crate::store::StoreError;
 
@@ -16,16 +16,15 @@ pub struct Pending {
 /// What the stored vectors are now: how many, and the newest's sequence number. A cache
 /// of them is stale when this changes (a vector stored, or a lesson with one deleted or
 /// edited).
-pub fn stamp(conn: &Connection) -> Result<(u64, i64), StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT count(embedded_seq), coalesce(max(embedded_seq), 0) FROM memories")?
+pub fn stamp(conn: &Db) -> Result<(u64, i64), StoreError> {
+    conn.prepare_cached("SELECT count(embedded_seq), coalesce(max(embedded_seq), 0) FROM memories")?
         .query_row([], |r| {
-            Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?))
-        })?)
+            Ok((u64::try_from(r.get::<i64>(0)?).unwrap_or(0), r.get(1)?))
+        })
 }
 
 /// Lessons without a vector, oldest first, at most `limit`.
-pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<Pending>, StoreError> {
+pub fn pending(conn: &Db, limit: usize) -> Result<Vec<Pending>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, lesson FROM memories WHERE embedded_seq IS NULL ORDER BY created_at, id \
          LIMIT ?1",
@@ -42,7 +41,7 @@ pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<Pending>, StoreErr
 }
 
 /// How many lessons have no vector.
-pub fn pending_count(conn: &Connection) -> Result<u64, StoreError> {
+pub fn pending_count(conn: &Db) -> Result<u64, StoreError> {
     let n: i64 = conn
         .prepare_cached("SELECT count(*) FROM memories WHERE embedded_seq IS NULL")?
         .query_row([], |r| r.get(0))?;
@@ -52,7 +51,7 @@ pub fn pending_count(conn: &Connection) -> Result<u64, StoreError> {
 /// Stores the vectors made for `done` (one per pending lesson, same order), in one
 /// transaction; a lesson whose text changed since it was read keeps no vector (the
 /// vector describes the old text). Returns how many were stored.
-pub fn store(conn: &Connection, done: &[(Pending, Vec<f32>)]) -> Result<usize, StoreError> {
+pub fn store(conn: &Db, done: &[(Pending, Vec<f32>)]) -> Result<usize, StoreError> {
     if done.is_empty() {
         return Ok(0);
     }
@@ -77,24 +76,24 @@ pub fn store(conn: &Connection, done: &[(Pending, Vec<f32>)]) -> Result<usize, S
 }
 
 /// Every stored vector with its lesson's row id.
-pub fn all(conn: &Connection) -> Result<Vec<(i64, Vec<f32>)>, StoreError> {
+pub fn all(conn: &Db) -> Result<Vec<(i64, Vec<f32>)>, StoreError> {
     let mut stmt = conn
         .prepare_cached("SELECT rowid, embedding FROM memories WHERE embedded_seq IS NOT NULL")?;
     let rows = stmt
         .query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, decode(&r.get::<_, Vec<u8>>(1)?)))
+            Ok((r.get::<i64>(0)?, decode(&r.get::<Vec<u8>>(1)?)))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
 /// Every stored vector with its lesson's id (consolidate).
-pub fn by_id(conn: &Connection) -> Result<Vec<(String, Vec<f32>)>, StoreError> {
+pub fn by_id(conn: &Db) -> Result<Vec<(String, Vec<f32>)>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT id, embedding FROM memories WHERE embedded_seq IS NOT NULL")?;
     let rows = stmt
         .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, decode(&r.get::<_, Vec<u8>>(1)?)))
+            Ok((r.get::<String>(0)?, decode(&r.get::<Vec<u8>>(1)?)))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)

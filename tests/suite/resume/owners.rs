@@ -39,7 +39,7 @@ fn owners_that_are_gone_or_reused_pids_are_interrupted_live_ones_are_not() {
     let set = |id: &TaskId, pid: Option<u32>, started: Option<i64>| {
         conn.execute(
             "UPDATE tasks SET status = 'running', runner_pid = ?2, owner_started = ?3 WHERE id = ?1",
-            rusqlite::params![id.as_str(), pid, started],
+            az_os::store::db::params![id.as_str(), pid, started],
         )
         .unwrap();
     };
@@ -50,7 +50,7 @@ fn owners_that_are_gone_or_reused_pids_are_interrupted_live_ones_are_not() {
     set(&unowned, None, None);
     conn.execute(
         "UPDATE tasks SET status = 'pending' WHERE id = ?1",
-        [unowned.as_str()],
+        az_os::store::db::params![unowned.as_str()],
     )
     .unwrap();
 
