@@ -1,6 +1,6 @@
-//! Shared test support: a fake provider server, a fault-injection soak run, and a
-//! sandboxed az-os environment (temporary home and workdir, provider keys removed from
-//! the environment).
+//! Shared test support: a fake provider server, a fault-injection soak run, real
+//! PostgreSQL servers and databases, and a sandboxed az-os environment (temporary home
+//! and workdir, provider keys removed from the environment).
 
 pub mod fake_provider;
 pub mod mcp;

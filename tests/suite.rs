@@ -22,5 +22,6 @@ mod resume;
 mod routing;
 mod security;
 mod store;
+mod store_pg;
 mod tui;
 mod vault;
