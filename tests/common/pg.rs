@@ -137,8 +137,13 @@ pub fn with_own_server() -> OwnServer {
     if let Err(e) = script(&["stop", &dir_arg]) {
         panic!("clearing {dir_arg}: {e}");
     }
-    let url = script(&["start", &dir_arg])
-        .unwrap_or_else(|e| panic!("a private PostgreSQL server: {e}\nfix: {FIX}"));
+    let url = script(&["start", &dir_arg]).unwrap_or_else(|e| {
+        // Nothing owns the half-made directory yet: remove it before failing.
+        if let Err(stop) = script(&["stop", &dir_arg]) {
+            eprintln!("{stop}");
+        }
+        panic!("a private PostgreSQL server: {e}\nfix: {FIX}")
+    });
     let port = port_of(&url).unwrap_or_else(|| panic!("no port in {url}"));
     OwnServer { dir, port, url }
 }
