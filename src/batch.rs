@@ -2,10 +2,13 @@
 //! events as JSON Lines (`--json`) or as human progress on stderr with results
 //! alone on stdout. Exit codes follow SPEC.md.
 
+mod follow;
 pub(crate) mod preflight;
 mod printer;
 
-use std::collections::HashSet;
+pub(crate) use printer::Printer;
+
+pub(crate) use std::collections::HashSet;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,10 +18,9 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use crate::cli::args::RunArgs;
 use crate::cli::{Ctx, Exit, exit};
 use crate::engine::{self, Command, EngineConfig, Event, TaskSpec};
-use crate::store::{StoreHandle, TaskStatus, tasks};
+use crate::store::{NewTask, StoreHandle, TaskStatus, tasks};
 use crate::util::ids::TaskId;
 use crate::util::signals::{self, StopSignals};
-use printer::Printer;
 
 use crate::engine::MAX_TASK_BYTES;
 
@@ -56,6 +58,24 @@ pub fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
     } else {
         Vec::new()
     };
+    if conn.dialect() == crate::store::Dialect::Postgres {
+        // The shared store: the tasks go on its queue for the workers.
+        let at = ctx.store_location()?;
+        drop(conn);
+        let new = descriptions
+            .into_iter()
+            .map(|d| NewTask {
+                id: TaskId::new(),
+                description: crate::redact::redact(&d).into_owned(),
+                workdir: workdir.display().to_string(),
+                max_turns: args.max_turns.unwrap_or(settings.defaults.max_turns),
+                budget_usd: args.budget,
+                requested_model: args.model.clone(),
+                critical: args.critical,
+            })
+            .collect();
+        return follow::submit_and_follow(ctx, &at, new, resumed);
+    }
     let store = StoreHandle::from_connection(conn);
     preflight::ensure_model(&mut settings, args.model.as_deref(), ctx.global.quiet)?;
     let jobs = args.jobs.map_or(settings.defaults.jobs, usize::from);
@@ -142,6 +162,23 @@ pub fn resume_command(
     let mut settings = ctx.settings()?;
     // Opening the store reconciles it: what a gone process left is interrupted now.
     let conn = ctx.open_store()?;
+    if conn.dialect() == crate::store::Dialect::Postgres {
+        // The shared store: back on its queue, for a worker that serves the workdir.
+        if !overrides.is_empty() {
+            return Err(eyre!(Exit::usage(
+                "--model and --budget are not taken by a resume on the shared store yet; resume without them"
+            )));
+        }
+        let ids = match id {
+            Some(id) => {
+                vec![tasks::resolve(&conn, id).map_err(|e| eyre!(Exit::usage(e.to_string())))?]
+            }
+            None => tasks::interrupted(&conn)?,
+        };
+        let at = ctx.store_location()?;
+        drop(conn);
+        return follow::submit_and_follow(ctx, &at, Vec::new(), ids);
+    }
     let ids = if let Some(id) = id {
         let id = tasks::resolve(&conn, id).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
         let task =
@@ -328,9 +365,10 @@ fn drive(
 /// The task a command is about, when it starts or continues one.
 fn command_task(cmd: &Command) -> Option<TaskId> {
     match cmd {
-        Command::Submit { id, .. } | Command::Retry { id } | Command::Resume { id, .. } => {
-            Some(id.clone())
-        }
+        Command::Submit { id, .. }
+        | Command::Retry { id }
+        | Command::Resume { id, .. }
+        | Command::Run { id } => Some(id.clone()),
         Command::Cancel { .. } | Command::Approve { .. } | Command::Shutdown { .. } => None,
     }
 }

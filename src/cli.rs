@@ -13,9 +13,11 @@ mod keys_cmd;
 mod mcp_cmd;
 mod memory_cmd;
 mod models_cmd;
+mod store_cmd;
 pub mod style;
 pub mod table;
 mod tasks_cmd;
+mod workers_cmd;
 
 use std::io::Write;
 
@@ -123,6 +125,19 @@ impl Ctx {
         Ok(Self { global, home })
     }
 
+    /// Where the store is (`AZ_OS_DATABASE_URL`, `[store] url`, or the home's SQLite file).
+    pub fn store_location(&self) -> Result<crate::store::Location> {
+        let from_env = std::env::var(crate::store::location::URL_ENV)
+            .ok()
+            .filter(|u| !u.trim().is_empty());
+        // The environment alone needs no config file (nor a valid one).
+        let at = match from_env {
+            Some(url) => crate::store::Location::parse(&url, None),
+            None => self.settings()?.store_location(),
+        };
+        at.map_err(|e| eyre!(Exit::usage(e.to_string())))
+    }
+
     /// Reads `config.toml` (an error here is a usage error: exit 2).
     pub fn settings(&self) -> Result<Settings> {
         Settings::load(self.home.clone()).map_err(|e| eyre!(Exit::usage(e.to_string())))
@@ -135,8 +150,8 @@ impl Ctx {
         self.home
             .ensure()
             .wrap_err_with(|| format!("cannot create {}", self.home.root().display()))?;
-        let conn = crate::store::open(&self.home.database())
-            .map_err(|e| eyre!(Exit::usage(e.to_string())))?;
+        let at = self.store_location()?;
+        let conn = crate::store::open_at(&at).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
         match crate::store::owner::reconcile(&conn) {
             Ok(0) => {}
             Ok(n) if !self.global.quiet => eprintln!(
@@ -234,6 +249,22 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Cmd::Config { action } => config_cmd::run(&ctx, action),
         Cmd::Mcp { action } => mcp_cmd::run(&ctx, action),
+        Cmd::Store { action } => store_cmd::run(&ctx, action),
+        Cmd::Worker {
+            jobs,
+            name,
+            serves,
+            yes,
+        } => crate::worker::run_command(
+            &ctx,
+            crate::worker::WorkerArgs {
+                jobs,
+                name,
+                serves,
+                yes,
+            },
+        ),
+        Cmd::Workers => workers_cmd::list(&ctx),
         Cmd::Index {
             paths,
             stats,

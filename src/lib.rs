@@ -1,10 +1,10 @@
 //! az-os: a terminal agent that runs tasks with language models through a ReAct
 //! loop, routes them to the cheapest capable model and records everything in
-//! SQLite.
+//! SQLite, or in a PostgreSQL server shared by many machines.
 //!
 //! Layers, bottom up: [`util`], [`config`], [`store`], [`llm`], [`engine`]; the
-//! front ends [`batch`], [`cli`] and [`mcp_serve`] (az-os as an MCP server) drive the
-//! engine through its protocol.
+//! front ends [`batch`], [`cli`], [`mcp_serve`] (az-os as an MCP server) and
+//! [`worker`] (a worker on the shared queue) drive the engine through its protocol.
 
 pub mod audit;
 pub mod batch;
@@ -25,3 +25,4 @@ pub mod store;
 pub mod tui;
 pub mod util;
 pub mod vault;
+pub mod worker;

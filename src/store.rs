@@ -9,13 +9,15 @@
 
 mod actor;
 pub mod alerts;
+pub mod copy;
 pub mod costs;
 pub mod db;
-mod location;
+pub mod location;
 pub mod logs;
 pub mod memories;
 pub mod owner;
 pub mod provider_checks;
+pub mod queue;
 mod schema;
 mod schema_pg;
 pub mod state;
@@ -82,6 +84,10 @@ pub enum StoreError {
         "PostgreSQL at {server} is version {version}; az-os needs 13 or newer: upgrade the server"
     )]
     UnsupportedServer { server: String, version: String },
+    #[error(
+        "this needs the shared store: set [store] url = \"postgres://…\" in config.toml (or AZ_OS_DATABASE_URL); README \"Many machines\" says how"
+    )]
+    NotShared,
     #[error("the store URL is not valid: {0}")]
     BadUrl(String),
     #[error(

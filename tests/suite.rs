@@ -25,3 +25,4 @@ mod store;
 mod store_pg;
 mod tui;
 mod vault;
+mod workers;

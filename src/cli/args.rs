@@ -175,6 +175,37 @@ az-os keys list\n  az-os keys remove openrouter"
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// The store: create or upgrade its schema, or move a SQLite history into it.
+    #[command(
+        after_help = "The store is the home's SQLite database unless [store] url (or AZ_OS_DATABASE_URL) names a PostgreSQL server.\n\nExamples:\n  az-os store migrate\n  az-os store copy --from sqlite:$HOME/.az-os/az-os.db"
+    )]
+    Store {
+        #[command(subcommand)]
+        action: StoreCmd,
+    },
+    /// A headless worker on the shared queue (PostgreSQL store): claims queued tasks
+    /// whose workdir it serves and runs them with the same engine.
+    #[command(
+        after_help = "Ctrl-C once stops taking tasks and lets running ones finish; twice stops now (its tasks become interrupted when its lease runs out, and resumable by another worker).\n\nExamples:\n  az-os worker --jobs 8 --serves /srv/repos\n  az-os worker --name build-1 --serves /work/a /work/b"
+    )]
+    Worker {
+        /// Tasks run at once (default: config, else 2).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        jobs: Option<u16>,
+        /// How `az-os workers` names it (default: the host name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Folders whose tasks it runs (and their subfolders); default: the current
+        /// directory. `/` serves every workdir.
+        #[arg(long, value_name = "DIR", num_args = 1..)]
+        serves: Vec<PathBuf>,
+        /// Approve every command that policy would ask about.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The workers on the shared queue: host, name, jobs, tasks running, last heartbeat.
+    #[command(after_help = "Examples:\n  az-os workers\n  az-os --json workers")]
+    Workers,
     /// Model Context Protocol: the MCP servers in config.toml (their state and tools, one
     /// tool called by hand), and az-os served to other agents (Claude Code, Codex, an IDE).
     #[command(
@@ -393,6 +424,19 @@ pub enum MemoryCmd {
         /// Print what would be removed, change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCmd {
+    /// Create the schema, or upgrade it after an az-os upgrade (once, from any host).
+    Migrate,
+    /// Copy every task, log, ledger line, state and lesson of a SQLite database into
+    /// the configured store; rows already there (same id) are kept, so it can run again.
+    Copy {
+        /// The database to read: sqlite:PATH.
+        #[arg(long, value_name = "sqlite:PATH")]
+        from: String,
     },
 }
 

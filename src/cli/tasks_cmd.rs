@@ -202,6 +202,12 @@ pub fn cancel(ctx: &Ctx, id: &str) -> Result<i32> {
             task.status.as_str()
         ))));
     }
+    if conn.dialect() == crate::store::Dialect::Postgres && task.status == TaskStatus::Running {
+        // On the shared store its worker (on any host) cancels it at its next heartbeat.
+        crate::store::queue::request_cancel(&conn, &id)?;
+        eprintln!("task {id}: cancel requested; its worker stops it within seconds");
+        return Ok(exit::OK);
+    }
     tasks::finish(
         &conn,
         &id,

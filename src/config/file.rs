@@ -223,6 +223,12 @@ impl Settings {
         })
     }
 
+    /// Where the store is: `AZ_OS_DATABASE_URL`, `[store] url`, or the home's SQLite
+    /// file. A `vault:` password is read from the vault here.
+    pub fn store_location(&self) -> Result<crate::store::Location, crate::store::StoreError> {
+        crate::store::Location::resolve(&self.home.database(), &self.store)
+    }
+
     /// The model called `name`.
     pub fn model(&self, name: &str) -> Option<&ModelSpec> {
         self.models.iter().find(|m| m.name == name)

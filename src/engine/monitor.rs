@@ -130,7 +130,9 @@ pub fn start(
             let mut tracker = AlertTracker::new(Duration::from_secs(cfg.alert_cooldown_s));
             let endpoints = checks::endpoints(&settings.models);
             loop {
-                let db_path = settings.home.database();
+                let db_path = settings
+                    .store_location()
+                    .unwrap_or_else(|_| crate::store::Location::Sqlite(settings.home.database()));
                 let database =
                     tokio::task::spawn_blocking(move || checks::database(&db_path, false));
                 let providers = futures_util::future::join_all(

@@ -56,6 +56,11 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Overrides::is_empty")]
         overrides: Overrides,
     },
+    /// From a shared-queue worker (`az-os worker`): run a stored `pending` task it has
+    /// claimed (`store::queue::claim`), from its saved state if it has one (a task
+    /// interrupted on another host and put back on the queue). Answered like `retry`,
+    /// or by `error` if the task is unknown or not pending.
+    Run { id: TaskId },
     /// From a front end: stop a queued or running task. Answered by
     /// `task_finished` with status `cancelled` (nothing if it already finished).
     Cancel { id: TaskId },

@@ -135,6 +135,7 @@ impl Scheduler {
             Command::Submit { id, spec } => self.submit(id, spec).await,
             Command::Retry { id } => self.retry(id).await,
             Command::Resume { id, overrides } => self.resume(id, overrides).await,
+            Command::Run { id } => self.run_claimed(id).await,
             Command::Cancel { id } => self.cancel(&id).await,
             Command::Approve {
                 id,
@@ -316,6 +317,31 @@ impl Scheduler {
             }
             Ok(Err(msg)) => self.error(Some(&id), msg, "usage"),
             Err(e) => self.error(Some(&id), e.to_string(), "usage"),
+        }
+    }
+
+    /// A task this process claimed from the shared queue: queued here like a retry.
+    async fn run_claimed(&mut self, id: TaskId) {
+        if self.busy(&id) {
+            return;
+        }
+        let lookup = id.clone();
+        match self
+            .runner
+            .store
+            .call(move |c| tasks::get(c, &lookup))
+            .await
+        {
+            Ok(Some(t)) if t.status == TaskStatus::Pending => {
+                self.requeued(id, t.description, None);
+            }
+            Ok(Some(t)) => self.error(
+                Some(&id),
+                format!("task {id} is {}, not waiting to run", t.status.as_str()),
+                "usage",
+            ),
+            Ok(None) => self.error(Some(&id), format!("no task {id}"), "usage"),
+            Err(e) => self.error(Some(&id), e.to_string(), "database"),
         }
     }
 

@@ -30,14 +30,17 @@ pub struct ComponentCheck {
 /// A query is slower than this: the database is degraded.
 const DB_SLOW_MS: f64 = 250.0;
 
-/// Opens the database and runs a query; with `deep`, SQLite's `quick_check` too.
-pub fn database(path: &Path, deep: bool) -> ComponentCheck {
+/// Opens the store and runs a query; with `deep`, SQLite's `quick_check` too.
+pub fn database(at: &crate::store::Location, deep: bool) -> ComponentCheck {
     let t0 = Instant::now();
     let result = (|| -> Result<String, String> {
-        let conn = crate::store::open(path).map_err(|e| e.to_string())?;
+        let conn = crate::store::open_at(at).map_err(|e| e.to_string())?;
         let n: i64 = conn
             .query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))
             .map_err(|e| e.to_string())?;
+        if let crate::store::Db::Postgres(pg) = &conn {
+            return Ok(format!("{n} tasks, PostgreSQL at {}", pg.borrow().server()));
+        }
         if deep {
             let verdict: String = conn
                 .query_row("PRAGMA quick_check", [], |r| r.get(0))

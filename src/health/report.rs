@@ -44,7 +44,9 @@ pub struct Options {
 /// Runs every check concurrently and builds the report.
 pub async fn run(settings: &Settings, http: &reqwest::Client, opts: Options) -> HealthReport {
     let home = settings.home.root().to_path_buf();
-    let db_path = settings.home.database();
+    let db_path = settings
+        .store_location()
+        .unwrap_or_else(|_| crate::store::Location::Sqlite(settings.home.database()));
     let cfg = settings.health.clone();
 
     let machine = tokio::task::spawn_blocking({
@@ -60,7 +62,7 @@ pub async fn run(settings: &Settings, http: &reqwest::Client, opts: Options) -> 
         let budget = settings.defaults.budget_usd_per_day;
         move || {
             let check = checks::database(&db_path, opts.deep);
-            let metrics = crate::store::open(&db_path).ok().and_then(|c| {
+            let metrics = crate::store::open_at(&db_path).ok().and_then(|c| {
                 // Tasks by status tell the truth: what a gone process left is interrupted.
                 if let Err(e) = crate::store::owner::reconcile(&c) {
                     tracing::warn!("cannot reconcile interrupted tasks: {e}");
@@ -84,7 +86,7 @@ pub async fn run(settings: &Settings, http: &reqwest::Client, opts: Options) -> 
             let cached = if cache_s > 0.0 {
                 let name = ep.name.clone();
                 tokio::task::spawn_blocking(move || {
-                    crate::store::open(&db_path)
+                    crate::store::open_at(&db_path)
                         .ok()
                         .and_then(|c| provider_checks::fresh(&c, &name, cache_s).ok().flatten())
                 })
@@ -169,7 +171,7 @@ pub async fn run(settings: &Settings, http: &reqwest::Client, opts: Options) -> 
 /// healthy, unless the same key alerted within the cooldown (kept in the store,
 /// so it holds across runs).
 async fn record(
-    db_path: &std::path::Path,
+    db_path: &crate::store::Location,
     gauges: &[Gauge],
     components: &[ComponentCheck],
     cooldown_s: f64,
@@ -200,9 +202,9 @@ async fn record(
         .filter(|c| c.kind == "provider" && c.name != "providers" && !c.detail.contains("[cached"))
         .cloned()
         .collect();
-    let db_path = db_path.to_path_buf();
+    let db_path = db_path.clone();
     tokio::task::spawn_blocking(move || {
-        let Ok(conn) = crate::store::open(&db_path) else {
+        let Ok(conn) = crate::store::open_at(&db_path) else {
             return Vec::new();
         };
         for p in &fresh_providers {

@@ -105,13 +105,19 @@ fn process_exists(pid: u32) -> bool {
 const OWNERS: &str = "SELECT DISTINCT runner_pid, owner_started, owner_host \
      FROM tasks INDEXED BY idx_tasks_owner WHERE status IN ('pending', 'running')";
 
-/// The same for PostgreSQL, whose planner takes the partial index unasked.
+/// The same for PostgreSQL, whose planner takes the partial index unasked; rows waiting
+/// on the shared queue belong to no process (`store::queue`).
 const OWNERS_PG: &str = "SELECT DISTINCT runner_pid, owner_started, owner_host \
-     FROM tasks WHERE status IN ('pending', 'running')";
+     FROM tasks WHERE status IN ('pending', 'running') AND queue IS NULL";
 
 /// Marks `interrupted` every `pending` or `running` row whose owner is gone; returns
 /// how many rows changed.
 pub fn reconcile(conn: &Db) -> Result<usize, StoreError> {
+    // On the shared store, a worker on another host that stopped renewing its lease.
+    let mut changed = match conn.dialect() {
+        Dialect::Sqlite => 0,
+        Dialect::Postgres => super::queue::expire_leases(conn)?,
+    };
     let owners: Vec<(Option<i64>, Option<i64>, Option<String>)> = conn
         .prepare_cached(match conn.dialect() {
             Dialect::Sqlite => OWNERS,
@@ -119,7 +125,6 @@ pub fn reconcile(conn: &Db) -> Result<usize, StoreError> {
         })?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    let mut changed = 0;
     for (pid, started, host) in owners {
         let gone = match pid.and_then(|p| u32::try_from(p).ok()) {
             // A row nobody owns (written before owners were recorded) has no one to
@@ -139,6 +144,22 @@ pub fn reconcile(conn: &Db) -> Result<usize, StoreError> {
     Ok(changed)
 }
 
+const INTERRUPT: &str = "UPDATE tasks SET status = 'interrupted', completed_at = ?4, \
+     runner_pid = NULL, owner_started = NULL, owner_host = NULL, \
+     error = ?5 || '; `az-os tasks resume ' || id || '` continues it' \
+     WHERE status IN ('pending', 'running') \
+     AND runner_pid IS NOT DISTINCT FROM ?1 AND owner_started IS NOT DISTINCT FROM ?2 \
+     AND owner_host IS NOT DISTINCT FROM ?3";
+
+/// The same on the shared store: never a row waiting on the queue; a worker's lease
+/// goes with its owner.
+const INTERRUPT_PG: &str = "UPDATE tasks SET status = 'interrupted', completed_at = ?4, \
+     runner_pid = NULL, owner_started = NULL, owner_host = NULL, worker = NULL, \
+     lease_until = NULL, error = ?5 || '; `az-os tasks resume ' || id || '` continues it' \
+     WHERE status IN ('pending', 'running') AND queue IS NULL \
+     AND runner_pid IS NOT DISTINCT FROM ?1 AND owner_started IS NOT DISTINCT FROM ?2 \
+     AND owner_host IS NOT DISTINCT FROM ?3";
+
 /// The rows of one gone owner become `interrupted`, with a message that says how to
 /// continue them.
 fn interrupt(
@@ -155,15 +176,12 @@ fn interrupt(
             "the az-os process that ran or queued this task stopped before it finished".to_owned()
         }
     };
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => INTERRUPT,
+        Dialect::Postgres => INTERRUPT_PG,
+    };
     let n = conn
-        .prepare_cached(
-            "UPDATE tasks SET status = 'interrupted', completed_at = ?4, runner_pid = NULL, \
-             owner_started = NULL, owner_host = NULL, \
-             error = ?5 || '; `az-os tasks resume ' || id || '` continues it' \
-             WHERE status IN ('pending', 'running') \
-             AND runner_pid IS NOT DISTINCT FROM ?1 AND owner_started IS NOT DISTINCT FROM ?2 \
-             AND owner_host IS NOT DISTINCT FROM ?3",
-        )?
+        .prepare_cached(sql)?
         .execute(params![pid, started, host, now_unix(), why])?;
     Ok(n)
 }

@@ -89,10 +89,10 @@ pub struct TaskRow {
     pub critical: bool,
 }
 
-const COLUMNS: &str = "id, description, model, status, created_at, started_at, completed_at, \
+pub(super) const COLUMNS: &str = "id, description, model, status, created_at, started_at, completed_at, \
      result, error, cost_usd, workdir, turns, max_turns, budget_usd, requested_model, route_json, critical";
 
-fn from_row(r: &Row<'_>) -> Result<TaskRow, StoreError> {
+pub(super) fn from_row(r: &Row<'_>) -> Result<TaskRow, StoreError> {
     let status: Option<String> = r.get(3)?;
     Ok(TaskRow {
         id: TaskId(r.get(0)?),
