@@ -7,7 +7,9 @@
 //! ledger's total for the UTC day plus the worst case of requests other workers have in
 //! flight: the check and the reservation happen on the store thread, and a reservation is
 //! released there only after the request's ledger row is written, so parallel workers can
-//! never pass the cap together.
+//! never pass the cap together. On the shared PostgreSQL store the reservations live in
+//! the database (`store::queue::hold_budget`, under an advisory lock), so the same holds
+//! for workers on different hosts: two of them cannot both spend the last dollar.
 //!
 //! This module does not send requests or choose models; a refusal ends the task
 //! `budget_exceeded` with the message built here.
@@ -112,7 +114,13 @@ pub struct Reservation {
     in_flight: InFlight,
     store: StoreHandle,
     usd: f64,
+    /// The shared store's hold (its row id), instead of this process's count.
+    hold: Option<i64>,
 }
+
+/// A hold on the shared store lapses after this long if its holder dies (longer than
+/// any request may take).
+const HOLD_S: f64 = 3_600.0;
 
 impl InFlight {
     /// What is held now.
@@ -136,21 +144,26 @@ impl InFlight {
         let since = start_of_utc_day(now_unix());
         let outcome = store
             .call(move |c| {
+                if c.dialect() == crate::store::Dialect::Postgres {
+                    return crate::store::queue::hold_budget(c, since, usd, cap, HOLD_S)
+                        .map(|r| r.map(Some));
+                }
                 let today = costs::spent_since(c, since)?;
                 let mut reserved = held.lock();
                 if today + *reserved + usd > cap {
                     return Ok(Err((today, *reserved)));
                 }
                 *reserved += usd;
-                Ok(Ok(()))
+                Ok(Ok(None))
             })
             .await
             .map_err(Refusal::Store)?;
         match outcome {
-            Ok(()) => Ok(Some(Reservation {
+            Ok(hold) => Ok(Some(Reservation {
                 in_flight: self.clone(),
                 store: store.clone(),
                 usd,
+                hold,
             })),
             Err((today, reserved)) => Err(Refusal::Budget(format!(
                 "daily budget of {} would be passed: ${today:.4} spent today (UTC){}, \
@@ -158,7 +171,7 @@ impl InFlight {
                  output tokens); raise defaults.budget_usd_per_day or wait for 00:00 UTC",
                 crate::util::text::dollars(cap),
                 if reserved > 0.0 {
-                    format!(" and ${reserved:.4} held by requests in flight")
+                    format!(" and ${reserved:.4} held by requests in flight (on any host)")
                 } else {
                     String::new()
                 },
@@ -176,8 +189,11 @@ impl InFlight {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        let (held, usd) = (self.in_flight.clone(), self.usd);
-        self.store.post("budget release", move |_| {
+        let (held, usd, hold) = (self.in_flight.clone(), self.usd, self.hold);
+        self.store.post("budget release", move |c| {
+            if let Some(id) = hold {
+                return crate::store::queue::release_budget(c, id);
+            }
             let mut reserved = held.lock();
             *reserved = (*reserved - usd).max(0.0);
             Ok(())

@@ -305,6 +305,54 @@ pub fn cancels_for(db: &Db, worker: &str) -> Result<Vec<TaskId>, StoreError> {
     .collect()
 }
 
+/// Any 64-bit number of our own, for the daily budget's `pg_advisory_xact_lock`.
+const BUDGET_LOCK: i64 = 0x617a_2d6f_7300_0002;
+
+/// The daily cap across every host: under one lock, what the ledger says was spent
+/// since `since` plus what requests in flight anywhere hold, plus `usd`, must stay
+/// within `cap`; then `usd` is held (until `hold_s` from now at most, should its holder
+/// die) and its id returned. `Err((spent, held))` when the cap would be passed.
+pub fn hold_budget(
+    db: &Db,
+    since: f64,
+    usd: f64,
+    cap: f64,
+    hold_s: f64,
+) -> Result<Result<i64, (f64, f64)>, StoreError> {
+    shared_only(db)?;
+    let now = now_unix();
+    let tx = db.unchecked_transaction()?;
+    tx.query_row(
+        "SELECT pg_advisory_xact_lock(?1)::text",
+        params![BUDGET_LOCK],
+        |_| Ok(()),
+    )?;
+    let spent = super::costs::spent_since(&tx, since)?;
+    let held: f64 = tx.query_row(
+        "SELECT COALESCE(SUM(usd), 0) FROM budget_holds WHERE until > ?1",
+        params![now],
+        |r| r.get(0),
+    )?;
+    if spent + held + usd > cap {
+        return Ok(Err((spent, held)));
+    }
+    let id: i64 = tx.query_row(
+        "INSERT INTO budget_holds (usd, until) VALUES (?1, ?2) RETURNING id",
+        params![usd, now + hold_s],
+        |r| r.get(0),
+    )?;
+    tx.execute("DELETE FROM budget_holds WHERE until < ?1", params![now])?;
+    tx.commit()?;
+    Ok(Ok(id))
+}
+
+/// Lets go of a hold once its request's ledger row is written.
+pub fn release_budget(db: &Db, id: i64) -> Result<(), StoreError> {
+    shared_only(db)?;
+    db.execute("DELETE FROM budget_holds WHERE id = ?1", params![id])?;
+    Ok(())
+}
+
 /// The rows of tasks `ids` (those that exist), in one query.
 pub fn tasks_of(db: &Db, ids: &[TaskId]) -> Result<Vec<super::TaskRow>, StoreError> {
     shared_only(db)?;

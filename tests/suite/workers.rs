@@ -431,3 +431,52 @@ fn bad_store_urls_say_what_to_do() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[store] url"));
 }
+
+#[test]
+fn two_workers_cannot_both_spend_the_last_of_the_daily_budget() {
+    let pg = fresh_db();
+    // One request may cost up to $1.00 (1,000 output tokens at $1,000 per million);
+    // the day allows $1.50: one request in flight leaves no room for a second.
+    let fake = FakeProvider::start(vec![
+        Reply::Delay(Duration::from_secs(2), Box::new(finish("first"))),
+        Reply::Delay(Duration::from_secs(2), Box::new(finish("second"))),
+    ]);
+    let config = format!(
+        "[store]\nurl = \"{}\"\n[defaults]\nbudget_usd_per_day = 1.5\nbudget_usd_per_task = 5.0\n\
+         [[models]]\nname = \"fake\"\nprovider = \"openai\"\nmodel = \"fake-model\"\n\
+         base_url = \"{}\"\napi_key_env = \"AZ_OS_TEST_KEY\"\ntier = \"complex\"\n\
+         input_usd_per_mtok = 0.0\noutput_usd_per_mtok = 1000.0\nmax_output_tokens = 1000\n",
+        pg.url,
+        fake.base_url()
+    );
+    let hosts: Vec<TestEnv> = (0..3).map(|_| TestEnv::new()).collect();
+    for h in &hosts {
+        std::fs::write(h.home().join("config.toml"), &config).unwrap();
+    }
+    let shared = tempfile::tempdir().unwrap();
+    let _w1 = worker(&hosts[0], shared.path(), 1);
+    let _w2 = worker(&hosts[1], shared.path(), 1);
+    wait_for_workers(&pg, 2);
+    let out = hosts[2]
+        .cmd()
+        .args(["--batch", "--json", "run", "-", "--workdir"])
+        .arg(shared.path())
+        .write_stdin("spend one\nspend two\n")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "one task hit the budget");
+    let events = json_lines(&out.stdout);
+    let mut statuses: Vec<String> = of_type(&events, "task_finished")
+        .iter()
+        .map(|e| e["status"].as_str().unwrap_or("").to_owned())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["budget_exceeded", "completed"], "{events:?}");
+    assert_eq!(fake.chat_count(), 1, "only one request was sent");
+    let db = open(&pg);
+    let held: i64 = db
+        .query_row("SELECT COUNT(*) FROM budget_holds", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(held, 0, "every hold was let go");
+}
