@@ -159,11 +159,11 @@ impl InFlight {
             .await
             .map_err(Refusal::Store)?;
         match outcome {
-            Ok(hold) => Ok(Some(Reservation {
+            Ok(shared_hold) => Ok(Some(Reservation {
                 in_flight: self.clone(),
                 store: store.clone(),
                 usd,
-                hold,
+                hold: shared_hold,
             })),
             Err((today, reserved)) => Err(Refusal::Budget(format!(
                 "daily budget of {} would be passed: ${today:.4} spent today (UTC){}, \
@@ -189,9 +189,9 @@ impl InFlight {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        let (held, usd, hold) = (self.in_flight.clone(), self.usd, self.hold);
+        let (held, usd, shared_hold) = (self.in_flight.clone(), self.usd, self.hold);
         self.store.post("budget release", move |c| {
-            if let Some(id) = hold {
+            if let Some(id) = shared_hold {
                 return crate::store::queue::release_budget(c, id);
             }
             let mut reserved = held.lock();
