@@ -2,7 +2,9 @@
 //! claims queued tasks whose workdir it serves (`store::queue::claim`, `FOR UPDATE SKIP
 //! LOCKED`), hands each to its engine as `Command::Run`, renews its claims with a
 //! heartbeat, cancels what another host asked to stop, and writes every event to
-//! `task_events` for followers on other hosts. It prints events as `--batch run` does.
+//! `task_events` for followers on other hosts, and keeps to its share of the providers'
+//! rate limits (the limits divided by the live workers, updated at each heartbeat). It
+//! prints events as `--batch run` does.
 //!
 //! Two store connections: the engine's (tasks, logs, ledger) and this loop's (claims,
 //! heartbeats, events), so a claim never waits behind the engine's writes.
@@ -136,6 +138,33 @@ fn served(dirs: Vec<PathBuf>) -> Result<Vec<String>> {
         .collect()
 }
 
+/// Claims queued tasks while slots are free, and hands each to the engine.
+async fn fill(
+    worker: &Worker,
+    control: &StoreHandle,
+    handle: &engine::EngineHandle,
+    running: &mut HashSet<TaskId>,
+    jobs: usize,
+) -> Result<()> {
+    while running.len() < jobs {
+        let (id, serves) = (worker.id.clone(), worker.serves.clone());
+        match control.call(move |c| queue::claim(c, &id, &serves)).await {
+            Ok(Some(task)) => {
+                running.insert(task.clone());
+                handle
+                    .send(Command::Run { id: task })
+                    .map_err(|e| eyre!(e))?;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!("worker: cannot claim a task: {e}");
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The worker's loop until it is stopped: returns the exit code.
 async fn serve(
     worker: &Worker,
@@ -172,25 +201,17 @@ async fn serve(
                     ));
                 }
                 control.post("task events", move |c| queue::append_events(c, &rows));
-                if let Some(code) = draining && running.is_empty() {
-                    return Ok(code);
+                if let Some(code) = draining {
+                    if running.is_empty() {
+                        return Ok(code);
+                    }
+                } else if running.len() < jobs {
+                    // A slot freed: take the next task now rather than at the next poll.
+                    fill(worker, control, handle, &mut running, jobs).await?;
                 }
             }
             _ = poll.tick(), if draining.is_none() => {
-                while running.len() < jobs {
-                    let (id, serves) = (worker.id.clone(), worker.serves.clone());
-                    match control.call(move |c| queue::claim(c, &id, &serves)).await {
-                        Ok(Some(task)) => {
-                            running.insert(task.clone());
-                            handle.send(Command::Run { id: task }).map_err(|e| eyre!(e))?;
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::warn!("worker: cannot claim a task: {e}");
-                            break;
-                        }
-                    }
-                }
+                fill(worker, control, handle, &mut running, jobs).await?;
             }
             _ = beat.tick() => {
                 let id = worker.id.clone();
@@ -198,11 +219,15 @@ async fn serve(
                     .call(move |c| {
                         queue::heartbeat(c, &id)?;
                         crate::store::owner::reconcile(c)?;
-                        queue::cancels_for(c, &id)
+                        let now = now_unix();
+                        let alive = queue::workers(c)?.iter().filter(|w| w.alive(now)).count();
+                        Ok((queue::cancels_for(c, &id)?, alive))
                     })
                     .await;
                 match beat {
-                    Ok(cancels) => {
+                    Ok((cancels, alive)) => {
+                        // Provider rate limits: each live worker keeps to its share.
+                        crate::llm::rate_limit::set_share(u32::try_from(alive).unwrap_or(u32::MAX));
                         for id in cancels {
                             let _ = handle.send(Command::Cancel { id });
                         }

@@ -25,6 +25,9 @@ const POLL: Duration = Duration::from_millis(20);
 /// How often rows are read for what ends without an event (cancelled while queued, a
 /// worker's lease ran out) and for tasks no live worker serves.
 const CHECK: Duration = Duration::from_secs(1);
+/// Store failures in a row (each after the store's own reconnection attempts, up to
+/// 30 s) before the follower gives up.
+const MAX_FAILURES: u32 = 10;
 
 /// Queues `new` and puts `resumed` back on the queue, then follows them all.
 pub fn submit_and_follow(
@@ -91,6 +94,7 @@ async fn follow(store: &StoreHandle, tasks: Vec<TaskId>, printer: &mut Printer) 
     let mut last_check = Instant::now();
     // Rows seen final without their `task_finished`, and when (the event may lag).
     let mut final_since: HashMap<TaskId, Instant> = HashMap::new();
+    let mut failures = 0u32;
     while ended.len() < tasks.len() {
         tokio::select! {
             _ = poll.tick() => {}
@@ -117,9 +121,23 @@ async fn follow(store: &StoreHandle, tasks: Vec<TaskId>, printer: &mut Printer) 
             .filter(|(t, _)| !ended.contains(*t))
             .map(|(t, c)| (t.clone(), *c))
             .collect();
-        let events = store
+        let events = match store
             .call(move |c| queue::events_after(c, &open, 5_000))
-            .await?;
+            .await
+        {
+            Ok(e) => {
+                failures = 0;
+                e
+            }
+            // The server restarting, the network cut: the store reconnects with backoff;
+            // the tasks go on meanwhile. Only a store gone for good ends the follow.
+            Err(e) if failures < MAX_FAILURES => {
+                failures += 1;
+                tracing::warn!("following the tasks: {e}; trying again");
+                continue;
+            }
+            Err(e) => return Err(eyre!(e)),
+        };
         for (id, task, text) in events {
             cursors.insert(task.clone(), id);
             let Ok(ev) = serde_json::from_str::<EngineEvent>(&text) else {
@@ -141,9 +159,12 @@ async fn follow(store: &StoreHandle, tasks: Vec<TaskId>, printer: &mut Printer) 
                 .filter(|t| !ended.contains(*t))
                 .cloned()
                 .collect();
-            let (rows, workers) = store
+            let Ok((rows, workers)) = store
                 .call(move |c| Ok((queue::tasks_of(c, &open)?, queue::workers(c)?)))
-                .await?;
+                .await
+            else {
+                continue; // said by the events' read, which fails the same way
+            };
             let now = crate::util::time::now_unix();
             for row in rows {
                 if row.status.is_final() {

@@ -8,6 +8,7 @@
 //! a provider pushed back anyway.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -19,6 +20,37 @@ use tokio::time::Instant;
 pub struct Limits {
     pub requests_per_minute: Option<u32>,
     pub tokens_per_minute: Option<u32>,
+}
+
+/// How many processes share the providers' limits: the live workers on the shared store
+/// (`az-os worker` sets it at each heartbeat); 1 everywhere else. Each process keeps
+/// to its share of every limit, so together they stay within it.
+static SHARE: AtomicU32 = AtomicU32::new(1);
+
+/// Sets how many processes share the limits (at least 1).
+pub fn set_share(processes: u32) {
+    SHARE.store(processes.max(1), Ordering::Relaxed);
+}
+
+/// How many processes share the limits now.
+pub fn share() -> u32 {
+    SHARE.load(Ordering::Relaxed).max(1)
+}
+
+impl Limits {
+    /// This process's part of the limits when `processes` share them (rounded up, so a
+    /// limit never becomes 0, which would mean none).
+    #[must_use]
+    pub fn part(self, processes: u32) -> Self {
+        let n = processes.max(1);
+        let part = |l: Option<u32>| l.map(|v| v.div_ceil(n).max(1));
+        Self {
+            requests_per_minute: part(self.requests_per_minute)
+                .filter(|_| self.requests_per_minute != Some(0)),
+            tokens_per_minute: part(self.tokens_per_minute)
+                .filter(|_| self.tokens_per_minute != Some(0)),
+        }
+    }
 }
 
 /// Token buckets per key. Clones share the same buckets.
@@ -57,6 +89,7 @@ impl RateLimiter {
     /// Dropping the future while it waits keeps the reservation: the budget counts as spent,
     /// which errs on the side of fewer 429s.
     pub async fn acquire(&self, key: &str, limits: Limits, tokens: u64) -> Duration {
+        let limits = limits.part(share());
         let asked_at = Instant::now();
         let mut ready = self.reserve_at(key, limits, tokens, asked_at);
         // A pause that arrived while we slept applies to us too: we have not sent yet.
@@ -174,6 +207,21 @@ impl Bucket {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn workers_sharing_a_limit_each_keep_to_their_part() {
+        let l = Limits {
+            requests_per_minute: Some(100),
+            tokens_per_minute: Some(0),
+        };
+        let third = l.part(3);
+        assert_eq!(third.requests_per_minute, Some(34));
+        assert_eq!(third.tokens_per_minute, None, "0 stays no limit");
+        assert_eq!(l.part(1000).requests_per_minute, Some(1), "never 0");
+        assert_eq!(l.part(0), l.part(1));
+        assert_eq!(Limits::default().part(4), Limits::default());
+    }
+
     use super::*;
 
     const RPM_60: Limits = Limits {

@@ -480,3 +480,77 @@ fn two_workers_cannot_both_spend_the_last_of_the_daily_budget() {
         .unwrap();
     assert_eq!(held, 0, "every hold was let go");
 }
+
+#[test]
+fn postgresql_restarted_mid_run_loses_no_task() {
+    const TASKS: usize = 6;
+    let server = crate::common::pg::with_own_server();
+    let url = server.url().to_owned();
+    let fake = FakeProvider::start(
+        (0..TASKS)
+            .map(|i| {
+                Reply::Delay(
+                    Duration::from_millis(1500),
+                    Box::new(finish(&format!("done {i}"))),
+                )
+            })
+            .collect(),
+    );
+    let config = |env: &TestEnv| {
+        env.config(
+            "openai",
+            &fake.base_url(),
+            &format!("[store]\nurl = \"{url}\"\n"),
+        );
+    };
+    let (a, b) = (TestEnv::new(), TestEnv::new());
+    config(&a);
+    config(&b);
+    let shared = tempfile::tempdir().unwrap();
+    let _w = worker(&a, shared.path(), TASKS as u32);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let db = store::open_at(&Location::parse(&url, None).unwrap()).unwrap();
+    while store::queue::workers(&db).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the worker never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(db);
+    let mut follower = std::process::Command::new(crate::common::bin())
+        .env("AZ_OS_HOME", b.home())
+        .env("NO_COLOR", "1")
+        .env_remove("AZ_OS_DATABASE_URL")
+        .args(["--batch", "--json", "run", "-", "--workdir"])
+        .arg(shared.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = follower.stdin.take().unwrap();
+        for i in 0..TASKS {
+            writeln!(stdin, "task {i}").unwrap();
+        }
+    }
+    // Every task is waiting on its model's answer: the server goes down and comes back.
+    while fake.chat_count() < TASKS {
+        assert!(Instant::now() < deadline, "{} requests", fake.chat_count());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.crash();
+    std::thread::sleep(Duration::from_secs(1));
+    server.start();
+    let out = follower.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = json_lines(&out.stdout);
+    let fin = of_type(&events, "task_finished");
+    assert_eq!(fin.len(), TASKS);
+    assert!(fin.iter().all(|e| e["status"] == "completed"), "{fin:?}");
+    assert_eq!(fake.chat_count(), TASKS, "no task ran twice");
+}
