@@ -2,12 +2,13 @@
 //! each turn of changes a command could make, the watched checkpoint's tree is the tree
 //! a walk gives (another task's walk of the same workdir) and the tree real git builds,
 //! and no walk ran; where the watcher cannot be sure (the event queue overflowed, a
-//! `.gitignore` changed, a watched folder moved, files tracked in an ignored folder,
-//! files left out by the caps) the snapshot walks, says why, and the tree is still
-//! right; the turn after watches again.
+//! `.gitignore` or `.git/info/exclude` changed, a watched folder moved, files tracked in
+//! an ignored folder, files left out by the caps, no watcher) the snapshot walks, says
+//! why, and the tree is still right; the turn after watches again.
 
 use std::ffi::OsStr;
 use std::fs;
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -349,6 +350,11 @@ fn a_gitignore_edit_walks_and_the_next_turn_watches_again() {
     let (outcome, route) = t.turn();
     assert!(matches!(route, Route::Watched { .. }), "{route:?}");
     assert!(matches!(outcome, Outcome::Created(_)));
+    // The repository's own exclude file is outside the watched folders: stamped.
+    fs::write(t.env.work().join(".git/info/exclude"), "*.txt\n").unwrap();
+    t.env.write("a.txt", "ignored now, but tracked\n");
+    let (_, route) = t.turn();
+    assert_eq!(route, Route::Walked(Fallback::Rules));
 }
 
 #[test]
@@ -358,15 +364,23 @@ fn an_event_queue_overflow_walks() {
     let w = env.work();
     let mut t = Watched::new(env, w.clone());
     // More events than the kernel queues (fs.inotify.max_queued_events, 16384 by
-    // default): two files rewritten in turn, so no event merges with the one before.
+    // default): two open files appended to in turn, so no event merges with the one
+    // before it.
     let max: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(16_384);
+    let open = |name: &str| {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(w.join(name))
+            .unwrap()
+    };
+    let mut files = [open("a.txt"), open("b.txt")];
     for i in 0..=max {
-        let name = if i % 2 == 0 { "a.txt" } else { "b.txt" };
-        fs::write(w.join(name), format!("{i}\n")).unwrap();
+        files[i % 2].write_all(b"x").unwrap();
     }
+    drop(files);
     let (_, route) = t.turn();
     assert_eq!(route, Route::Walked(Fallback::Overflow));
     t.env.write("c.txt", "after\n");
