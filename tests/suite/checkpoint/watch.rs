@@ -3,8 +3,9 @@
 //! a walk gives (another task's walk of the same workdir) and the tree real git builds,
 //! and no walk ran; where the watcher cannot be sure (the event queue overflowed, a
 //! `.gitignore` or `.git/info/exclude` changed, a watched folder moved, files tracked in
-//! an ignored folder, files left out by the caps, no watcher) the snapshot walks, says
-//! why, and the tree is still right; the turn after watches again.
+//! an ignored folder, files left out by the caps, a hard-linked change, a repository
+//! made inside, no watcher) the snapshot walks, says why, and the tree is still right;
+//! the turn after watches again.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -462,4 +463,30 @@ fn a_watcher_that_cannot_watch_says_why_and_its_snapshots_walk() {
             "{route:?}"
         );
     }
+}
+
+#[test]
+fn a_hard_linked_change_or_a_new_repository_inside_walks() {
+    let env = Env::new();
+    start_files(&env);
+    let w = env.work();
+    git(&w, &["init", "-q", "-b", "main"]);
+    let mut t = Watched::new(env, w.clone());
+    // Written through one name, the other saw no event: only a walk compares both.
+    fs::hard_link(w.join("a.txt"), w.join("also-a.txt")).unwrap();
+    fs::write(w.join("also-a.txt"), "changed through the other name\n").unwrap();
+    let (_, route) = t.turn();
+    assert_eq!(
+        route,
+        Route::Walked(Fallback::Declined("a changed file has other hard links"))
+    );
+    // A repository made inside: the walk records it as git does (a gitlink).
+    fs::create_dir(w.join("inner")).unwrap();
+    git(&w.join("inner"), &["init", "-q", "-b", "main"]);
+    git(
+        &w.join("inner"),
+        &["commit", "-q", "--allow-empty", "-m", "inner"],
+    );
+    let (_, route) = t.turn();
+    assert_eq!(route, Route::Walked(Fallback::Repository));
 }
