@@ -1,6 +1,8 @@
 //! Checkpoint benchmarks (plain harness, numbers on stdout): a snapshot after a turn
 //! that changed 10 files of a 10k-file workdir, in a git repository and outside one,
-//! by a command (the snapshot walks) and by `write_file` (paths known; target ≤ 30 ms);
+//! by a command (the snapshot walks, or, as the engine takes it, edits the previous tree
+//! at the paths its inotify watcher saw change), and by `write_file` (paths known);
+//! target ≤ 30 ms; what setting the watcher up adds to the baseline;
 //! rolling back a task that changed 100 files (target ≤ 200 ms); the two snapshots of
 //! the batch bench's hello task in an empty workdir;
 //! how much the checkpoint storage grows per checkpoint against the bytes changed; and
@@ -12,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use az_os::checkpoint::{Caps, Checkpoints};
+use az_os::checkpoint::{Caps, Checkpoints, Route};
 
 const CAPS: Caps = Caps {
     file_bytes: 20 << 20,
@@ -93,28 +95,35 @@ fn median(mut v: Vec<f64>) -> (f64, f64) {
     (v[v.len() / 2], p95)
 }
 
+/// How a turn's snapshot is taken.
+#[derive(Clone, Copy, PartialEq)]
+enum How {
+    /// A command ran: the work tree is walked.
+    Walk,
+    /// A command ran: the watcher started before the baseline says what changed.
+    Watched,
+    /// Only `write_file` ran: the snapshot is told the paths.
+    Known,
+}
+
 /// Snapshot after 10 changed files, `runs` times; prints (median, p95) in ms and the
-/// storage growth per checkpoint against the bytes changed. `known`: the turn wrote the
-/// files with `write_file`, so the snapshot is told their paths (no walk); else it ran a
-/// command and the snapshot walks the work tree.
-fn turn_of_ten(
-    label: &str,
-    work: &Path,
-    store: &Checkpoints,
-    storage: &Path,
-    runs: u32,
-    known: bool,
-) {
-    let (task, how) = if known {
-        ("b1b1b1b1b1b1", "write_file turn (paths known)")
-    } else {
-        ("b0b0b0b0b0b0", "command turn (walk)")
+/// storage growth per checkpoint against the bytes changed.
+fn turn_of_ten(label: &str, work: &Path, store: &Checkpoints, storage: &Path, runs: u32, how: How) {
+    let (task, name, seed) = match how {
+        How::Walk => ("b0b0b0b0b0b0", "command turn (walk)", 0),
+        How::Watched => ("b2b2b2b2b2b2", "command turn (watched)", 13),
+        How::Known => ("b1b1b1b1b1b1", "write_file turn (paths known)", 7),
     };
     let t0 = Instant::now();
-    store
-        .snapshot(task, 0, work, CAPS)
-        .unwrap_or_else(|e| die(e));
-    let baseline_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let mut watcher = (how == How::Watched).then(|| store.watch(work));
+    let watch_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let t1 = Instant::now();
+    match &mut watcher {
+        Some(w) => store.snapshot_watched(task, 0, work, CAPS, w).map(|_| ()),
+        None => store.snapshot(task, 0, work, CAPS).map(|_| ()),
+    }
+    .unwrap_or_else(|e| die(e));
+    let baseline_ms = t1.elapsed().as_secs_f64() * 1000.0;
     let mut times = Vec::new();
     let mut cpu = Vec::new();
     let mut all_cpu = Vec::new();
@@ -123,7 +132,7 @@ fn turn_of_ten(
     for turn in 1..=runs {
         let mut paths = Vec::new();
         for i in 0..10u64 {
-            let body = text(u64::from(turn) * 1000 + i + u64::from(known) * 7, 10_000);
+            let body = text(u64::from(turn) * 1000 + i + seed, 10_000);
             changed += body.len() as u64;
             let rel = format!("src/mod{:03}/f{i:03}.rs", turn % 100);
             fs::write(work.join(&rel), body).unwrap_or_else(|e| die(e));
@@ -131,10 +140,17 @@ fn turn_of_ten(
         }
         let before = az_os::util::fs::dir_size(storage);
         let (t, c, a) = (Instant::now(), cpu_ms(), process_cpu_ms());
-        if known {
-            store.snapshot_known(task, turn, work, CAPS, &paths)
-        } else {
-            store.snapshot(task, turn, work, CAPS)
+        match (how, &mut watcher) {
+            (How::Known, _) => store.snapshot_known(task, turn, work, CAPS, &paths),
+            (How::Watched, Some(w)) => {
+                store
+                    .snapshot_watched(task, turn, work, CAPS, w)
+                    .map(|(s, route)| {
+                        assert!(matches!(route, Route::Watched { .. }), "{route:?}");
+                        s
+                    })
+            }
+            (How::Walk | How::Watched, _) => store.snapshot(task, turn, work, CAPS),
         }
         .unwrap_or_else(|e| die(e));
         times.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -145,14 +161,41 @@ fn turn_of_ten(
     let (p50, p95) = median(times);
     let (c50, c95) = median(cpu);
     let (a50, a95) = median(all_cpu);
+    let setup = match &watcher {
+        Some(w) => format!(
+            " (+ {watch_ms:.1} ms before it to watch {} folders)",
+            w.folders()
+        ),
+        None => String::new(),
+    };
     println!(
-        "{label}, {how}: baseline {baseline_ms:.1} ms; turn of 10 changed files in 10k: wall p50 {p50:.2} ms, p95 {p95:.2} ms; CPU p50 {c50:.2} ms, p95 {c95:.2} ms; process CPU (all threads) p50 {a50:.2} ms, p95 {a95:.2} ms (target 30 ms)"
+        "{label}, {name}: baseline {baseline_ms:.1} ms{setup}; turn of 10 changed files in 10k: wall p50 {p50:.2} ms, p95 {p95:.2} ms; CPU p50 {c50:.2} ms, p95 {c95:.2} ms; process CPU (all threads) p50 {a50:.2} ms, p95 {a95:.2} ms (target 30 ms)"
     );
     println!(
-        "{label}, {how}: storage growth {:.1} KB per checkpoint for {:.1} KB changed ({:.2}x)",
+        "{label}, {name}: storage growth {:.1} KB per checkpoint for {:.1} KB changed ({:.2}x)",
         grew as f64 / f64::from(runs) / 1024.0,
         changed as f64 / f64::from(runs) / 1024.0,
         grew as f64 / changed as f64
+    );
+}
+
+/// What starting a watcher costs the baseline of a 10k-file workdir: `runs` watchers
+/// set up (and dropped) in turn.
+fn watch_setup(label: &str, work: &Path, store: &Checkpoints, runs: u32) {
+    let (mut walls, mut cpus) = (Vec::new(), Vec::new());
+    let mut folders = 0;
+    for _ in 0..runs {
+        let (t, c) = (Instant::now(), cpu_ms());
+        let w = store.watch(work);
+        walls.push(t.elapsed().as_secs_f64() * 1000.0);
+        cpus.push(cpu_ms() - c);
+        assert_eq!(w.off(), None);
+        folders = w.folders();
+    }
+    let (p50, p95) = median(walls);
+    let (c50, c95) = median(cpus);
+    println!(
+        "{label}, setting up the watcher ({folders} folders, 10k files): wall p50 {p50:.2} ms, p95 {p95:.2} ms; CPU p50 {c50:.2} ms, p95 {c95:.2} ms"
     );
 }
 
@@ -254,15 +297,11 @@ fn main() {
     git(&w, &["add", "."]);
     git(&w, &["commit", "-qm", "tree"]);
     let store = Checkpoints::new(home.path().join("checkpoints"));
-    turn_of_ten(
-        "git workdir",
-        &w,
-        &store,
-        &w.join(".git/objects"),
-        30,
-        false,
-    );
-    turn_of_ten("git workdir", &w, &store, &w.join(".git/objects"), 30, true);
+    let objects = w.join(".git/objects");
+    turn_of_ten("git workdir", &w, &store, &objects, 30, How::Walk);
+    turn_of_ten("git workdir", &w, &store, &objects, 30, How::Watched);
+    turn_of_ten("git workdir", &w, &store, &objects, 30, How::Known);
+    watch_setup("git workdir", &w, &store, 20);
     rollback_hundred(&w, &store, 10);
 
     // Outside git: the private repository.
@@ -271,22 +310,11 @@ fn main() {
     let w2 = work2.path().canonicalize().unwrap_or_else(|e| die(e));
     make_tree(&w2);
     let store2 = Checkpoints::new(home2.path().join("checkpoints"));
-    turn_of_ten(
-        "plain workdir",
-        &w2,
-        &store2,
-        &home2.path().join("checkpoints/repos"),
-        30,
-        false,
-    );
-    turn_of_ten(
-        "plain workdir",
-        &w2,
-        &store2,
-        &home2.path().join("checkpoints/repos"),
-        30,
-        true,
-    );
+    let repos = home2.path().join("checkpoints/repos");
+    turn_of_ten("plain workdir", &w2, &store2, &repos, 30, How::Walk);
+    turn_of_ten("plain workdir", &w2, &store2, &repos, 30, How::Watched);
+    turn_of_ten("plain workdir", &w2, &store2, &repos, 30, How::Known);
+    watch_setup("plain workdir", &w2, &store2, 20);
 
     if std::env::var_os("AZ_OS_BENCH_SKIP_BIG").is_none() {
         rewrite_big(CAPS, "default caps: 20 MB per file");

@@ -282,7 +282,10 @@ fn queue_through_workers(server: &Server, n: usize) {
     );
     check_once(&fake, n);
     println!("{:<44} every task sent to the provider exactly once", "");
-    report_ms(&format!("event lateness, worker -> follower ({n} tasks)"), late);
+    report_ms(
+        &format!("event lateness, worker -> follower ({n} tasks)"),
+        late,
+    );
 }
 
 fn one_batch_on_sqlite(n: usize) {

@@ -24,6 +24,7 @@ mod repo;
 mod restore;
 mod snapshot;
 mod walk;
+mod watch;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use inspect::{Change, FileChange};
 pub use interrupted::Undone;
 pub use restore::Restored;
 pub use snapshot::{LeftOut, Outcome, Snapshot};
+pub use watch::{Fallback, Route, Watcher};
 
 /// Size caps in bytes (`[checkpoints]` in config.toml, in MB there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +141,46 @@ impl Checkpoints {
             Some(s) => Ok(s),
             None => snapshot::take(&self.root, task_id, turn, &workdir, caps),
         }
+    }
+
+    /// Starts a change watcher over `workdir` (inotify: one watch per folder a walk
+    /// would list) for [`Self::snapshot_watched`]; call it before the first snapshot it
+    /// is to serve (the baseline). It cannot fail: a watcher that could not be set up
+    /// says why ([`Watcher::off`]), and the snapshots given it walk.
+    pub fn watch(&self, workdir: &Path) -> Watcher {
+        let workdir = match repo::canonical(workdir) {
+            Ok(w) => w,
+            Err(e) => return Watcher::off_because(workdir, e.to_string()),
+        };
+        let lock = workdir_lock(&workdir);
+        let _held = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match repo::open_for(&self.root, &workdir) {
+            Ok(opened) => Watcher::start(&opened, &workdir),
+            Err(e) => Watcher::off_because(&workdir, e.to_string()),
+        }
+    }
+
+    /// Like [`Self::snapshot`] for a turn that may have changed any file (it ran a
+    /// command): when `watcher` served the task's previous snapshot and is sure it saw
+    /// every change since, that checkpoint's tree is edited at the paths it saw change
+    /// (no walk); else the work tree is walked as by [`Self::snapshot`]. The tree is the
+    /// same either way; the [`Route`] says which was taken and why.
+    pub fn snapshot_watched(
+        &self,
+        task_id: &str,
+        turn: u32,
+        workdir: &Path,
+        caps: Caps,
+        watcher: &mut Watcher,
+    ) -> Result<(Snapshot, Route), CheckpointError> {
+        let workdir = repo::canonical(workdir)?;
+        let lock = workdir_lock(&workdir);
+        let _held = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        watch::take(&self.root, task_id, turn, &workdir, caps, watcher)
     }
 
     /// Every task's checkpoints, or one task's, oldest first within a task. Listing all

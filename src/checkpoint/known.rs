@@ -10,6 +10,10 @@
 //! always did. The private index stays a cache of the last walk: the next walk re-hashes
 //! the files written here, finds them changed, and builds its tree from the index.
 //!
+//! A command turn's snapshot from the change watcher (`watch/edit.rs`) edits the tree
+//! the same way, at the paths the watcher saw change, and also takes what this one
+//! declines (symlinks, folders created or deleted, files that became folders).
+//!
 //! It declines (`None`, the caller walks) when it cannot be exact: no previous
 //! checkpoint, a path that is absolute, climbs out with `..`, passes through `.git` or a
 //! symlinked folder, is a symlink or a folder now, or crosses a file the previous tree
@@ -168,7 +172,9 @@ fn leaf(
         // Rewritten with the same content: nothing new stored, nothing charged.
         budget.added = budget.added.saturating_sub(meta.len());
     }
-    let mode = if meta.permissions().mode() & 0o111 != 0 {
+    // The owner's execute bit, as git and libgit2 read it (a file only others may run
+    // is 100644 to them).
+    let mode = if meta.permissions().mode() & 0o100 != 0 {
         FileMode::BlobExecutable
     } else {
         FileMode::Blob

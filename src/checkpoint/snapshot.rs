@@ -81,6 +81,18 @@ pub fn take(
     workdir: &Path,
     caps: Caps,
 ) -> Result<Snapshot, CheckpointError> {
+    walked(root, task_id, turn, workdir, caps).map(|(s, _)| s)
+}
+
+/// [`take`], and whether the private index holds entries the walk does not judge
+/// (assumed unchanged, outside a sparse checkout), which a change watcher would.
+pub(super) fn walked(
+    root: &Path,
+    task_id: &str,
+    turn: u32,
+    workdir: &Path,
+    caps: Caps,
+) -> Result<(Snapshot, bool), CheckpointError> {
     let opened = repo::open_for(root, workdir)?;
     let git = |e: git2::Error| CheckpointError::git(&opened.git_dir, &e);
     let _held = repo::hold_index(root, workdir)?;
@@ -108,10 +120,10 @@ pub fn take(
     let stamp = std::fs::metadata(&index_path)
         .ok()
         .map(|m| (m.mtime(), m.mtime_nsec()));
-    let candidates =
+    let found =
         walk::changes(&opened.repo, &opened.root, &opened.prefix, &index, stamp).map_err(git)?;
-    let mut touched: Vec<PathBuf> = Vec::with_capacity(candidates.len());
-    for c in candidates {
+    let mut touched: Vec<PathBuf> = Vec::with_capacity(found.candidates.len());
+    for c in found.candidates {
         let admit = match &c {
             Candidate::Gone(_) => Admit::Gone,
             Candidate::Stat { path, id, mode }
@@ -142,7 +154,7 @@ pub fn take(
         .write()
         .map_err(|e| CheckpointError::git(&index_path, &e))?;
     repo::remember_tree(&index_path, tree_id);
-    finish(root, &opened, task_id, turn, tree_id, entry, budget)
+    finish(root, &opened, task_id, turn, tree_id, entry, budget).map(|s| (s, found.unjudged))
 }
 
 /// Whether the file at `rel` still holds blob `id` (its index entry's, of `mode`): a
@@ -150,7 +162,7 @@ pub fn take(
 /// Hashed as stored, without git's filters: in a repository with filters
 /// (`.gitattributes`, `core.autocrlf`) a touched file counts as changed, which costs
 /// only its bytes against the caps, never a wrong tree.
-fn same_content(root: &Path, rel: &Path, id: git2::Oid, mode: u32, caps: Caps) -> bool {
+pub(super) fn same_content(root: &Path, rel: &Path, id: git2::Oid, mode: u32, caps: Caps) -> bool {
     let full = root.join(rel);
     let Ok(meta) = std::fs::symlink_metadata(&full) else {
         return false;

@@ -68,6 +68,15 @@ struct Folder {
     names: Vec<(Vec<u8>, usize)>,
 }
 
+/// What a walk found.
+pub(super) struct Found {
+    /// Sorted by path.
+    pub(super) candidates: Vec<Candidate>,
+    /// The index holds entries the walk does not judge (assumed unchanged, or outside a
+    /// sparse checkout): a change watcher cannot stand in for this walk.
+    pub(super) unjudged: bool,
+}
+
 /// What changed under `root/prefix` (`prefix` empty or `a/b`) against `index`, whose
 /// file had mtime `stamp` when it was read.
 pub(super) fn changes(
@@ -76,7 +85,7 @@ pub(super) fn changes(
     prefix: &str,
     index: &Index,
     stamp: Option<(i64, i64)>,
-) -> Result<Vec<Candidate>, git2::Error> {
+) -> Result<Found, git2::Error> {
     let cfg = repo.config()?;
     let rules = Rules {
         filemode: cfg.get_bool("core.filemode").unwrap_or(true),
@@ -91,6 +100,7 @@ pub(super) fn changes(
     };
     let entries: Vec<IndexEntry> = index.iter().filter(|e| under(&e.path)).collect();
     let mut walk = Walk::new(repo, root, &entries);
+    let unjudged = walk.seen.iter().any(|s| *s);
     let mut stack: Vec<(Vec<u8>, bool)> = vec![(prefix.as_bytes().to_vec(), false)];
     while let Some((dir, untracked)) = stack.pop() {
         walk.list(dir, untracked, &mut stack)?;
@@ -118,7 +128,10 @@ pub(super) fn changes(
         });
     }
     out.sort_by(|a, b| a.path().cmp(b.path()));
-    Ok(out)
+    Ok(Found {
+        candidates: out,
+        unjudged,
+    })
 }
 
 /// The listing pass: what the index holds, what was found, what is new.

@@ -8,6 +8,7 @@ mod cli;
 mod known;
 mod repos;
 mod walk;
+mod watch;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,11 @@
 //! mark read-only). A task that changes nothing is never snapshotted, and a turn that
 //! changed nothing adds no checkpoint.
 //!
+//! A turn that ran a command is snapshotted with a change watcher (inotify over the
+//! workdir, started with the task's first snapshot and closed when the task ends): the
+//! previous checkpoint's tree is edited at the paths that changed, and the work tree is
+//! walked only when the watcher cannot be sure it saw every change.
+//!
 //! libgit2 runs on `spawn_blocking`. A failure to checkpoint is a warning in the
 //! task's log, never a task failure.
 
@@ -11,7 +16,7 @@ use std::path::PathBuf;
 
 use super::Runner;
 use super::recorder::Recorder;
-use crate::checkpoint::{Checkpoints, Outcome};
+use crate::checkpoint::{Checkpoints, Fallback, Outcome, Route, Watcher};
 use crate::llm::ToolCall;
 
 /// One task's snapshots.
@@ -27,6 +32,10 @@ pub struct Snapshots {
     /// absolute), or `None` when a call can change files the loop cannot name (a
     /// command, or arguments that do not parse): then the snapshot walks the workdir.
     written: Option<Vec<PathBuf>>,
+    /// The change watcher of the snapshots of turns that ran a command: started with the
+    /// first of them (the baseline, or the first after a resume), dropped with this.
+    /// Out of here while a snapshot uses it on a blocking thread.
+    watcher: Option<Watcher>,
 }
 
 impl Snapshots {
@@ -41,6 +50,7 @@ impl Snapshots {
             baseline: false,
             pending: false,
             written: None,
+            watcher: None,
         }
     }
 
@@ -131,9 +141,10 @@ impl Snapshots {
     }
 
     /// A snapshot: of just `written` (workdir-relative) when the turn only wrote those,
-    /// else of the whole workdir.
+    /// else of the whole workdir, through the watcher (started first if there is none:
+    /// it must be in place before the walk of the first snapshot it serves).
     async fn take(
-        &self,
+        &mut self,
         rec: &Recorder,
         turn: u32,
         written: Option<Vec<PathBuf>>,
@@ -144,12 +155,25 @@ impl Snapshots {
             self.workdir.clone(),
             self.caps,
         );
-        let done = tokio::task::spawn_blocking(move || match written {
-            Some(paths) => store.snapshot_known(&task, turn, &workdir, caps, &paths),
-            None => store.snapshot(&task, turn, &workdir, caps),
+        let watcher = self.watcher.take();
+        let done = tokio::task::spawn_blocking(move || {
+            if let Some(paths) = written {
+                let taken = store.snapshot_known(&task, turn, &workdir, caps, &paths);
+                return (taken.map(|s| (s, None)), watcher);
+            }
+            let mut w = watcher.unwrap_or_else(|| store.watch(&workdir));
+            let taken = store.snapshot_watched(&task, turn, &workdir, caps, &mut w);
+            (taken.map(|(s, route)| (s, Some(route))), Some(w))
         })
         .await;
-        let snap = match done {
+        let done = match done {
+            Ok((taken, watcher)) => {
+                self.watcher = watcher;
+                Ok(taken)
+            }
+            Err(e) => Err(e),
+        };
+        let (snap, route) = match done {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 rec.log(
@@ -176,7 +200,18 @@ impl Snapshots {
         match snap.outcome {
             Outcome::Created(id) => {
                 let id = id.to_string();
-                rec.log("info", "snapshot", Some(turn), &format!("checkpoint {id}"));
+                // The first snapshot a watcher serves always walks: nothing to say.
+                let how = match route {
+                    None | Some(Route::Walked(Fallback::Unsynced)) => String::new(),
+                    Some(Route::Watched { paths }) => format!(" ({paths} changed paths watched)"),
+                    Some(Route::Walked(why)) => format!(" (walked: {why})"),
+                };
+                rec.log(
+                    "info",
+                    "snapshot",
+                    Some(turn),
+                    &format!("checkpoint {id}{how}"),
+                );
                 Some(id)
             }
             Outcome::Unchanged => None,

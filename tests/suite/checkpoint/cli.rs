@@ -1,5 +1,6 @@
 //! `az-os checkpoint …` through the built binary, on checkpoints a real task took:
-//! a shell command's changes rolled back, JSON listings, exit codes.
+//! a shell command's changes (snapshotted from the change watcher) rolled back, JSON
+//! listings, exit codes.
 
 use std::time::Duration;
 
@@ -87,6 +88,20 @@ fn a_shell_commands_changes_are_rolled_back_and_git_is_untouched() {
         turns,
         vec![0, 1, 2],
         "baseline, the command's turn, the write's; no read-only turn"
+    );
+    // The command's turn was snapshotted from the watcher started with the baseline.
+    let logged: String = env
+        .conn()
+        .query_row(
+            "SELECT message FROM task_logs WHERE kind = 'snapshot' AND turn = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        logged,
+        format!("checkpoint {id}.1 (4 changed paths watched)"),
+        "keep.txt, out, out/new.txt, mine.txt"
     );
     let out = env
         .cmd()

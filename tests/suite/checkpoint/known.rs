@@ -57,7 +57,8 @@ fn repo_with_files(env: &Env, in_git: bool) {
 }
 
 /// What the turn writes: a change, a new file in new folders, an executable, a file
-/// deleted since (the written path is gone), an ignored file, and one rewritten as it was.
+/// deleted since (the written path is gone), an ignored file, one rewritten as it was,
+/// and one only others may run.
 fn turn_writes(env: &Env) -> Vec<PathBuf> {
     env.write("a.txt", "one, rewritten\n");
     env.write("new/deep/c.rs", "fn main() {}\n");
@@ -67,10 +68,15 @@ fn turn_writes(env: &Env) -> Vec<PathBuf> {
     fs::remove_file(env.work().join("gone.txt")).unwrap();
     env.write("trace.log", "ignored\n");
     env.write("src/lib.rs", "pub fn f() {}\n");
+    // Only others may run it: 100644 to git, which reads the owner's bit.
+    env.write("others.sh", "#!/bin/sh\n");
+    let others = env.work().join("others.sh");
+    fs::set_permissions(&others, fs::Permissions::from_mode(0o611)).unwrap();
     paths(&[
         "a.txt",
         "./new/deep/c.rs",
         "run.sh",
+        "others.sh",
         "gone.txt",
         "trace.log",
         "src/lib.rs",
