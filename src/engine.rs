@@ -13,15 +13,21 @@ pub mod monitor;
 pub mod policy;
 mod prompt;
 pub mod protocol;
+mod query;
+pub mod relay;
+mod remote;
 pub mod route;
 mod scheduler;
 pub mod tools;
 
 #[doc(hidden)]
 pub use agent::Runner;
-pub use handle::{Approvals, EngineConfig, EngineHandle, FrontEnd, Work, start, start_with};
+pub use handle::{
+    Approvals, EngineConfig, EngineHandle, FrontEnd, Work, start, start_on_queue, start_with,
+};
 pub use monitor::HealthEvents;
 pub use prompt::{request_overhead_bytes, system_prompt};
 pub use protocol::{
     Approval, Command, EngineEvent, Event, MAX_TASK_BYTES, Overrides, Route, TaskSpec,
 };
+pub use query::{Lessons, QueryError, Spend};

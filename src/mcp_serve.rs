@@ -152,7 +152,8 @@ async fn pump(mut events: UnboundedReceiver<EngineEvent>, book: Arc<Book>) {
             | Event::TaskFinished { .. }
             | Event::Health { .. }
             | Event::ComponentHealth { .. }
-            | Event::McpStatus { .. } => {}
+            | Event::McpStatus { .. }
+            | Event::Workers { .. } => {}
         }
     }
     book.close();

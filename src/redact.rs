@@ -213,6 +213,12 @@ pub fn event(ev: Event) -> Event {
             }
             Event::McpStatus { servers }
         }
+        Event::Workers { mut workers } => {
+            for c in &mut workers {
+                c.detail = r(std::mem::take(&mut c.detail));
+            }
+            Event::Workers { workers }
+        }
         Event::Alert {
             key,
             level,

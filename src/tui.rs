@@ -62,6 +62,9 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
     let theme = Theme::load(ctx.home.root(), &settings.tui.theme, no_color)
         .map_err(|e| eyre!(Exit::usage(e)))?;
     let conn = ctx.open_store()?;
+    // On the shared store the tasks run on `az-os worker`s; the dashboard queues and
+    // follows them.
+    let shared = conn.dialect() == crate::store::Dialect::Postgres;
     let store = StoreHandle::from_connection(conn);
     let _log = crate::logging::init(
         ctx.global.verbose,
@@ -117,8 +120,12 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
             approvals: engine::Approvals::Interactive,
             front_end: engine::FrontEnd::Dashboard,
         };
-        let (handle, events, join) =
-            engine::start(config, store.clone()).map_err(|e| eyre!(Exit::usage(e.to_string())))?;
+        let started = if shared {
+            engine::start_on_queue(config, store)
+        } else {
+            engine::start(config, store)
+        };
+        let (handle, events, join) = started.map_err(|e| eyre!(Exit::usage(e.to_string())))?;
         if let Some(mut spec) = opts.task {
             if spec.workdir.as_os_str().is_empty() {
                 spec.workdir.clone_from(&model.defaults.workdir);
@@ -147,7 +154,6 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
                 model,
                 handle.clone(),
                 events,
-                store,
                 app::LoopOptions {
                     exit_when_idle: false,
                     terminal: Some(term_opts),

@@ -222,7 +222,8 @@ impl Printer {
             | Event::LlmCall { .. }
             | Event::Health { .. }
             | Event::ComponentHealth { .. }
-            | Event::McpStatus { .. } => return None,
+            | Event::McpStatus { .. }
+            | Event::Workers { .. } => return None,
         };
         Some(line)
     }

@@ -41,17 +41,10 @@ pub fn list(ctx: &Ctx) -> Result<i32> {
         color_enabled(true),
     );
     for w in &workers {
-        let state = if w.stopped_at.is_some() {
-            "stopped"
-        } else if w.alive(now) {
-            "alive"
-        } else {
-            "gone"
-        };
         t.row(vec![
             w.name.clone(),
             w.host.clone(),
-            state.to_owned(),
+            w.state(now).to_owned(),
             w.jobs.to_string(),
             w.running.to_string(),
             age(now - w.heartbeat_at),

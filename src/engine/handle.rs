@@ -87,10 +87,13 @@ pub enum Approvals {
     AutoApprove,
 }
 
-/// Sends commands to a running engine.
+/// Sends commands to a running engine, and answers a front end's reads and edits
+/// (`engine::query`) from the engine's store.
 #[derive(Clone)]
 pub struct EngineHandle {
     tx: mpsc::UnboundedSender<Command>,
+    pub(super) store: StoreHandle,
+    pub(super) settings: Arc<Settings>,
 }
 
 /// The engine could not take a command because it has stopped.
@@ -131,9 +134,28 @@ pub fn start(
     })
 }
 
+/// Starts the engine of a front end on the shared store (PostgreSQL): it runs no task
+/// itself but puts them on the shared queue for `az-os worker`s and follows every task
+/// queued or running there (`engine::remote`). Same handle and events as [`start`].
+pub fn start_on_queue(
+    config: EngineConfig,
+    store: StoreHandle,
+) -> Result<
+    (
+        EngineHandle,
+        mpsc::UnboundedReceiver<EngineEvent>,
+        JoinHandle<()>,
+    ),
+    llm::LlmError,
+> {
+    let (runner, monitor, cmd_rx, ev_rx, handle) = parts(config, store)?;
+    let remote = super::remote::Remote::new(runner, monitor);
+    let join = tokio::spawn(remote.run(cmd_rx));
+    Ok((handle, ev_rx, join))
+}
+
 /// [`start`] with the workers running `work` (tests of the scheduler).
 #[doc(hidden)]
-#[allow(clippy::needless_pass_by_value)] // the config is kept by the engine's parts
 pub fn start_with(
     config: EngineConfig,
     store: StoreHandle,
@@ -146,6 +168,26 @@ pub fn start_with(
     ),
     llm::LlmError,
 > {
+    let jobs = config.jobs.max(1);
+    let (runner, monitor, cmd_rx, ev_rx, handle) = parts(config, store)?;
+    let scheduler = Scheduler::new(runner, jobs, monitor, work);
+    let join = tokio::spawn(scheduler.run(cmd_rx));
+    Ok((handle, ev_rx, join))
+}
+
+/// What every engine is made of: the runner (store, settings, HTTP client, breakers,
+/// limits, policy, sandbox, audit, tools, MCP servers), its health monitor, the
+/// command and event channels, and the front end's handle.
+type Parts = (
+    Arc<Runner>,
+    super::monitor::Monitor,
+    mpsc::UnboundedReceiver<Command>,
+    mpsc::UnboundedReceiver<EngineEvent>,
+    EngineHandle,
+);
+
+#[allow(clippy::needless_pass_by_value)] // the config is kept by the engine's parts
+fn parts(config: EngineConfig, store: StoreHandle) -> Result<Parts, llm::LlmError> {
     let d = &config.settings.defaults;
     let timeouts = llm::Timeouts {
         connect: Duration::from_secs(d.connect_timeout_s),
@@ -191,9 +233,12 @@ pub fn start_with(
         &runner.events,
     );
     monitor.watch_mcp(&runner.mcp, &runner.events);
-    let scheduler = Scheduler::new(runner, config.jobs.max(1), monitor, work);
-    let join = tokio::spawn(scheduler.run(cmd_rx));
-    Ok((EngineHandle { tx: cmd_tx }, ev_rx, join))
+    let handle = EngineHandle {
+        tx: cmd_tx,
+        store: runner.store.clone(),
+        settings: runner.settings.clone(),
+    };
+    Ok((runner, monitor, cmd_rx, ev_rx, handle))
 }
 
 #[cfg(test)]

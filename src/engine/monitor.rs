@@ -1,7 +1,8 @@
 //! The engine's health monitor: runs the machine sampler (a thread) and, when
-//! asked, periodic checks of the database and providers (a tokio task), turning both into events and
-//! stored alerts; and reports the MCP servers' states (`mcp_status`) as they change.
-//! Dropping it stops all three.
+//! asked, periodic checks of the database and providers (a tokio task), turning both
+//! into events and stored alerts; lists the shared queue's workers (`workers`, on the
+//! PostgreSQL store); and reports the MCP servers' states (`mcp_status`) as they
+//! change. Dropping it stops them all.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,12 +32,16 @@ pub struct HealthEvents {
 pub struct Monitor {
     _sampler: Option<SamplerHandle>,
     providers: Option<JoinHandle<()>>,
+    workers: Option<JoinHandle<()>>,
     mcp: Option<JoinHandle<()>>,
 }
 
+/// How long a worker that went quiet stays in the list.
+const WORKER_SHOWN_S: f64 = 3600.0;
+
 impl Drop for Monitor {
     fn drop(&mut self) {
-        for task in [self.providers.take(), self.mcp.take()]
+        for task in [self.providers.take(), self.workers.take(), self.mcp.take()]
             .into_iter()
             .flatten()
         {
@@ -169,9 +174,39 @@ pub fn start(
             }
         })
     });
+    let workers = want.providers.then(|| {
+        let (ev, st) = (events.clone(), store.clone());
+        tokio::spawn(async move {
+            loop {
+                match st.call(|c| crate::store::queue::workers(c)).await {
+                    // One machine: nothing to show, ever.
+                    Err(crate::store::StoreError::NotShared) => return,
+                    Err(e) => tracing::warn!("cannot list the workers: {e}"),
+                    Ok(all) => {
+                        let now = crate::util::time::now_unix();
+                        let workers = all
+                            .iter()
+                            .filter(|w| {
+                                w.stopped_at.is_none() && now - w.heartbeat_at < WORKER_SHOWN_S
+                            })
+                            .map(|w| checks::worker(w, now))
+                            .collect();
+                        if ev
+                            .send(EngineEvent::global(Event::Workers { workers }))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs_f64(crate::store::queue::HEARTBEAT_S)).await;
+            }
+        })
+    });
     Monitor {
         _sampler: sampler.flatten(),
         providers,
+        workers,
         mcp: None,
     }
 }

@@ -290,6 +290,11 @@ pub enum Event {
     /// when the engine starts with servers configured and whenever one's state or tools
     /// change; never without servers.
     McpStatus { servers: Vec<ComponentCheck> },
+    /// The shared queue's workers (`az-os worker`, on the PostgreSQL store only), each
+    /// as a component of kind `worker` named `worker:NAME`: healthy while it
+    /// heartbeats, unhealthy once gone quiet (for an hour after, then dropped); one that
+    /// stopped cleanly is left out. Sent every few seconds to the dashboard.
+    Workers { workers: Vec<ComponentCheck> },
     /// A gauge or component crossed into a worse level. `key` is what it is
     /// about (`cpu`, `memory`, `disk`, a provider host); `value` its percent.
     Alert {

@@ -34,6 +34,30 @@ pub struct Scheduler {
     work: Work,
 }
 
+/// The row a submitted task is stored as, or why it cannot be (too long).
+pub(super) fn new_task(
+    settings: &crate::config::Settings,
+    id: &TaskId,
+    spec: &TaskSpec,
+) -> Result<NewTask, String> {
+    if spec.description.len() > super::protocol::MAX_TASK_BYTES {
+        return Err(format!(
+            "the task is {} bytes, over the {}-byte limit; put the details in a file and refer to it",
+            spec.description.len(),
+            super::protocol::MAX_TASK_BYTES
+        ));
+    }
+    Ok(NewTask {
+        id: id.clone(),
+        description: crate::redact::redact(&spec.description).into_owned(),
+        workdir: spec.workdir.display().to_string(),
+        max_turns: spec.max_turns.unwrap_or(settings.defaults.max_turns),
+        budget_usd: spec.budget_usd,
+        requested_model: spec.model.clone(),
+        critical: spec.critical,
+    })
+}
+
 impl Scheduler {
     pub fn new(runner: Arc<Runner>, jobs: usize, monitor: Monitor, work: Work) -> Self {
         Self {
@@ -159,25 +183,13 @@ impl Scheduler {
             );
             return;
         }
-        if spec.description.len() > super::protocol::MAX_TASK_BYTES {
-            let msg = format!(
-                "the task is {} bytes, over the {}-byte limit; put the details in a file and refer to it",
-                spec.description.len(),
-                super::protocol::MAX_TASK_BYTES
-            );
-            self.error(Some(&id), msg.clone(), "usage");
-            self.emit_finished(&id, TaskStatus::Failed, Some(msg));
-            return;
-        }
-        let d = &self.runner.settings.defaults;
-        let new = NewTask {
-            id: id.clone(),
-            description: crate::redact::redact(&spec.description).into_owned(),
-            workdir: spec.workdir.display().to_string(),
-            max_turns: spec.max_turns.unwrap_or(d.max_turns),
-            budget_usd: spec.budget_usd,
-            requested_model: spec.model,
-            critical: spec.critical,
+        let new = match new_task(&self.runner.settings, &id, &spec) {
+            Ok(new) => new,
+            Err(msg) => {
+                self.error(Some(&id), msg.clone(), "usage");
+                self.emit_finished(&id, TaskStatus::Failed, Some(msg));
+                return;
+            }
         };
         match self
             .runner

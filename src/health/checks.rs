@@ -68,6 +68,31 @@ pub fn database(at: &crate::store::Location, deep: bool) -> ComponentCheck {
     }
 }
 
+/// A worker on the shared queue that has not said it stopped, as a component of kind
+/// `worker` named `worker:NAME`: healthy while it heartbeats, unhealthy once it has
+/// gone quiet (its tasks become `interrupted` when their leases run out).
+pub fn worker(w: &crate::store::queue::Worker, now: f64) -> ComponentCheck {
+    let alive = w.alive(now);
+    ComponentCheck {
+        name: format!("worker:{}", w.name),
+        kind: "worker".into(),
+        level: if alive {
+            Level::Healthy
+        } else {
+            Level::Unhealthy
+        },
+        latency_ms: None,
+        detail: format!(
+            "{} · {}/{} running · {} since its heartbeat",
+            w.host,
+            w.running,
+            w.jobs,
+            crate::util::time::age(now - w.heartbeat_at)
+        ),
+        models: Vec::new(),
+    }
+}
+
 /// The vault file, when there is one: readable JSON, private to the user.
 pub fn vault(home: &Path) -> Option<ComponentCheck> {
     let path = home.join("vault.json");

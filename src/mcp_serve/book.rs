@@ -202,7 +202,8 @@ impl Book {
                 | Event::Notice { .. }
                 | Event::Health { .. }
                 | Event::ComponentHealth { .. }
-                | Event::McpStatus { .. } => {}
+                | Event::McpStatus { .. }
+                | Event::Workers { .. } => {}
             }
         }
         self.bump();

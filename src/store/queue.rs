@@ -73,6 +73,21 @@ pub fn requeue_interrupted(db: &Db, id: &TaskId) -> Result<bool, StoreError> {
     Ok(n == 1)
 }
 
+/// Puts a finished task (completed, failed or cancelled) back on the shared queue to
+/// start over (a retry from any host); `false` when it is not finished (any more).
+/// Its spend so far stays on the row, as a retry here keeps it.
+pub fn requeue_finished(db: &Db, id: &TaskId) -> Result<bool, StoreError> {
+    shared_only(db)?;
+    let n = db.execute(
+        "UPDATE tasks SET status = 'pending', queue = 'shared', completed_at = NULL, \
+         error = NULL, result = NULL, turns = 0, runner_pid = NULL, owner_started = NULL, \
+         owner_host = NULL, worker = NULL, lease_until = NULL, cancel_requested = 0 \
+         WHERE id = ?1 AND status IN ('completed', 'failed', 'cancelled')",
+        params![id.as_str()],
+    )?;
+    Ok(n == 1)
+}
+
 /// The oldest queued task whose workdir is one of `serves` (or below one), claimed by
 /// this process for worker `worker` under a lease; `None` when there is none.
 pub fn claim(db: &Db, worker: &str, serves: &[String]) -> Result<Option<TaskId>, StoreError> {
@@ -127,6 +142,17 @@ impl Worker {
     /// Whether it heartbeat recently and has not said it stopped.
     pub fn alive(&self, now: f64) -> bool {
         self.stopped_at.is_none() && now - self.heartbeat_at < WORKER_GONE_S
+    }
+
+    /// `alive`, `stopped` (it said so) or `gone` (no heartbeat for a while).
+    pub fn state(&self, now: f64) -> &'static str {
+        if self.stopped_at.is_some() {
+            "stopped"
+        } else if self.alive(now) {
+            "alive"
+        } else {
+            "gone"
+        }
     }
 
     /// Whether it runs tasks in `workdir`.
@@ -351,6 +377,21 @@ pub fn release_budget(db: &Db, id: i64) -> Result<(), StoreError> {
     shared_only(db)?;
     db.execute("DELETE FROM budget_holds WHERE id = ?1", params![id])?;
     Ok(())
+}
+
+/// The tasks queued or running anywhere, oldest first (at most `limit`).
+pub fn open_tasks(db: &Db, limit: usize) -> Result<Vec<super::TaskRow>, StoreError> {
+    shared_only(db)?;
+    db.prepare_cached(&format!(
+        "SELECT {} FROM tasks WHERE status IN ('pending', 'running') \
+         ORDER BY created_at LIMIT ?1",
+        super::tasks::COLUMNS
+    ))?
+    .query_map(
+        params![i64::try_from(limit).unwrap_or(i64::MAX)],
+        super::tasks::from_row,
+    )?
+    .collect()
 }
 
 /// The rows of tasks `ids` (those that exist), in one query.

@@ -20,7 +20,6 @@ use super::msg::{Effect, Msg};
 use super::update::update;
 use super::view::view;
 use crate::engine::{EngineEvent, EngineHandle};
-use crate::store::{StoreHandle, tasks};
 
 /// Shortest time between two frames (60 FPS).
 const FRAME: Duration = Duration::from_micros(16_667);
@@ -71,7 +70,6 @@ pub async fn run_loop<B, S>(
     mut model: Model,
     engine: EngineHandle,
     mut events: mpsc::UnboundedReceiver<EngineEvent>,
-    store: StoreHandle,
     opts: LoopOptions,
     clipboard: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> io::Result<(Model, LoopStats)>
@@ -82,10 +80,8 @@ where
 {
     let (tx, mut results) = mpsc::unbounded_channel::<Msg>();
     let effects = Effects {
-        engine,
-        store: store.clone(),
+        engine: engine.clone(),
         tx: tx.clone(),
-        budget_day: model.cost.budget_day,
         // The home the dashboard runs in (unset in tests that drive the loop alone).
         checkpoints: model
             .memory
@@ -97,7 +93,7 @@ where
     {
         let tx = tx.clone();
         tokio::spawn(async move {
-            if let Ok(rows) = store.call(|c| tasks::list(c, None, QUEUE_LIMIT, 0)).await {
+            if let Ok(rows) = engine.tasks(QUEUE_LIMIT).await {
                 let _ = tx.send(Msg::TasksLoaded(rows));
             }
         });

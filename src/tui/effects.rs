@@ -1,5 +1,6 @@
-//! Carries out what `update` asks for: engine commands, store reads and writes
-//! (on the store thread), each answered by a message back into the loop.
+//! Carries out what `update` asks for: engine commands, and reads and edits through
+//! the engine's queries (`EngineHandle::tasks`, …), each answered by a message back
+//! into the loop.
 //! Copying to the clipboard and quitting touch the terminal, so the loop does those.
 
 mod checkpoints;
@@ -8,12 +9,8 @@ use tokio::sync::mpsc;
 
 use super::msg::{Effect, Msg};
 use crate::engine::EngineHandle;
-use crate::health::metrics;
-use crate::memory::edit::{self, Change};
-use crate::memory::hybrid;
+use crate::memory::edit::Change;
 use crate::memory::search::Mode;
-use crate::store::{StoreHandle, costs, logs, memories, tasks};
-use crate::util::time::{now_unix, start_of_utc_day};
 
 /// Most log lines loaded for one task.
 const LOG_LIMIT: usize = 200_000;
@@ -22,9 +19,7 @@ const MEMORY_LIMIT: usize = 500;
 
 pub struct Effects {
     pub engine: EngineHandle,
-    pub store: StoreHandle,
     pub tx: mpsc::UnboundedSender<Msg>,
-    pub budget_day: f64,
     /// The home's checkpoints: what tasks changed, rollback, and the saved states a
     /// deleted task leaves (`None` without a home, in tests).
     pub checkpoints: Option<crate::checkpoint::Checkpoints>,
@@ -34,7 +29,6 @@ impl Effects {
     /// Starts `effect`; results arrive later as messages.
     pub fn run(&self, effect: Effect) {
         let tx = self.tx.clone();
-        let store = self.store.clone();
         match effect {
             Effect::Engine(cmd) => {
                 if self.engine.send(cmd).is_err() {
@@ -42,37 +36,35 @@ impl Effects {
                 }
             }
             Effect::LoadLogs(id) => {
+                let engine = self.engine.clone();
                 tokio::spawn(async move {
-                    let lookup = id.clone();
-                    if let Ok(rows) = store
-                        .call(move |c| logs::list(c, &lookup, 0, LOG_LIMIT))
-                        .await
-                    {
+                    if let Ok(rows) = engine.logs(&id, LOG_LIMIT).await {
                         let _ = tx.send(Msg::LogsLoaded(id, rows));
                     }
                 });
             }
             Effect::LoadMemories { query, home } => {
+                let engine = self.engine.clone();
                 tokio::spawn(async move {
-                    let r = match (query, home) {
-                        (Some(q), home) => {
+                    let r = match query {
+                        Some(q) => {
                             // Without a home (tests) there is no model: words alone.
                             let mode = if home.is_some() {
                                 Mode::Hybrid
                             } else {
                                 Mode::Keyword
                             };
-                            let home = home.unwrap_or_default();
-                            hybrid::search(&store, &home, &q, None, MEMORY_LIMIT, mode, false)
+                            engine
+                                .search_lessons(&q, MEMORY_LIMIT, mode)
                                 .await
                                 .map(|a| {
                                     if let Some(n) = a.notice {
                                         let _ = tx.send(Msg::Done(Ok(n)));
                                     }
-                                    a.found.into_iter().map(|f| f.lesson).collect()
+                                    a.found
                                 })
                         }
-                        (None, _) => store.call(|c| memories::list(c, MEMORY_LIMIT)).await,
+                        None => engine.lessons(MEMORY_LIMIT).await,
                     };
                     let _ = tx.send(match r {
                         Ok(items) => Msg::MemoriesLoaded(items),
@@ -110,17 +102,17 @@ impl Effects {
                 });
             }
             Effect::ChangeLesson(change) => {
+                let engine = self.engine.clone();
                 tokio::spawn(async move {
                     let verb = match &change {
                         Change::Add { .. } => "added",
                         Change::Edit { .. } => "saved",
                         Change::Delete { .. } => "deleted",
                     };
-                    let r = store
-                        .call(move |c| Ok(edit::apply(c, &change)))
+                    let r = engine
+                        .change_lesson(change)
                         .await
                         .map_err(|e| e.to_string())
-                        .and_then(|r| r.map_err(|e| e.to_string()))
                         .map(|m| {
                             format!(
                                 "Lesson {verb}: {}",
@@ -131,21 +123,10 @@ impl Effects {
                 });
             }
             Effect::DeleteTask(id) => {
-                let checkpoints = self.checkpoints.clone();
+                let engine = self.engine.clone();
                 tokio::spawn(async move {
-                    let del = id.clone();
-                    let _ = tx.send(match store.call(move |c| tasks::delete(c, &del)).await {
-                        Ok(()) => {
-                            let file = id.clone();
-                            // Best effort: a leftover file is never read without its task.
-                            if let Some(cps) = checkpoints {
-                                let _ = tokio::task::spawn_blocking(move || {
-                                    crate::store::state_file::remove(cps.root(), &file)
-                                })
-                                .await;
-                            }
-                            Msg::TaskDeleted(id)
-                        }
+                    let _ = tx.send(match engine.delete_task(&id).await {
+                        Ok(()) => Msg::TaskDeleted(id),
                         Err(e) => Msg::Done(Err(e.to_string())),
                     });
                 });
@@ -160,28 +141,20 @@ impl Effects {
                 checkpoints::rollback(self.checkpoints.clone(), tx, task, force);
             }
             Effect::LoadCost => {
+                let engine = self.engine.clone();
                 tokio::spawn(async move {
-                    let since = start_of_utc_day(now_unix());
-                    let r = store
-                        .call(move |c| {
-                            Ok((
-                                costs::spent_since(c, since)?,
-                                costs::by_model_since(c, since)?,
-                            ))
-                        })
-                        .await;
-                    if let Ok((today_usd, by_model)) = r {
+                    if let Ok(spend) = engine.spend_today().await {
                         let _ = tx.send(Msg::CostLoaded {
-                            today_usd,
-                            by_model,
+                            today_usd: spend.today_usd,
+                            by_model: spend.by_model,
                         });
                     }
                 });
             }
             Effect::LoadMetrics => {
-                let budget = self.budget_day;
+                let engine = self.engine.clone();
                 tokio::spawn(async move {
-                    if let Ok(m) = store.call(move |c| metrics::collect(c, budget)).await {
+                    if let Ok(m) = engine.metrics().await {
                         let _ = tx.send(Msg::MetricsLoaded(Box::new(m)));
                     }
                 });

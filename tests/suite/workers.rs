@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+mod dashboard;
+
 use az_os::store::{self, Db, Location, TaskStatus, db::params, tasks};
 use az_os::util::ids::TaskId;
 

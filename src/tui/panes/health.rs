@@ -33,6 +33,9 @@ pub struct HealthState {
     pub requests: std::collections::BTreeMap<String, Seen>,
     /// The MCP servers, as the engine last reported them (`mcp_status`).
     pub mcp: Vec<ComponentCheck>,
+    /// The shared queue's workers, as the engine last listed them (`workers`; none on
+    /// one machine).
+    pub workers: Vec<ComponentCheck>,
 }
 
 /// What the last real request to a model said.
@@ -182,7 +185,7 @@ impl HealthState {
             .map(|g| g.level)
             .chain(self.other_components().map(|c| c.level))
             .chain(self.providers().iter().map(|p| p.level))
-            .chain(self.mcp.iter().map(|c| c.level))
+            .chain(self.mcp.iter().chain(&self.workers).map(|c| c.level))
             .max()
             .unwrap_or(Level::Healthy)
     }
@@ -278,6 +281,16 @@ impl Widget for HealthPane<'_> {
                 &format!(" {state}"),
                 w,
             ));
+        }
+        for c in &s.workers {
+            // `host · 2/8 running · 3s since its heartbeat`: the host and the load fit.
+            let note = c
+                .detail
+                .split(" · ")
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" · ");
+            lines.push(component_line(th, c.level, &c.name, &format!(" {note}"), w));
         }
         if let Some(m) = &s.machine {
             let text = format!(

@@ -331,7 +331,8 @@ impl Transcript {
             | Event::RequestFailed { .. }
             | Event::Health { .. }
             | Event::ComponentHealth { .. }
-            | Event::McpStatus { .. } => {}
+            | Event::McpStatus { .. }
+            | Event::Workers { .. } => {}
         }
     }
 }

@@ -136,7 +136,8 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
         | Event::Notice { .. }
         | Event::Health { .. }
         | Event::ComponentHealth { .. }
-        | Event::McpStatus { .. } => {}
+        | Event::McpStatus { .. }
+        | Event::Workers { .. } => {}
     }
     if let Event::TaskFinished { .. } = &ev.event {
         super::approval::withdraw(m, &id);
@@ -176,6 +177,7 @@ fn global_event(m: &mut Model, ev: Event, now: f64, fx: &mut Vec<Effect>) {
             fx.push(Effect::LoadMetrics);
         }
         Event::McpStatus { servers } => m.health.mcp = servers,
+        Event::Workers { workers } => m.health.workers = workers,
         Event::Alert {
             key,
             level,

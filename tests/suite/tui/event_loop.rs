@@ -88,7 +88,6 @@ async fn the_loop_runs_a_typed_task_on_a_real_engine_until_idle() {
         model,
         handle.clone(),
         events,
-        store,
         LoopOptions {
             exit_when_idle: true,
             terminal: None,

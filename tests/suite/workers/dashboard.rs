@@ -1,0 +1,163 @@
+//! The dashboard on the shared store, driven as a user would (the real loop with a
+//! `TestBackend`, typed keys): it runs nothing itself. The typed task goes on the queue,
+//! a worker process on another "host" runs it, and the dashboard shows its run live;
+//! a task another user queued shows up and is followed too; the health pane lists the
+//! worker.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use az_os::config::{Home, Settings};
+use az_os::engine::{self, Command, EngineConfig, HealthEvents};
+use az_os::store::{NewTask, StoreHandle, TaskStatus, queue};
+use az_os::tui::app::{LoopOptions, run_loop};
+use az_os::tui::keymap::{DEFAULT_KEYMAP, Keymap};
+use az_os::tui::model::{Model, TaskDefaults};
+use az_os::tui::theme::Theme;
+use az_os::util::ids::TaskId;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+
+use super::{finish, host, open, wait_for_workers, worker};
+use crate::common::fake_provider::FakeProvider;
+use crate::common::pg::fresh_db;
+
+const TYPED: &str = "say hello from the dashboard";
+
+#[test]
+fn the_dashboard_queues_for_workers_and_follows_every_hosts_tasks() {
+    let pg = fresh_db();
+    let fake = FakeProvider::start(vec![finish("one"), finish("two")]);
+    let shared = tempfile::tempdir().unwrap();
+    let workdir = shared.path().canonicalize().unwrap();
+    let worker_host = host(&fake, &pg);
+    let _worker = worker(&worker_host, &workdir, 2);
+    wait_for_workers(&pg, 1);
+
+    // Another user's task, queued from another host before the dashboard opens.
+    let theirs = TaskId::new();
+    let new = NewTask {
+        id: theirs.clone(),
+        description: "their task".into(),
+        workdir: workdir.display().to_string(),
+        max_turns: 5,
+        budget_usd: None,
+        requested_model: None,
+        critical: false,
+    };
+    queue::submit(&open(&pg), &new).unwrap();
+
+    // The dashboard's host: the same store, no worker of its own.
+    let dash = host(&fake, &pg);
+    let home = Home::resolve(Some(dash.home()), None).unwrap();
+    home.ensure().unwrap();
+    let settings = Settings::load(home).unwrap();
+    let at = settings.store_location().unwrap();
+    assert!(at.is_shared());
+    let store = StoreHandle::open_at(&at).unwrap();
+    // The PostgreSQL client blocks: what touches the database outside the store
+    // thread runs outside this runtime.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (m, shown) = runtime.block_on(dashboard(store, settings, &workdir));
+
+    // Both tasks ran once, on the worker, and the dashboard saw them end.
+    assert_eq!(fake.chat_count(), 2);
+    let mine = m
+        .queue
+        .selected_task()
+        .expect("the typed task is selected")
+        .clone();
+    assert_eq!(mine.description, TYPED);
+    assert_eq!(mine.status, TaskStatus::Completed, "{mine:?}");
+    assert_eq!(
+        mine.model.as_deref(),
+        Some("fake"),
+        "its start was followed"
+    );
+    let them = m.queue.get(&theirs).expect("their task is shown").clone();
+    assert_eq!(them.status, TaskStatus::Completed, "{them:?}");
+    let db = open(&pg);
+    for id in [&mine.id, &theirs] {
+        let row = az_os::store::tasks::get(&db, id).unwrap().unwrap();
+        assert_eq!(row.status, TaskStatus::Completed);
+        let w: Option<String> = db
+            .query_row(
+                "SELECT worker FROM tasks WHERE id = ?1",
+                az_os::store::db::params![id.as_str()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(w.is_some(), "task {id} ran on a worker");
+    }
+
+    // The health pane lists the worker, alive.
+    assert_eq!(m.health.workers.len(), 1, "{:?}", m.health.workers);
+    assert_eq!(m.health.workers[0].kind, "worker");
+    assert_eq!(m.health.workers[0].level, az_os::health::Level::Healthy);
+    assert!(shown.contains("worker:"), "{shown}");
+}
+
+/// The dashboard's run: `TYPED` typed and entered, until the work is done; the model
+/// and the screen at the end.
+async fn dashboard(store: StoreHandle, settings: Settings, workdir: &Path) -> (Model, String) {
+    let config = EngineConfig {
+        settings: Arc::new(settings),
+        jobs: 1,
+        stream_thoughts: true,
+        health: HealthEvents {
+            sampler: false,
+            snapshots: false,
+            providers: true,
+        },
+        approvals: engine::Approvals::Interactive,
+        front_end: engine::FrontEnd::Dashboard,
+    };
+    let (handle, events, join) = engine::start_on_queue(config, store).unwrap();
+    let key = |code| TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    let mut keys: Vec<TermEvent> = TYPED.chars().map(|c| key(KeyCode::Char(c))).collect();
+    keys.push(key(KeyCode::Enter));
+    let defaults = TaskDefaults {
+        workdir: workdir.to_path_buf(),
+        max_turns: None,
+        budget_usd: None,
+        model: None,
+        config_max_turns: 5,
+    };
+    let keymap = Keymap::parse(DEFAULT_KEYMAP, "default").unwrap();
+    let model = Model::new(keymap, Theme::named("default").unwrap(), defaults, 5.0, 0.5);
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    let mut clipboard = |_: &str| Ok(String::new());
+    let run = run_loop(
+        &mut terminal,
+        futures_util::stream::iter(keys.into_iter().map(io::Result::Ok)),
+        model,
+        handle.clone(),
+        events,
+        LoopOptions {
+            exit_when_idle: true,
+            terminal: None,
+        },
+        &mut clipboard,
+    );
+    let (m, _) = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the loop did not finish within 60 s")
+        .unwrap();
+    handle
+        .send(Command::Shutdown {
+            cancel_running: true,
+        })
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), join)
+        .await
+        .expect("engine shutdown hung")
+        .unwrap();
+    (m, terminal.backend().to_string())
+}
