@@ -6,8 +6,9 @@
 //! rate limits (the limits divided by the live workers, updated at each heartbeat). It
 //! prints events as `--batch run` does.
 //!
-//! Two store connections: the engine's (tasks, logs, ledger) and this loop's (claims,
-//! heartbeats, events), so a claim never waits behind the engine's writes.
+//! The engine's store connections (a lane per job, up to eight: tasks, logs, ledger)
+//! and this loop's own (claims, heartbeats, events), so a claim never waits behind the
+//! engine's writes.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -24,6 +25,9 @@ use crate::store::{StoreError, StoreHandle};
 use crate::util::ids::TaskId;
 use crate::util::signals::{self, StopSignals};
 use crate::util::time::now_unix;
+
+/// Most connections of a worker's engine (one per job up to this).
+const MAX_LANES: usize = 8;
 
 /// How often an idle worker looks for queued tasks.
 const POLL: Duration = Duration::from_millis(25);
@@ -46,6 +50,13 @@ pub fn run_command(ctx: &Ctx, args: WorkerArgs) -> Result<i32> {
     let serves = served(args.serves)?;
     let conn = ctx.open_store()?;
     preflight::ensure_model(&mut settings, None, ctx.global.quiet)?;
+    let jobs = args.jobs.map_or(settings.defaults.jobs, usize::from).max(1);
+    // A lane (a connection) per job, up to MAX_LANES: a task's writes are round trips
+    // to the server, and one connection would queue each task's behind the others'.
+    let mut conns = vec![conn];
+    for _ in 1..jobs.min(MAX_LANES) {
+        conns.push(crate::store::open_at(&at).map_err(|e| usage(e.to_string()))?);
+    }
     let control = StoreHandle::open_at(&at).map_err(|e| usage(e.to_string()))?;
     let me = crate::store::owner::Owner::me();
     let host = me.host.clone().unwrap_or_else(|| "localhost".into());
@@ -61,7 +72,6 @@ pub fn run_command(ctx: &Ctx, args: WorkerArgs) -> Result<i32> {
         stopped_at: None,
         running: 0,
     };
-    let jobs = args.jobs.map_or(settings.defaults.jobs, usize::from).max(1);
     let worker = Worker {
         jobs: u32::try_from(jobs).unwrap_or(u32::MAX),
         ..worker
@@ -90,7 +100,7 @@ pub fn run_command(ctx: &Ctx, args: WorkerArgs) -> Result<i32> {
             approvals,
             front_end: engine::FrontEnd::Batch,
         };
-        let (handle, events, join) = engine::start(config, StoreHandle::from_connection(conn))
+        let (handle, events, join) = engine::start(config, StoreHandle::from_connections(conns))
             .map_err(|e| eyre!(Exit::usage(e.to_string())))?;
         let w = worker.clone();
         control.call(move |c| queue::register(c, &w)).await?;

@@ -54,13 +54,18 @@ pub fn submit_and_follow(
                 Err(e) => return Err(usage(e.to_string())),
             }
         }
-        for t in new {
-            let description = t.description.clone();
-            let id = t.id.clone();
+        // One statement for them all: a thousand lines are queued at once.
+        let queued: Vec<(TaskId, String)> = new
+            .iter()
+            .map(|t| (t.id.clone(), t.description.clone()))
+            .collect();
+        if !new.is_empty() {
             store
-                .call(move |c| queue::submit(c, &t))
+                .call(move |c| queue::submit_all(c, &new))
                 .await
                 .map_err(|e| usage(e.to_string()))?;
+        }
+        for (id, description) in queued {
             printer.print(&EngineEvent::task(&id, Event::TaskQueued { description }));
             waiting.push(id);
         }

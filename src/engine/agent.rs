@@ -122,9 +122,14 @@ impl Ending {
 /// failure ends the task with an error event.
 pub async fn run_task(runner: Arc<Runner>, id: TaskId, cancel: CancellationToken) {
     let started = Instant::now();
-    let rec = Recorder::new(runner.store.clone(), runner.events.clone(), id.clone());
+    // The task's writes go down one lane of the store (one of several on PostgreSQL).
+    let rec = Recorder::new(
+        runner.store.lane(id.as_str()),
+        runner.events.clone(),
+        id.clone(),
+    );
     let lookup = id.clone();
-    let task = match runner.store.call(move |c| tasks::get(c, &lookup)).await {
+    let task = match rec.store().call(move |c| tasks::get(c, &lookup)).await {
         Ok(Some(t)) => t,
         Ok(None) => {
             rec.error(
@@ -203,7 +208,7 @@ async fn run(
         home: runner.settings.home.root(),
         cancel,
         command_timeout: Duration::from_secs(runner.settings.defaults.command_timeout_s),
-        store: &runner.store,
+        store: rec.store(),
         sandbox: &runner.sandbox,
         tmp: &tmp,
         confined: true,
@@ -277,7 +282,7 @@ async fn turns(
                 Err(e) => return call_ending(e),
             }
         }
-        if cancel.is_cancelled() || cancelled_elsewhere(runner, &task.id).await {
+        if cancel.is_cancelled() || cancelled_elsewhere(rec.store(), &task.id).await {
             return cancelled();
         }
         rec.event(
@@ -436,10 +441,10 @@ fn reflect(rec: &Recorder, turn: u32, max_turns: u32, summary: &str) {
 
 /// `az-os tasks cancel` from another process marks the row; the runner sees it
 /// at the next turn.
-async fn cancelled_elsewhere(runner: &Runner, id: &TaskId) -> bool {
+async fn cancelled_elsewhere(store: &StoreHandle, id: &TaskId) -> bool {
     let id = id.clone();
     matches!(
-        runner.store.call(move |c| tasks::get(c, &id)).await,
+        store.call(move |c| tasks::get(c, &id)).await,
         Ok(Some(t)) if t.status == TaskStatus::Cancelled
     )
 }

@@ -39,22 +39,40 @@ fn shared_only(db: &Db) -> Result<(), StoreError> {
 
 /// Queues `t` for any worker that serves its workdir.
 pub fn submit(db: &Db, t: &NewTask) -> Result<f64, StoreError> {
+    submit_all(db, std::slice::from_ref(t))
+}
+
+/// Queues every task of `ts` in one statement (a batch run's lines), in their order:
+/// all or none.
+pub fn submit_all(db: &Db, ts: &[NewTask]) -> Result<f64, StoreError> {
     shared_only(db)?;
     let now = now_unix();
+    let rows: Vec<serde_json::Value> = ts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            serde_json::json!({
+                "id": t.id.as_str(),
+                "description": t.description,
+                // The order of the lines, kept by the claim's ORDER BY created_at.
+                "created_at": now + i as f64 * 1e-6,
+                "workdir": t.workdir,
+                "max_turns": t.max_turns,
+                "budget_usd": t.budget_usd,
+                "requested_model": t.requested_model,
+                "critical": i64::from(t.critical),
+            })
+        })
+        .collect();
     db.execute(
         "INSERT INTO tasks (id, description, status, created_at, cost_usd, workdir, turns, \
          max_turns, budget_usd, requested_model, critical, queue) \
-         VALUES (?1, ?2, 'pending', ?3, 0, ?4, 0, ?5, ?6, ?7, ?8, 'shared')",
-        params![
-            t.id.as_str(),
-            t.description,
-            now,
-            t.workdir,
-            t.max_turns,
-            t.budget_usd,
-            t.requested_model,
-            t.critical
-        ],
+         SELECT x.id, x.description, 'pending', x.created_at, 0, x.workdir, 0, x.max_turns, \
+         x.budget_usd, x.requested_model, x.critical, 'shared' \
+         FROM json_to_recordset(CAST(?1 AS TEXT)::json) AS x(id TEXT, description TEXT, \
+         created_at DOUBLE PRECISION, workdir TEXT, max_turns BIGINT, budget_usd DOUBLE PRECISION, \
+         requested_model TEXT, critical BIGINT)",
+        params![serde_json::Value::Array(rows).to_string()],
     )?;
     Ok(now)
 }

@@ -132,7 +132,7 @@ impl Caller<'_> {
             .map_err(CallError::Budget)?;
         let held = runner
             .in_flight
-            .reserve_daily(&runner.store, self.caps, &worst, &spec.name)
+            .reserve_daily(self.rec.store(), self.caps, &worst, &spec.name)
             .await
             .map_err(|r| match r {
                 Refusal::Budget(msg) => CallError::Budget(msg),

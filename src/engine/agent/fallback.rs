@@ -58,8 +58,8 @@ impl Caller<'_> {
                 &format!("fallback {from} → {}: {reason}", to.name),
             );
             let (id, name) = (self.task.id.clone(), to.name.clone());
-            self.runner
-                .store
+            self.rec
+                .store()
                 .post("task model", move |c| tasks::set_model(c, &id, &name));
             self.client = LlmClient::new(
                 self.runner.http.clone(),

@@ -195,8 +195,8 @@ pub(super) async fn learn(
         .iter()
         .map(|m| format!("[{}] {}", m.category, m.lesson))
         .collect();
-    match runner
-        .store
+    match rec
+        .store()
         .call(move |c| {
             rows.iter()
                 .try_for_each(|m| memories::insert(c, m).map(|_| ()))

@@ -23,6 +23,11 @@ impl Recorder {
         Self { store, events, id }
     }
 
+    /// The task's lane of the store: what is written for this task, in order.
+    pub fn store(&self) -> &StoreHandle {
+        &self.store
+    }
+
     pub fn task_id(&self) -> &TaskId {
         &self.id
     }

@@ -48,8 +48,7 @@ pub(super) async fn save(
     // the turn waits for the slower of the two, not for both in a row.
     let (written, row) = tokio::join!(
         tokio::task::spawn_blocking(move || state_file::write(&dir, &file_id, &file_json)),
-        runner
-            .store
+        rec.store()
             .call(move |c| state::save(c, &id, &json, Some(&cp)))
     );
     let file_error = match written {
@@ -91,7 +90,7 @@ pub(super) async fn load(runner: &Runner, rec: &Recorder, task: &TaskRow) -> Opt
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
     let id = task.id.clone();
-    let row = runner.store.call(move |c| state::load(c, &id)).await;
+    let row = rec.store().call(move |c| state::load(c, &id)).await;
     let mut problems = Vec::new();
     let mut usable = Vec::new();
     let file = file.map_err(|e| e.to_string());

@@ -37,8 +37,8 @@ pub(super) async fn prepare(
 ) -> Result<Setup, Ending> {
     let settings = &runner.settings;
     let since = now_unix() - route::SUCCESS_WINDOW_S;
-    let rates = match runner
-        .store
+    let rates = match rec
+        .store()
         .call(move |c| costs::model_records(c, since))
         .await
     {
