@@ -74,7 +74,7 @@ pub fn run_command(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
                 critical: args.critical,
             })
             .collect();
-        return follow::submit_and_follow(ctx, &at, new, resumed);
+        return follow::submit_and_follow(ctx, &at, new, resumed, engine::Overrides::default());
     }
     let store = StoreHandle::from_connection(conn);
     preflight::ensure_model(&mut settings, args.model.as_deref(), ctx.global.quiet)?;
@@ -164,10 +164,14 @@ pub fn resume_command(
     let conn = ctx.open_store()?;
     if conn.dialect() == crate::store::Dialect::Postgres {
         // The shared store: back on its queue, for a worker that serves the workdir.
-        if !overrides.is_empty() {
-            return Err(eyre!(Exit::usage(
-                "--model and --budget are not taken by a resume on the shared store yet; resume without them"
-            )));
+        // The model runs on a worker, which must have it too; a name unknown here is
+        // a typo.
+        if let Some(m) = &overrides.model
+            && settings.model(m).is_none()
+        {
+            return Err(eyre!(Exit::usage(format!(
+                "--model {m}: no such model; `az-os models list` shows the names"
+            ))));
         }
         let ids = match id {
             Some(id) => {
@@ -177,7 +181,7 @@ pub fn resume_command(
         };
         let at = ctx.store_location()?;
         drop(conn);
-        return follow::submit_and_follow(ctx, &at, Vec::new(), ids);
+        return follow::submit_and_follow(ctx, &at, Vec::new(), ids, overrides.clone());
     }
     let ids = if let Some(id) = id {
         let id = tasks::resolve(&conn, id).map_err(|e| eyre!(Exit::usage(e.to_string())))?;

@@ -13,18 +13,20 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use super::Printer;
 use crate::cli::{Ctx, Exit, exit};
 use crate::engine::relay::{self, Follower, Seen};
-use crate::engine::{EngineEvent, Event};
+use crate::engine::{EngineEvent, Event, Overrides};
 use crate::store::queue;
 use crate::store::{Location, NewTask, StoreHandle, TaskStatus};
 use crate::util::ids::TaskId;
 use crate::util::signals::{self, StopSignals};
 
-/// Queues `new` and puts `resumed` back on the queue, then follows them all.
+/// Queues `new` and puts `resumed` back on the queue (with `overrides` for the rest of
+/// each), then follows them all.
 pub fn submit_and_follow(
     ctx: &Ctx,
     at: &Location,
     new: Vec<NewTask>,
     resumed: Vec<TaskId>,
+    overrides: Overrides,
 ) -> Result<i32> {
     let usage = |m: String| eyre!(Exit::usage(m));
     let store = StoreHandle::open_at(at).map_err(|e| usage(e.to_string()))?;
@@ -40,8 +42,11 @@ pub fn submit_and_follow(
         let mut worst = exit::OK;
         for id in resumed {
             let lookup = id.clone();
+            let o = overrides.clone();
             match store
-                .call(move |c| queue::requeue_interrupted(c, &lookup))
+                .call(move |c| {
+                    queue::requeue_interrupted(c, &lookup, o.model.as_deref(), o.budget_usd)
+                })
                 .await
             {
                 Ok(true) => waiting.push(id),

@@ -48,6 +48,7 @@ use crate::util::ids::TaskId;
 use calls::{CallError, Caller};
 use recorder::Recorder;
 use retry::RetryPolicy;
+pub use setup::RatesCache;
 use setup::prepare;
 use state::RunState;
 use turn_calls::TurnCalls;
@@ -82,6 +83,10 @@ pub struct Runner {
     /// The MCP servers (`[[mcp_servers]]`), whose ready tools are offered next to the
     /// built-in ones.
     pub mcp: Arc<crate::mcp::Hub>,
+    /// The ledger's success rates per model, as last read (routing reads them for each
+    /// task; a few seconds old is as good over a seven-day window, and a thousand tasks
+    /// starting at once read them once).
+    pub rates: RatesCache,
     /// Approval requests waiting for the front end, by request id.
     pub pending: std::sync::Mutex<std::collections::HashMap<String, gate::Waiting>>,
 }

@@ -223,6 +223,7 @@ fn parts(config: EngineConfig, store: StoreHandle) -> Result<Parts, llm::LlmErro
         // Held until the first model request is answered (or a moment has passed), so
         // starting the servers does not compete with it for the CPU.
         mcp: crate::mcp::Hub::start_held(&config.settings, MCP_HOLD),
+        rates: super::agent::RatesCache::default(),
         pending: std::sync::Mutex::default(),
     });
     let mut monitor = super::monitor::start(

@@ -121,8 +121,13 @@ impl Follower {
                 tracing::warn!("an event of task {task} cannot be read: {text:.200}");
                 continue;
             };
-            if matches!(ev.event, Event::TaskFinished { .. }) {
-                self.ended(&task);
+            match ev.event {
+                // Whoever follows a task announced its queueing when it queued or found
+                // it; the worker's own `task_queued` (as it took the task) would say it
+                // twice.
+                Event::TaskQueued { .. } => continue,
+                Event::TaskFinished { .. } => self.ended(&task),
+                _ => {}
             }
             seen.push(Seen::Event(ev));
         }

@@ -89,7 +89,7 @@ impl Remote {
         match cmd {
             Command::Submit { id, spec } => self.submit(id, spec).await,
             Command::Retry { id } => self.retry(id).await,
-            Command::Resume { id, overrides } => self.resume(id, &overrides).await,
+            Command::Resume { id, overrides } => self.resume(id, overrides).await,
             Command::Cancel { id } => self.cancel(id).await,
             Command::Run { id } => self.error(
                 Some(&id),
@@ -186,15 +186,9 @@ impl Remote {
         self.requeued(id, r);
     }
 
-    async fn resume(&mut self, id: TaskId, overrides: &Overrides) {
-        if !overrides.is_empty() {
-            self.error(
-                Some(&id),
-                "a new model or budget is not taken by a resume on the shared store yet; \
-                 resume without them"
-                    .into(),
-                "usage",
-            );
+    async fn resume(&mut self, id: TaskId, overrides: Overrides) {
+        if let Err(msg) = super::scheduler::check_overrides(&self.runner.settings, &overrides) {
+            self.error(Some(&id), msg, "usage");
             return;
         }
         let lookup = id.clone();
@@ -205,7 +199,8 @@ impl Remote {
                 let Some(t) = tasks::get(c, &lookup)? else {
                     return Err(StoreError::NoSuchTask(lookup.to_string()));
                 };
-                if queue::requeue_interrupted(c, &lookup)? {
+                let (model, budget) = (overrides.model.as_deref(), overrides.budget_usd);
+                if queue::requeue_interrupted(c, &lookup, model, budget)? {
                     Ok(Ok(t.description))
                 } else {
                     Ok(Err(format!(

@@ -58,6 +58,26 @@ pub(super) fn new_task(
     })
 }
 
+/// Whether a resume's new model exists and its new budget makes sense.
+pub(super) fn check_overrides(
+    settings: &crate::config::Settings,
+    overrides: &Overrides,
+) -> Result<(), String> {
+    if let Some(m) = &overrides.model
+        && settings.model(m).is_none()
+    {
+        return Err(format!(
+            "--model {m}: no such model; `az-os models list` shows the names"
+        ));
+    }
+    if let Some(b) = overrides.budget_usd
+        && (!b.is_finite() || b < 0.0)
+    {
+        return Err("--budget must be 0 or more USD".to_owned());
+    }
+    Ok(())
+}
+
 impl Scheduler {
     pub fn new(runner: Arc<Runner>, jobs: usize, monitor: Monitor, work: Work) -> Self {
         Self {
@@ -271,21 +291,8 @@ impl Scheduler {
         if self.busy(&id) {
             return;
         }
-        if let Some(m) = &overrides.model
-            && self.runner.settings.model(m).is_none()
-        {
-            let msg = format!("--model {m}: no such model; `az-os models list` shows the names");
+        if let Err(msg) = check_overrides(&self.runner.settings, &overrides) {
             self.error(Some(&id), msg, "usage");
-            return;
-        }
-        if let Some(b) = overrides.budget_usd
-            && (!b.is_finite() || b < 0.0)
-        {
-            self.error(
-                Some(&id),
-                "--budget must be 0 or more USD".to_owned(),
-                "usage",
-            );
             return;
         }
         let lookup = id.clone();

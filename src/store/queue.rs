@@ -77,18 +77,30 @@ pub fn submit_all(db: &Db, ts: &[NewTask]) -> Result<f64, StoreError> {
     Ok(now)
 }
 
-/// Puts an `interrupted` task back on the shared queue (a resume from any host);
-/// `false` when it is not interrupted (any more).
-pub fn requeue_interrupted(db: &Db, id: &TaskId) -> Result<bool, StoreError> {
+/// Puts an `interrupted` task back on the shared queue (a resume from any host), with
+/// a new model and budget for the rest of it if given (`tasks resume --model/--budget`);
+/// `false` (and nothing changed) when it is not interrupted (any more).
+pub fn requeue_interrupted(
+    db: &Db,
+    id: &TaskId,
+    model: Option<&str>,
+    budget_usd: Option<f64>,
+) -> Result<bool, StoreError> {
     shared_only(db)?;
-    let n = db.execute(
+    let tx = db.unchecked_transaction()?;
+    let n = tx.execute(
         "UPDATE tasks SET status = 'pending', queue = 'shared', completed_at = NULL, \
          error = NULL, result = NULL, runner_pid = NULL, owner_started = NULL, \
          owner_host = NULL, worker = NULL, lease_until = NULL, cancel_requested = 0 \
          WHERE id = ?1 AND status = 'interrupted'",
         params![id.as_str()],
     )?;
-    Ok(n == 1)
+    if n != 1 {
+        return Ok(false);
+    }
+    super::tasks::set_overrides(&tx, id, model, budget_usd)?;
+    tx.commit()?;
+    Ok(true)
 }
 
 /// Puts a finished task (completed, failed or cancelled) back on the shared queue to

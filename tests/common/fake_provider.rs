@@ -77,6 +77,11 @@ struct Shared {
     chats: AtomicUsize,
     next_call_id: AtomicUsize,
     json_only: bool,
+    /// A provider's own rate limit ([`FakeProvider::limit_rate`]): at most `.0` chat
+    /// requests in any `.1`, the times of those accepted in `.2`.
+    limit: Mutex<Option<(usize, Duration, VecDeque<Instant>)>>,
+    /// Chat requests refused with 429 by that limit.
+    rejected: AtomicUsize,
 }
 
 /// The running server; stops accepting connections when dropped.
@@ -117,6 +122,8 @@ impl FakeProvider {
             chats: AtomicUsize::new(0),
             next_call_id: AtomicUsize::new(1),
             json_only,
+            limit: Mutex::new(None),
+            rejected: AtomicUsize::new(0),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (shared2, stop2) = (Arc::clone(&shared), Arc::clone(&stop));
@@ -171,9 +178,22 @@ impl FakeProvider {
         lock(&self.shared.requests).clone()
     }
 
-    /// Number of chat/messages POSTs received.
+    /// Number of chat/messages POSTs answered from the script (429s of
+    /// [`Self::limit_rate`] aside).
     pub fn chat_count(&self) -> usize {
         self.shared.chats.load(Ordering::SeqCst)
+    }
+
+    /// Enforces a provider's rate limit from now on, as a real one does: a chat request
+    /// beyond `requests` in any sliding `window` is answered 429 with `Retry-After: 1`
+    /// (the script is not consumed).
+    pub fn limit_rate(&self, requests: usize, window: Duration) {
+        *lock(&self.shared.limit) = Some((requests, window, VecDeque::new()));
+    }
+
+    /// Chat requests refused by [`Self::limit_rate`].
+    pub fn rejected(&self) -> usize {
+        self.shared.rejected.load(Ordering::SeqCst)
     }
 }
 
@@ -315,6 +335,26 @@ fn error_body(message: &str, kind: &str) -> String {
 
 // ---------------------------------------------------------------- routing
 
+/// Whether a chat request now goes over the limit (else it is counted in the window).
+fn over_limit(shared: &Shared) -> bool {
+    let mut limit = lock(&shared.limit);
+    let Some((requests, window, times)) = limit.as_mut() else {
+        return false;
+    };
+    let now = Instant::now();
+    while times
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= *window)
+    {
+        times.pop_front();
+    }
+    if times.len() >= *requests {
+        return true;
+    }
+    times.push_back(now);
+    false
+}
+
 fn serve(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let Ok(Some(req)) = read_request(&stream) else {
@@ -353,6 +393,13 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                         .pop_front()
                         .unwrap_or_else(|| Reply::Text(r#"{"lessons": []}"#.into())),
                 )
+            } else if over_limit(shared) {
+                shared.rejected.fetch_add(1, Ordering::SeqCst);
+                Some(Reply::Status {
+                    code: 429,
+                    retry_after: Some(1),
+                    message: "rate limit exceeded: too many requests per minute".into(),
+                })
             } else {
                 shared.chats.fetch_add(1, Ordering::SeqCst);
                 lock(&shared.script).pop_front()

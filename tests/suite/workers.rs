@@ -244,7 +244,15 @@ fn a_killed_workers_task_is_interrupted_and_resumed_by_another() {
     wait_for_workers(&pg, 1);
     let out = submitter
         .cmd()
-        .args(["--batch", "--json", "tasks", "resume", id.as_str()])
+        .args([
+            "--batch",
+            "--json",
+            "tasks",
+            "resume",
+            id.as_str(),
+            "--budget",
+            "0.75",
+        ])
         .timeout(Duration::from_secs(60))
         .output()
         .unwrap();
@@ -259,6 +267,9 @@ fn a_killed_workers_task_is_interrupted_and_resumed_by_another() {
     assert_eq!(fin.len(), 1);
     assert_eq!(fin[0]["status"], "completed");
     assert_eq!(fin[0]["result"], "resumed and done");
+    // The new budget holds for the rest of the task, on whichever worker took it.
+    let t = tasks::get(&db, &id).unwrap().unwrap();
+    assert_eq!(t.budget_usd, Some(0.75), "{t:?}");
     assert_eq!(
         std::fs::read_to_string(shared.path().join("step1.txt")).unwrap(),
         "one\n"

@@ -26,6 +26,41 @@ pub(super) struct Setup {
     pub wait: Option<Duration>,
 }
 
+/// How long success rates read from the ledger are used before they are read again.
+const RATES_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The ledger's success rates, read at most every [`RATES_TTL`] per engine.
+#[derive(Default)]
+pub struct RatesCache {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, SuccessRates)>>,
+}
+
+impl RatesCache {
+    /// The rates, read again when older than the TTL. Tasks starting together wait for
+    /// one read (the lock is held across it).
+    pub async fn get(&self, store: &crate::store::StoreHandle) -> SuccessRates {
+        let mut last = self.last.lock().await;
+        if let Some((at, rates)) = last.as_ref()
+            && at.elapsed() < RATES_TTL
+        {
+            return rates.clone();
+        }
+        let since = now_unix() - route::SUCCESS_WINDOW_S;
+        match store.call(move |c| costs::model_records(c, since)).await {
+            Ok(records) => {
+                let rates = SuccessRates::new(records);
+                *last = Some((std::time::Instant::now(), rates.clone()));
+                rates
+            }
+            Err(e) => {
+                // Routing still works on the priors; the task need not fail for this.
+                tracing::warn!("cannot read success rates from the ledger: {e}");
+                SuccessRates::default()
+            }
+        }
+    }
+}
+
 /// Routes the task, checks its key and workdir, and marks it started. A resumed task
 /// (`resuming`: the model it was on) goes on on that model if it is still configured
 /// with a key; otherwise it is routed afresh, with the same conversation.
@@ -36,19 +71,7 @@ pub(super) async fn prepare(
     resuming: Option<&str>,
 ) -> Result<Setup, Ending> {
     let settings = &runner.settings;
-    let since = now_unix() - route::SUCCESS_WINDOW_S;
-    let rates = match rec
-        .store()
-        .call(move |c| costs::model_records(c, since))
-        .await
-    {
-        Ok(records) => SuccessRates::new(records),
-        Err(e) => {
-            // Routing still works on the priors; the task need not fail for this.
-            tracing::warn!("cannot read success rates from the ledger: {e}");
-            SuccessRates::default()
-        }
-    };
+    let rates = runner.rates.get(rec.store()).await;
     let same_model = resuming
         .filter(|_| task.requested_model.is_none())
         .filter(|m| settings.model(m).is_some_and(|s| s.api_key().is_ok()));

@@ -254,6 +254,17 @@ impl Widget for HealthPane<'_> {
                 .map_or_else(String::new, |ms| format!(" {ms:.0}ms"));
             lines.push(component_line(th, c.level, &c.name, &latency, w));
         }
+        // Workers before the providers: on the shared store they are where tasks run.
+        for c in &s.workers {
+            // `host · 2/8 running · 3s since its heartbeat`: the host and the load fit.
+            let note = c
+                .detail
+                .split(" · ")
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" · ");
+            lines.push(component_line(th, c.level, &c.name, &format!(" {note}"), w));
+        }
         for p in s.providers() {
             let latency = p
                 .latency_ms
@@ -281,16 +292,6 @@ impl Widget for HealthPane<'_> {
                 &format!(" {state}"),
                 w,
             ));
-        }
-        for c in &s.workers {
-            // `host · 2/8 running · 3s since its heartbeat`: the host and the load fit.
-            let note = c
-                .detail
-                .split(" · ")
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" · ");
-            lines.push(component_line(th, c.level, &c.name, &format!(" {note}"), w));
         }
         if let Some(m) = &s.machine {
             let text = format!(

@@ -81,6 +81,13 @@ fn the_dashboard_queues_for_workers_and_follows_every_hosts_tasks() {
         Some("fake"),
         "its start was followed"
     );
+    // Queued once in its transcript: the worker's own `task_queued` is not said again.
+    let queued = m.turns.transcripts[&mine.id]
+        .entries
+        .iter()
+        .filter(|e| e.text.starts_with("queued"))
+        .count();
+    assert_eq!(queued, 1, "{:#?}", m.turns.transcripts[&mine.id].entries);
     let them = m.queue.get(&theirs).expect("their task is shown").clone();
     assert_eq!(them.status, TaskStatus::Completed, "{them:?}");
     let db = open(&pg);
