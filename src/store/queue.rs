@@ -331,6 +331,41 @@ pub fn events_after(
     .collect()
 }
 
+/// The id of the newest event (0 with none).
+pub fn last_event_id(db: &Db) -> Result<i64, StoreError> {
+    shared_only(db)?;
+    db.query_row("SELECT COALESCE(MAX(id), 0) FROM task_events", [], |r| {
+        r.get(0)
+    })
+}
+
+/// Events with an id above `after` or in `missing` (ids a reader skipped because they
+/// were not committed yet), oldest first, at most `limit`: `(id, task, JSON)`. An event
+/// of no task comes with its id only (a reader needs it to tell a gap from a row).
+pub fn events_since(
+    db: &Db,
+    after: i64,
+    missing: &[i64],
+    limit: usize,
+) -> Result<Vec<(i64, Option<TaskId>, String)>, StoreError> {
+    shared_only(db)?;
+    let missing = serde_json::to_string(missing).unwrap_or_else(|_| "[]".into());
+    db.prepare_cached(
+        "SELECT id, task_id, CASE WHEN task_id IS NULL THEN '' ELSE event END FROM task_events \
+         WHERE id > ?1 OR id IN \
+           (SELECT CAST(json_array_elements_text(CAST(?2 AS TEXT)::json) AS BIGINT)) \
+         ORDER BY id LIMIT ?3",
+    )?
+    .query_map(params![after, missing, limit], |r| {
+        Ok((
+            r.get(0)?,
+            r.get::<Option<String>>(1)?.map(TaskId),
+            r.get(2)?,
+        ))
+    })?
+    .collect()
+}
+
 /// Asks for a task to stop, from any host: still queued, it is cancelled at once
 /// (returns true); running, its worker cancels it at its next look.
 pub fn request_cancel(db: &Db, id: &TaskId) -> Result<bool, StoreError> {

@@ -8,6 +8,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 mod dashboard;
+mod relay;
 
 use az_os::store::{self, Db, Location, TaskStatus, db::params, tasks};
 use az_os::util::ids::TaskId;
