@@ -349,12 +349,23 @@ pub fn events_since(
     limit: usize,
 ) -> Result<Vec<(i64, Option<TaskId>, String)>, StoreError> {
     shared_only(db)?;
-    let missing = serde_json::to_string(missing).unwrap_or_else(|_| "[]".into());
+    // An array literal, `{1,2,3}`: `= ANY` of it is an index lookup.
+    let missing = format!(
+        "{{{}}}",
+        missing
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     db.prepare_cached(
-        "SELECT id, task_id, CASE WHEN task_id IS NULL THEN '' ELSE event END FROM task_events \
-         WHERE id > ?1 OR id IN \
-           (SELECT CAST(json_array_elements_text(CAST(?2 AS TEXT)::json) AS BIGINT)) \
-         ORDER BY id LIMIT ?3",
+        // Two parts, each on the primary key: an OR of them would scan the table.
+        "SELECT id, task_id, CASE WHEN task_id IS NULL THEN '' ELSE event END FROM (\
+           (SELECT id, task_id, event FROM task_events WHERE id > ?1 ORDER BY id LIMIT ?3) \
+           UNION ALL \
+           (SELECT id, task_id, event FROM task_events \
+             WHERE id <= ?1 AND id = ANY(CAST(CAST(?2 AS TEXT) AS BIGINT[])))\
+         ) e ORDER BY id LIMIT ?3",
     )?
     .query_map(params![after, missing, limit], |r| {
         Ok((
