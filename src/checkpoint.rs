@@ -143,6 +143,27 @@ impl Checkpoints {
         }
     }
 
+    /// Whether a change watcher is worth starting for `workdir`: its index (the
+    /// private one a snapshot of it left, else the user's `.git/index`) holds at least
+    /// `min_files` entries. An unknown count (no snapshot yet outside git) is not.
+    pub fn worth_watching(&self, workdir: &Path, min_files: u64) -> bool {
+        if min_files == 0 {
+            return true;
+        }
+        let Ok(workdir) = repo::canonical(workdir) else {
+            return false;
+        };
+        let private = self.root.join("index").join(repo::workdir_hash(&workdir));
+        let count = repo::index_entries(&private).or_else(|| {
+            workdir
+                .ancestors()
+                .map(|d| d.join(".git"))
+                .find(|g| g.exists())
+                .and_then(|g| repo::index_entries(&g.join("index")))
+        });
+        count.is_some_and(|n| u64::from(n) >= min_files)
+    }
+
     /// Starts a change watcher over `workdir` (inotify: one watch per folder a walk
     /// would list) for [`Self::snapshot_watched`]; call it before the first snapshot it
     /// is to serve (the baseline). It cannot fail: a watcher that could not be set up

@@ -54,6 +54,15 @@ pub fn canonical(workdir: &Path) -> Result<PathBuf, CheckpointError> {
 }
 
 /// A short stable name for a workdir (SHA-256 of its canonical path, 16 hex digits).
+/// How many entries the git index file at `path` holds (its header's count), if it is
+/// one.
+pub fn index_entries(path: &Path) -> Option<u32> {
+    use std::io::Read;
+    let mut head = [0u8; 12];
+    fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    (&head[..4] == b"DIRC").then(|| u32::from_be_bytes([head[8], head[9], head[10], head[11]]))
+}
+
 pub fn workdir_hash(workdir: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     let d = ring::digest::digest(&ring::digest::SHA256, workdir.as_os_str().as_bytes());
@@ -270,4 +279,26 @@ fn index_checksum(index_path: &Path) -> Option<String> {
         s.push_str(&format!("{b:02x}"));
         s
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_says_how_many_entries_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let mut index = repo.index().unwrap();
+        for name in ["a", "b", "c/d"] {
+            let path = dir.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, name).unwrap();
+            index.add_path(Path::new(name)).unwrap();
+        }
+        index.write().unwrap();
+        assert_eq!(index_entries(&dir.path().join(".git/index")), Some(3));
+        assert_eq!(index_entries(&dir.path().join("a")), None, "not an index");
+        assert_eq!(index_entries(&dir.path().join("none")), None);
+    }
 }

@@ -17,6 +17,11 @@ pub struct CheckpointsConfig {
     /// Most content (MB) all tasks' snapshots may hold together; `az-os checkpoint
     /// prune` frees space.
     pub max_total_mb: u64,
+    /// A command turn's snapshot edits the previous one at the paths an inotify watcher
+    /// saw change, instead of walking the workdir, when the workdir's index holds at
+    /// least this many files. Fewer are cheaper to walk than a watcher is to close
+    /// (the kernel waits a grace period, 8–16 ms here). 0 always watches.
+    pub watch_min_files: u64,
 }
 
 impl Default for CheckpointsConfig {
@@ -26,6 +31,7 @@ impl Default for CheckpointsConfig {
             max_file_mb: 20,
             max_task_mb: 200,
             max_total_mb: 2048,
+            watch_min_files: 2500,
         }
     }
 }

@@ -7,7 +7,9 @@
 //! A turn that ran a command is snapshotted with a change watcher (inotify over the
 //! workdir, started with the task's first snapshot and closed when the task ends): the
 //! previous checkpoint's tree is edited at the paths that changed, and the work tree is
-//! walked only when the watcher cannot be sure it saw every change.
+//! walked only when the watcher cannot be sure it saw every change. Only in a workdir
+//! whose index holds `[checkpoints] watch_min_files` or more: closing a watcher makes the
+//! kernel wait a grace period (8–16 ms measured), more than walking a small workdir.
 //!
 //! libgit2 runs on `spawn_blocking`. A failure to checkpoint is a warning in the
 //! task's log, never a task failure.
@@ -36,6 +38,10 @@ pub struct Snapshots {
     /// first of them (the baseline, or the first after a resume), dropped with this.
     /// Out of here while a snapshot uses it on a blocking thread.
     watcher: Option<Watcher>,
+    /// `[checkpoints] watch_min_files`.
+    watch_min_files: u64,
+    /// Whether command turns are watched (decided at the first, from the index's size).
+    watching: Option<bool>,
 }
 
 impl Snapshots {
@@ -51,6 +57,8 @@ impl Snapshots {
             pending: false,
             written: None,
             watcher: None,
+            watch_min_files: cfg.watch_min_files,
+            watching: None,
         }
     }
 
@@ -156,19 +164,31 @@ impl Snapshots {
             self.caps,
         );
         let watcher = self.watcher.take();
+        let (min_files, watching) = (self.watch_min_files, self.watching);
         let done = tokio::task::spawn_blocking(move || {
             if let Some(paths) = written {
                 let taken = store.snapshot_known(&task, turn, &workdir, caps, &paths);
-                return (taken.map(|s| (s, None)), watcher);
+                return (taken.map(|s| (s, None)), watcher, watching);
+            }
+            // A small workdir is walked: cheaper than a watcher is to close.
+            let watching = watching.unwrap_or_else(|| store.worth_watching(&workdir, min_files));
+            if !watching {
+                let taken = store.snapshot(&task, turn, &workdir, caps);
+                return (taken.map(|s| (s, None)), None, Some(false));
             }
             let mut w = watcher.unwrap_or_else(|| store.watch(&workdir));
             let taken = store.snapshot_watched(&task, turn, &workdir, caps, &mut w);
-            (taken.map(|(s, route)| (s, Some(route))), Some(w))
+            (
+                taken.map(|(s, route)| (s, Some(route))),
+                Some(w),
+                Some(true),
+            )
         })
         .await;
         let done = match done {
-            Ok((taken, watcher)) => {
+            Ok((taken, watcher, watching)) => {
                 self.watcher = watcher;
+                self.watching = watching;
                 Ok(taken)
             }
             Err(e) => Err(e),

@@ -18,10 +18,16 @@ fn tools(name: &str, args: &Value) -> Reply {
     }
 }
 
-/// Runs one task whose turns are `replies`; returns its id.
+/// Runs one task whose turns are `replies`, its command turns watched whatever the
+/// workdir's size; returns its id.
 fn run_task(env: &TestEnv, replies: Vec<Reply>) -> String {
+    run_task_with(env, replies, "[checkpoints]\nwatch_min_files = 0\n")
+}
+
+/// [`run_task`] with `config` at the head of config.toml.
+fn run_task_with(env: &TestEnv, replies: Vec<Reply>, config: &str) -> String {
     let fake = FakeProvider::start(replies);
-    env.config("openai", &fake.base_url(), "");
+    env.config("openai", &fake.base_url(), config);
     let out = env
         .cmd()
         .args([
@@ -44,6 +50,50 @@ fn run_task(env: &TestEnv, replies: Vec<Reply>) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     events[0]["task_id"].as_str().unwrap().to_owned()
+}
+
+/// A workdir smaller than `[checkpoints] watch_min_files` (2,500 by default) is walked
+/// after a command: closing a change watcher costs more than walking it. The checkpoint
+/// is the same.
+#[test]
+fn a_small_workdir_is_walked_not_watched_by_default() {
+    let env = TestEnv::new();
+    let w = env.work().canonicalize().unwrap();
+    git(&w, &["init", "-q", "-b", "main"]);
+    std::fs::write(w.join("keep.txt"), "original\n").unwrap();
+    git(&w, &["add", "."]);
+    git(&w, &["commit", "-qm", "init"]);
+    let id = run_task_with(
+        &env,
+        vec![
+            tools(
+                "execute_command",
+                &json!({"command": "printf 'by the shell\\n' > keep.txt"}),
+            ),
+            Reply::Text("done".into()),
+        ],
+        "",
+    );
+    let logged: String = env
+        .conn()
+        .query_row(
+            "SELECT message FROM task_logs WHERE kind = 'snapshot' AND turn = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        logged,
+        format!("checkpoint {id}.1"),
+        "walked, nothing to say"
+    );
+    let out = env
+        .cmd()
+        .args(["checkpoint", "diff", &format!("{id}.1")])
+        .output()
+        .unwrap();
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(diff.contains("+by the shell"), "{diff}");
 }
 
 #[test]
