@@ -92,6 +92,7 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
         settings.defaults.budget_usd_per_task,
     );
     model.memory.index_home = Some(ctx.home.root().to_path_buf());
+    model.queue.shared = shared;
     if settings.usable_models().next().is_none() {
         model.setup_hint = Some(setup_hint(ctx.home.config_file()));
     }

@@ -125,6 +125,9 @@ pub struct QueueState {
     pub height: usize,
     /// Wall-clock seconds of the last message, for running times and the spinner.
     pub now: f64,
+    /// The tasks are on the shared queue (PostgreSQL store): workers run them, and the
+    /// pane shows every host's.
+    pub shared: bool,
 }
 
 impl QueueState {
@@ -380,16 +383,21 @@ impl Widget for QueuePane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let s = self.state;
         let th = self.theme;
-        let title = match s.filter {
+        let mut title = match s.filter {
             Some(f) => format!("Tasks {}/{} · {}", s.len(), s.total(), f.as_str()),
             None => format!("Tasks {}", s.total()),
         };
+        if s.shared {
+            title.push_str(" · shared queue");
+        }
         let hint = format!("sort: {}", s.sort.label());
         let block = frame(&title, &hint, self.focused, th);
         let inner = block.inner(area);
         block.render(area, buf);
         if s.is_empty() {
-            let msg = if s.total() == 0 {
+            let msg = if s.total() == 0 && s.shared {
+                "No tasks yet: type one below and press Enter; a worker (az-os worker) runs it."
+            } else if s.total() == 0 {
                 "No tasks yet: type one below and press Enter."
             } else {
                 "No task matches the filter (f)."

@@ -109,6 +109,7 @@ fn the_dashboard_queues_for_workers_and_follows_every_hosts_tasks() {
     assert_eq!(m.health.workers[0].kind, "worker");
     assert_eq!(m.health.workers[0].level, az_os::health::Level::Healthy);
     assert!(shown.contains("worker:"), "{shown}");
+    assert!(shown.contains("Tasks 2 · shared queue"), "{shown}");
 }
 
 /// The dashboard's run: `TYPED` typed and entered, until the work is done; the model
@@ -138,7 +139,8 @@ async fn dashboard(store: StoreHandle, settings: Settings, workdir: &Path) -> (M
         config_max_turns: 5,
     };
     let keymap = Keymap::parse(DEFAULT_KEYMAP, "default").unwrap();
-    let model = Model::new(keymap, Theme::named("default").unwrap(), defaults, 5.0, 0.5);
+    let mut model = Model::new(keymap, Theme::named("default").unwrap(), defaults, 5.0, 0.5);
+    model.queue.shared = true; // as `tui::run` sets it on the shared store
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     let mut clipboard = |_: &str| Ok(String::new());
     let run = run_loop(
