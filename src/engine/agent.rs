@@ -101,6 +101,50 @@ impl Runner {
     pub fn max_cooldown(&self) -> Duration {
         Duration::from_secs(self.settings.routing.breaker_max_cooldown_s)
     }
+
+    /// Sends `event` of task `id` to the front end (a closed channel: it has gone).
+    pub fn emit(&self, id: &TaskId, event: Event) {
+        let _ = self.events.send(EngineEvent::task(id, event));
+    }
+
+    /// Sends a failure of task `id` (or of the engine, `None`) that trying again will
+    /// not mend; `category` is its class (`usage`, `database`, …).
+    pub fn error(&self, id: Option<&TaskId>, message: String, category: &str) {
+        let event = Event::Error {
+            message,
+            category: category.into(),
+            retryable: false,
+        };
+        let _ = self.events.send(match id {
+            Some(id) => EngineEvent::task(id, event),
+            None => EngineEvent::global(event),
+        });
+    }
+
+    /// The `task_finished` of a task that ended without running (refused, cancelled
+    /// while queued, its worker gone).
+    pub fn emit_unrun(&self, id: &TaskId, status: TaskStatus, error: Option<String>) {
+        self.emit(
+            id,
+            Event::TaskFinished {
+                status,
+                result: None,
+                turns: 0,
+                cost_usd: 0.0,
+                duration_ms: 0,
+                error,
+            },
+        );
+    }
+
+    /// The engine's last steps: every MCP server's process stopped and waited for (none
+    /// outlives the engine), everything posted to the store written, the audit log
+    /// flushed.
+    pub async fn close(&self) {
+        self.mcp.shutdown().await;
+        let _ = self.store.call(|_| Ok(())).await;
+        self.audit.flush().await;
+    }
 }
 
 /// How a run ended, before it is written down.

@@ -115,20 +115,18 @@ pub type Work = fn(
     tokio_util::sync::CancellationToken,
 ) -> futures_util::future::BoxFuture<'static, ()>;
 
+/// A started engine: the handle for commands and queries, the receiver of its events,
+/// and its task (done once it has shut down).
+pub type Started = (
+    EngineHandle,
+    mpsc::UnboundedReceiver<EngineEvent>,
+    JoinHandle<()>,
+);
+
 /// Starts the engine on the current tokio runtime. Events arrive on the returned
 /// receiver until the engine has shut down and every worker is done; the join
 /// handle completes at the same time.
-pub fn start(
-    config: EngineConfig,
-    store: StoreHandle,
-) -> Result<
-    (
-        EngineHandle,
-        mpsc::UnboundedReceiver<EngineEvent>,
-        JoinHandle<()>,
-    ),
-    llm::LlmError,
-> {
+pub fn start(config: EngineConfig, store: StoreHandle) -> Result<Started, llm::LlmError> {
     start_with(config, store, |runner, id, cancel| {
         Box::pin(super::agent::run_task(runner, id, cancel))
     })
@@ -137,17 +135,7 @@ pub fn start(
 /// Starts the engine of a front end on the shared store (PostgreSQL): it runs no task
 /// itself but puts them on the shared queue for `az-os worker`s and follows every task
 /// queued or running there (`engine::remote`). Same handle and events as [`start`].
-pub fn start_on_queue(
-    config: EngineConfig,
-    store: StoreHandle,
-) -> Result<
-    (
-        EngineHandle,
-        mpsc::UnboundedReceiver<EngineEvent>,
-        JoinHandle<()>,
-    ),
-    llm::LlmError,
-> {
+pub fn start_on_queue(config: EngineConfig, store: StoreHandle) -> Result<Started, llm::LlmError> {
     let (runner, monitor, cmd_rx, ev_rx, handle) = parts(config, store)?;
     let remote = super::remote::Remote::new(runner, monitor);
     let join = tokio::spawn(remote.run(cmd_rx));
@@ -160,14 +148,7 @@ pub fn start_with(
     config: EngineConfig,
     store: StoreHandle,
     work: Work,
-) -> Result<
-    (
-        EngineHandle,
-        mpsc::UnboundedReceiver<EngineEvent>,
-        JoinHandle<()>,
-    ),
-    llm::LlmError,
-> {
+) -> Result<Started, llm::LlmError> {
     let jobs = config.jobs.max(1);
     let (runner, monitor, cmd_rx, ev_rx, handle) = parts(config, store)?;
     let scheduler = Scheduler::new(runner, jobs, monitor, work);

@@ -64,25 +64,7 @@ impl Remote {
             }
         }
         drop(self.monitor);
-        self.runner.mcp.shutdown().await;
-        let _ = self.runner.store.call(|_| Ok(())).await;
-        self.runner.audit.flush().await;
-    }
-
-    fn emit(&self, id: &TaskId, event: Event) {
-        let _ = self.runner.events.send(EngineEvent::task(id, event));
-    }
-
-    fn error(&self, id: Option<&TaskId>, message: String, category: &str) {
-        let event = Event::Error {
-            message,
-            category: category.into(),
-            retryable: false,
-        };
-        let _ = self.runner.events.send(match id {
-            Some(id) => EngineEvent::task(id, event),
-            None => EngineEvent::global(event),
-        });
+        self.runner.close().await;
     }
 
     async fn handle(&mut self, cmd: Command) {
@@ -91,14 +73,14 @@ impl Remote {
             Command::Retry { id } => self.retry(id).await,
             Command::Resume { id, overrides } => self.resume(id, overrides).await,
             Command::Cancel { id } => self.cancel(id).await,
-            Command::Run { id } => self.error(
+            Command::Run { id } => self.runner.error(
                 Some(&id),
                 "this az-os follows the shared queue and runs no task itself; \
                  `az-os worker` runs them"
                     .into(),
                 "usage",
             ),
-            Command::Approve { id, .. } => self.error(
+            Command::Approve { id, .. } => self.runner.error(
                 Some(&id),
                 "no approval waits here: tasks on the shared queue run on workers, which \
                  approve commands by their --yes (or refuse them)"
@@ -113,8 +95,8 @@ impl Remote {
         let new = match new_task(&self.runner.settings, &id, &spec) {
             Ok(new) => new,
             Err(msg) => {
-                self.error(Some(&id), msg.clone(), "usage");
-                self.finished(&id, msg);
+                self.runner.error(Some(&id), msg.clone(), "usage");
+                self.runner.emit_unrun(&id, TaskStatus::Failed, Some(msg));
                 return;
             }
         };
@@ -125,7 +107,7 @@ impl Remote {
             .await
         {
             Ok(_) => {
-                self.emit(
+                self.runner.emit(
                     &id,
                     Event::TaskQueued {
                         description: spec.description,
@@ -134,25 +116,12 @@ impl Remote {
                 self.follower.follow(id);
             }
             Err(e) => {
-                self.error(Some(&id), format!("cannot queue the task: {e}"), "database");
-                self.finished(&id, e.to_string());
+                self.runner
+                    .error(Some(&id), format!("cannot queue the task: {e}"), "database");
+                self.runner
+                    .emit_unrun(&id, TaskStatus::Failed, Some(e.to_string()));
             }
         }
-    }
-
-    /// A task that never got on the queue ends failed.
-    fn finished(&self, id: &TaskId, error: String) {
-        self.emit(
-            id,
-            Event::TaskFinished {
-                status: TaskStatus::Failed,
-                result: None,
-                turns: 0,
-                cost_usd: 0.0,
-                duration_ms: 0,
-                error: Some(error),
-            },
-        );
     }
 
     async fn retry(&mut self, id: TaskId) {
@@ -188,7 +157,7 @@ impl Remote {
 
     async fn resume(&mut self, id: TaskId, overrides: Overrides) {
         if let Err(msg) = super::scheduler::check_overrides(&self.runner.settings, &overrides) {
-            self.error(Some(&id), msg, "usage");
+            self.runner.error(Some(&id), msg, "usage");
             return;
         }
         let lookup = id.clone();
@@ -216,11 +185,11 @@ impl Remote {
     fn requeued(&mut self, id: TaskId, r: Result<Result<String, String>, StoreError>) {
         match r {
             Ok(Ok(description)) => {
-                self.emit(&id, Event::TaskQueued { description });
+                self.runner.emit(&id, Event::TaskQueued { description });
                 self.follower.follow(id);
             }
-            Ok(Err(msg)) => self.error(Some(&id), msg, "usage"),
-            Err(e) => self.error(Some(&id), e.to_string(), "database"),
+            Ok(Err(msg)) => self.runner.error(Some(&id), msg, "usage"),
+            Err(e) => self.runner.error(Some(&id), e.to_string(), "database"),
         }
     }
 
@@ -234,13 +203,13 @@ impl Remote {
         {
             // Still queued: cancelled now; the follower says so from the row.
             Ok(true) => {}
-            Ok(false) => self.emit(
+            Ok(false) => self.runner.emit(
                 &id,
                 Event::Notice {
                     message: format!("asked task {id}'s worker to stop it"),
                 },
             ),
-            Err(e) => self.error(Some(&id), e.to_string(), "database"),
+            Err(e) => self.runner.error(Some(&id), e.to_string(), "database"),
         }
     }
 
@@ -257,7 +226,7 @@ impl Remote {
         };
         for row in rows {
             if !self.follower.follows(&row.id) {
-                self.emit(
+                self.runner.emit(
                     &row.id,
                     Event::TaskQueued {
                         description: row.description.clone(),
@@ -277,7 +246,7 @@ impl Remote {
             Err(e) => {
                 // Said once; the follower goes on trying, and the tasks go on meanwhile.
                 if !std::mem::replace(&mut self.down_said, true) {
-                    self.error(
+                    self.runner.error(
                         None,
                         format!("cannot follow the shared queue: {e}; still trying"),
                         "database",

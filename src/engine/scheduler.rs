@@ -131,27 +131,7 @@ impl Scheduler {
             }
         }
         drop(self.monitor);
-        // Every MCP server's process is stopped and waited for: none outlives the engine.
-        self.runner.mcp.shutdown().await;
-        // Everything posted to the store is written before the engine reports done.
-        let _ = self.runner.store.call(|_| Ok(())).await;
-        self.runner.audit.flush().await;
-    }
-
-    fn emit(&self, id: &TaskId, event: Event) {
-        let _ = self.runner.events.send(EngineEvent::task(id, event));
-    }
-
-    fn error(&self, id: Option<&TaskId>, message: String, category: &str) {
-        let event = Event::Error {
-            message,
-            category: category.into(),
-            retryable: false,
-        };
-        let _ = self.runner.events.send(match id {
-            Some(id) => EngineEvent::task(id, event),
-            None => EngineEvent::global(event),
-        });
+        self.runner.close().await;
     }
 
     async fn recover(&self) {
@@ -170,7 +150,7 @@ impl Scheduler {
                     ),
                 }));
             }
-            Err(e) => self.error(None, e.to_string(), "database"),
+            Err(e) => self.runner.error(None, e.to_string(), "database"),
         }
     }
 
@@ -187,7 +167,7 @@ impl Scheduler {
                 decision,
             } => {
                 if let Err(msg) = self.runner.answer(&id, &request_id, decision) {
-                    self.error(Some(&id), msg, "usage");
+                    self.runner.error(Some(&id), msg, "usage");
                 }
             }
             Command::Shutdown { cancel_running } => self.stop(cancel_running).await,
@@ -196,7 +176,7 @@ impl Scheduler {
 
     async fn submit(&mut self, id: TaskId, spec: TaskSpec) {
         if self.stopping {
-            self.error(
+            self.runner.error(
                 Some(&id),
                 "the engine is shutting down; task not queued".into(),
                 "engine",
@@ -206,8 +186,8 @@ impl Scheduler {
         let new = match new_task(&self.runner.settings, &id, &spec) {
             Ok(new) => new,
             Err(msg) => {
-                self.error(Some(&id), msg.clone(), "usage");
-                self.emit_finished(&id, TaskStatus::Failed, Some(msg));
+                self.runner.error(Some(&id), msg.clone(), "usage");
+                self.runner.emit_unrun(&id, TaskStatus::Failed, Some(msg));
                 return;
             }
         };
@@ -218,7 +198,7 @@ impl Scheduler {
             .await
         {
             Ok(_) => {
-                self.emit(
+                self.runner.emit(
                     &id,
                     Event::TaskQueued {
                         description: spec.description,
@@ -228,8 +208,10 @@ impl Scheduler {
                 self.fill();
             }
             Err(e) => {
-                self.error(Some(&id), format!("cannot queue the task: {e}"), "database");
-                self.emit_finished(&id, TaskStatus::Failed, Some(e.to_string()));
+                self.runner
+                    .error(Some(&id), format!("cannot queue the task: {e}"), "database");
+                self.runner
+                    .emit_unrun(&id, TaskStatus::Failed, Some(e.to_string()));
             }
         }
     }
@@ -256,9 +238,9 @@ impl Scheduler {
             })
             .await;
         match result {
-            Ok(Err(msg)) => self.error(Some(&id), msg, "filesystem"),
+            Ok(Err(msg)) => self.runner.error(Some(&id), msg, "filesystem"),
             Ok(Ok(t)) => self.requeued(id, t.description, None),
-            Err(e) => self.error(Some(&id), e.to_string(), "usage"),
+            Err(e) => self.runner.error(Some(&id), e.to_string(), "usage"),
         }
     }
 
@@ -266,7 +248,7 @@ impl Scheduler {
     fn busy(&self, id: &TaskId) -> bool {
         let busy = self.running.contains_key(id) || self.queue.contains(id);
         if busy {
-            self.error(
+            self.runner.error(
                 Some(id),
                 format!("task {id} is still queued or running"),
                 "usage",
@@ -277,9 +259,9 @@ impl Scheduler {
 
     /// A stored task queued again (retry, resume): announced, with `notice` if any.
     fn requeued(&mut self, id: TaskId, description: String, notice: Option<String>) {
-        self.emit(&id, Event::TaskQueued { description });
+        self.runner.emit(&id, Event::TaskQueued { description });
         if let Some(message) = notice {
-            self.emit(&id, Event::Notice { message });
+            self.runner.emit(&id, Event::Notice { message });
         }
         self.queue.push_back(id);
         self.fill();
@@ -292,7 +274,7 @@ impl Scheduler {
             return;
         }
         if let Err(msg) = check_overrides(&self.runner.settings, &overrides) {
-            self.error(Some(&id), msg, "usage");
+            self.runner.error(Some(&id), msg, "usage");
             return;
         }
         let lookup = id.clone();
@@ -334,8 +316,8 @@ impl Scheduler {
                 });
                 self.requeued(id, t.description, notice);
             }
-            Ok(Err(msg)) => self.error(Some(&id), msg, "usage"),
-            Err(e) => self.error(Some(&id), e.to_string(), "usage"),
+            Ok(Err(msg)) => self.runner.error(Some(&id), msg, "usage"),
+            Err(e) => self.runner.error(Some(&id), e.to_string(), "usage"),
         }
     }
 
@@ -354,13 +336,15 @@ impl Scheduler {
             Ok(Some(t)) if t.status == TaskStatus::Pending => {
                 self.requeued(id, t.description, None);
             }
-            Ok(Some(t)) => self.error(
+            Ok(Some(t)) => self.runner.error(
                 Some(&id),
                 format!("task {id} is {}, not waiting to run", t.status.as_str()),
                 "usage",
             ),
-            Ok(None) => self.error(Some(&id), format!("no task {id}"), "usage"),
-            Err(e) => self.error(Some(&id), e.to_string(), "database"),
+            Ok(None) => self
+                .runner
+                .error(Some(&id), format!("no task {id}"), "usage"),
+            Err(e) => self.runner.error(Some(&id), e.to_string(), "database"),
         }
     }
 
@@ -405,26 +389,12 @@ impl Scheduler {
             })
             .await;
         if let Err(e) = r {
-            self.error(Some(id), e.to_string(), "database");
+            self.runner.error(Some(id), e.to_string(), "database");
         }
-        self.emit_finished(
+        self.runner.emit_unrun(
             id,
             TaskStatus::Cancelled,
             Some("cancelled before it started".into()),
-        );
-    }
-
-    fn emit_finished(&self, id: &TaskId, status: TaskStatus, error: Option<String>) {
-        self.emit(
-            id,
-            Event::TaskFinished {
-                status,
-                result: None,
-                turns: 0,
-                cost_usd: 0.0,
-                duration_ms: 0,
-                error,
-            },
         );
     }
 
@@ -444,10 +414,11 @@ impl Scheduler {
             .call(move |c| tasks::finish(c, &tid, TaskStatus::Failed, None, Some(why)))
             .await;
         if let Err(e) = r {
-            self.error(Some(id), e.to_string(), "database");
+            self.runner.error(Some(id), e.to_string(), "database");
         }
-        self.error(Some(id), why.to_owned(), "internal");
-        self.emit_finished(id, TaskStatus::Failed, Some(why.to_owned()));
+        self.runner.error(Some(id), why.to_owned(), "internal");
+        self.runner
+            .emit_unrun(id, TaskStatus::Failed, Some(why.to_owned()));
     }
 
     /// Starts queued tasks while workers are free.

@@ -18,6 +18,17 @@ fn tools(name: &str, args: &Value) -> Reply {
     }
 }
 
+/// What the task's log says of the snapshot of `turn`.
+fn snapshot_log(env: &TestEnv, turn: u32) -> String {
+    env.conn()
+        .query_row(
+            "SELECT message FROM task_logs WHERE kind = 'snapshot' AND turn = ?1",
+            az_os::store::db::params![turn],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 /// Runs one task whose turns are `replies`, its command turns watched whatever the
 /// workdir's size; returns its id.
 fn run_task(env: &TestEnv, replies: Vec<Reply>) -> String {
@@ -74,14 +85,7 @@ fn a_small_workdir_is_walked_not_watched_by_default() {
         ],
         "",
     );
-    let logged: String = env
-        .conn()
-        .query_row(
-            "SELECT message FROM task_logs WHERE kind = 'snapshot' AND turn = 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let logged = snapshot_log(&env, 1);
     assert_eq!(
         logged,
         format!("checkpoint {id}.1"),
@@ -140,14 +144,7 @@ fn a_shell_commands_changes_are_rolled_back_and_git_is_untouched() {
         "baseline, the command's turn, the write's; no read-only turn"
     );
     // The command's turn was snapshotted from the watcher started with the baseline.
-    let logged: String = env
-        .conn()
-        .query_row(
-            "SELECT message FROM task_logs WHERE kind = 'snapshot' AND turn = 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let logged = snapshot_log(&env, 1);
     assert_eq!(
         logged,
         format!("checkpoint {id}.1 (4 changed paths watched)"),
