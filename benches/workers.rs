@@ -12,7 +12,8 @@
 //! - provider rate limits held across workers: 3 workers sharing a model's 300
 //!   requests a minute, 330 tasks (about 70 s), against a fake provider that answers
 //!   429 beyond 300 in any sliding minute: how many 429s came back
-//!   (`AZ_OS_BENCH_SKIP_RATE=1` skips it).
+//!   (`AZ_OS_BENCH_SKIP_RATE=1` skips it; `AZ_OS_BENCH_PARTS=claims,events,queue,sqlite,rate`
+//!   runs only the parts listed).
 //!
 //! Needs a PostgreSQL server: `AZ_OS_TEST_PG_URL`, or one started here with
 //! scripts/pg-server.sh (and stopped at the end). `AZ_OS_BENCH_TASKS=N` changes 1,000.
@@ -417,19 +418,36 @@ fn claims(server: &Server, n: usize) {
     report_ms("claim, 3 claimers over 1,000 queued", all);
 }
 
+/// Whether part `name` runs: all of them unless `AZ_OS_BENCH_PARTS` lists some
+/// (comma-separated: claims, events, queue, sqlite, rate).
+fn part(name: &str) -> bool {
+    match std::env::var("AZ_OS_BENCH_PARTS") {
+        Ok(parts) => parts.split(',').any(|p| p.trim() == name),
+        Err(_) => name != "rate" || std::env::var_os("AZ_OS_BENCH_SKIP_RATE").is_none(),
+    }
+}
+
 fn main() {
     let n: usize = std::env::var("AZ_OS_BENCH_TASKS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     let server = Server::start();
-    claims(&server, 1000);
+    if part("claims") {
+        claims(&server, 1000);
+    }
     // As many tasks as the workers' slots (3 x 8): how late events are when the queue
     // is busy but the machine is not saturated.
-    queue_through_workers(&server, 24);
-    queue_through_workers(&server, n);
-    one_batch_on_sqlite(n);
-    if std::env::var_os("AZ_OS_BENCH_SKIP_RATE").is_none() {
+    if part("events") {
+        queue_through_workers(&server, 24);
+    }
+    if part("queue") {
+        queue_through_workers(&server, n);
+    }
+    if part("sqlite") {
+        one_batch_on_sqlite(n);
+    }
+    if part("rate") {
         rate_limits(&server, 330);
     }
 }

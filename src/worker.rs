@@ -7,8 +7,8 @@
 //! prints events as `--batch run` does.
 //!
 //! The engine's store connections (a lane per job, up to eight: tasks, logs, ledger)
-//! and this loop's own (claims, heartbeats, events), so a claim never waits behind the
-//! engine's writes.
+//! and this loop's own two (claims and heartbeats; the events it publishes), so a claim
+//! never waits behind the engine's writes or the events.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -58,6 +58,8 @@ pub fn run_command(ctx: &Ctx, args: WorkerArgs) -> Result<i32> {
         conns.push(crate::store::open_at(&at).map_err(|e| usage(e.to_string()))?);
     }
     let control = StoreHandle::open_at(&at).map_err(|e| usage(e.to_string()))?;
+    // Events for followers on a connection of their own: a claim never waits behind them.
+    let published = StoreHandle::open_at(&at).map_err(|e| usage(e.to_string()))?;
     let me = crate::store::owner::Owner::me();
     let host = me.host.clone().unwrap_or_else(|| "localhost".into());
     let worker = Worker {
@@ -113,11 +115,17 @@ pub fn run_command(ctx: &Ctx, args: WorkerArgs) -> Result<i32> {
             jobs,
             worker.serves.join(", ")
         ));
-        let code = serve(&worker, &control, &handle, events, &mut printer, jobs).await;
+        let stores = Stores {
+            control: &control,
+            published: &published,
+        };
+        let code = serve(&worker, &stores, &handle, events, &mut printer, jobs).await;
         let _ = handle.send(Command::Shutdown {
             cancel_running: false,
         });
         let _ = join.await;
+        // The last events reach the followers before the worker says it stopped.
+        published.settled().await;
         let id = worker.id.clone();
         if let Err(e) = control.call(move |c| queue::stopped(c, &id)).await {
             tracing::warn!("cannot record that the worker stopped: {e}");
@@ -148,7 +156,8 @@ fn served(dirs: Vec<PathBuf>) -> Result<Vec<String>> {
         .collect()
 }
 
-/// Claims queued tasks while slots are free, and hands each to the engine.
+/// Claims as many queued tasks as slots are free (one statement), and hands each to
+/// the engine.
 async fn fill(
     worker: &Worker,
     control: &StoreHandle,
@@ -156,29 +165,41 @@ async fn fill(
     running: &mut HashSet<TaskId>,
     jobs: usize,
 ) -> Result<()> {
-    while running.len() < jobs {
-        let (id, serves) = (worker.id.clone(), worker.serves.clone());
-        match control.call(move |c| queue::claim(c, &id, &serves)).await {
-            Ok(Some(task)) => {
+    if running.len() >= jobs {
+        return Ok(());
+    }
+    let (id, serves, free) = (
+        worker.id.clone(),
+        worker.serves.clone(),
+        jobs - running.len(),
+    );
+    match control
+        .call(move |c| queue::claim_many(c, &id, &serves, free))
+        .await
+    {
+        Ok(tasks) => {
+            for task in tasks {
                 running.insert(task.clone());
                 handle
                     .send(Command::Run { id: task })
                     .map_err(|e| eyre!(e))?;
             }
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!("worker: cannot claim a task: {e}");
-                break;
-            }
         }
+        Err(e) => tracing::warn!("worker: cannot claim a task: {e}"),
     }
     Ok(())
+}
+
+/// A worker's own connections: claims and heartbeats, and the events it publishes.
+struct Stores<'a> {
+    control: &'a StoreHandle,
+    published: &'a StoreHandle,
 }
 
 /// The worker's loop until it is stopped: returns the exit code.
 async fn serve(
     worker: &Worker,
-    control: &StoreHandle,
+    stores: &Stores<'_>,
     handle: &engine::EngineHandle,
     mut events: tokio::sync::mpsc::UnboundedReceiver<EngineEvent>,
     printer: &mut Printer,
@@ -210,22 +231,25 @@ async fn serve(
                         serde_json::to_string(ev).unwrap_or_default(),
                     ));
                 }
-                control.post("task events", move |c| queue::append_events(c, &rows));
+                stores
+                    .published
+                    .post("task events", move |c| queue::append_events(c, &rows));
                 if let Some(code) = draining {
                     if running.is_empty() {
                         return Ok(code);
                     }
                 } else if running.len() < jobs {
                     // A slot freed: take the next task now rather than at the next poll.
-                    fill(worker, control, handle, &mut running, jobs).await?;
+                    fill(worker, stores.control, handle, &mut running, jobs).await?;
                 }
             }
             _ = poll.tick(), if draining.is_none() => {
-                fill(worker, control, handle, &mut running, jobs).await?;
+                fill(worker, stores.control, handle, &mut running, jobs).await?;
             }
             _ = beat.tick() => {
                 let id = worker.id.clone();
-                let beat = control
+                let beat = stores
+                    .control
                     .call(move |c| {
                         queue::heartbeat(c, &id)?;
                         crate::store::owner::reconcile(c)?;

@@ -142,7 +142,7 @@ impl Runner {
     /// flushed.
     pub async fn close(&self) {
         self.mcp.shutdown().await;
-        let _ = self.store.call(|_| Ok(())).await;
+        self.store.settled().await;
         self.audit.flush().await;
     }
 }
@@ -315,6 +315,8 @@ async fn turns(
 
     let mut snaps = snapshot::Snapshots::new(runner, ctx.workdir);
     let mut turn = st.turns;
+    // The row was read as the task started (a cancel from elsewhere stops the start).
+    let mut row_checked = true;
     if turn > 0 {
         // Resumed after a completed turn.
         snaps.resume(rec, turn).await;
@@ -331,7 +333,9 @@ async fn turns(
                 Err(e) => return call_ending(e),
             }
         }
-        if cancel.is_cancelled() || cancelled_elsewhere(rec.store(), &task.id).await {
+        if cancel.is_cancelled()
+            || cancelled_elsewhere(rec.store(), &task.id, &mut row_checked).await
+        {
             return cancelled();
         }
         rec.event(
@@ -489,8 +493,11 @@ fn reflect(rec: &Recorder, turn: u32, max_turns: u32, summary: &str) {
 }
 
 /// `az-os tasks cancel` from another process marks the row; the runner sees it
-/// at the next turn.
-async fn cancelled_elsewhere(store: &StoreHandle, id: &TaskId) -> bool {
+/// at the next turn. Not read when `row_checked` (the start just did; cleared here).
+async fn cancelled_elsewhere(store: &StoreHandle, id: &TaskId, row_checked: &mut bool) -> bool {
+    if std::mem::take(row_checked) {
+        return false;
+    }
     let id = id.clone();
     matches!(
         store.call(move |c| tasks::get(c, &id)).await,

@@ -327,9 +327,11 @@ impl Scheduler {
             return;
         }
         let lookup = id.clone();
+        // On the task's lane: the default one is busy with every task's start.
         match self
             .runner
             .store
+            .lane(id.as_str())
             .call(move |c| tasks::get(c, &lookup))
             .await
         {

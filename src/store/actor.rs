@@ -7,6 +7,11 @@
 //! have several lanes, each a connection on a thread of its own ([`StoreHandle::lanes`]);
 //! a task's writes go down one lane ([`StoreHandle::lane`]), so they keep their order
 //! while other tasks' writes go down others.
+//!
+//! Log lines ([`StoreHandle::log`]) of every task go down the last lane, and a lane
+//! writes the lines waiting on it with one statement: under load a lane's queue holds
+//! several, and each statement saved is a round trip. [`StoreHandle::logs_written`] waits
+//! for the lines said so far (a task's end is recorded after its lines).
 
 use std::path::Path;
 use std::sync::{Arc, mpsc};
@@ -16,7 +21,12 @@ use tokio::sync::oneshot;
 
 use super::StoreError;
 
-type Job = Box<dyn FnOnce(&mut Db) + Send>;
+/// What a lane does next: run a closure, or write a log line (consecutive lines are
+/// written together).
+enum Job {
+    Run(Box<dyn FnOnce(&mut Db) + Send>),
+    Log(super::logs::NewLine),
+}
 
 /// A cheap, clonable handle to the store thread (one lane of the store).
 #[derive(Clone)]
@@ -64,12 +74,7 @@ impl StoreHandle {
             let (tx, rx) = mpsc::channel::<Job>();
             std::thread::Builder::new()
                 .name(format!("az-os-store-{i}"))
-                .spawn(move || {
-                    // Ends when every handle is dropped.
-                    while let Ok(job) = rx.recv() {
-                        job(&mut conn);
-                    }
-                })
+                .spawn(move || serve(&rx, &mut conn))
                 .map_or_else(
                     |e| tracing::error!("cannot start the store thread: {e}"),
                     |_| (),
@@ -109,17 +114,51 @@ impl StoreHandle {
         }
     }
 
+    /// The lane log lines take: the last (the first is the default lane, which the
+    /// engine's own reads take).
+    fn log_lane(&self) -> &mpsc::Sender<Job> {
+        &self.lanes[self.lanes.len() - 1]
+    }
+
+    /// Queues a log line without waiting; lines are written in the order they are said
+    /// (on the last lane, whichever lane their task's other writes take).
+    pub fn log(&self, line: super::logs::NewLine) {
+        if self.log_lane().send(Job::Log(line)).is_err() {
+            tracing::error!("store: log line dropped, the store thread has stopped");
+        }
+    }
+
+    /// Waits until every log line queued before this call is written.
+    pub async fn logs_written(&self) {
+        let lane = Self {
+            tx: self.log_lane().clone(),
+            lanes: self.lanes.clone(),
+        };
+        let _ = lane.call(|_| Ok(())).await;
+    }
+
+    /// Waits until every lane has run what was queued on it before this call.
+    pub async fn settled(&self) {
+        for tx in self.lanes.iter() {
+            let lane = Self {
+                tx: tx.clone(),
+                lanes: self.lanes.clone(),
+            };
+            let _ = lane.call(|_| Ok(())).await;
+        }
+    }
+
     /// Queues `f` on the store thread without waiting. Jobs run in the order they
     /// are posted, so log lines keep their order; failures are logged.
     pub fn post<F>(&self, what: &'static str, f: F)
     where
         F: FnOnce(&mut Db) -> Result<(), StoreError> + Send + 'static,
     {
-        let sent = self.tx.send(Box::new(move |c| {
+        let sent = self.tx.send(Job::Run(Box::new(move |c| {
             if let Err(e) = f(c) {
                 tracing::error!("store: {what} failed: {e}");
             }
-        }));
+        })));
         if sent.is_err() {
             tracing::error!("store: {what} dropped, the store thread has stopped");
         }
@@ -133,11 +172,45 @@ impl StoreHandle {
     {
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send(Box::new(move |c| {
+            .send(Job::Run(Box::new(move |c| {
                 let _ = tx.send(f(c));
-            }))
+            })))
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// A lane's thread: runs its jobs in order until every handle is dropped, writing
+/// consecutive log lines together.
+fn serve(rx: &mpsc::Receiver<Job>, conn: &mut Db) {
+    let mut next: Option<Job> = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        match job {
+            Job::Run(f) => f(conn),
+            Job::Log(line) => {
+                let mut lines = vec![line];
+                while lines.len() < super::logs::MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(Job::Log(line)) => lines.push(line),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if let Err(e) = super::logs::append_many(conn, &lines) {
+                    tracing::error!("store: log failed: {e}");
+                }
+            }
+        }
     }
 }
 

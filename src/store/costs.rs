@@ -28,13 +28,11 @@ pub struct CallCost<'a> {
 
 /// Records a call in the ledger and adds its cost to the task, atomically.
 pub fn record(conn: &Db, c: &CallCost<'_>) -> Result<(), StoreError> {
-    let tx = conn.unchecked_transaction()?;
-    tx.prepare_cached(
-        "INSERT INTO cost_tracking (task_id, model, input_tokens, output_tokens, cost_usd, \
+    const COLUMNS: &str = "task_id, model, input_tokens, output_tokens, cost_usd, \
          timestamp, latency_ms, attempt, error, ratelimit_requests_remaining, \
-         ratelimit_tokens_remaining) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
+         ratelimit_tokens_remaining";
+    const VALUES: &str = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11";
+    let row = params![
         c.task_id.as_str(),
         c.model,
         i64::try_from(c.input_tokens).unwrap_or(i64::MAX),
@@ -46,10 +44,29 @@ pub fn record(conn: &Db, c: &CallCost<'_>) -> Result<(), StoreError> {
         c.error,
         c.requests_remaining,
         c.tokens_remaining
-    ])?;
-    tx.prepare_cached("UPDATE tasks SET cost_usd = COALESCE(cost_usd, 0) + ?2 WHERE id = ?1")?
-        .execute(params![c.task_id.as_str(), c.cost_usd])?;
-    tx.commit()?;
+    ];
+    match conn.dialect() {
+        // One statement, so one round trip, and atomic by itself.
+        Dialect::Postgres => {
+            conn.prepare_cached(&format!(
+                "WITH ledger AS (INSERT INTO cost_tracking ({COLUMNS}) VALUES ({VALUES})) \
+                 UPDATE tasks SET cost_usd = COALESCE(cost_usd, 0) + ?5 WHERE id = ?1"
+            ))?
+            .execute(row)?;
+        }
+        Dialect::Sqlite => {
+            let tx = conn.unchecked_transaction()?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO cost_tracking ({COLUMNS}) VALUES ({VALUES})"
+            ))?
+            .execute(row)?;
+            tx.prepare_cached(
+                "UPDATE tasks SET cost_usd = COALESCE(cost_usd, 0) + ?2 WHERE id = ?1",
+            )?
+            .execute(params![c.task_id.as_str(), c.cost_usd])?;
+            tx.commit()?;
+        }
+    }
     Ok(())
 }
 

@@ -121,35 +121,49 @@ pub fn requeue_finished(db: &Db, id: &TaskId) -> Result<bool, StoreError> {
 /// The oldest queued task whose workdir is one of `serves` (or below one), claimed by
 /// this process for worker `worker` under a lease; `None` when there is none.
 pub fn claim(db: &Db, worker: &str, serves: &[String]) -> Result<Option<TaskId>, StoreError> {
+    Ok(claim_many(db, worker, serves, 1)?.into_iter().next())
+}
+
+/// Up to `most` of the oldest queued tasks whose workdir is one of `serves`, claimed as
+/// [`claim`] does, in one statement; oldest first.
+pub fn claim_many(
+    db: &Db,
+    worker: &str,
+    serves: &[String],
+    most: usize,
+) -> Result<Vec<TaskId>, StoreError> {
     shared_only(db)?;
+    if most == 0 {
+        return Ok(Vec::new());
+    }
     let me = Owner::me();
     let serves = serde_json::to_string(serves).unwrap_or_else(|_| "[]".into());
-    let id: Option<String> = db
-        .query_row(
+    let mut claimed: Vec<(f64, String)> = db
+        .prepare_cached(
             "UPDATE tasks SET queue = NULL, worker = ?1, lease_until = ?2, runner_pid = ?4, \
              owner_started = ?5, owner_host = ?6 \
-             WHERE id = (SELECT t.id FROM tasks t WHERE t.queue = 'shared' \
+             WHERE id IN (SELECT t.id FROM tasks t WHERE t.queue = 'shared' \
                AND t.status = 'pending' AND EXISTS (\
                  SELECT 1 FROM json_array_elements_text(CAST(?3 AS TEXT)::json) AS d(dir) \
                  WHERE d.dir = '/' OR t.workdir = d.dir OR starts_with(t.workdir, d.dir || '/')) \
-               ORDER BY t.created_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             RETURNING id",
+               ORDER BY t.created_at LIMIT ?7 FOR UPDATE SKIP LOCKED) \
+             RETURNING created_at, id",
+        )?
+        .query_map(
             params![
                 worker,
                 now_unix() + LEASE_S,
                 serves,
                 me.pid,
                 me.started,
-                me.host
+                me.host,
+                i64::try_from(most).unwrap_or(i64::MAX)
             ],
-            |r| r.get(0),
-        )
-        .map(Some)
-        .or_else(|e| match e {
-            StoreError::NoRows => Ok(None),
-            e => Err(e),
-        })?;
-    Ok(id.map(TaskId))
+            |r| Ok((r.get::<Option<f64>>(0)?.unwrap_or(0.0), r.get(1)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    claimed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(claimed.into_iter().map(|(_, id)| TaskId(id)).collect())
 }
 
 /// A worker, as `az-os workers` lists it.

@@ -144,17 +144,18 @@ pub fn insert(conn: &Db, t: &NewTask) -> Result<f64, StoreError> {
     Ok(now)
 }
 
-/// Marks a task `running` on `model`, owned by this process.
+/// Marks a task `running` on `model`, owned by this process; `false` (and nothing
+/// changed) when it was cancelled meanwhile (`tasks cancel` from another process).
 pub fn mark_started(
     conn: &Db,
     id: &TaskId,
     model: &str,
     route_json: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     conn.prepare_cached(
         "UPDATE tasks SET status = 'running', model = ?2, route_json = ?3, started_at = ?4, \
          runner_pid = ?5, owner_started = ?6, owner_host = ?7, error = NULL, result = NULL \
-         WHERE id = ?1",
+         WHERE id = ?1 AND status <> 'cancelled'",
     )?
     .execute(params![
         id.as_str(),
@@ -164,8 +165,8 @@ pub fn mark_started(
         Owner::me().pid,
         Owner::me().started,
         Owner::me().host
-    ])?;
-    Ok(())
+    ])
+    .map(|n| n == 1)
 }
 
 /// The model a running task continues on after a fallback.

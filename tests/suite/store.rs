@@ -79,6 +79,7 @@ on_both!(
     memory_search_finds_lessons_by_their_words,
     tasks_of_dead_runners_are_interrupted_and_live_ones_left_alone,
     running_task_without_a_runner_is_interrupted,
+    a_task_cancelled_before_it_starts_stays_cancelled,
     ids_resolve_from_full_ids_and_unique_prefixes,
     list_is_newest_first_with_status_filter_and_paging,
     costs_add_up_on_tasks_and_in_reports,
@@ -774,6 +775,27 @@ fn tasks_of_dead_runners_are_interrupted_and_live_ones_left_alone(store: &Store)
 
     // Nothing more to recover the second time.
     assert_eq!(tasks::recover_interrupted(&conn).unwrap(), 0);
+}
+
+/// `tasks cancel` from another process between a runner's read of the row and its start:
+/// the start changes nothing and says so (the runner then ends the task cancelled).
+fn a_task_cancelled_before_it_starts_stays_cancelled(store: &Store) {
+    let conn = store.open();
+    let id = insert(&conn, "cace00000000");
+    tasks::finish(
+        &conn,
+        &id,
+        TaskStatus::Cancelled,
+        None,
+        Some("cancelled by the user"),
+    )
+    .unwrap();
+    assert!(!tasks::mark_started(&conn, &id, "fake-model", "{}").unwrap());
+    let t = tasks::get(&conn, &id).unwrap().unwrap();
+    assert_eq!(t.status, TaskStatus::Cancelled);
+    assert_eq!(t.model, None);
+    let other = insert(&conn, "0the00000000");
+    assert!(tasks::mark_started(&conn, &other, "fake-model", "{}").unwrap());
 }
 
 fn running_task_without_a_runner_is_interrupted(store: &Store) {

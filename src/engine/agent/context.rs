@@ -37,7 +37,8 @@ pub(super) async fn first_message(
     .await;
     let docs = found.as_ref().map_or("", |f| f.text.as_str());
     let workdir = ctx.workdir.display().to_string();
-    let recalled = super::lessons::recall(runner, &task.description, &workdir, docs).await;
+    let recalled =
+        super::lessons::recall(runner, rec.store(), &task.description, &workdir, docs).await;
     let mut text = task.description.clone();
     let mut sources = Vec::new();
     let mut tokens = 0;

@@ -31,6 +31,7 @@ use crate::util::time::now_unix;
 /// in the dashboard, once a search by meaning ran, every later task recalls by both.
 pub(super) async fn recall(
     runner: &Runner,
+    lane: &crate::store::StoreHandle,
     task: &str,
     workdir: &str,
     docs: &str,
@@ -52,8 +53,7 @@ pub(super) async fn recall(
         None => None,
     };
     let (task, workdir, docs) = (task.to_owned(), workdir.to_owned(), docs.to_owned());
-    let found = runner
-        .store
+    let found = lane
         .call(move |c| recall::for_task(c, &task, vector.as_deref(), &workdir, budget, &docs))
         .await;
     // The recall is counted (queued: the first request does not wait for a write), and
@@ -61,9 +61,7 @@ pub(super) async fn recall(
     // request is on its way.
     if let Ok(Some(r)) = &found {
         let ids = r.ids.clone();
-        runner
-            .store
-            .post("count recalled lessons", move |c| recall::count(c, &ids));
+        lane.post("count recalled lessons", move |c| recall::count(c, &ids));
     }
     if let Some(e) = warm {
         let store = runner.store.clone();

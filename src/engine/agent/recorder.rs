@@ -51,11 +51,9 @@ impl Recorder {
     }
 
     pub fn log(&self, level: &str, kind: &'static str, turn: Option<u32>, msg: &str) {
-        let (id, level) = (self.id.clone(), level.to_owned());
         let msg = crate::redact::redact(msg).into_owned();
-        self.store.post("log", move |c| {
-            logs::append(c, &id, &level, kind, turn, &msg).map(|_| ())
-        });
+        self.store
+            .log(logs::NewLine::now(self.id.clone(), level, kind, turn, msg));
     }
 
     pub fn error(&self, message: &str, category: &str, retryable: bool) {
@@ -73,13 +71,14 @@ impl Recorder {
     }
 
     /// Marks the task running on `model` and records the router's decision on it: the
-    /// route and every candidate's score.
+    /// route and every candidate's score. `Ok(false)`: it was cancelled meanwhile (by
+    /// another process), and is not started.
     pub async fn started(
         &self,
         model: &str,
         route: &Route,
         candidates: &[Scored],
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let decision = serde_json::json!({
             "complexity": route.complexity,
             "tier": route.tier,
@@ -88,14 +87,18 @@ impl Recorder {
             "candidates": candidates,
         });
         let (id, m, r) = (self.id.clone(), model.to_owned(), decision.to_string());
-        if let Err(e) = self
+        match self
             .store
             .call(move |c| tasks::mark_started(c, &id, &m, &r))
             .await
         {
-            let msg = e.to_string();
-            self.error(&msg, "database", false);
-            return Err(msg);
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(e) => {
+                let msg = e.to_string();
+                self.error(&msg, "database", false);
+                return Err(msg);
+            }
         }
         self.event(
             Event::TaskStarted {
@@ -107,7 +110,7 @@ impl Recorder {
             None,
             &format!("started on {model}: {}", route.reason),
         );
-        Ok(())
+        Ok(true)
     }
 
     pub fn set_turns(&self, turn: u32) {
@@ -222,6 +225,8 @@ impl Recorder {
         let result = result.map(crate::redact::redact_owned);
         let error = error.map(crate::redact::redact_owned);
         let (id, r, e) = (self.id.clone(), result.clone(), error.clone());
+        // The task's lines first: a finished task's log is whole.
+        self.store.logs_written().await;
         if let Err(err) = self
             .store
             .call(move |c| tasks::finish(c, &id, status, r.as_deref(), e.as_deref()))

@@ -102,9 +102,13 @@ pub(super) async fn prepare(
     }
     let spec = decision.model;
     let key = spec.api_key().map_err(|e| Ending::failed(e.to_string()))?;
-    rec.started(&spec.name, &decision.route, &decision.ranked)
+    if !rec
+        .started(&spec.name, &decision.route, &decision.ranked)
         .await
-        .map_err(Ending::failed)?;
+        .map_err(Ending::failed)?
+    {
+        return Err(super::cancelled());
+    }
     let workdir = match task.workdir.as_deref().map(PathBuf::from) {
         Some(w) if w.is_dir() => w.canonicalize().unwrap_or(w),
         Some(w) => {
