@@ -90,6 +90,8 @@ pub enum StoreError {
     NotShared,
     #[error("the store URL is not valid: {0}")]
     BadUrl(String),
+    #[error("TLS to PostgreSQL at {server}: {detail}")]
+    Tls { server: String, detail: String },
     #[error(
         "the store at {server} has schema {found}, older than this az-os's {supported}; run `az-os store migrate` (once, from any host) to upgrade it"
     )]

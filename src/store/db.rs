@@ -15,7 +15,7 @@ mod value;
 
 use std::cell::RefCell;
 
-pub use pg::Pg;
+pub use pg::{Pg, tls_options};
 pub use value::{FromColumn, Param, Params, Value, ValueRef};
 
 use super::StoreError;

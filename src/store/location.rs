@@ -58,7 +58,8 @@ impl Location {
                 Self::redact_url(url)
             )));
         }
-        let config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+        let (plain, _) = super::db::tls_options(url)?;
+        let config: postgres::Config = plain.parse().map_err(|e: postgres::Error| {
             StoreError::BadUrl(format!(
                 "{e}; write it as postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
             ))

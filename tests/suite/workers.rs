@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 mod dashboard;
 mod relay;
+mod tls;
 
 use az_os::store::{self, Db, Location, TaskStatus, db::params, tasks};
 use az_os::util::ids::TaskId;
