@@ -13,6 +13,7 @@ mod keys_cmd;
 mod mcp_cmd;
 mod memory_cmd;
 mod models_cmd;
+mod setup_cmd;
 mod store_cmd;
 pub mod style;
 pub mod table;
@@ -265,6 +266,23 @@ fn dispatch(cli: Cli) -> Result<i32> {
             },
         ),
         Cmd::Workers => workers_cmd::list(&ctx),
+        Cmd::Setup {
+            provider,
+            base_url,
+            model,
+            store,
+        } => setup_cmd::run(
+            &ctx,
+            &setup_cmd::SetupArgs {
+                provider,
+                base_url,
+                model,
+                store: store.map(|s| match s {
+                    args::KeyStore::Vault => crate::setup::Storage::Vault,
+                    args::KeyStore::Env => crate::setup::Storage::Env,
+                }),
+            },
+        ),
         Cmd::Index {
             paths,
             stats,

@@ -37,9 +37,9 @@ pub use tui::TuiConfig;
 
 /// How to make a model available, for messages when none is.
 pub const ADD_MODEL_HINT: &str = "add a model in one of these ways:
-  1. export a provider key, e.g. OPENROUTER_API_KEY (free models), GEMINI_API_KEY,
+  1. run `az-os setup`: pick a provider, paste its key (checked with the provider, kept
+     in the encrypted vault or your environment);
+  2. export a provider key, e.g. OPENROUTER_API_KEY (free models), GEMINI_API_KEY,
      MISTRAL_API_KEY or ANTHROPIC_API_KEY;
-  2. list a model under [[models]] in config.toml (`az-os config init` writes an example);
-  3. start Ollama (ollama serve) on 127.0.0.1:11434 with a pulled model;
-  4. store a key in the encrypted vault with `az-os keys set NAME` and list a model with
-     api_key = \"vault:NAME\" under [[models]]";
+  3. list a model under [[models]] in config.toml (`az-os config init` writes an example);
+  4. start Ollama (ollama serve) on 127.0.0.1:11434 with a pulled model";

@@ -21,6 +21,7 @@ pub mod mcp_serve;
 pub mod memory;
 pub mod redact;
 pub mod sandbox;
+pub mod setup;
 pub mod store;
 pub mod tui;
 pub mod util;

@@ -181,10 +181,11 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
 }
 
 /// What to do when no model is usable, laid out for a pane.
-fn setup_hint(config: &std::path::Path) -> String {
+pub fn setup_hint(config: &std::path::Path) -> String {
     format!(
         "No model is usable yet. Add one, then restart az-os:\n\n\
-         • export a provider key: OPENROUTER_API_KEY (free models), GEMINI_API_KEY, MISTRAL_API_KEY or ANTHROPIC_API_KEY\n\
+         • run `az-os setup` in another terminal: pick a provider, paste its key (checked, kept encrypted)\n\
+         • or export a provider key: OPENROUTER_API_KEY (free models), GEMINI_API_KEY, MISTRAL_API_KEY or ANTHROPIC_API_KEY\n\
          • or list a model under [[models]] in {} (`az-os config init` writes an example)\n\
          • or start Ollama on 127.0.0.1:11434 with a pulled model\n\n\
          `az-os models list` shows which keys are present.",

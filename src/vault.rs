@@ -30,8 +30,9 @@ pub use disk::WriteLock;
 pub use password::{MasterPassword, PASSWORD_ENV, read_value};
 pub use sealed::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};
 pub use session::{
-    MIN_SECRET_LEN, bind_home, is_secret_env, key, note_key_env, prompt_allowed, secret_env_vars,
-    secrets, set_prompt_allowed, unlock, unlock_before_fullscreen,
+    MIN_SECRET_LEN, bind_home, env_key, forget, is_secret_env, key, note_key_env, prompt_allowed,
+    remember_env_key, secret_env_vars, secrets, set_prompt_allowed, unlock,
+    unlock_before_fullscreen,
 };
 
 /// The vault's file name inside the home.
@@ -86,6 +87,11 @@ pub enum VaultError {
         path.display()
     )]
     NoPassword { path: PathBuf },
+    #[error(
+        "the vault {} is being changed by another az-os (`keys set`, `setup`); finish that one, then try again",
+        .0.display()
+    )]
+    Busy(PathBuf),
     #[error("the master password is empty; choose a non-empty one")]
     EmptyPassword,
     #[error("the two passwords differ; nothing was written")]
@@ -201,7 +207,12 @@ impl Vault {
     /// Takes the lock that serialises read-modify-write cycles on this vault (held until
     /// the guard drops), so two `az-os keys set` at once cannot lose an entry.
     pub fn lock(path: &Path) -> Result<WriteLock, VaultError> {
-        disk::WriteLock::acquire(path)
+        disk::WriteLock::acquire(path, true)
+    }
+
+    /// [`Vault::lock`] without waiting: [`VaultError::Busy`] when another process holds it.
+    pub fn try_lock(path: &Path) -> Result<WriteLock, VaultError> {
+        disk::WriteLock::acquire(path, false)
     }
 
     pub fn path(&self) -> &Path {

@@ -21,6 +21,7 @@ mod replies;
 mod resume;
 mod routing;
 mod security;
+mod setup;
 mod store;
 mod store_pg;
 mod tui;

@@ -56,32 +56,16 @@ pub fn ensure_model(settings: &mut Settings, requested: Option<&str>, quiet: boo
     if settings.usable_models().next().is_some() {
         return Ok(());
     }
-    if let Some(model) = ollama_models().into_iter().next() {
+    if let Some(spec) = ollama_specs(Duration::from_millis(300)).into_iter().next() {
         if !quiet {
             eprintln!(
-                "az-os: no API key found; using the local Ollama model {model}. \
+                "az-os: no API key found; using the local Ollama model {}. \
                  To choose, list it under [[models]] in {}",
+                spec.model,
                 settings.home.config_file().display()
             );
         }
-        settings.models.push(ModelSpec {
-            name: format!("ollama:{model}"),
-            provider: Provider::Ollama,
-            model,
-            base_url: format!("http://{}/v1", ollama_addr()),
-            api_key_env: None,
-            api_key: None,
-            tier: Tier::Complex,
-            input_usd_per_mtok: 0.0,
-            output_usd_per_mtok: 0.0,
-            quality: 0.5,
-            max_output_tokens: 4096,
-            requests_per_minute: None,
-            tokens_per_minute: None,
-            stream: true,
-            tool_calls: crate::config::ToolCalls::Auto,
-            builtin: true,
-        });
+        settings.models.push(spec);
         return Ok(());
     }
     Err(eyre!(Exit::usage(format!(
@@ -105,14 +89,40 @@ fn key_message(
     }
 }
 
+/// The models a local Ollama has pulled, as catalogue entries (`ollama:NAME`, free, no
+/// key), or nothing if it does not answer within `connect`.
+pub fn ollama_specs(connect: Duration) -> Vec<ModelSpec> {
+    ollama_models(connect)
+        .into_iter()
+        .map(|model| ModelSpec {
+            name: format!("ollama:{model}"),
+            provider: Provider::Ollama,
+            model,
+            base_url: format!("http://{}/v1", ollama_addr()),
+            api_key_env: None,
+            api_key: None,
+            tier: Tier::Complex,
+            input_usd_per_mtok: 0.0,
+            output_usd_per_mtok: 0.0,
+            quality: 0.5,
+            max_output_tokens: 4096,
+            requests_per_minute: None,
+            tokens_per_minute: None,
+            stream: true,
+            tool_calls: crate::config::ToolCalls::Auto,
+            builtin: true,
+        })
+        .collect()
+}
+
 /// Names of the models a local Ollama has pulled, or nothing if it is not running.
 /// Plain HTTP/1.0 over a socket with short timeouts: this runs before any runtime.
-fn ollama_models() -> Vec<String> {
+fn ollama_models(connect: Duration) -> Vec<String> {
     use std::io::{Read, Write};
     let Ok(addr) = ollama_addr().parse() else {
         return Vec::new();
     };
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) else {
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, connect) else {
         return Vec::new();
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));

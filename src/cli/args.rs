@@ -203,6 +203,26 @@ az-os keys list\n  az-os keys remove openrouter"
         #[arg(long)]
         yes: bool,
     },
+    /// Add a model and its key from a plain terminal (the dashboard has the same dialog):
+    /// a provider from the catalogue, an OpenAI-compatible server or a local Ollama model;
+    /// the key is checked with the provider, then kept in the vault or the environment.
+    #[command(
+        after_help = "On a terminal it asks; from a script give --provider and the key on stdin (the vault's master password in AZ_OS_MASTER_PASSWORD).\n\nExamples:\n  az-os setup\n  pass show openrouter | az-os setup --provider openrouter --store vault\n  az-os setup --provider openai-compatible --base-url http://127.0.0.1:8080/v1 --model qwen2.5 < /dev/null\n  az-os setup --provider ollama:llama3.2"
+    )]
+    Setup {
+        /// openrouter, gemini, mistral, anthropic, openai-compatible, ollama[:MODEL].
+        #[arg(long, value_name = "NAME")]
+        provider: Option<String>,
+        /// With openai-compatible: the server's URL (most end in /v1).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// With openai-compatible: the model id the server serves.
+        #[arg(long, value_name = "ID")]
+        model: Option<String>,
+        /// Where the key lives: the encrypted vault (default) or the environment.
+        #[arg(long, value_enum, value_name = "WHERE")]
+        store: Option<KeyStore>,
+    },
     /// The workers on the shared queue: host, name, jobs, tasks running, last heartbeat.
     #[command(after_help = "Examples:\n  az-os workers\n  az-os --json workers")]
     Workers,
@@ -538,4 +558,13 @@ fn status_parser() -> impl clap::builder::TypedValueParser<Value = TaskStatus> {
     use clap::builder::TypedValueParser;
     clap::builder::PossibleValuesParser::new(TaskStatus::ALL.map(TaskStatus::as_str))
         .try_map(|s| TaskStatus::parse(&s).ok_or("unknown status"))
+}
+
+/// Where `az-os setup` keeps a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyStore {
+    /// The encrypted vault in the home.
+    Vault,
+    /// The environment (a line for the shell profile; nothing stored).
+    Env,
 }

@@ -153,9 +153,9 @@ impl ModelSpec {
             crate::vault::note_key_env(var);
         }
         match &self.api_key_env {
-            Some(var) => match std::env::var(var) {
-                Ok(k) if !k.trim().is_empty() => Ok(Some(k.trim().to_owned())),
-                _ => Err(KeyError::EnvMissing(var.clone())),
+            Some(var) => match crate::vault::env_key(var) {
+                Some(k) => Ok(Some(k.as_str().to_owned())),
+                None => Err(KeyError::EnvMissing(var.clone())),
             },
             None => Ok(None),
         }

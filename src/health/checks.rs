@@ -174,6 +174,28 @@ fn served(body: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The provider's own words from an error answer (`{"error": {"message": …}}`,
+/// `{"error": "…"}`, `{"message": …}`, or a short plain body), redacted, one line.
+pub fn reason(body: &str) -> String {
+    let v = serde_json::from_str::<serde_json::Value>(body).ok();
+    let said = v.as_ref().and_then(|v| {
+        let e = v.get("error");
+        e.and_then(|e| e.get("message"))
+            .or(e)
+            .or_else(|| v.get("message"))
+            .or_else(|| v.get("detail"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    });
+    let text = match said {
+        Some(t) => t,
+        None if v.is_none() && !body.trim_start().starts_with('<') => body.to_owned(),
+        None => String::new(),
+    };
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::util::text::ellipsize(&crate::redact::redact(&one_line), 160)
+}
+
 /// Asks the endpoint for its model list: reachable, key accepted, how fast, and whether
 /// it serves the models configured on it (when it publishes a list).
 pub async fn provider(
@@ -222,13 +244,18 @@ pub async fn provider(
                 (Level::Healthy, format!("up ({for_models})"))
             }
         }
-        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => (
-            Level::Unhealthy,
-            format!(
-                "key rejected (HTTP {}) for {for_models}",
-                r.status().as_u16()
-            ),
-        ),
+        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
+            let status = r.status().as_u16();
+            let why = r.text().await.map(|t| reason(&t)).unwrap_or_default();
+            (
+                Level::Unhealthy,
+                if why.is_empty() {
+                    format!("key rejected (HTTP {status}) for {for_models}")
+                } else {
+                    format!("key rejected (HTTP {status}: {why}) for {for_models}")
+                },
+            )
+        }
         // A server failing its own model list fails requests too.
         Ok(r) if r.status().is_server_error() => (
             Level::Unhealthy,

@@ -68,7 +68,7 @@ pub struct WriteLock {
 }
 
 impl WriteLock {
-    pub(super) fn acquire(vault: &Path) -> Result<Self, VaultError> {
+    pub(super) fn acquire(vault: &Path, wait: bool) -> Result<Self, VaultError> {
         let mut name = vault.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
@@ -80,12 +80,22 @@ impl WriteLock {
             .mode(0o600)
             .open(&path)
             .map_err(io("create", &path))?;
-        let lock =
-            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| VaultError::Io {
-                what: "lock",
-                path: path.clone(),
-                source: errno.into(),
-            })?;
+        let how = if wait {
+            FlockArg::LockExclusive
+        } else {
+            FlockArg::LockExclusiveNonblock
+        };
+        let lock = Flock::lock(file, how).map_err(|(_, errno)| {
+            if errno == nix::errno::Errno::EWOULDBLOCK {
+                VaultError::Busy(vault.to_path_buf())
+            } else {
+                VaultError::Io {
+                    what: "lock",
+                    path: path.clone(),
+                    source: errno.into(),
+                }
+            }
+        })?;
         Ok(Self { _lock: lock })
     }
 }

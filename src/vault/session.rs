@@ -29,6 +29,9 @@ struct State {
     prompt: bool,
     opened: HashMap<PathBuf, Result<Arc<Entries>, VaultError>>,
     key_envs: BTreeSet<String>,
+    /// Keys given to this process for an environment variable that is not set (a key
+    /// added by the setup dialog to "the environment": held until the process ends).
+    env_keys: BTreeMap<String, Zeroizing<String>>,
 }
 
 static STATE: LazyLock<Mutex<State>> = LazyLock::new(|| {
@@ -37,6 +40,7 @@ static STATE: LazyLock<Mutex<State>> = LazyLock::new(|| {
         prompt: true,
         opened: HashMap::new(),
         key_envs: BTreeSet::new(),
+        env_keys: BTreeMap::new(),
     })
 });
 
@@ -136,6 +140,30 @@ pub fn key(name: &str) -> Result<Zeroizing<String>, KeyError> {
     }
 }
 
+/// Holds `key` for environment variable `var` for the rest of this process (it cannot be
+/// set in the process's own environment safely once threads run): a model that reads
+/// its key from `var` finds it (`env_key`), a redactor masks it, commands never see it.
+pub fn remember_env_key(var: &str, key: Zeroizing<String>) {
+    let mut st = state();
+    st.key_envs.insert(var.to_owned());
+    st.env_keys.insert(var.to_owned(), key);
+}
+
+/// The key of environment variable `var`: the environment's, else one given to this
+/// process with [`remember_env_key`].
+pub fn env_key(var: &str) -> Option<Zeroizing<String>> {
+    match std::env::var(var) {
+        Ok(k) if !k.trim().is_empty() => Some(Zeroizing::new(k.trim().to_owned())),
+        _ => state().env_keys.get(var).cloned(),
+    }
+}
+
+/// Forgets what was read from the vault at `path` (it was just written): the next use
+/// opens it again.
+pub fn forget(path: &Path) {
+    state().opened.remove(path);
+}
+
 /// Records that environment variable `name` holds a key (called whenever a model's key
 /// is read from the environment), for [`secrets`].
 pub fn note_key_env(name: &str) {
@@ -196,6 +224,7 @@ pub fn secrets() -> Vec<Zeroizing<String>> {
         .filter_map(|r| r.as_ref().ok())
         .flat_map(|entries| entries.values().cloned())
         .collect();
+    out.extend(state().env_keys.values().cloned());
     let envs = secret_env_vars();
     for var in envs {
         if let Ok(v) = std::env::var(&var) {

@@ -82,6 +82,8 @@ struct Shared {
     limit: Mutex<Option<(usize, Duration, VecDeque<Instant>)>>,
     /// Chat requests refused with 429 by that limit.
     rejected: AtomicUsize,
+    /// The only key accepted ([`FakeProvider::require_key`]); any other gets 401.
+    key: Mutex<Option<String>>,
 }
 
 /// The running server; stops accepting connections when dropped.
@@ -124,6 +126,7 @@ impl FakeProvider {
             json_only,
             limit: Mutex::new(None),
             rejected: AtomicUsize::new(0),
+            key: Mutex::new(None),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (shared2, stop2) = (Arc::clone(&shared), Arc::clone(&stop));
@@ -189,6 +192,12 @@ impl FakeProvider {
     /// (the script is not consumed).
     pub fn limit_rate(&self, requests: usize, window: Duration) {
         *lock(&self.shared.limit) = Some((requests, window, VecDeque::new()));
+    }
+
+    /// From now on, answers 401 as OpenAI does to any request without `key` (bearer or
+    /// `x-api-key`), its message naming the key's first characters as OpenAI's does.
+    pub fn require_key(&self, key: &str) {
+        *lock(&self.shared.key) = Some(key.to_owned());
     }
 
     /// Chat requests refused by [`Self::limit_rate`].
@@ -366,6 +375,15 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
         .or_else(|| body["messages"][0]["content"].as_str())
         .unwrap_or_default();
     let lessons = system.starts_with("You distil lessons");
+    let given_key = req
+        .headers
+        .iter()
+        .find_map(|(k, v)| match k.as_str() {
+            "authorization" => v.strip_prefix("Bearer ").map(str::to_owned),
+            "x-api-key" => Some(v.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
     let recorded = Recorded {
         method: req.method.clone(),
         path: req.path.clone(),
@@ -380,6 +398,20 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
         lock(&shared.requests).push(recorded);
     }
     let path = req.path.split('?').next().unwrap_or_default();
+    if let Some(want) = lock(&shared.key).clone() {
+        let given = &given_key;
+        if *given != want {
+            let shown: String = given.chars().take(4).collect();
+            let body = json!({"error": {
+                "message": format!("Incorrect API key provided: {shown}***. You can find your API key at https://example.test/keys."),
+                "type": "invalid_request_error",
+                "code": "invalid_api_key"
+            }});
+            let _ = send_json(&mut stream, 401, &[], &body.to_string());
+            let _ = stream.shutdown(Shutdown::Write);
+            return;
+        }
+    }
     let api = match (req.method.as_str(), path) {
         ("POST", p) if p.ends_with("/chat/completions") => Some(Api::OpenAi),
         ("POST", p) if p.ends_with("/messages") => Some(Api::Anthropic),

@@ -37,7 +37,7 @@ fn no_model_says_how_to_add_one_and_exits_2() {
         .stderr(
             predicate::str::contains("OPENROUTER_API_KEY")
                 .and(predicate::str::contains("config.toml"))
-                .and(predicate::str::contains("az-os keys"))
+                .and(predicate::str::contains("az-os setup"))
                 .and(predicate::str::contains("Ollama")),
         );
 }

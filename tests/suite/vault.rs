@@ -319,20 +319,6 @@ fn vault_config(env: &TestEnv, base_url: &str, entry: &str) {
     std::fs::write(env.home().join("config.toml"), text).unwrap();
 }
 
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[test]
 fn vault_key_drives_a_batch_run_and_leaks_nowhere() {
     let env = TestEnv::new();
@@ -385,7 +371,7 @@ fn vault_key_drives_a_batch_run_and_leaks_nowhere() {
     );
     // The vault key, the key in the environment and the master password appear in no
     // file of the home (database, WAL, logs, checkpoints, vault) and in no output.
-    let scanned = files(env.home());
+    let scanned = crate::common::files_under(env.home());
     assert!(
         scanned.iter().any(|p| p.ends_with("az-os.db")),
         "{scanned:?}"

@@ -25,14 +25,9 @@ use super::{
 
 // ---------------------------------------------------------------- view snapshots
 
-/// The setup hint `az-os` shows when no model is usable (as `tui::run` writes it).
+/// The setup hint `az-os` shows when no model is usable, for a home in /home/user.
 fn setup_hint() -> String {
-    "No model is usable yet. Add one, then restart az-os:\n\n\
-     • export a provider key: OPENROUTER_API_KEY (free models), GEMINI_API_KEY, MISTRAL_API_KEY or ANTHROPIC_API_KEY\n\
-     • or list a model under [[models]] in /home/user/.az-os/config.toml (`az-os config init` writes an example)\n\
-     • or start Ollama on 127.0.0.1:11434 with a pulled model\n\n\
-     `az-os models list` shows which keys are present."
-        .to_owned()
+    az_os::tui::setup_hint(std::path::Path::new("/home/user/.az-os/config.toml"))
 }
 
 fn gauges(cpu: (f64, Level), memory: (f64, Level), disk: (f64, Level)) -> Event {
