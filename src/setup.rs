@@ -220,8 +220,10 @@ pub async fn check(
     .await;
     match c.level {
         Level::Healthy => Ok(c.detail),
-        // Answered but slow or not listing the model: usable, said.
-        Level::Degraded if !c.detail.starts_with("answers HTTP") => Ok(c.detail),
+        // Slow but answering, the key accepted: usable, and said.
+        Level::Degraded if c.detail.starts_with("slow") => Ok(c.detail),
+        // The key refused, no answer, or the model not on the server's list (its list
+        // is in the detail, with the fix).
         Level::Degraded | Level::Unhealthy => Err(c.detail),
     }
 }

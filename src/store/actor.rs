@@ -108,10 +108,7 @@ impl StoreHandle {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
         let i = usize::try_from(hash % self.lanes.len() as u64).unwrap_or(0);
-        Self {
-            tx: self.lanes[i].clone(),
-            lanes: self.lanes.clone(),
-        }
+        self.on(&self.lanes[i])
     }
 
     /// The lane log lines take: the last (the first is the default lane, which the
@@ -128,23 +125,23 @@ impl StoreHandle {
         }
     }
 
+    /// This store's handle on lane `tx`.
+    fn on(&self, tx: &mpsc::Sender<Job>) -> Self {
+        Self {
+            tx: tx.clone(),
+            lanes: self.lanes.clone(),
+        }
+    }
+
     /// Waits until every log line queued before this call is written.
     pub async fn logs_written(&self) {
-        let lane = Self {
-            tx: self.log_lane().clone(),
-            lanes: self.lanes.clone(),
-        };
-        let _ = lane.call(|_| Ok(())).await;
+        let _ = self.on(self.log_lane()).call(|_| Ok(())).await;
     }
 
     /// Waits until every lane has run what was queued on it before this call.
     pub async fn settled(&self) {
         for tx in self.lanes.iter() {
-            let lane = Self {
-                tx: tx.clone(),
-                lanes: self.lanes.clone(),
-            };
-            let _ = lane.call(|_| Ok(())).await;
+            let _ = self.on(tx).call(|_| Ok(())).await;
         }
     }
 

@@ -1,9 +1,9 @@
 //! `az-os setup`, run as a user would: from a script (the key on stdin) and on a real
 //! pseudo-terminal (prompts, hidden input), against the fake provider that accepts one
-//! key. The key is checked before anything is written; it never shows on the terminal,
-//! in config.toml or in any output; a wrong key, a split key, a wrong master password and
-//! a vault another process is changing leave everything as it was; the model it adds
-//! runs a task at once.
+//! key. The key and the model id are checked before anything is written; the key never
+//! shows on the terminal, in config.toml or in any output; a wrong key, a model the server
+//! does not serve, a split key, a wrong master password and a vault another process is
+//! changing leave everything as it was; the model it adds runs a task at once.
 
 use std::process::Output;
 
@@ -269,4 +269,29 @@ fn on_a_terminal_it_asks_hides_the_key_and_creates_the_vault() {
     let config = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
     assert!(config.contains("vault:openai-compatible"), "{config}");
     assert!(env.home().join("vault.json").exists());
+}
+
+#[test]
+fn a_model_the_server_does_not_serve_is_refused_with_the_servers_list() {
+    let fake = FakeProvider::start(vec![]);
+    let env = TestEnv::new();
+    let out = setup(
+        &env,
+        &[
+            "--provider",
+            "openai-compatible",
+            "--base-url",
+            &fake.base_url(),
+            "--model",
+            "no-such-model",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("model not served") && said.contains("fake-model"),
+        "{said}"
+    );
+    assert!(!env.home().join("config.toml").exists());
 }
