@@ -1,14 +1,15 @@
-//! Adding a model on first run, shared by `az-os setup` and the dashboard: what can be
-//! added ([`offers`]: the catalogue's providers, an OpenAI-compatible server, the models a
-//! local Ollama has pulled), a pasted key made clean or refused ([`clean_key`]), the key
-//! checked with the provider before anything is written ([`check`]), and the choice
-//! saved ([`save`]): the key in the encrypted vault and the model in `config.toml`, or
-//! the key left to the environment (the line for a shell profile, and for this process
-//! only, held in memory: `vault::remember_env_key`).
+//! Adding a model on first run (`az-os setup`; the dashboard's dialog is to use it too):
+//! what can be added ([`catalogue_offers`], [`compatible_offer`] for an OpenAI-compatible
+//! server, [`ollama_offers`] for the models a local Ollama has pulled), a pasted key made
+//! clean or refused ([`clean_key`]), the key checked with the provider before anything is
+//! written ([`check`]), and the choice saved ([`save`]): the key in the encrypted vault
+//! and the model in `config.toml`, or the key left to the environment (the line for a
+//! shell profile, and for this process only, held in memory: `vault::remember_env_key`).
 //!
-//! Nothing is written until the key passed the check; a vault write is atomic under the
-//! vault's lock, and config.toml is replaced atomically after the vault, so a failure
-//! or Ctrl-C at any step leaves both as they were or both done.
+//! Nothing is written until the key passed the check. The vault is written atomically
+//! under its lock, then config.toml is replaced atomically: each file is whole, old or
+//! new, whatever stops setup. Stopped between the two, the vault holds an entry no model
+//! names yet, and setup run again replaces it.
 
 mod config_edit;
 

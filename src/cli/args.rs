@@ -203,9 +203,9 @@ az-os keys list\n  az-os keys remove openrouter"
         #[arg(long)]
         yes: bool,
     },
-    /// Add a model and its key from a plain terminal (the dashboard has the same dialog):
-    /// a provider from the catalogue, an OpenAI-compatible server or a local Ollama model;
-    /// the key is checked with the provider, then kept in the vault or the environment.
+    /// Add a model and its key from a plain terminal or a script: a provider from the
+    /// catalogue, an OpenAI-compatible server or a local Ollama model; the key is checked
+    /// with the provider, then kept in the vault or the environment.
     #[command(
         after_help = "On a terminal it asks; from a script give --provider and the key on stdin (the vault's master password in AZ_OS_MASTER_PASSWORD).\n\nExamples:\n  az-os setup\n  pass show openrouter | az-os setup --provider openrouter --store vault\n  az-os setup --provider openai-compatible --base-url http://127.0.0.1:8080/v1 --model qwen2.5 < /dev/null\n  az-os setup --provider ollama:llama3.2"
     )]
