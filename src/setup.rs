@@ -202,9 +202,6 @@ pub async fn check(
     key: Option<&str>,
 ) -> Result<String, String> {
     use crate::health::Level;
-    if offer.spec.base_url.contains("://openrouter.ai/") {
-        return openrouter_key(http, &offer.spec.base_url, key.unwrap_or_default()).await;
-    }
     let ep = crate::health::checks::Endpoint {
         name: offer.label.clone(),
         provider: offer.spec.provider,
@@ -227,30 +224,6 @@ pub async fn check(
         // is in the detail, with the fix).
         Level::Degraded | Level::Unhealthy => Err(c.detail),
     }
-}
-
-/// OpenRouter lists its models to anyone, so its model list says nothing of a key: its
-/// `GET /key` (the key's own limits) does.
-async fn openrouter_key(http: &reqwest::Client, base: &str, key: &str) -> Result<String, String> {
-    let r = http
-        .get(format!("{}/key", base.trim_end_matches('/')))
-        .bearer_auth(key)
-        .timeout(Duration::from_secs(15))
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "unreachable: {}",
-                crate::util::text::ellipsize(&crate::llm::LlmError::from_reqwest(&e).message, 120)
-            )
-        })?;
-    let status = r.status().as_u16();
-    let body = r.text().await.unwrap_or_default();
-    if (200..300).contains(&status) {
-        return Ok("key accepted".into());
-    }
-    let why = crate::health::checks::reason(&body);
-    Err(format!("key rejected (HTTP {status}: {why})"))
 }
 
 /// Where a key goes.

@@ -174,6 +174,18 @@ fn served(body: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What a check asks for: the model list (which needs the key on OpenAI, Anthropic,
+/// Gemini and Mistral), but OpenRouter's `GET /key` (its model list is public, so it would
+/// say nothing of the key).
+pub fn probe_url(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    if host(base) == "openrouter.ai" {
+        format!("{base}/key")
+    } else {
+        format!("{base}/models")
+    }
+}
+
 /// The provider's own words from an error answer (`{"error": {"message": …}}`,
 /// `{"error": "…"}`, `{"message": …}`, or a short plain body), redacted, one line.
 pub fn reason(body: &str) -> String {
@@ -204,7 +216,7 @@ pub async fn provider(
     timeout: Duration,
     slow: Duration,
 ) -> ComponentCheck {
-    let mut rb = http.get(format!("{}/models", ep.base_url)).timeout(timeout);
+    let mut rb = http.get(probe_url(&ep.base_url)).timeout(timeout);
     if let Some(key) = &ep.key {
         rb = match ep.provider {
             Provider::Anthropic => rb
@@ -287,5 +299,41 @@ pub async fn provider(
         latency_ms: Some(ms),
         detail,
         models: ep.models.iter().map(|(name, _)| name.clone()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{probe_url, reason};
+
+    #[test]
+    fn openrouter_is_asked_about_the_key_and_others_for_their_models() {
+        assert_eq!(
+            probe_url("https://openrouter.ai/api/v1"),
+            "https://openrouter.ai/api/v1/key"
+        );
+        assert_eq!(
+            probe_url("https://api.mistral.ai/v1/"),
+            "https://api.mistral.ai/v1/models"
+        );
+        assert_eq!(
+            probe_url("http://127.0.0.1:8080/v1"),
+            "http://127.0.0.1:8080/v1/models"
+        );
+    }
+
+    #[test]
+    fn a_providers_reason_is_one_short_line_from_any_shape() {
+        let openai =
+            r#"{"error": {"message": "Incorrect API key provided: sk-ab***", "type": "x"}}"#;
+        assert_eq!(reason(openai), "Incorrect API key provided: sk-ab***");
+        assert_eq!(
+            reason(r#"{"error": "invalid key\nplease"}"#),
+            "invalid key please"
+        );
+        assert_eq!(reason(r#"{"message": "Unauthorized"}"#), "Unauthorized");
+        assert_eq!(reason("<html><body>401</body></html>"), "");
+        assert_eq!(reason("no such key"), "no such key");
+        assert!(reason(&"é".repeat(500)).chars().count() <= 160);
     }
 }
