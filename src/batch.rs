@@ -373,6 +373,9 @@ fn command_task(cmd: &Command) -> Option<TaskId> {
         | Command::Retry { id }
         | Command::Resume { id, .. }
         | Command::Run { id } => Some(id.clone()),
-        Command::Cancel { .. } | Command::Approve { .. } | Command::Shutdown { .. } => None,
+        Command::Cancel { .. }
+        | Command::Approve { .. }
+        | Command::ReloadModels
+        | Command::Shutdown { .. } => None,
     }
 }

@@ -23,7 +23,8 @@ pub mod tools;
 #[doc(hidden)]
 pub use agent::Runner;
 pub use handle::{
-    Approvals, EngineConfig, EngineHandle, FrontEnd, Work, start, start_on_queue, start_with,
+    Approvals, EngineConfig, EngineHandle, FrontEnd, Started, Work, start, start_on_queue,
+    start_with,
 };
 pub use monitor::HealthEvents;
 pub use prompt::{request_overhead_bytes, system_prompt};

@@ -153,7 +153,8 @@ async fn pump(mut events: UnboundedReceiver<EngineEvent>, book: Arc<Book>) {
             | Event::Health { .. }
             | Event::ComponentHealth { .. }
             | Event::McpStatus { .. }
-            | Event::Workers { .. } => {}
+            | Event::Workers { .. }
+            | Event::ModelsReloaded { .. } => {}
         }
     }
     book.close();

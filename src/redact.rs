@@ -234,7 +234,8 @@ pub fn event(ev: Event) -> Event {
             message: r(message),
         },
         // Numbers, model names from config.toml and fixed words only.
-        ev @ (Event::TurnStarted { .. }
+        ev @ (Event::ModelsReloaded { .. }
+        | Event::TurnStarted { .. }
         | Event::LlmCall { .. }
         | Event::Retry { .. }
         | Event::Health { .. }) => ev,

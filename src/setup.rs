@@ -296,6 +296,11 @@ pub fn save(
         (None, _) => {
             spec.api_key = None;
             spec.api_key_env = None;
+            // In config.toml `openai` with no key variable means OPENAI_API_KEY; the same
+            // wire with no key at all is what `ollama` means.
+            if spec.provider == Provider::Openai {
+                spec.provider = Provider::Ollama;
+            }
         }
     }
     // A catalogue model whose key is in the environment needs no entry of its own.
@@ -307,6 +312,27 @@ pub fn save(
         let had_models = settings.models.iter().any(|m| !m.builtin);
         add_model(config_file, &spec, !had_models).map_err(SaveError::Config)?;
         saved.config = Some(config_file.to_path_buf());
+        // Never say ready for what is not: the file as az-os will read it must give a
+        // model that has its key.
+        let read = Settings::load(settings.home.clone()).map_err(|e| {
+            SaveError::Config(format!("config.toml was written but does not load: {e}"))
+        })?;
+        match read.model(&spec.name) {
+            Some(m) if m.has_key() => {}
+            Some(m) => {
+                return Err(SaveError::Config(format!(
+                    "{} is in config.toml but its key ({}) cannot be read yet",
+                    m.name,
+                    m.key_source()
+                )));
+            }
+            None => {
+                return Err(SaveError::Config(format!(
+                    "{} was written to config.toml but az-os does not see it there",
+                    spec.name
+                )));
+            }
+        }
     }
     Ok(saved)
 }
@@ -327,7 +353,7 @@ fn put_in_vault(
     };
     v.set(name, key.clone())?;
     v.save(password)?;
-    vault::forget(&path);
+    vault::remember(&path, v.into_entries());
     Ok(())
 }
 

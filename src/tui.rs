@@ -188,6 +188,7 @@ pub fn setup_hint(config: &std::path::Path) -> String {
          • or export a provider key: OPENROUTER_API_KEY (free models), GEMINI_API_KEY, MISTRAL_API_KEY or ANTHROPIC_API_KEY\n\
          • or list a model under [[models]] in {} (`az-os config init` writes an example)\n\
          • or start Ollama on 127.0.0.1:11434 with a pulled model\n\n\
+         A model that needs no key (a local server or Ollama model added to config.toml, by hand or by `az-os setup`) is used at once, without a restart. \
          `az-os models list` shows which keys are present.",
         config.display()
     )

@@ -30,7 +30,7 @@ pub use disk::WriteLock;
 pub use password::{MasterPassword, PASSWORD_ENV, read_value};
 pub use sealed::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};
 pub use session::{
-    MIN_SECRET_LEN, bind_home, env_key, forget, is_secret_env, key, note_key_env, prompt_allowed,
+    MIN_SECRET_LEN, bind_home, env_key, is_secret_env, key, note_key_env, prompt_allowed, remember,
     remember_env_key, secret_env_vars, secrets, set_prompt_allowed, unlock,
     unlock_before_fullscreen,
 };

@@ -2,6 +2,7 @@
 //! PostgreSQL servers and databases, and a sandboxed az-os environment (temporary home
 //! and workdir, provider keys removed from the environment).
 
+pub mod dashboard;
 pub mod fake_provider;
 pub mod mcp;
 pub mod pg;

@@ -223,7 +223,8 @@ impl Printer {
             | Event::Health { .. }
             | Event::ComponentHealth { .. }
             | Event::McpStatus { .. }
-            | Event::Workers { .. } => return None,
+            | Event::Workers { .. }
+            | Event::ModelsReloaded { .. } => return None,
         };
         Some(line)
     }

@@ -56,7 +56,11 @@ use turn_calls::TurnCalls;
 /// What every task run shares.
 pub struct Runner {
     pub store: StoreHandle,
-    pub settings: Arc<Settings>,
+    /// The settings, replaced whole by a reload of the catalogue: read them with
+    /// [`Runner::settings`] (a task reads them as it starts and keeps what it read).
+    pub settings: Arc<arc_swap::ArcSwap<Settings>>,
+    /// Woken by a reload: the health checks run at once on the new models.
+    pub reloaded: Arc<tokio::sync::Notify>,
     pub http: reqwest::Client,
     pub timeouts: llm::Timeouts,
     pub events: mpsc::UnboundedSender<EngineEvent>,
@@ -92,6 +96,37 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// The settings as they are now.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
+    }
+
+    /// Reads config.toml again and uses its models from now on (everything else stays
+    /// as the engine started: policy, sandbox, budgets). The names of the usable models,
+    /// or why the file cannot be used (then nothing changes).
+    pub fn reload_models(&self) -> Result<Vec<String>, String> {
+        let now = self.settings();
+        let fresh = Settings::load(now.home.clone()).map_err(|e| e.to_string())?;
+        let mut next = (*now).clone();
+        next.models = fresh.models;
+        let usable = next.usable_models().map(|m| m.name.clone()).collect();
+        self.settings.store(Arc::new(next));
+        self.reloaded.notify_one();
+        Ok(usable)
+    }
+
+    /// `Command::ReloadModels`: reloads and says what came of it.
+    pub fn reload(&self) {
+        match self.reload_models() {
+            Ok(usable) => {
+                let _ = self
+                    .events
+                    .send(EngineEvent::global(Event::ModelsReloaded { usable }));
+            }
+            Err(msg) => self.error(None, msg, "config"),
+        }
+    }
+
     /// How commands are confined, as the audit log names it.
     pub fn sandbox_label(&self) -> &'static str {
         self.sandbox.label()
@@ -99,7 +134,7 @@ impl Runner {
 
     /// The longest a breaker stays open by itself (`routing.breaker_max_cooldown_s`).
     pub fn max_cooldown(&self) -> Duration {
-        Duration::from_secs(self.settings.routing.breaker_max_cooldown_s)
+        Duration::from_secs(self.settings().routing.breaker_max_cooldown_s)
     }
 
     /// Sends `event` of task `id` to the front end (a closed channel: it has gone).
@@ -250,13 +285,14 @@ async fn run(
         crate::util::ids::random_hex::<8>()
     ));
     let workdir = setup.workdir.clone();
-    let index = crate::knowledge::dir_for(runner.settings.home.root(), &workdir);
+    let settings = runner.settings();
+    let index = crate::knowledge::dir_for(settings.home.root(), &workdir);
     let ctx = ToolCtx {
         workdir: &workdir,
         index: &index,
-        home: runner.settings.home.root(),
+        home: settings.home.root(),
         cancel,
-        command_timeout: Duration::from_secs(runner.settings.defaults.command_timeout_s),
+        command_timeout: Duration::from_secs(settings.defaults.command_timeout_s),
         store: rec.store(),
         sandbox: &runner.sandbox,
         tmp: &tmp,
@@ -292,14 +328,14 @@ async fn turns(
     }
     let mut system = prompt::system_prompt(&setup.workdir, st.limit);
     // Above this many ready MCP tools, requests carry only the relevant ones.
-    let threshold = runner.settings.mcp.tool_threshold;
+    let threshold = runner.settings().mcp.tool_threshold;
     let mut caller = Caller {
         runner,
         rec,
         task,
         cancel,
         caps: setup.caps,
-        policy: RetryPolicy::from_defaults(&runner.settings.defaults),
+        policy: RetryPolicy::from_defaults(&runner.settings().defaults),
         rates: setup.rates,
         client: setup.client,
         given_up: st.given_up.clone(),
@@ -395,7 +431,7 @@ async fn turns(
                 continue;
             }
         };
-        let cap = runner.settings.defaults.max_tool_calls_per_turn;
+        let cap = runner.settings().defaults.max_tool_calls_per_turn;
         let turn_calls = TurnCalls::new(calls, from_text, cap);
         turn_calls.record(&text, &mut st.messages);
         let first_result = st.messages.len();
@@ -433,7 +469,7 @@ async fn turns(
             };
         }
     }
-    let escalation = if runner.settings.routing.escalate_on_max_turns {
+    let escalation = if runner.settings().routing.escalate_on_max_turns {
         ""
     } else {
         ", or set routing.escalate_on_max_turns"

@@ -186,7 +186,8 @@ fn parts(config: EngineConfig, store: StoreHandle) -> Result<Parts, llm::LlmErro
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let runner = Arc::new(Runner {
         store,
-        settings: config.settings.clone(),
+        settings: Arc::new(arc_swap::ArcSwap::new(config.settings.clone())),
+        reloaded: Arc::new(tokio::sync::Notify::new()),
         http,
         timeouts,
         events: ev_tx,
@@ -209,16 +210,20 @@ fn parts(config: EngineConfig, store: StoreHandle) -> Result<Parts, llm::LlmErro
     });
     let mut monitor = super::monitor::start(
         config.health,
-        &config.settings,
+        &runner.settings,
+        &runner.reloaded,
         &runner.http,
         &runner.store,
         &runner.events,
     );
     monitor.watch_mcp(&runner.mcp, &runner.events);
+    if runner.front_end == FrontEnd::Dashboard {
+        monitor.watch_config(&runner);
+    }
     let handle = EngineHandle {
         tx: cmd_tx,
         store: runner.store.clone(),
-        settings: runner.settings.clone(),
+        settings: runner.settings(),
     };
     Ok((runner, monitor, cmd_rx, ev_rx, handle))
 }

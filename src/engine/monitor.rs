@@ -34,16 +34,25 @@ pub struct Monitor {
     providers: Option<JoinHandle<()>>,
     workers: Option<JoinHandle<()>>,
     mcp: Option<JoinHandle<()>>,
+    config: Option<JoinHandle<()>>,
 }
+
+/// How often the dashboard's engine looks at config.toml for a change.
+const CONFIG_POLL: Duration = Duration::from_secs(2);
 
 /// How long a worker that went quiet stays in the list.
 const WORKER_SHOWN_S: f64 = 3600.0;
 
 impl Drop for Monitor {
     fn drop(&mut self) {
-        for task in [self.providers.take(), self.workers.take(), self.mcp.take()]
-            .into_iter()
-            .flatten()
+        for task in [
+            self.providers.take(),
+            self.workers.take(),
+            self.mcp.take(),
+            self.config.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             task.abort();
         }
@@ -51,6 +60,33 @@ impl Drop for Monitor {
 }
 
 impl Monitor {
+    /// Reloads the models when config.toml changes (`az-os setup` or an edit in another
+    /// terminal): the dashboard uses a model added meanwhile without a restart. Holds
+    /// the runner weakly, so the engine still stops when its front end lets go.
+    pub fn watch_config(&mut self, runner: &Arc<super::agent::Runner>) {
+        let runner = Arc::downgrade(runner);
+        self.config = Some(tokio::spawn(async move {
+            let stamp = |path: &std::path::Path| {
+                std::fs::metadata(path)
+                    .ok()
+                    .map(|m| (m.modified().ok(), m.len()))
+            };
+            let mut seen = match runner.upgrade() {
+                Some(r) => stamp(r.settings().home.config_file()),
+                None => return,
+            };
+            loop {
+                tokio::time::sleep(CONFIG_POLL).await;
+                let Some(r) = runner.upgrade() else { return };
+                let now = stamp(r.settings().home.config_file());
+                if now != seen {
+                    seen = now;
+                    r.reload();
+                }
+            }
+        }));
+    }
+
     /// Sends `mcp_status` now and on every change of a server's state or tools, when
     /// servers are configured.
     pub fn watch_mcp(
@@ -96,11 +132,13 @@ fn raise(events: &mpsc::UnboundedSender<EngineEvent>, store: &StoreHandle, a: Al
 
 pub fn start(
     want: HealthEvents,
-    settings: &Arc<Settings>,
+    current: &Arc<arc_swap::ArcSwap<Settings>>,
+    reloaded: &Arc<tokio::sync::Notify>,
     http: &reqwest::Client,
     store: &StoreHandle,
     events: &mpsc::UnboundedSender<EngineEvent>,
 ) -> Monitor {
+    let settings = current.load_full();
     let sampler = want.sampler.then(|| {
         let (ev, st) = (events.clone(), store.clone());
         let snapshots = want.snapshots;
@@ -121,20 +159,23 @@ pub fn start(
         .ok()
     });
     let providers = want.providers.then(|| {
-        let (ev, st, http, settings) = (
+        let (ev, st, http, current, reloaded) = (
             events.clone(),
             store.clone(),
             http.clone(),
-            settings.clone(),
+            current.clone(),
+            reloaded.clone(),
         );
         tokio::spawn(async move {
+            let settings = current.load_full();
             let cfg = &settings.health;
             let every = Duration::from_secs(cfg.provider_cache_s.max(15));
             let timeout = Duration::from_millis(cfg.provider_timeout_ms);
             let slow = Duration::from_millis(cfg.provider_slow_ms);
             let mut tracker = AlertTracker::new(Duration::from_secs(cfg.alert_cooldown_s));
-            let endpoints = checks::endpoints(&settings.models);
             loop {
+                // The models as they are now (a reload changes them).
+                let endpoints = checks::endpoints(&current.load().models);
                 let db_path = settings
                     .store_location()
                     .unwrap_or_else(|_| crate::store::Location::Sqlite(settings.home.database()));
@@ -170,7 +211,11 @@ pub fn start(
                 {
                     return;
                 }
-                tokio::time::sleep(every).await;
+                // The next round, or at once after a reload.
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    () = reloaded.notified() => {}
+                }
             }
         })
     });
@@ -208,5 +253,6 @@ pub fn start(
         providers,
         workers,
         mcp: None,
+        config: None,
     }
 }

@@ -74,6 +74,11 @@ pub enum Command {
         request_id: String,
         decision: Approval,
     },
+    /// From a front end: read config.toml again and route to its models from now on
+    /// (a task already running keeps its own; policy, budgets and the rest stay as the
+    /// engine started). Answered by `models_reloaded` (and the providers' health checked
+    /// at once), or by `error` when the file cannot be used (nothing changes).
+    ReloadModels,
     /// From a front end: cancel everything (when `cancel_running`) or wait for
     /// running tasks, then stop. The event stream closes when the engine is done.
     Shutdown { cancel_running: bool },
@@ -306,6 +311,8 @@ pub enum Event {
     /// Something the user should know that is not an error (for example tasks
     /// recovered as `interrupted` at start-up).
     Notice { message: String },
+    /// The catalogue was read again (`reload_models`): the models a task can use now.
+    ModelsReloaded { usable: Vec<String> },
 }
 
 /// How a `context` event reads in a transcript (live, stored and printed alike).

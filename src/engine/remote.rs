@@ -87,12 +87,13 @@ impl Remote {
                     .into(),
                 "usage",
             ),
+            Command::ReloadModels => self.runner.reload(),
             Command::Shutdown { .. } => {} // the loop stops on it
         }
     }
 
     async fn submit(&mut self, id: TaskId, spec: TaskSpec) {
-        let new = match new_task(&self.runner.settings, &id, &spec) {
+        let new = match new_task(&self.runner.settings(), &id, &spec) {
             Ok(new) => new,
             Err(msg) => {
                 self.runner.error(Some(&id), msg.clone(), "usage");
@@ -126,7 +127,7 @@ impl Remote {
 
     async fn retry(&mut self, id: TaskId) {
         let lookup = id.clone();
-        let checkpoints = self.runner.settings.home.checkpoints_dir();
+        let checkpoints = self.runner.settings().home.checkpoints_dir();
         let r = self
             .runner
             .store
@@ -156,7 +157,7 @@ impl Remote {
     }
 
     async fn resume(&mut self, id: TaskId, overrides: Overrides) {
-        if let Err(msg) = super::scheduler::check_overrides(&self.runner.settings, &overrides) {
+        if let Err(msg) = super::scheduler::check_overrides(&self.runner.settings(), &overrides) {
             self.runner.error(Some(&id), msg, "usage");
             return;
         }

@@ -170,6 +170,7 @@ impl Scheduler {
                     self.runner.error(Some(&id), msg, "usage");
                 }
             }
+            Command::ReloadModels => self.runner.reload(),
             Command::Shutdown { cancel_running } => self.stop(cancel_running).await,
         }
     }
@@ -183,7 +184,7 @@ impl Scheduler {
             );
             return;
         }
-        let new = match new_task(&self.runner.settings, &id, &spec) {
+        let new = match new_task(&self.runner.settings(), &id, &spec) {
             Ok(new) => new,
             Err(msg) => {
                 self.runner.error(Some(&id), msg.clone(), "usage");
@@ -221,7 +222,7 @@ impl Scheduler {
             return;
         }
         let lookup = id.clone();
-        let checkpoints = self.runner.settings.home.checkpoints_dir();
+        let checkpoints = self.runner.settings().home.checkpoints_dir();
         let result = self
             .runner
             .store
@@ -273,12 +274,12 @@ impl Scheduler {
         if self.busy(&id) {
             return;
         }
-        if let Err(msg) = check_overrides(&self.runner.settings, &overrides) {
+        if let Err(msg) = check_overrides(&self.runner.settings(), &overrides) {
             self.runner.error(Some(&id), msg, "usage");
             return;
         }
         let lookup = id.clone();
-        let checkpoints = self.runner.settings.home.checkpoints_dir();
+        let checkpoints = self.runner.settings().home.checkpoints_dir();
         let result = self
             .runner
             .store

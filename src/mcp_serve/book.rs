@@ -203,7 +203,8 @@ impl Book {
                 | Event::Health { .. }
                 | Event::ComponentHealth { .. }
                 | Event::McpStatus { .. }
-                | Event::Workers { .. } => {}
+                | Event::Workers { .. }
+                | Event::ModelsReloaded { .. } => {}
             }
         }
         self.bump();

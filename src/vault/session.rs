@@ -158,10 +158,12 @@ pub fn env_key(var: &str) -> Option<Zeroizing<String>> {
     }
 }
 
-/// Forgets what was read from the vault at `path` (it was just written): the next use
-/// opens it again.
-pub fn forget(path: &Path) {
-    state().opened.remove(path);
+/// What this process just wrote to the vault at `path` (its whole content, decrypted):
+/// later reads use it without opening the file, or asking for the password, again.
+pub fn remember(path: &Path, entries: Entries) {
+    state()
+        .opened
+        .insert(path.to_path_buf(), Ok(Arc::new(entries)));
 }
 
 /// Records that environment variable `name` holds a key (called whenever a model's key

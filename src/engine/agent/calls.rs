@@ -138,7 +138,7 @@ impl Caller<'_> {
                 Refusal::Budget(msg) => CallError::Budget(msg),
                 Refusal::Store(e) => CallError::Store(e.to_string()),
             })?;
-        let (requests_per_minute, tokens_per_minute) = runner.settings.endpoint_limits(spec);
+        let (requests_per_minute, tokens_per_minute) = runner.settings().endpoint_limits(spec);
         let limits = Limits {
             requests_per_minute,
             tokens_per_minute,

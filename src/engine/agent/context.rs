@@ -29,7 +29,7 @@ pub(super) async fn first_message(
     task: &TaskRow,
 ) -> String {
     let found = gather(
-        &runner.settings.knowledge,
+        &runner.settings().knowledge,
         ctx.index.to_path_buf(),
         ctx.workdir,
         &task.description,

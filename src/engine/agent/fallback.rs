@@ -29,7 +29,7 @@ impl Caller<'_> {
             at_least,
         };
         let breakers = &self.runner.breakers;
-        route::decide(&self.runner.settings, &ask, &self.rates, |m| {
+        route::decide(&self.runner.settings(), &ask, &self.rates, |m| {
             breakers.open_for(m)
         })
         .ok()
@@ -102,7 +102,7 @@ impl Caller<'_> {
     /// After the turn limit: one tier up, once, if configured and a model there is usable.
     /// Returns whether the task goes on.
     pub async fn escalate(&mut self, turn: u32, turns_used: u32) -> Result<bool, CallError> {
-        let settings = &self.runner.settings;
+        let settings = &self.runner.settings();
         if !settings.routing.escalate_on_max_turns
             || self.escalated
             || self.task.requested_model.is_some()

@@ -36,11 +36,11 @@ pub(super) async fn recall(
     workdir: &str,
     docs: &str,
 ) -> Option<recall::Recalled> {
-    let budget = runner.settings.memory.context_tokens;
+    let budget = runner.settings().memory.context_tokens;
     if budget == 0 {
         return None;
     }
-    let home = runner.settings.home.root().to_path_buf();
+    let home = runner.settings().home.root().to_path_buf();
     let warm = hybrid::embedder(&home, hybrid::Load::IfWarm);
     let vector = match &warm {
         Some(e) => match hybrid::query_vector(e, task).await {
@@ -113,7 +113,7 @@ pub(super) async fn learn(
     ending: &Ending,
     st: &RunState,
 ) -> f64 {
-    let cfg = &runner.settings.memory;
+    let cfg = &runner.settings().memory;
     if cfg.max_lessons == 0 || !worth_asking(cfg.extract, ending, st) {
         return 0.0;
     }
@@ -126,7 +126,7 @@ pub(super) async fn learn(
         task,
         cancel,
         caps,
-        policy: RetryPolicy::from_defaults(&runner.settings.defaults),
+        policy: RetryPolicy::from_defaults(&runner.settings().defaults),
         rates: SuccessRates::default(),
         client: LlmClient::new(runner.http.clone(), Arc::new(spec), key, runner.timeouts),
         given_up: Vec::new(),
@@ -206,7 +206,7 @@ pub(super) async fn learn(
     }
     // With the model already loaded, the new lessons get their vectors now; otherwise
     // at the next search by meaning or `memory consolidate` (never a load for this).
-    let home = runner.settings.home.root().to_path_buf();
+    let home = runner.settings().home.root().to_path_buf();
     if let Some(e) = hybrid::embedder(&home, hybrid::Load::IfWarm)
         && let Err(why) = hybrid::backfill(&runner.store, &e, hybrid::BACKFILL_PER_SEARCH).await
     {
@@ -218,8 +218,8 @@ pub(super) async fn learn(
 /// The usable model with the lowest price (input + output per million tokens), whose
 /// breaker is closed.
 fn cheapest(runner: &Runner) -> Option<(ModelSpec, Option<String>)> {
-    let mut models: Vec<&ModelSpec> = runner
-        .settings
+    let settings = runner.settings();
+    let mut models: Vec<&ModelSpec> = settings
         .models
         .iter()
         .filter(|m| m.has_key() && runner.breakers.open_for(&m.name).is_none())

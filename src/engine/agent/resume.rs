@@ -41,7 +41,7 @@ pub(super) async fn save(
     st.escalated = caller.escalated;
     st.checkpoint_id = Some(checkpoint.clone());
     let json = st.encode();
-    let dir = runner.settings.home.checkpoints_dir();
+    let dir = runner.settings().home.checkpoints_dir();
     let (file_id, file_json) = (id.clone(), json.clone());
     let cp = checkpoint.clone();
     // The file (two fsyncs) and the row are independent copies: written at once, so
@@ -83,7 +83,7 @@ pub(super) async fn save(
 /// two writes of a turn failed or was cut by a crash). A state that exists but cannot be
 /// used is reported; with neither usable the task starts over.
 pub(super) async fn load(runner: &Runner, rec: &Recorder, task: &TaskRow) -> Option<RunState> {
-    let dir = runner.settings.home.checkpoints_dir();
+    let dir = runner.settings().home.checkpoints_dir();
     let path = state_file::path(&dir, &task.id);
     let id = task.id.clone();
     let file = tokio::task::spawn_blocking(move || state_file::read(&dir, &id))

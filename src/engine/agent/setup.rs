@@ -70,7 +70,7 @@ pub(super) async fn prepare(
     task: &TaskRow,
     resuming: Option<&str>,
 ) -> Result<Setup, Ending> {
-    let settings = &runner.settings;
+    let settings = &runner.settings();
     let rates = runner.rates.get(rec.store()).await;
     let same_model = resuming
         .filter(|_| task.requested_model.is_none())

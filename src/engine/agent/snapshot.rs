@@ -46,11 +46,11 @@ pub struct Snapshots {
 
 impl Snapshots {
     pub fn new(runner: &Runner, workdir: &std::path::Path) -> Self {
-        let cfg = &runner.settings.checkpoints;
+        let cfg = &runner.settings().checkpoints;
         Self {
             store: cfg
                 .enabled
-                .then(|| Checkpoints::new(runner.settings.home.checkpoints_dir())),
+                .then(|| Checkpoints::new(runner.settings().home.checkpoints_dir())),
             caps: cfg.caps(),
             workdir: workdir.to_path_buf(),
             baseline: false,

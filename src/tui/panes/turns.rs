@@ -332,7 +332,8 @@ impl Transcript {
             | Event::Health { .. }
             | Event::ComponentHealth { .. }
             | Event::McpStatus { .. }
-            | Event::Workers { .. } => {}
+            | Event::Workers { .. }
+            | Event::ModelsReloaded { .. } => {}
         }
     }
 }

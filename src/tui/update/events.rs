@@ -134,6 +134,7 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
         | Event::Retry { .. }
         | Event::Alert { .. }
         | Event::Notice { .. }
+        | Event::ModelsReloaded { .. }
         | Event::Health { .. }
         | Event::ComponentHealth { .. }
         | Event::McpStatus { .. }
@@ -188,6 +189,15 @@ fn global_event(m: &mut Model, ev: Event, now: f64, fx: &mut Vec<Effect>) {
             m.status.set(Tone::Warn, message);
         }
         Event::Notice { message } => m.status.set(Tone::Info, message),
+        Event::ModelsReloaded { usable } if usable.is_empty() => m.status.set(
+            Tone::Warn,
+            "config.toml read again: still no usable model".to_owned(),
+        ),
+        Event::ModelsReloaded { usable } => {
+            m.setup_hint = None;
+            m.status
+                .set(Tone::Info, format!("models ready: {}", usable.join(", ")));
+        }
         Event::Error { message, .. } => m.status.set(Tone::Error, message),
         // Task events always come with a task id (`engine` above).
         Event::TaskQueued { .. }

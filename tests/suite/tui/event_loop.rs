@@ -6,19 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use az_os::config::{Home, Settings};
-use az_os::engine::{self, Command, EngineConfig, HealthEvents};
+use az_os::engine::{self, EngineConfig, HealthEvents};
 use az_os::store::{StoreHandle, TaskStatus};
-use az_os::tui::app::{LoopOptions, run_loop};
 use az_os::tui::keymap::{DEFAULT_KEYMAP, Keymap};
 use az_os::tui::model::{Model, TaskDefaults};
 use az_os::tui::panes::turns::Kind;
 use az_os::tui::theme::Theme;
 use pretty_assertions::assert_eq;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 
-use super::{screen, transcript};
+use super::transcript;
 use crate::common::TestEnv;
 use crate::common::fake_provider::{FakeProvider, Reply};
 
@@ -59,7 +56,7 @@ async fn the_loop_runs_a_typed_task_on_a_real_engine_until_idle() {
         approvals: az_os::engine::Approvals::Deny,
         front_end: az_os::engine::FrontEnd::Dashboard,
     };
-    let (handle, events, join) = engine::start(config, store.clone()).unwrap();
+    let started = engine::start(config, store.clone()).unwrap();
 
     let task = "say hi with echo";
     let mut keys: Vec<TermEvent> = task.chars().map(|c| key_event(KeyCode::Char(c))).collect();
@@ -74,7 +71,6 @@ async fn the_loop_runs_a_typed_task_on_a_real_engine_until_idle() {
         config_max_turns: 5,
     };
     let model = Model::new(keymap, Theme::named("default").unwrap(), defaults, 5.0, 0.5);
-    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     let mut copied: Vec<String> = Vec::new();
     let mut clipboard = |text: &str| {
         copied.push(text.to_owned());
@@ -82,31 +78,15 @@ async fn the_loop_runs_a_typed_task_on_a_real_engine_until_idle() {
     };
 
     let stored = store.clone();
-    let run = run_loop(
-        &mut terminal,
-        futures_util::stream::iter(keys.into_iter().map(io::Result::Ok)),
+    let d = crate::common::dashboard::drive(
+        started,
         model,
-        handle.clone(),
-        events,
-        LoopOptions {
-            exit_when_idle: true,
-            terminal: None,
-        },
+        futures_util::stream::iter(keys.into_iter().map(io::Result::Ok)),
         &mut clipboard,
-    );
-    let (m, stats) = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the loop did not finish within 30 s")
-        .unwrap();
-    handle
-        .send(Command::Shutdown {
-            cancel_running: true,
-        })
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), join)
-        .await
-        .expect("engine shutdown hung")
-        .unwrap();
+        Duration::from_secs(30),
+    )
+    .await;
+    let (m, stats, shown) = (d.model, d.stats, d.screen);
 
     assert_eq!(m.queue.total(), 1);
     let row = m.queue.selected_task().unwrap().clone();
@@ -163,7 +143,6 @@ async fn the_loop_runs_a_typed_task_on_a_real_engine_until_idle() {
     assert_eq!(reloaded, entries);
     assert!((m.cost.session_usd - row.cost_usd).abs() < 1e-12);
 
-    let shown = screen(&terminal);
     assert!(shown.contains("• completed"), "{shown}");
     assert!(
         shown.contains(&format!("Task {} completed", &row.id.as_str()[..6])),

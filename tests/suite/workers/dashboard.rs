@@ -10,15 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use az_os::config::{Home, Settings};
-use az_os::engine::{self, Command, EngineConfig, HealthEvents};
+use az_os::engine::{self, EngineConfig, HealthEvents};
 use az_os::store::{NewTask, StoreHandle, TaskStatus, queue};
-use az_os::tui::app::{LoopOptions, run_loop};
 use az_os::tui::keymap::{DEFAULT_KEYMAP, Keymap};
 use az_os::tui::model::{Model, TaskDefaults};
 use az_os::tui::theme::Theme;
 use az_os::util::ids::TaskId;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 
 use super::{finish, host, open, wait_for_workers, worker};
@@ -127,7 +124,7 @@ async fn dashboard(store: StoreHandle, settings: Settings, workdir: &Path) -> (M
         approvals: engine::Approvals::Interactive,
         front_end: engine::FrontEnd::Dashboard,
     };
-    let (handle, events, join) = engine::start_on_queue(config, store).unwrap();
+    let started = engine::start_on_queue(config, store).unwrap();
     let key = |code| TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
     let mut keys: Vec<TermEvent> = TYPED.chars().map(|c| key(KeyCode::Char(c))).collect();
     keys.push(key(KeyCode::Enter));
@@ -141,32 +138,14 @@ async fn dashboard(store: StoreHandle, settings: Settings, workdir: &Path) -> (M
     let keymap = Keymap::parse(DEFAULT_KEYMAP, "default").unwrap();
     let mut model = Model::new(keymap, Theme::named("default").unwrap(), defaults, 5.0, 0.5);
     model.queue.shared = true; // as `tui::run` sets it on the shared store
-    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     let mut clipboard = |_: &str| Ok(String::new());
-    let run = run_loop(
-        &mut terminal,
-        futures_util::stream::iter(keys.into_iter().map(io::Result::Ok)),
+    let d = crate::common::dashboard::drive(
+        started,
         model,
-        handle.clone(),
-        events,
-        LoopOptions {
-            exit_when_idle: true,
-            terminal: None,
-        },
+        futures_util::stream::iter(keys.into_iter().map(io::Result::Ok)),
         &mut clipboard,
-    );
-    let (m, _) = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("the loop did not finish within 60 s")
-        .unwrap();
-    handle
-        .send(Command::Shutdown {
-            cancel_running: true,
-        })
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), join)
-        .await
-        .expect("engine shutdown hung")
-        .unwrap();
-    (m, terminal.backend().to_string())
+        Duration::from_secs(60),
+    )
+    .await;
+    (d.model, d.screen)
 }
