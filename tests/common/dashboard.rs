@@ -6,11 +6,27 @@ use std::time::Duration;
 
 use az_os::engine::{Command, Started};
 use az_os::tui::app::{LoopOptions, LoopStats, run_loop};
-use az_os::tui::model::Model;
+use az_os::tui::keymap::{DEFAULT_KEYMAP, Keymap};
+use az_os::tui::model::{Model, TaskDefaults};
+use az_os::tui::theme::Theme;
 use futures_util::Stream;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::Event as TermEvent;
+
+/// A fresh dashboard model: tasks typed in it run in `workdir`, with the default keymap
+/// and theme, a $5 day and a $0.50 task budget.
+pub fn model(workdir: &std::path::Path) -> Model {
+    let defaults = TaskDefaults {
+        workdir: workdir.to_path_buf(),
+        max_turns: None,
+        budget_usd: None,
+        model: None,
+        config_max_turns: 5,
+    };
+    let keymap = Keymap::parse(DEFAULT_KEYMAP, "default").unwrap();
+    Model::new(keymap, Theme::named("default").unwrap(), defaults, 5.0, 0.5)
+}
 
 /// What the loop left: the model, its counters, and the screen's last frame.
 pub struct Driven {

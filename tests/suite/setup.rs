@@ -304,9 +304,7 @@ fn a_model_added_while_the_dashboard_runs_is_used_without_a_restart() {
     use az_os::config::{Home, Settings};
     use az_os::engine::{self, EngineConfig, HealthEvents};
     use az_os::store::{StoreHandle, TaskStatus};
-    use az_os::tui::keymap::{DEFAULT_KEYMAP, Keymap};
-    use az_os::tui::model::{Model, TaskDefaults};
-    use az_os::tui::theme::Theme;
+
     use futures_util::StreamExt;
     use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
     use std::sync::Arc;
@@ -345,15 +343,7 @@ fn a_model_added_while_the_dashboard_runs_is_used_without_a_restart() {
             front_end: engine::FrontEnd::Dashboard,
         };
         let started = engine::start(config, store).unwrap();
-        let defaults = TaskDefaults {
-            workdir: env.work().to_path_buf(),
-            max_turns: None,
-            budget_usd: None,
-            model: None,
-            config_max_turns: 5,
-        };
-        let keymap = Keymap::parse(DEFAULT_KEYMAP, "default").unwrap();
-        let mut model = Model::new(keymap, Theme::named("default").unwrap(), defaults, 5.0, 0.5);
+        let mut model = crate::common::dashboard::model(env.work());
         model.setup_hint = Some(az_os::tui::setup_hint(&config_file));
         // The keys come once `az-os setup` ran in "another terminal" and the engine had
         // time to notice (it looks every 2 s).

@@ -8,10 +8,7 @@ use std::time::Duration;
 use az_os::config::{Home, Settings};
 use az_os::engine::{self, EngineConfig, HealthEvents};
 use az_os::store::{StoreHandle, TaskStatus};
-use az_os::tui::keymap::{DEFAULT_KEYMAP, Keymap};
-use az_os::tui::model::{Model, TaskDefaults};
 use az_os::tui::panes::turns::Kind;
-use az_os::tui::theme::Theme;
 use pretty_assertions::assert_eq;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 
@@ -62,15 +59,7 @@ async fn the_loop_runs_a_typed_task_on_a_real_engine_until_idle() {
     let mut keys: Vec<TermEvent> = task.chars().map(|c| key_event(KeyCode::Char(c))).collect();
     keys.push(key_event(KeyCode::Enter));
     let typed = keys.len() as u64;
-    let keymap = Keymap::parse(DEFAULT_KEYMAP, "default").unwrap();
-    let defaults = TaskDefaults {
-        workdir: env.work().to_path_buf(),
-        max_turns: None,
-        budget_usd: None,
-        model: None,
-        config_max_turns: 5,
-    };
-    let model = Model::new(keymap, Theme::named("default").unwrap(), defaults, 5.0, 0.5);
+    let model = crate::common::dashboard::model(env.work());
     let mut copied: Vec<String> = Vec::new();
     let mut clipboard = |text: &str| {
         copied.push(text.to_owned());

@@ -12,9 +12,7 @@ use std::time::Duration;
 use az_os::config::{Home, Settings};
 use az_os::engine::{self, EngineConfig, HealthEvents};
 use az_os::store::{NewTask, StoreHandle, TaskStatus, queue};
-use az_os::tui::keymap::{DEFAULT_KEYMAP, Keymap};
-use az_os::tui::model::{Model, TaskDefaults};
-use az_os::tui::theme::Theme;
+use az_os::tui::model::Model;
 use az_os::util::ids::TaskId;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 
@@ -128,15 +126,7 @@ async fn dashboard(store: StoreHandle, settings: Settings, workdir: &Path) -> (M
     let key = |code| TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
     let mut keys: Vec<TermEvent> = TYPED.chars().map(|c| key(KeyCode::Char(c))).collect();
     keys.push(key(KeyCode::Enter));
-    let defaults = TaskDefaults {
-        workdir: workdir.to_path_buf(),
-        max_turns: None,
-        budget_usd: None,
-        model: None,
-        config_max_turns: 5,
-    };
-    let keymap = Keymap::parse(DEFAULT_KEYMAP, "default").unwrap();
-    let mut model = Model::new(keymap, Theme::named("default").unwrap(), defaults, 5.0, 0.5);
+    let mut model = crate::common::dashboard::model(workdir);
     model.queue.shared = true; // as `tui::run` sets it on the shared store
     let mut clipboard = |_: &str| Ok(String::new());
     let d = crate::common::dashboard::drive(
