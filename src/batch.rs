@@ -376,6 +376,7 @@ fn command_task(cmd: &Command) -> Option<TaskId> {
         Command::Cancel { .. }
         | Command::Approve { .. }
         | Command::ReloadModels
+        | Command::Follow { .. }
         | Command::Shutdown { .. } => None,
     }
 }

@@ -94,6 +94,8 @@ pub struct EngineHandle {
     tx: mpsc::UnboundedSender<Command>,
     pub(super) store: StoreHandle,
     pub(super) settings: Arc<Settings>,
+    /// The engine follows tasks that run elsewhere (`start_on_queue`).
+    pub(super) remote: bool,
 }
 
 /// The engine could not take a command because it has stopped.
@@ -136,7 +138,8 @@ pub fn start(config: EngineConfig, store: StoreHandle) -> Result<Started, llm::L
 /// itself but puts them on the shared queue for `az-os worker`s and follows every task
 /// queued or running there (`engine::remote`). Same handle and events as [`start`].
 pub fn start_on_queue(config: EngineConfig, store: StoreHandle) -> Result<Started, llm::LlmError> {
-    let (runner, monitor, cmd_rx, ev_rx, handle) = parts(config, store)?;
+    let (runner, monitor, cmd_rx, ev_rx, mut handle) = parts(config, store)?;
+    handle.remote = true;
     let remote = super::remote::Remote::new(runner, monitor);
     let join = tokio::spawn(remote.run(cmd_rx));
     Ok((handle, ev_rx, join))
@@ -224,6 +227,7 @@ fn parts(config: EngineConfig, store: StoreHandle) -> Result<Parts, llm::LlmErro
         tx: cmd_tx,
         store: runner.store.clone(),
         settings: runner.settings(),
+        remote: false,
     };
     Ok((runner, monitor, cmd_rx, ev_rx, handle))
 }

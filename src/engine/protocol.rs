@@ -79,6 +79,12 @@ pub enum Command {
     /// engine started). Answered by `models_reloaded` (and the providers' health checked
     /// at once), or by `error` when the file cannot be used (nothing changes).
     ReloadModels,
+    /// Tasks a front end has read as queued or running: send their events (from the
+    /// first, replayed) until they end. On the shared store the engine follows tasks
+    /// that run on other hosts; one that ended between the front end's read and the
+    /// engine's own look at the queue would otherwise never be said to end. An engine
+    /// that runs its tasks itself sends their events anyway and ignores it.
+    Follow { ids: Vec<crate::util::ids::TaskId> },
     /// From a front end: cancel everything (when `cancel_running`) or wait for
     /// running tasks, then stop. The event stream closes when the engine is done.
     Shutdown { cancel_running: bool },

@@ -43,12 +43,29 @@ pub struct Lessons {
 }
 
 impl EngineHandle {
-    /// The newest `limit` tasks, newest first.
+    /// The newest `limit` tasks, newest first. Those still queued or running are
+    /// followed until they end (`Command::Follow`), wherever they run.
     pub async fn tasks(&self, limit: usize) -> Result<Vec<TaskRow>, QueryError> {
-        Ok(self
+        let rows = self
             .store
             .call(move |c| tasks::list(c, None, limit, 0))
-            .await?)
+            .await?;
+        let open: Vec<TaskId> = rows
+            .iter()
+            .filter(|r| !r.status.is_final())
+            .map(|r| r.id.clone())
+            .collect();
+        if self.remote && !open.is_empty() {
+            // A stopped engine follows nothing: the rows are still the answer.
+            let _ = self.send(super::protocol::Command::Follow { ids: open });
+        }
+        Ok(rows)
+    }
+
+    /// One task's row as stored now, if it exists.
+    pub async fn task(&self, id: &TaskId) -> Result<Option<TaskRow>, QueryError> {
+        let id = id.clone();
+        Ok(self.store.call(move |c| tasks::get(c, &id)).await?)
     }
 
     /// A task's first `limit` log lines, in order.

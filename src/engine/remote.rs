@@ -88,6 +88,14 @@ impl Remote {
                 "usage",
             ),
             Command::ReloadModels => self.runner.reload(),
+            Command::Follow { ids } => {
+                // Announced already: the front end read them.
+                for id in ids {
+                    if !self.follower.follows(&id) {
+                        self.follower.follow(id);
+                    }
+                }
+            }
             Command::Shutdown { .. } => {} // the loop stops on it
         }
     }

@@ -171,6 +171,8 @@ impl Scheduler {
                 }
             }
             Command::ReloadModels => self.runner.reload(),
+            // Every task this engine runs sends its events already.
+            Command::Follow { .. } => {}
             Command::Shutdown { cancel_running } => self.stop(cancel_running).await,
         }
     }

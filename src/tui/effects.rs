@@ -43,6 +43,14 @@ impl Effects {
                     }
                 });
             }
+            Effect::LoadTask(id) => {
+                let engine = self.engine.clone();
+                tokio::spawn(async move {
+                    if let Ok(Some(row)) = engine.task(&id).await {
+                        let _ = tx.send(Msg::TaskLoaded(row));
+                    }
+                });
+            }
             Effect::LoadMemories { query, home } => {
                 let engine = self.engine.clone();
                 tokio::spawn(async move {

@@ -25,6 +25,9 @@ pub enum Msg {
     Engine(EngineEvent),
     /// Stored tasks, newest first (at start-up).
     TasksLoaded(Vec<TaskRow>),
+    /// One task's row, read after an event about a task the queue did not know yet
+    /// (queued or run elsewhere before the stored list was read).
+    TaskLoaded(TaskRow),
     /// A task's stored transcript (when a task from an earlier session is selected).
     LogsLoaded(TaskId, Vec<LogRow>),
     /// Lessons (all, or the hits of a search).
@@ -89,6 +92,8 @@ pub enum Effect {
     /// Send a command to the engine.
     Engine(Command),
     LoadLogs(TaskId),
+    /// Read one task's row (answered by `Msg::TaskLoaded`).
+    LoadTask(TaskId),
     /// Lessons: newest first, or those matching `query` (by words and meaning through
     /// the lesson search; words alone without `home` or the model).
     LoadMemories {

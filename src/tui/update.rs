@@ -58,6 +58,10 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
             m.queue.insert_missing(rows.into_iter().map(TaskItem::from));
             selection_changed(m, &mut fx);
         }
+        Msg::TaskLoaded(row) => {
+            m.queue.refresh(TaskItem::from(row));
+            selection_changed(m, &mut fx);
+        }
         Msg::LogsLoaded(id, rows) => {
             let description = m.queue.get(&id).map(|t| t.description.as_str());
             let t = Transcript::from_logs(&rows, m.turns.width, description);

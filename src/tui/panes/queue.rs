@@ -183,6 +183,16 @@ impl QueueState {
         self.upsert(fresh);
     }
 
+    /// Puts a row read after an event in place: it is at least as new as what the
+    /// queue holds, unless the queue already saw the task end (rows read in parallel
+    /// may come back out of order; an end is never undone by an older read).
+    pub fn refresh(&mut self, item: TaskItem) {
+        let ended = self.get(&item.id).is_some_and(|t| t.status.is_final());
+        if !ended || item.status.is_final() {
+            self.upsert([item]);
+        }
+    }
+
     /// Removes a task from the queue; the selection stays on a neighbour.
     pub fn remove(&mut self, id: &TaskId) {
         let Some(i) = self.index.remove(id) else {

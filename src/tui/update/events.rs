@@ -14,6 +14,16 @@ pub(super) fn engine(m: &mut Model, ev: EngineEvent, now: f64, fx: &mut Vec<Effe
         global_event(m, ev.event, now, fx);
         return;
     };
+    // A start or an end of a task the queue does not know: it was queued (or run, on
+    // another host) while the stored list was being read, which may then come back
+    // older than this event. Its row, read now, says where it stands.
+    if matches!(
+        ev.event,
+        Event::TaskStarted { .. } | Event::TaskFinished { .. }
+    ) && m.queue.get(&id).is_none()
+    {
+        fx.push(Effect::LoadTask(id.clone()));
+    }
     match &ev.event {
         Event::TaskQueued { description } => {
             let existing = m.queue.get(&id).cloned();

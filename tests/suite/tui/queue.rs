@@ -3,14 +3,17 @@
 //! spinner only while something runs, durations, headers, running vs queued).
 
 use az_os::engine::Event;
-use az_os::store::TaskStatus;
+use az_os::store::{TaskRow, TaskStatus};
 use az_os::tui::model::Model;
-use az_os::tui::msg::Msg;
+use az_os::tui::msg::{Effect, Msg};
 use az_os::tui::update::{areas, update};
 use az_os::util::ids::TaskId;
 use ratatui::crossterm::event::KeyCode;
 
-use super::{T0, ev, finished, id, model, model_sized, press, render, run_task, screen, send};
+use super::{
+    T0, ev, finished, id, llm_call, model, model_sized, press, render, run_task, screen, send,
+    started, submit_task,
+};
 
 /// The queue's order, top to bottom.
 fn order(m: &mut Model) -> Vec<TaskId> {
@@ -224,5 +227,90 @@ fn the_time_column_is_how_long_a_task_ran_under_headers_and_the_bar_counts_runni
     assert!(
         bar.contains("1 queued") && !bar.contains("running"),
         "{bar}"
+    );
+}
+
+/// `az-os run TASK` submits before the loop starts, so the start-up read of the
+/// store can answer after the engine's first events: a stale row must not
+/// overwrite what the events said.
+#[test]
+fn startup_rows_do_not_overwrite_live_tasks() {
+    let mut m = model();
+    submit_task(&mut m, "live01", "from the command line", T0, "fast-model");
+    ev(&mut m, "live01", T0 + 1.0, llm_call("fast-model", 0.002));
+    let live = m.queue.get(&id("live01")).unwrap().clone();
+    let stale = row("live01", "from the command line", TaskStatus::Pending);
+    let older = TaskRow {
+        critical: false,
+        id: id("old001"),
+        created_at: T0 - 3600.0,
+        ..stale.clone()
+    };
+    send(&mut m, Msg::TasksLoaded(vec![stale, older]));
+    assert_eq!(
+        m.queue.total(),
+        2,
+        "the stored task of an earlier session is added"
+    );
+    assert_eq!(m.queue.get(&id("live01")), Some(&live));
+}
+
+/// A stored row of task `task`.
+fn row(task: &str, description: &str, status: TaskStatus) -> TaskRow {
+    TaskRow {
+        critical: false,
+        id: id(task),
+        description: description.into(),
+        model: None,
+        status,
+        created_at: T0,
+        started_at: None,
+        completed_at: None,
+        result: None,
+        error: None,
+        cost_usd: 0.0,
+        workdir: Some("/home/user/project".into()),
+        turns: 0,
+        max_turns: 20,
+        budget_usd: None,
+        requested_model: None,
+        route_json: None,
+    }
+}
+
+/// On the shared store a task queued elsewhere can end between the start-up read of
+/// the list and the first event the dashboard sees: the list then says "running" for a
+/// task whose end came first. The end of an unknown task asks for its row, and that
+/// row (read after the end) wins over the older list; a dashboard left waiting on a
+/// task that has ended is what this guards against.
+#[test]
+fn an_end_seen_before_the_stored_list_is_not_undone_by_it() {
+    let mut m = model();
+    let fx = ev(
+        &mut m,
+        "their01",
+        T0 + 2.0,
+        finished(TaskStatus::Completed, Some("done"), None, 0.0),
+    );
+    assert!(fx.contains(&Effect::LoadTask(id("their01"))), "{fx:?}");
+    let running = row("their01", "their task", TaskStatus::Running);
+    send(&mut m, Msg::TasksLoaded(vec![running.clone()]));
+    assert_eq!(m.queue.active(), 1, "the list read before the end");
+    send(
+        &mut m,
+        Msg::TaskLoaded(row("their01", "their task", TaskStatus::Completed)),
+    );
+    assert_eq!(m.queue.active(), 0);
+    // A read that comes back late does not bring the task back to life.
+    send(&mut m, Msg::TaskLoaded(running));
+    assert_eq!(
+        m.queue.get(&id("their01")).unwrap().status,
+        TaskStatus::Completed
+    );
+    // A known task's events need no read.
+    assert!(
+        ev(&mut m, "their01", T0 + 3.0, started("fast-model"))
+            .iter()
+            .all(|f| !matches!(f, Effect::LoadTask(_)))
     );
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use az_os::engine::{Command, EngineEvent, Event, TaskSpec};
-use az_os::store::{TaskRow, TaskStatus};
+use az_os::store::TaskStatus;
 use az_os::tui::model::{Focus, Model};
 use az_os::tui::msg::{Effect, Msg};
 use az_os::tui::panes::popups::{Confirm, Popup};
@@ -622,47 +622,4 @@ fn enter_on_the_queue_opens_the_detail_and_y_copies_the_result() {
     );
     send(&mut m, press(KeyCode::Esc));
     assert_eq!(m.popup, None);
-}
-
-/// `az-os run TASK` submits before the loop starts, so the start-up read of the
-/// store can answer after the engine's first events: a stale row must not
-/// overwrite what the events said.
-#[test]
-fn startup_rows_do_not_overwrite_live_tasks() {
-    let mut m = model();
-    submit_task(&mut m, "live01", "from the command line", T0, "fast-model");
-    ev(&mut m, "live01", T0 + 1.0, llm_call("fast-model", 0.002));
-    let live = m.queue.get(&id("live01")).unwrap().clone();
-    let stale = TaskRow {
-        critical: false,
-        id: id("live01"),
-        description: "from the command line".into(),
-        model: None,
-        status: TaskStatus::Pending,
-        created_at: T0,
-        started_at: None,
-        completed_at: None,
-        result: None,
-        error: None,
-        cost_usd: 0.0,
-        workdir: Some("/home/user/project".into()),
-        turns: 0,
-        max_turns: 20,
-        budget_usd: None,
-        requested_model: None,
-        route_json: None,
-    };
-    let older = TaskRow {
-        critical: false,
-        id: id("old001"),
-        created_at: T0 - 3600.0,
-        ..stale.clone()
-    };
-    send(&mut m, Msg::TasksLoaded(vec![stale, older]));
-    assert_eq!(
-        m.queue.total(),
-        2,
-        "the stored task of an earlier session is added"
-    );
-    assert_eq!(m.queue.get(&id("live01")), Some(&live));
 }

@@ -33,17 +33,7 @@ fn the_dashboard_queues_for_workers_and_follows_every_hosts_tasks() {
     wait_for_workers(&pg, 1);
 
     // Another user's task, queued from another host before the dashboard opens.
-    let theirs = TaskId::new();
-    let new = NewTask {
-        id: theirs.clone(),
-        description: "their task".into(),
-        workdir: workdir.display().to_string(),
-        max_turns: 5,
-        budget_usd: None,
-        requested_model: None,
-        critical: false,
-    };
-    queue::submit(&open(&pg), &new).unwrap();
+    let theirs = queue_theirs(&pg, &workdir);
 
     // The dashboard's host: the same store, no worker of its own.
     let dash = host(&fake, &pg);
@@ -107,10 +97,94 @@ fn the_dashboard_queues_for_workers_and_follows_every_hosts_tasks() {
     assert!(shown.contains("Tasks 2 · shared queue"), "{shown}");
 }
 
-/// The dashboard's run: `TYPED` typed and entered, until the work is done; the model
-/// and the screen at the end.
-async fn dashboard(store: StoreHandle, settings: Settings, workdir: &Path) -> (Model, String) {
-    let config = EngineConfig {
+/// A task the front end read as running may end before the engine looks at the queue
+/// itself (it looks for open tasks only): the front end's read has it followed, so its
+/// end (replayed, here it came before) still reaches the front end. Without that, the
+/// dashboard showed such a task running forever.
+#[test]
+fn a_task_read_as_open_is_followed_to_its_end_even_if_it_ended_first() {
+    let pg = fresh_db();
+    let fake = FakeProvider::start(vec![finish("done")]);
+    let shared = tempfile::tempdir().unwrap();
+    let workdir = shared.path().canonicalize().unwrap();
+    let worker_host = host(&fake, &pg);
+    let worker = worker(&worker_host, &workdir, 1);
+    let theirs = queue_theirs(&pg, &workdir);
+    let db = open(&pg);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while az_os::store::tasks::get(&db, &theirs)
+        .unwrap()
+        .unwrap()
+        .status
+        != TaskStatus::Completed
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker ran nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(worker);
+
+    let dash = host(&fake, &pg);
+    let home = Home::resolve(Some(dash.home()), None).unwrap();
+    home.ensure().unwrap();
+    let settings = Settings::load(home).unwrap();
+    let store = StoreHandle::open_at(&settings.store_location().unwrap()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (handle, mut events, join) = engine::start_on_queue(config(settings), store).unwrap();
+        // As if the front end's read had found it running.
+        handle
+            .send(engine::Command::Follow {
+                ids: vec![theirs.clone()],
+            })
+            .unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(ev) = events.recv().await {
+                if ev.task_id.as_ref() == Some(&theirs)
+                    && let engine::Event::TaskFinished { status, .. } = ev.event
+                {
+                    return status;
+                }
+            }
+            panic!("the engine stopped");
+        })
+        .await
+        .expect("the end of a followed task is said");
+        assert_eq!(ended, TaskStatus::Completed);
+        handle
+            .send(engine::Command::Shutdown {
+                cancel_running: false,
+            })
+            .unwrap();
+        join.await.unwrap();
+    });
+}
+
+/// "their task", queued on the shared store in `workdir` as another user would.
+fn queue_theirs(pg: &crate::common::pg::PgDb, workdir: &Path) -> TaskId {
+    let id = TaskId::new();
+    let new = NewTask {
+        id: id.clone(),
+        description: "their task".into(),
+        workdir: workdir.display().to_string(),
+        max_turns: 5,
+        budget_usd: None,
+        requested_model: None,
+        critical: false,
+    };
+    queue::submit(&open(pg), &new).unwrap();
+    id
+}
+
+/// A dashboard's engine on `settings`: one job, provider checks on.
+fn config(settings: Settings) -> EngineConfig {
+    EngineConfig {
         settings: Arc::new(settings),
         jobs: 1,
         stream_thoughts: true,
@@ -121,8 +195,13 @@ async fn dashboard(store: StoreHandle, settings: Settings, workdir: &Path) -> (M
         },
         approvals: engine::Approvals::Interactive,
         front_end: engine::FrontEnd::Dashboard,
-    };
-    let started = engine::start_on_queue(config, store).unwrap();
+    }
+}
+
+/// The dashboard's run: `TYPED` typed and entered, until the work is done; the model
+/// and the screen at the end.
+async fn dashboard(store: StoreHandle, settings: Settings, workdir: &Path) -> (Model, String) {
+    let started = engine::start_on_queue(config(settings), store).unwrap();
     let key = |code| TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
     let mut keys: Vec<TermEvent> = TYPED.chars().map(|c| key(KeyCode::Char(c))).collect();
     keys.push(key(KeyCode::Enter));
