@@ -94,7 +94,11 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
     model.memory.index_home = Some(ctx.home.root().to_path_buf());
     model.queue.shared = shared;
     if settings.usable_models().next().is_none() {
-        model.setup_hint = Some(setup_hint(ctx.home.config_file()));
+        let key = model
+            .keymap
+            .key_for(keymap::Context::Global, action::Action::SetupOpen)
+            .map(|k| k.to_string());
+        model.setup_hint = Some(setup_hint(ctx.home.config_file(), key.as_deref()));
     }
     let term_opts = terminal::TermOptions {
         alt_screen: !opts.no_alt_screen,
@@ -180,15 +184,23 @@ pub fn run(ctx: &Ctx, opts: TuiOptions) -> Result<i32> {
     code
 }
 
-/// What to do when no model is usable, laid out for a pane.
-pub fn setup_hint(config: &std::path::Path) -> String {
+/// What to do when no model is usable, laid out for a pane; `key` opens the setup
+/// dialog (which opens by itself too).
+pub fn setup_hint(config: &std::path::Path, key: Option<&str>) -> String {
+    let here = match key {
+        Some(k) => format!(
+            "• press {k}: pick a provider, paste its key (checked with the provider, kept encrypted); used at once\n"
+        ),
+        None => String::new(),
+    };
     format!(
-        "No model is usable yet. Add one, then restart az-os:\n\n\
-         • run `az-os setup` in another terminal: pick a provider, paste its key (checked, kept encrypted)\n\
-         • or export a provider key: OPENROUTER_API_KEY (free models), GEMINI_API_KEY, MISTRAL_API_KEY or ANTHROPIC_API_KEY\n\
+        "No model is usable yet. Add one:\n\n\
+         {here}\
+         • or run `az-os setup` in a terminal (the same, on a plain terminal, for SSH and scripts)\n\
+         • or export a provider key, then restart az-os: OPENROUTER_API_KEY (free models), GEMINI_API_KEY, MISTRAL_API_KEY or ANTHROPIC_API_KEY\n\
          • or list a model under [[models]] in {} (`az-os config init` writes an example)\n\
          • or start Ollama on 127.0.0.1:11434 with a pulled model\n\n\
-         A model that needs no key (a local server or Ollama model added to config.toml, by hand or by `az-os setup`) is used at once, without a restart. \
+         A model added to config.toml (by the dialog, by `az-os setup` or by hand) is used without a restart. \
          `az-os models list` shows which keys are present.",
         config.display()
     )

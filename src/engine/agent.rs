@@ -102,26 +102,46 @@ impl Runner {
     }
 
     /// Reads config.toml again and uses its models from now on (everything else stays
-    /// as the engine started: policy, sandbox, budgets). The names of the usable models,
-    /// or why the file cannot be used (then nothing changes).
-    pub fn reload_models(&self) -> Result<Vec<String>, String> {
+    /// as the engine started: policy, sandbox, budgets). The names of the usable models
+    /// and, for each model the file lists whose key cannot be read, `NAME: why`; or why
+    /// the file cannot be used (then nothing changes).
+    pub fn reload_models(&self) -> Result<(Vec<String>, Vec<String>), String> {
         let now = self.settings();
         let fresh = Settings::load(now.home.clone()).map_err(|e| e.to_string())?;
         let mut next = (*now).clone();
         next.models = fresh.models;
-        let usable = next.usable_models().map(|m| m.name.clone()).collect();
+        let mut usable = Vec::new();
+        let mut unusable = Vec::new();
+        for m in &next.models {
+            match m.api_key() {
+                Ok(_) => usable.push(m.name.clone()),
+                // The catalogue's models without a key are not news; the user's are.
+                Err(_) if m.builtin => {}
+                Err(crate::config::KeyError::Vault { reason, fix, .. }) => {
+                    unusable.push(format!(
+                        "{}: its vault key cannot be read ({reason}); {fix}",
+                        m.name
+                    ));
+                }
+                Err(e @ crate::config::KeyError::EnvMissing(_)) => unusable.push(format!(
+                    "{}: {e}; export it and restart az-os, or add the key with the setup dialog",
+                    m.name
+                )),
+            }
+        }
         self.settings.store(Arc::new(next));
         self.reloaded.notify_one();
-        Ok(usable)
+        Ok((usable, unusable))
     }
 
     /// `Command::ReloadModels`: reloads and says what came of it.
     pub fn reload(&self) {
         match self.reload_models() {
-            Ok(usable) => {
-                let _ = self
-                    .events
-                    .send(EngineEvent::global(Event::ModelsReloaded { usable }));
+            Ok((usable, unusable)) => {
+                let _ = self.events.send(EngineEvent::global(Event::ModelsReloaded {
+                    usable,
+                    unusable,
+                }));
             }
             Err(msg) => self.error(None, msg, "config"),
         }

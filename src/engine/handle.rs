@@ -107,6 +107,11 @@ impl EngineHandle {
     pub fn send(&self, cmd: Command) -> Result<(), EngineStopped> {
         self.tx.send(cmd).map_err(|_| EngineStopped)
     }
+
+    /// The home the engine runs in (its config.toml, vault and checkpoints).
+    pub fn home(&self) -> &crate::config::Home {
+        &self.settings.home
+    }
 }
 
 /// What a worker runs for a task: the ReAct loop ([`super::agent::run_task`]), or in

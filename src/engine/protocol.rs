@@ -317,8 +317,13 @@ pub enum Event {
     /// Something the user should know that is not an error (for example tasks
     /// recovered as `interrupted` at start-up).
     Notice { message: String },
-    /// The catalogue was read again (`reload_models`): the models a task can use now.
-    ModelsReloaded { usable: Vec<String> },
+    /// The catalogue was read again (`reload_models`): the models a task can use now,
+    /// and each model config.toml lists whose key cannot be read, with why
+    /// (`NAME: why`).
+    ModelsReloaded {
+        usable: Vec<String>,
+        unusable: Vec<String>,
+    },
 }
 
 /// How a `context` event reads in a transcript (live, stored and printed alike).

@@ -83,6 +83,7 @@ actions! {
     ApproveOnce => "approval.once",
     ApproveAlways => "approval.always",
     ApproveDeny => "approval.deny",
+    SetupOpen => "setup.open",
 }
 
 impl fmt::Display for Action {

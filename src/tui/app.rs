@@ -110,7 +110,7 @@ where
     }
     // The frame's area: the whole screen, or the inline viewport.
     let size = terminal.get_frame().area();
-    let mut pending: Vec<Msg> = vec![Msg::Resize(size.width, size.height)];
+    let mut pending: Vec<Msg> = vec![Msg::Resize(size.width, size.height), Msg::Started];
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut last_tick = Instant::now();

@@ -4,6 +4,7 @@
 //! Copying to the clipboard and quitting touch the terminal, so the loop does those.
 
 mod checkpoints;
+mod setup;
 
 use tokio::sync::mpsc;
 
@@ -148,6 +149,9 @@ impl Effects {
             Effect::Rollback { task, force } => {
                 checkpoints::rollback(self.checkpoints.clone(), tx, task, force);
             }
+            Effect::SetupProbe => setup::probe(self.engine.home().clone(), tx),
+            Effect::SetupCheck(job) => setup::check(tx, *job),
+            Effect::SetupSave(job) => setup::save(self.engine.home().clone(), tx, *job),
             Effect::LoadCost => {
                 let engine = self.engine.clone();
                 tokio::spawn(async move {

@@ -31,10 +31,11 @@ pub enum Context {
     Changes,
     Confirm,
     Approval,
+    Setup,
 }
 
 impl Context {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Global,
         Self::Input,
         Self::Panes,
@@ -48,6 +49,7 @@ impl Context {
         Self::Changes,
         Self::Confirm,
         Self::Approval,
+        Self::Setup,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +66,7 @@ impl Context {
             Self::Detail => "detail",
             Self::Confirm => "confirm",
             Self::Approval => "approval",
+            Self::Setup => "setup",
             Self::Changes => "changes",
         }
     }

@@ -21,6 +21,26 @@ pub enum Msg {
     /// asked to wake at has come (a status message's end). Never sent otherwise, so an
     /// idle dashboard draws nothing.
     Tick,
+    /// The loop has begun (the first message after the size): the dialog opens by
+    /// itself when no model is usable.
+    Started,
+    /// The setup dialog's look at the machine: the models a local Ollama has pulled,
+    /// and the vault.
+    SetupProbed {
+        ollama: Vec<crate::setup::Offer>,
+        vault: super::panes::setup::VaultInfo,
+    },
+    /// The provider's answer to the dialog's check: what it said when it took the key,
+    /// or why not (its own words).
+    SetupChecked {
+        attempt: u64,
+        result: Result<String, String>,
+    },
+    /// What the dialog's save did, or why it could not.
+    SetupSaved {
+        attempt: u64,
+        result: Result<crate::setup::Saved, String>,
+    },
     /// An event from the engine.
     Engine(EngineEvent),
     /// Stored tasks, newest first (at start-up).
@@ -121,6 +141,12 @@ pub enum Effect {
     },
     LoadCost,
     LoadMetrics,
+    /// Look for a local Ollama's models and the vault (`Msg::SetupProbed`).
+    SetupProbe,
+    /// Ask the provider whether it takes a key (`Msg::SetupChecked`).
+    SetupCheck(Box<super::panes::setup::CheckJob>),
+    /// Save the model and its key (`Msg::SetupSaved`).
+    SetupSave(Box<super::panes::setup::SaveJob>),
     /// Put text on the clipboard with OSC 52 (works over SSH).
     Copy(String),
     /// Give the terminal back and stop the process (Ctrl-Z); `fg` resumes and redraws.

@@ -9,6 +9,7 @@ pub mod input;
 pub mod memory;
 pub mod popups;
 pub mod queue;
+pub mod setup;
 pub mod status;
 pub mod turns;
 

@@ -8,6 +8,7 @@ pub mod approval;
 mod changes;
 mod events;
 mod memory;
+mod setup;
 mod task;
 
 use super::action::Action;
@@ -53,6 +54,14 @@ fn dispatch(m: &mut Model, msg: Msg, now: f64) -> Vec<Effect> {
             m.size = (w, h);
             relayout(m);
         }
+        Msg::Started => {
+            if m.setup_hint.is_some() {
+                setup::open(m, &mut fx);
+            }
+        }
+        Msg::SetupProbed { ollama, vault } => setup::probed(m, ollama, vault),
+        Msg::SetupChecked { attempt, result } => setup::checked(m, attempt, result, &mut fx),
+        Msg::SetupSaved { attempt, result } => setup::saved(m, attempt, result, &mut fx),
         Msg::Engine(ev) => events::engine(m, ev, now, &mut fx),
         Msg::TasksLoaded(rows) => {
             m.queue.insert_missing(rows.into_iter().map(TaskItem::from));
@@ -133,6 +142,10 @@ pub fn areas(m: &Model) -> Areas {
 }
 
 fn key(m: &mut Model, k: KeyEvent, now: f64, fx: &mut Vec<Effect>) {
+    if matches!(m.modal(), Some(Popup::Setup(_))) {
+        setup::key(m, k, now, fx);
+        return;
+    }
     let key = Key::from_event(&k);
     // Writing a lesson or a memory query: the input line takes printable keys.
     if m.modal().is_none()
@@ -181,7 +194,7 @@ fn set_focus(m: &mut Model, f: Focus) {
     }
 }
 
-fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
+pub(super) fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
     let page = page_size(m);
     match a {
         Action::Noop => {}
@@ -294,6 +307,7 @@ fn act(m: &mut Model, a: Action, now: f64, fx: &mut Vec<Effect>) {
             }
         }
         Action::ApprovalFocus => approval::toggle_focus(m),
+        Action::SetupOpen => setup::open(m, fx),
         Action::ApproveOnce | Action::ApproveAlways | Action::ApproveDeny => {
             approval::answer(m, a, now, fx);
         }
@@ -484,6 +498,10 @@ fn mouse(m: &mut Model, e: MouseEvent, fx: &mut Vec<Effect>) {
 }
 
 fn paste(m: &mut Model, text: &str) {
+    if matches!(m.modal(), Some(Popup::Setup(_))) {
+        setup::paste(m, text);
+        return;
+    }
     let text = crate::util::text::strip_control(text);
     if m.focus == Focus::Memory
         && let Some(q) = m.memory.editing.as_mut()

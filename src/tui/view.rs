@@ -145,6 +145,7 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
         }
         Some(Popup::Confirm { question, .. }) => popups::confirm(screen, buf, th, question),
         Some(Popup::Changes(c)) => changes::render(screen, buf, th, c),
+        Some(Popup::Setup(s)) => super::panes::setup::render(screen, buf, th, &m.keymap, s),
         Some(Popup::Approval(r)) => approval::render(
             approval::area(screen, a.input),
             buf,
@@ -171,7 +172,7 @@ pub fn sheet(m: &Model) -> Option<popups::Sheet<'_>> {
         Popup::Doc { hit, .. } => m.memory.doc_hits.get(*hit).map(|h| popups::doc(th, h)),
         // A diff scrolls like the other sheets; the list moves a selection instead.
         Popup::Changes(c) => c.diff.as_ref().map(|d| changes::diff_sheet(th, d)),
-        Popup::Confirm { .. } | Popup::Approval { .. } => None,
+        Popup::Confirm { .. } | Popup::Approval { .. } | Popup::Setup(_) => None,
     }
 }
 

@@ -7,6 +7,8 @@
 
 use std::process::Output;
 
+mod dialog;
+
 use crate::common::fake_provider::{FakeProvider, Reply};
 use crate::common::{TestEnv, bin};
 
@@ -294,101 +296,4 @@ fn a_model_the_server_does_not_serve_is_refused_with_the_servers_list() {
         "{said}"
     );
     assert!(!env.home().join("config.toml").exists());
-}
-
-/// The dashboard with no usable model; `az-os setup` adds one from another terminal; the
-/// dashboard's engine reads config.toml again by itself (no restart) and a task typed
-/// afterwards runs on the new model.
-#[test]
-fn a_model_added_while_the_dashboard_runs_is_used_without_a_restart() {
-    use az_os::config::{Home, Settings};
-    use az_os::engine::{self, EngineConfig, HealthEvents};
-    use az_os::store::{StoreHandle, TaskStatus};
-
-    use futures_util::StreamExt;
-    use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    const TYPED: &str = "say hello after setup";
-    let fake = FakeProvider::start(vec![Reply::Text("hello after setup".into())]);
-    let env = TestEnv::new();
-    let home = Home::resolve(Some(env.home()), None).unwrap();
-    home.ensure().unwrap();
-    let config_file = home.config_file().to_path_buf();
-    let settings = Settings::load(home).unwrap();
-    assert_eq!(
-        settings.usable_models().count(),
-        0,
-        "no model to begin with"
-    );
-    let store = StoreHandle::open(&env.db()).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let base_url = fake.base_url();
-    let (m, shown) = runtime.block_on(async move {
-        let config = EngineConfig {
-            settings: Arc::new(settings),
-            jobs: 1,
-            stream_thoughts: true,
-            health: HealthEvents {
-                sampler: false,
-                snapshots: false,
-                providers: true,
-            },
-            approvals: engine::Approvals::Interactive,
-            front_end: engine::FrontEnd::Dashboard,
-        };
-        let started = engine::start(config, store).unwrap();
-        let mut model = crate::common::dashboard::model(env.work());
-        model.setup_hint = Some(az_os::tui::setup_hint(&config_file));
-        // The keys come once `az-os setup` ran in "another terminal" and the engine had
-        // time to notice (it looks every 2 s).
-        let env_ref = &env;
-        let keys = futures_util::stream::once(async move {
-            let out = tokio::task::block_in_place(|| {
-                setup(
-                    env_ref,
-                    &[
-                        "--provider",
-                        "openai-compatible",
-                        "--base-url",
-                        &base_url,
-                        "--model",
-                        "fake-model",
-                    ],
-                    "",
-                )
-            });
-            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            let key = |code| TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
-            let mut keys: Vec<TermEvent> = TYPED.chars().map(|c| key(KeyCode::Char(c))).collect();
-            keys.push(key(KeyCode::Enter));
-            futures_util::stream::iter(keys.into_iter().map(std::io::Result::Ok))
-        });
-        let keys = Box::pin(keys.flatten());
-        let mut clipboard = |_: &str| Ok(String::new());
-        let d = crate::common::dashboard::drive(
-            started,
-            model,
-            keys,
-            &mut clipboard,
-            Duration::from_secs(60),
-        )
-        .await;
-        (d.model, d.screen)
-    });
-    assert!(
-        m.setup_hint.is_none(),
-        "the hint is gone once a model is usable:\n{shown}"
-    );
-    let task = m.queue.selected_task().expect("the typed task").clone();
-    assert_eq!(task.description, TYPED);
-    assert_eq!(task.status, TaskStatus::Completed, "{task:?}\n{shown}");
-    assert_eq!(task.model.as_deref(), Some("fake-model"));
-    assert_eq!(fake.chat_count(), 1);
 }

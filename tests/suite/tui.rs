@@ -20,6 +20,7 @@ mod lessons;
 mod mcp;
 mod popups;
 mod queue;
+mod setup;
 mod status;
 mod update;
 mod view;
@@ -171,6 +172,19 @@ fn transcript(m: &Model, task: &str) -> Vec<(Option<u32>, Kind, String)> {
         .iter()
         .map(|e| (e.turn, e.kind, e.text.clone()))
         .collect()
+}
+
+/// Snapshots of `state` drawn at 80×24 and 120×40 (`tests/snapshots/tui_NAME_WxH.snap`).
+fn snapshot(name: &str, state: fn(u16, u16) -> Model) {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let m = state(w, h);
+        let text = screen(&render(&m));
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("../snapshots");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_description(format!("{name} at {w}x{h}"));
+        settings.bind(|| insta::assert_snapshot!(format!("tui_{name}_{w}x{h}"), text));
+    }
 }
 
 fn render(m: &Model) -> Terminal<TestBackend> {

@@ -54,6 +54,8 @@ pub enum Popup {
     Approval(super::approval::ApprovalRequest),
     /// What a task changed (`changes.rs`).
     Changes(super::changes::ChangesState),
+    /// Adding a model (`setup.rs`).
+    Setup(super::setup::SetupState),
 }
 
 impl Popup {
@@ -64,6 +66,7 @@ impl Popup {
             Self::Confirm { .. } => Context::Confirm,
             Self::Approval(_) => Context::Approval,
             Self::Changes(_) => Context::Changes,
+            Self::Setup(_) => Context::Setup,
         }
     }
 
@@ -104,7 +107,8 @@ impl Popup {
             | Self::Lesson { .. }
             | Self::Doc { .. }
             | Self::Confirm { .. }
-            | Self::Changes(_) => true,
+            | Self::Changes(_)
+            | Self::Setup(_) => true,
         }
     }
 }

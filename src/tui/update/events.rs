@@ -199,14 +199,24 @@ fn global_event(m: &mut Model, ev: Event, now: f64, fx: &mut Vec<Effect>) {
             m.status.set(Tone::Warn, message);
         }
         Event::Notice { message } => m.status.set(Tone::Info, message),
-        Event::ModelsReloaded { usable } if usable.is_empty() => m.status.set(
-            Tone::Warn,
-            "config.toml read again: still no usable model".to_owned(),
-        ),
-        Event::ModelsReloaded { usable } => {
+        Event::ModelsReloaded { usable, unusable } if usable.is_empty() => {
+            let why = if unusable.is_empty() {
+                "no model is listed".to_owned()
+            } else {
+                unusable.join("; ")
+            };
+            m.status.set(
+                Tone::Warn,
+                format!("config.toml read again: still no usable model: {why}"),
+            );
+        }
+        Event::ModelsReloaded { usable, unusable } => {
             m.setup_hint = None;
-            m.status
-                .set(Tone::Info, format!("models ready: {}", usable.join(", ")));
+            let mut text = format!("models ready: {}", usable.join(", "));
+            if !unusable.is_empty() {
+                text.push_str(&format!("; not usable: {}", unusable.join("; ")));
+            }
+            m.status.set(Tone::Info, text);
         }
         Event::Error { message, .. } => m.status.set(Tone::Error, message),
         // Task events always come with a task id (`engine` above).

@@ -160,11 +160,10 @@ fn help_stops_scrolling_at_its_last_line() {
         let end = scroll(&m);
         let shown = screen(&render(&m));
         let lines: Vec<&str> = shown.lines().collect();
-        // The approval context's last line (scrolling a long command) closes the text,
-        // right above the border.
+        // The setup dialog's context's last line closes the text, right above the border.
         let last = lines[..lines.len() - 1]
             .iter()
-            .rposition(|l| l.contains("Scroll up"))
+            .rposition(|l| l.contains("Previous row or field"))
             .unwrap_or_else(|| panic!("{shown}"));
         assert!(lines[last + 1].contains('┗'), "{w}x{h}\n{shown}");
         send(&mut m, ch('G'));

@@ -20,14 +20,17 @@ use serde_json::json;
 
 use super::{
     T0, ch, ev, finished, global, llm_call, model_sized, press, render, run_task, screen, send,
-    submit_task,
+    snapshot, submit_task,
 };
 
 // ---------------------------------------------------------------- view snapshots
 
 /// The setup hint `az-os` shows when no model is usable, for a home in /home/user.
 fn setup_hint() -> String {
-    az_os::tui::setup_hint(std::path::Path::new("/home/user/.az-os/config.toml"))
+    az_os::tui::setup_hint(
+        std::path::Path::new("/home/user/.az-os/config.toml"),
+        Some("F3"),
+    )
 }
 
 fn gauges(cpu: (f64, Level), memory: (f64, Level), disk: (f64, Level)) -> Event {
@@ -385,18 +388,6 @@ pub(super) fn detail(w: u16, h: u16) -> Model {
 }
 
 /// Snapshots `state` at 80×24 and 120×40 as `tests/snapshots/tui_{name}_{w}x{h}.snap`.
-fn snapshot(name: &str, state: fn(u16, u16) -> Model) {
-    for (w, h) in [(80, 24), (120, 40)] {
-        let m = state(w, h);
-        let text = screen(&render(&m));
-        let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path("../../snapshots");
-        settings.set_prepend_module_to_snapshot(false);
-        settings.set_description(format!("{name} at {w}x{h}"));
-        settings.bind(|| insta::assert_snapshot!(format!("tui_{name}_{w}x{h}"), text));
-    }
-}
-
 #[test]
 fn snapshot_empty() {
     snapshot("empty", empty);

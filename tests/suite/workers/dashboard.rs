@@ -6,11 +6,10 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use az_os::config::{Home, Settings};
-use az_os::engine::{self, EngineConfig, HealthEvents};
+use az_os::engine;
 use az_os::store::{NewTask, StoreHandle, TaskStatus, queue};
 use az_os::tui::model::Model;
 use az_os::util::ids::TaskId;
@@ -137,7 +136,9 @@ fn a_task_read_as_open_is_followed_to_its_end_even_if_it_ended_first() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let (handle, mut events, join) = engine::start_on_queue(config(settings), store).unwrap();
+        let (handle, mut events, join) =
+            engine::start_on_queue(crate::common::dashboard::engine_config(settings), store)
+                .unwrap();
         // As if the front end's read had found it running.
         handle
             .send(engine::Command::Follow {
@@ -182,26 +183,11 @@ fn queue_theirs(pg: &crate::common::pg::PgDb, workdir: &Path) -> TaskId {
     id
 }
 
-/// A dashboard's engine on `settings`: one job, provider checks on.
-fn config(settings: Settings) -> EngineConfig {
-    EngineConfig {
-        settings: Arc::new(settings),
-        jobs: 1,
-        stream_thoughts: true,
-        health: HealthEvents {
-            sampler: false,
-            snapshots: false,
-            providers: true,
-        },
-        approvals: engine::Approvals::Interactive,
-        front_end: engine::FrontEnd::Dashboard,
-    }
-}
-
 /// The dashboard's run: `TYPED` typed and entered, until the work is done; the model
 /// and the screen at the end.
 async fn dashboard(store: StoreHandle, settings: Settings, workdir: &Path) -> (Model, String) {
-    let started = engine::start_on_queue(config(settings), store).unwrap();
+    let started =
+        engine::start_on_queue(crate::common::dashboard::engine_config(settings), store).unwrap();
     let key = |code| TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
     let mut keys: Vec<TermEvent> = TYPED.chars().map(|c| key(KeyCode::Char(c))).collect();
     keys.push(key(KeyCode::Enter));

@@ -1,0 +1,209 @@
+//! The dashboard's setup dialog, used as a person would: the real loop and engine with no
+//! usable model, keys typed once the screen shows what they answer, the fake provider
+//! that takes one key. A model added through the dialog (its key in the environment, or
+//! in a vault created on the way) runs a task straight after, without a restart; a wrong
+//! key is refused with the provider's reason first; the key is never on screen or in a
+//! file but the vault. And a model added by `az-os setup` in another terminal is picked
+//! up by itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use az_os::config::{Home, Settings};
+use az_os::engine;
+use az_os::store::{StoreHandle, TaskStatus};
+use az_os::tui::model::Model;
+use ratatui::crossterm::event::KeyCode;
+
+use super::{KEY, PASSWORD, home_text, setup, text};
+use crate::common::TestEnv;
+use crate::common::dashboard::{Screen, Step, drive_script};
+use crate::common::fake_provider::{FakeProvider, Reply};
+
+const TASK: &str = "say hello after the dialog";
+
+/// The dashboard of `env` with no usable model, run through `steps`: the model and what
+/// was ever on its screen.
+fn dashboard(env: &TestEnv, steps: Vec<Step>) -> (Model, Screen) {
+    let home = Home::resolve(Some(env.home()), None).unwrap();
+    home.ensure().unwrap();
+    let config_file = home.config_file().to_path_buf();
+    let settings = Settings::load(home).unwrap();
+    assert_eq!(
+        settings.usable_models().count(),
+        0,
+        "no model to begin with"
+    );
+    let store = StoreHandle::open(&env.db()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut model = crate::common::dashboard::model(env.work());
+    model.setup_hint = Some(az_os::tui::setup_hint(&config_file, Some("<F3>")));
+    runtime.block_on(async move {
+        let started =
+            engine::start(crate::common::dashboard::engine_config(settings), store).unwrap();
+        let (d, screen) = drive_script(started, model, steps, Duration::from_secs(90)).await;
+        (d.model, screen)
+    })
+}
+
+/// From the dialog's first step to its question of where the key lives: the server
+/// row, its URL and model, a wrong key (refused with the provider's reason), the key.
+fn to_storage(fake: &FakeProvider) -> Vec<Step> {
+    vec![
+        Step::WaitFor("What should az-os use?".into()),
+        // From the top, up is the last row: the server.
+        Step::Key(KeyCode::Up),
+        Step::Key(KeyCode::Enter),
+        Step::WaitFor("Server URL".into()),
+        Step::Type(fake.base_url()),
+        Step::Key(KeyCode::Tab),
+        Step::Type("fake-model".into()),
+        Step::Key(KeyCode::Enter),
+        Step::WaitFor("Paste the key".into()),
+        Step::Paste("sk-wrong-0123456789".into()),
+        Step::Key(KeyCode::Enter),
+        Step::WaitFor("did not take the key".into()),
+        Step::Paste(format!("{KEY}\n")),
+        Step::Key(KeyCode::Enter),
+        Step::WaitFor("Where should the key live?".into()),
+    ]
+}
+
+/// After the save: the last step closed, the engine's reload seen, a task typed.
+fn then_a_task() -> Vec<Step> {
+    vec![
+        Step::WaitFor("fake-model is ready.".into()),
+        Step::Key(KeyCode::Enter),
+        Step::WaitFor("models ready: fake-model".into()),
+        Step::Type(TASK.into()),
+        Step::Key(KeyCode::Enter),
+    ]
+}
+
+/// The task typed after the dialog ran on the model it added.
+fn assert_ran(m: &Model, fake: &FakeProvider, screen: &Screen) {
+    let shown = screen.text();
+    assert!(m.setup_hint.is_none(), "the hint is gone:\n{shown}");
+    assert_eq!(m.popup, None, "{shown}");
+    let task = m.queue.selected_task().expect("the typed task").clone();
+    assert_eq!(task.description, TASK);
+    assert_eq!(task.status, TaskStatus::Completed, "{task:?}\n{shown}");
+    assert_eq!(task.model.as_deref(), Some("fake-model"));
+    assert_eq!(fake.chat_count(), 1);
+    let history = screen.history();
+    assert!(!history.contains(KEY), "the key was on screen");
+    assert!(!history.contains("sk-wrong"), "the wrong key was on screen");
+    let refused: Vec<&str> = history
+        .lines()
+        .filter(|l| l.contains("did not take the key"))
+        .collect();
+    assert!(
+        refused.iter().any(|l| l.contains("HTTP 401: Incorrect")),
+        "the provider's reason was shown: {refused:#?}"
+    );
+}
+
+#[test]
+fn a_model_added_in_the_dialog_with_its_key_in_the_environment_runs_a_task_at_once() {
+    let fake = FakeProvider::start(vec![Reply::Text("hello after the dialog".into())]);
+    fake.require_key(KEY);
+    let env = TestEnv::new();
+    let mut steps = to_storage(&fake);
+    steps.push(Step::Type("e".into()));
+    steps.push(Step::WaitFor(
+        "export OPENAI_COMPATIBLE_API_KEY=<your key>".into(),
+    ));
+    steps.extend(then_a_task());
+    let (m, screen) = dashboard(&env, steps);
+    assert_ran(&m, &fake, &screen);
+    let config = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
+    assert!(
+        config.contains("api_key_env = \"OPENAI_COMPATIBLE_API_KEY\""),
+        "{config}"
+    );
+    assert!(!env.home().join("vault.json").exists());
+    assert!(!home_text(&env).contains(KEY), "the key is in no file");
+}
+
+#[test]
+fn a_model_added_in_the_dialog_with_its_key_in_a_new_vault_runs_a_task_at_once() {
+    let fake = FakeProvider::start(vec![Reply::Text("hello after the dialog".into())]);
+    fake.require_key(KEY);
+    let env = TestEnv::new();
+    // The process's vault is this home's, as `az-os` binds it at start.
+    az_os::vault::bind_home(env.home());
+    let mut steps = to_storage(&fake);
+    steps.extend([
+        Step::Type("v".into()),
+        Step::WaitFor("choose its master password".into()),
+        Step::Type(PASSWORD.into()),
+        Step::Key(KeyCode::Enter),
+        Step::Type(PASSWORD.into()),
+        Step::Key(KeyCode::Enter),
+        Step::WaitFor("in the vault as vault:openai-compatible".into()),
+    ]);
+    steps.extend(then_a_task());
+    let (m, screen) = dashboard(&env, steps);
+    assert_ran(&m, &fake, &screen);
+    assert!(
+        !screen.history().contains(PASSWORD),
+        "the password was on screen"
+    );
+    let config = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
+    assert!(
+        config.contains("api_key = \"vault:openai-compatible\""),
+        "{config}"
+    );
+    let vault = std::fs::read(env.home().join("vault.json")).unwrap();
+    assert!(!String::from_utf8_lossy(&vault).contains(KEY), "encrypted");
+    assert!(
+        !home_text(&env).contains(KEY),
+        "the key is in no file in clear"
+    );
+}
+
+/// The dashboard with no usable model; `az-os setup` adds one from another terminal; the
+/// dashboard's engine reads config.toml again by itself (no restart) and a task typed
+/// afterwards runs on the new model.
+#[test]
+fn a_model_added_while_the_dashboard_runs_is_used_without_a_restart() {
+    let fake = FakeProvider::start(vec![Reply::Text("hello after the dialog".into())]);
+    let env = Arc::new(TestEnv::new());
+    let base_url = fake.base_url();
+    let other = Arc::clone(&env);
+    let steps = vec![
+        // The dialog opened by itself; this user adds the model elsewhere.
+        Step::WaitFor("What should az-os use?".into()),
+        Step::Key(KeyCode::Esc),
+        Step::Do(Box::new(move || {
+            let out = setup(
+                &other,
+                &[
+                    "--provider",
+                    "openai-compatible",
+                    "--base-url",
+                    &base_url,
+                    "--model",
+                    "fake-model",
+                ],
+                "",
+            );
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        })),
+        // The engine looks at config.toml every 2 s.
+        Step::WaitFor("models ready: fake-model".into()),
+        Step::Type(TASK.into()),
+        Step::Key(KeyCode::Enter),
+    ];
+    let (m, screen) = dashboard(&env, steps);
+    let shown = screen.text();
+    assert!(m.setup_hint.is_none(), "{shown}");
+    let task = m.queue.selected_task().expect("the typed task").clone();
+    assert_eq!(task.status, TaskStatus::Completed, "{task:?}\n{shown}");
+    assert_eq!(task.model.as_deref(), Some("fake-model"));
+    assert_eq!(fake.chat_count(), 1);
+}
