@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # A real terminal now and then: runs the `az-os` dashboard in tmux (120×40)
-# against a tiny fake OpenAI-compatible server, types a task, waits for it to
-# complete, quits with Ctrl-C twice and checks that the process exited 0 and
+# against a tiny fake OpenAI-compatible server. First a first run on an empty
+# home: the setup dialog opens by itself, adds the server (a wrong key refused
+# first, the right one kept in a vault created on the way), and a task typed
+# next runs on it, no restart; the key never reaches the terminal's scrollback
+# or a file in clear. Then with a configured home: types a task, waits for it
+# to complete, quits with Ctrl-C twice and checks that the process exited 0 and
 # left the terminal as it found it (main screen, cooked mode, no mouse
 # tracking); then the same after SIGTERM, and with --no-alt-screen that the
 # prompt comes below the inline frame after Esc q. Prints PASS or FAIL; exits
@@ -57,7 +61,8 @@ fail() {
 cat >"$TMP/server.py" <<'PY'
 """A fake OpenAI-compatible server: the first turn of a conversation gets a tool
 call (execute_command "echo smoke"), any later turn the final text. Replies are
-plain JSON even when a stream was asked for (az-os accepts both)."""
+plain JSON even when a stream was asked for (az-os accepts both). A key starting
+`sk-wrong` gets OpenAI's 401."""
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,7 +81,16 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def refused(self):
+        if "sk-wrong" not in self.headers.get("Authorization", ""):
+            return False
+        self.reply(401, {"error": {"message": "Incorrect API key provided: sk-w***.",
+                                   "type": "invalid_request_error", "code": "invalid_api_key"}})
+        return True
+
     def do_GET(self):
+        if self.refused():
+            return
         if self.path.rstrip("/").endswith("/models"):
             self.reply(200, {"object": "list", "data": [{"id": "smoke-model", "object": "model"}]})
         else:
@@ -88,6 +102,8 @@ class Handler(BaseHTTPRequestHandler):
             req = json.loads(self.rfile.read(length) or b"{}")
         except ValueError:
             req = {}
+        if self.refused():
+            return
         if not self.path.endswith("/chat/completions"):
             self.reply(404, {"error": {"message": "not found"}})
             return
@@ -164,8 +180,55 @@ wait_for() {
      AZ_OS_HOME='$TMP/home' AZ_SMOKE_KEY=sk-smoke PS1='smoke\$ ' bash --norc --noprofile"
 wait_for 5 'smoke\$' || fail "the shell in tmux did not start"
 
-"${TMUX_CMD[@]}" send-keys -t "$SESSION" \
-    "cd '$TMP/work' && '$BIN'; echo \"AZ_EXIT=\$?\"" Enter
+# ---------------------------------------------------------------- first run: the setup dialog
+KEY="sk-smoke-first-run-0123456789"
+PASSWORD="smoke master password"
+keys() { "${TMUX_CMD[@]}" send-keys -t "$SESSION" "$@"; }
+keys "cd '$TMP/work' && AZ_OS_HOME='$TMP/fresh' '$BIN'; echo \"AZ_EXIT=\$?\"" Enter
+wait_for 10 'What should az-os use' || fail "first run: the setup dialog did not open by itself"
+keys Up Enter # from the top, up is the last row: a server of one's own
+wait_for 5 'Server URL' || fail "first run: no server step"
+keys -l "http://127.0.0.1:$PORT/v1"
+keys Tab
+keys -l "smoke-model"
+keys Enter
+wait_for 5 'Paste the key' || fail "first run: no key step"
+keys -l "sk-wrong-smoke-0123456789"
+keys Enter
+wait_for 15 'did not take the key' || fail "first run: a wrong key was not refused"
+keys -l "$KEY"
+keys Enter
+wait_for 15 'Where should the key live' || fail "first run: the right key was not taken"
+keys v
+wait_for 5 'Create the vault at' || fail "first run: no password step for a new vault"
+keys -l "$PASSWORD"
+keys Enter
+keys -l "$PASSWORD"
+keys Enter
+wait_for 15 'smoke-model is ready' 'vault:openai-compatible' || fail "first run: not saved"
+keys Enter
+wait_for 10 'models ready: smoke-model' || fail "first run: the engine did not take the model"
+keys -l "print smoke with echo"
+keys Enter
+wait_for 20 '▸ smoke test passed' || fail "first run: the task did not complete on the new model"
+keys C-c
+wait_for 5 'Press Ctrl-C again to quit' || fail "first run: the first Ctrl-C did not arm"
+keys C-c
+wait_for 10 'AZ_EXIT=[0-9]+' || fail "first run: az-os did not exit"
+grep -q 'AZ_EXIT=0' "$TMP/screen.txt" || fail "first run: exited with $(grep -Eo 'AZ_EXIT=[0-9]+' "$TMP/screen.txt")"
+grep -q 'api_key = "vault:openai-compatible"' "$TMP/fresh/config.toml" \
+    || fail "first run: config.toml does not name the vault entry"
+[[ -s "$TMP/fresh/vault.json" ]] || fail "first run: no vault was created"
+if "${TMUX_CMD[@]}" capture-pane -p -S - -t "$SESSION" | grep -qe "$KEY" -e "$PASSWORD" -e "sk-wrong"; then
+    fail "first run: a key or the password is in the terminal's scrollback"
+fi
+if grep -rqe "$KEY" -e "$PASSWORD" "$TMP/fresh"; then
+    fail "first run: a key or the password is in a file in clear"
+fi
+keys "clear" Enter
+
+# ---------------------------------------------------------------- a configured home
+keys "cd '$TMP/work' && '$BIN'; echo \"AZ_EXIT=\$?\"" Enter
 wait_for 10 'New task' 'Tasks 0' || fail "the dashboard did not appear"
 
 "${TMUX_CMD[@]}" send-keys -t "$SESSION" -l "print smoke with echo"
@@ -233,4 +296,4 @@ frame_row="$(grep -n 'today' "$TMP/screen.txt" | tail -n 1 | cut -d: -f1)"
 grep -q 'AZ_EXIT=0' "$TMP/screen.txt" || fail "--no-alt-screen: exited with $(grep -Eo 'AZ_EXIT=[0-9]+' "$TMP/screen.txt")"
 check_terminal "--no-alt-screen"
 
-echo "PASS: dashboard ran a task to completion, quit on Ctrl-C twice, on SIGTERM and inline on Esc q, restored the terminal each time"
+echo "PASS: a first run added a model in the setup dialog (a wrong key refused, the key in a new vault) and ran a task on it without a restart; the dashboard ran a task to completion, quit on Ctrl-C twice, on SIGTERM and inline on Esc q, restored the terminal each time"

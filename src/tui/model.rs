@@ -84,6 +84,9 @@ pub struct Model {
     pub select_on_queue: Option<TaskId>,
     /// Shown when no model is usable, until one is.
     pub setup_hint: Option<String>,
+    /// Models config.toml lists whose key cannot be read, with why (`NAME: why`), as
+    /// the engine's last reload found them; shown under the hint.
+    pub unusable: Vec<String>,
     pub quit: bool,
     /// Approval requests waiting behind the one on screen, oldest first.
     pub approvals: std::collections::VecDeque<ApprovalRequest>,
@@ -119,6 +122,7 @@ impl Model {
             interrupt_at: None,
             select_on_queue: None,
             setup_hint: None,
+            unusable: Vec::new(),
             quit: false,
             unchanged: false,
             approvals: std::collections::VecDeque::new(),

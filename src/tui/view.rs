@@ -59,10 +59,22 @@ pub fn view(m: &Model, f: &mut Frame<'_>) {
             && m.queue.total() == 0
         {
             let inner = frame("", "", false, th).inner(a.turns);
-            let lines: Vec<Line> = hint
+            let mut lines: Vec<Line> = hint
                 .lines()
                 .map(|l| Line::from(Span::styled(l.to_owned(), th.gauge_warn)))
                 .collect();
+            if !m.unusable.is_empty() {
+                lines.push(Line::default());
+                lines.push(Line::from(Span::styled(
+                    "Listed in config.toml, but not usable:",
+                    th.error,
+                )));
+                lines.extend(
+                    m.unusable
+                        .iter()
+                        .map(|u| Line::from(Span::styled(format!("• {u}"), th.error))),
+                );
+            }
             Clear.render(inner, buf);
             Paragraph::new(lines)
                 .wrap(Wrap { trim: false })

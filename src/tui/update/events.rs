@@ -203,15 +203,17 @@ fn global_event(m: &mut Model, ev: Event, now: f64, fx: &mut Vec<Effect>) {
             let why = if unusable.is_empty() {
                 "no model is listed".to_owned()
             } else {
-                unusable.join("; ")
+                "its models' keys cannot be read (the Turns pane says why)".to_owned()
             };
             m.status.set(
                 Tone::Warn,
                 format!("config.toml read again: still no usable model: {why}"),
             );
+            m.unusable = unusable;
         }
         Event::ModelsReloaded { usable, unusable } => {
             m.setup_hint = None;
+            m.unusable.clear();
             let mut text = format!("models ready: {}", usable.join(", "));
             if !unusable.is_empty() {
                 text.push_str(&format!("; not usable: {}", unusable.join("; ")));

@@ -139,7 +139,7 @@ fn a_model_added_in_the_dialog_with_its_key_in_a_new_vault_runs_a_task_at_once()
     let mut steps = to_storage(&fake);
     steps.extend([
         Step::Type("v".into()),
-        Step::WaitFor("choose its master password".into()),
+        Step::WaitFor("Create the vault at".into()),
         Step::Type(PASSWORD.into()),
         Step::Key(KeyCode::Enter),
         Step::Type(PASSWORD.into()),
@@ -206,4 +206,40 @@ fn a_model_added_while_the_dashboard_runs_is_used_without_a_restart() {
     assert_eq!(task.status, TaskStatus::Completed, "{task:?}\n{shown}");
     assert_eq!(task.model.as_deref(), Some("fake-model"));
     assert_eq!(fake.chat_count(), 1);
+}
+
+/// A model written to config.toml whose key cannot be read is named, with why, when the
+/// running dashboard reads the file again (it said only "still no usable model"): in
+/// the Turns pane under the hint, where the whole of it fits.
+#[test]
+fn a_listed_model_whose_key_cannot_be_read_is_named_with_why() {
+    let env = Arc::new(TestEnv::new());
+    let other = Arc::clone(&env);
+    let steps = vec![
+        Step::WaitFor("What should az-os use?".into()),
+        Step::Key(KeyCode::Esc),
+        Step::Do(Box::new(move || {
+            std::fs::write(
+                other.home().join("config.toml"),
+                "[[models]]\nname = \"mine\"\nprovider = \"openai\"\nmodel = \"m\"\n\
+                 base_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"AZ_OS_TEST_UNSET_KEY\"\n\
+                 tier = \"complex\"\n",
+            )
+            .unwrap();
+        })),
+        Step::WaitFor("still no usable model".into()),
+    ];
+    let (_, screen) = dashboard(&env, steps);
+    let said: Vec<String> = screen
+        .history()
+        .lines()
+        .filter(|l| l.contains("• mine:"))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        said.iter()
+            .any(|l| l.contains("• mine: environment variable AZ_OS_TEST_UNSET_KEY is not")),
+        "the Turns pane names it and says why: {said:#?}\n{}",
+        screen.text()
+    );
 }

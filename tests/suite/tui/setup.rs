@@ -446,3 +446,38 @@ fn the_key_and_password_are_never_drawn_or_printed() {
     let fx = send(&mut m, press(KeyCode::Enter));
     assert!(!format!("{fx:?}").contains(KEY));
 }
+
+#[test]
+fn a_reload_names_the_models_it_cannot_use_until_one_is_usable() {
+    use az_os::engine::{EngineEvent, Event};
+    let mut m = opened(120, 40);
+    send(&mut m, press(KeyCode::Esc));
+    let why = "mine: environment variable MINE_KEY is not set; export it and restart az-os, or add the key with the setup dialog";
+    send(
+        &mut m,
+        Msg::Engine(EngineEvent::global(Event::ModelsReloaded {
+            usable: vec![],
+            unusable: vec![why.into()],
+        })),
+    );
+    assert!(m.setup_hint.is_some());
+    let shown = screen(&render(&m));
+    assert!(
+        shown.contains("Listed in config.toml, but not usable:"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("• mine: environment variable MINE_KEY is not set;"),
+        "{shown}"
+    );
+    assert!(format!("{:?}", m.status).contains("still no usable model"));
+    send(
+        &mut m,
+        Msg::Engine(EngineEvent::global(Event::ModelsReloaded {
+            usable: vec!["fake-model".into()],
+            unusable: vec![],
+        })),
+    );
+    assert_eq!((m.setup_hint.clone(), m.unusable.len()), (None, 0));
+    assert!(format!("{:?}", m.status).contains("models ready: fake-model"));
+}
