@@ -73,12 +73,15 @@ fn to_storage(fake: &FakeProvider) -> Vec<Step> {
     ]
 }
 
-/// After the save: the last step closed, the engine's reload seen, a task typed.
+/// After the save: the last step closed, the engine's reload seen, the provider checked,
+/// a task typed.
 fn then_a_task() -> Vec<Step> {
     vec![
         Step::WaitFor("fake-model is ready.".into()),
         Step::Key(KeyCode::Enter),
         Step::WaitFor("models ready: fake-model".into()),
+        // The health pane checked the provider at once (the row comes with the check).
+        Step::WaitFor("● fake-model".into()),
         Step::Type(TASK.into()),
         Step::Key(KeyCode::Enter),
     ]
@@ -129,26 +132,85 @@ fn a_model_added_in_the_dialog_with_its_key_in_the_environment_runs_a_task_at_on
     assert!(!home_text(&env).contains(KEY), "the key is in no file");
 }
 
+/// The key in the vault: one created on the way (its password twice), then one that
+/// exists, where a wrong master password is refused and the right one typed next. One
+/// test, the two in turn: the process's vault is bound to one home at a time.
 #[test]
-fn a_model_added_in_the_dialog_with_its_key_in_a_new_vault_runs_a_task_at_once() {
+fn a_model_added_in_the_dialog_with_its_key_in_the_vault_runs_a_task_at_once() {
+    // A new vault.
     let fake = FakeProvider::start(vec![Reply::Text("hello after the dialog".into())]);
     fake.require_key(KEY);
     let env = TestEnv::new();
     // The process's vault is this home's, as `az-os` binds it at start.
     az_os::vault::bind_home(env.home());
-    let mut steps = to_storage(&fake);
-    steps.extend([
-        Step::Type("v".into()),
-        Step::WaitFor("Create the vault at".into()),
-        Step::Type(PASSWORD.into()),
-        Step::Key(KeyCode::Enter),
-        Step::Type(PASSWORD.into()),
-        Step::Key(KeyCode::Enter),
-        Step::WaitFor("in the vault as vault:openai-compatible".into()),
-    ]);
-    steps.extend(then_a_task());
+    let steps = in_vault(
+        &fake,
+        [
+            Step::WaitFor("Create the vault at".into()),
+            Step::Type(PASSWORD.into()),
+            Step::Key(KeyCode::Enter),
+            Step::Type(PASSWORD.into()),
+            Step::Key(KeyCode::Enter),
+        ],
+    );
     let (m, screen) = dashboard(&env, steps);
-    assert_ran(&m, &fake, &screen);
+    assert_vault_used(&env, &m, &fake, &screen);
+
+    // A vault that exists (another key in it), a wrong password first.
+    let fake = FakeProvider::start(vec![Reply::Text("hello after the dialog".into())]);
+    fake.require_key(KEY);
+    let env = TestEnv::new();
+    let out = env
+        .cmd()
+        .env("AZ_OS_MASTER_PASSWORD", PASSWORD)
+        .args(["keys", "set", "other"])
+        .write_stdin("sk-other-0123456789abcdef\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    az_os::vault::bind_home(env.home());
+    let steps = in_vault(
+        &fake,
+        [
+            Step::WaitFor("The master password of the vault".into()),
+            Step::Type("not the password".into()),
+            Step::Key(KeyCode::Enter),
+            Step::WaitFor("wrong master password".into()),
+            Step::Type(PASSWORD.into()),
+            Step::Key(KeyCode::Enter),
+        ],
+    );
+    let (m, screen) = dashboard(&env, steps);
+    assert_vault_used(&env, &m, &fake, &screen);
+    assert!(!screen.history().contains("not the password"));
+    let out = env
+        .cmd()
+        .env("AZ_OS_MASTER_PASSWORD", PASSWORD)
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
+    let listed = text(&out);
+    assert!(
+        listed.contains("other") && listed.contains("openai-compatible"),
+        "the vault keeps its other key: {listed}"
+    );
+}
+
+/// To the vault choice, `password` (its steps), the save, and a task.
+fn in_vault(fake: &FakeProvider, password: impl IntoIterator<Item = Step>) -> Vec<Step> {
+    let mut steps = to_storage(fake);
+    steps.push(Step::Type("v".into()));
+    steps.extend(password);
+    steps.push(Step::WaitFor(
+        "in the vault as vault:openai-compatible".into(),
+    ));
+    steps.extend(then_a_task());
+    steps
+}
+
+/// The task ran on the model whose key the dialog put in the vault of `env`.
+fn assert_vault_used(env: &TestEnv, m: &Model, fake: &FakeProvider, screen: &Screen) {
+    assert_ran(m, fake, screen);
     assert!(
         !screen.history().contains(PASSWORD),
         "the password was on screen"
@@ -161,7 +223,7 @@ fn a_model_added_in_the_dialog_with_its_key_in_a_new_vault_runs_a_task_at_once()
     let vault = std::fs::read(env.home().join("vault.json")).unwrap();
     assert!(!String::from_utf8_lossy(&vault).contains(KEY), "encrypted");
     assert!(
-        !home_text(&env).contains(KEY),
+        !home_text(env).contains(KEY),
         "the key is in no file in clear"
     );
 }
