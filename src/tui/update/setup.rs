@@ -364,7 +364,11 @@ fn save(
 
 /// The look for Ollama and the vault answered.
 pub(super) fn probed(m: &mut Model, ollama: Vec<Offer>, vault: VaultInfo) {
-    let Some(s) = state(m) else { return };
+    // The first answer is the one used: a dialog left and opened again asks again,
+    // and the two answers would list Ollama's models twice.
+    let Some(s) = state(m).filter(|s| !s.probed) else {
+        return;
+    };
     // The row under the cursor stays under it (the server row is last).
     let on_server = s.selected == s.offers.len();
     s.offers.extend(ollama);

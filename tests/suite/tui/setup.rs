@@ -357,6 +357,15 @@ fn the_server_row_stays_highlighted_when_ollamas_models_arrive() {
         },
     );
     assert_eq!(dialog(&m).selected, rows, "still the last row");
+    // A second answer (the dialog was left and opened again meanwhile) adds nothing.
+    send(
+        &mut m,
+        Msg::SetupProbed {
+            ollama: vec![ollama()],
+            vault: no_vault(),
+        },
+    );
+    assert_eq!(dialog(&m).rows(), rows + 1);
 }
 
 #[test]
