@@ -22,6 +22,7 @@ mod popups;
 mod queue;
 mod setup;
 mod status;
+mod task_keys;
 mod update;
 mod view;
 mod wide;
