@@ -146,6 +146,35 @@ pub fn compatible_offer(base_url: &str, model: &str, key: bool) -> Offer {
     }
 }
 
+/// What is wrong with a server's URL or model id as typed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerProblem {
+    #[error("give the server's http:// or https:// URL (most end in /v1)")]
+    Url,
+    #[error("the model id is empty: give the id the server lists")]
+    Model,
+}
+
+/// [`compatible_offer`] for what a person typed (a key assumed possible), or which of
+/// the two is wrong.
+pub fn server_offer(base_url: &str, model: &str) -> Result<Offer, ServerProblem> {
+    let url = server_url(base_url)?;
+    if model.trim().is_empty() {
+        return Err(ServerProblem::Model);
+    }
+    Ok(compatible_offer(url, model.trim(), true))
+}
+
+/// A server's URL as typed, trimmed, if it is an http:// or https:// one.
+pub fn server_url(base_url: &str) -> Result<&str, ServerProblem> {
+    let url = base_url.trim();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url)
+    } else {
+        Err(ServerProblem::Url)
+    }
+}
+
 /// The models a local Ollama has pulled, each an offer (no key; free). Empty when
 /// Ollama does not answer within a second.
 pub fn ollama_offers() -> Vec<Offer> {

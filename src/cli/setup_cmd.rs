@@ -118,10 +118,8 @@ fn choose(args: &SetupArgs, asking: bool) -> Result<Offer> {
                 ));
             }
         };
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(usage(format!(
-                "--base-url {base}: give the server's http:// or https:// URL, ending in /v1 for most servers"
-            )));
+        if let Err(e) = setup::server_url(&base) {
+            return Err(usage(format!("--base-url {base}: {e}")));
         }
         let model = match model {
             Some(m) => m.to_owned(),
@@ -132,12 +130,7 @@ fn choose(args: &SetupArgs, asking: bool) -> Result<Offer> {
                 ));
             }
         };
-        if model.trim().is_empty() {
-            return Err(usage(
-                "the model id is empty: give the id the server lists".to_owned(),
-            ));
-        }
-        Ok(setup::compatible_offer(&base, model.trim(), true))
+        setup::server_offer(&base, &model).map_err(|e| usage(e.to_string()))
     };
     if let Some(p) = &args.provider {
         let p = p.trim().to_lowercase();

@@ -34,3 +34,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_server_needs_an_http_url_and_a_model_id() {
+    assert_eq!(server_url(" ftp://x "), Err(ServerProblem::Url));
+    assert_eq!(
+        server_url(" http://127.0.0.1:8080/v1 "),
+        Ok("http://127.0.0.1:8080/v1")
+    );
+    assert_eq!(
+        server_offer("https://gw.example/v1", "  ").map(|o| o.id),
+        Err(ServerProblem::Model)
+    );
+    let o = server_offer(" https://gw.example/v1/ ", " qwen2.5 ").unwrap();
+    assert_eq!(
+        (o.spec.base_url.as_str(), o.spec.model.as_str()),
+        ("https://gw.example/v1", "qwen2.5")
+    );
+    assert!(o.needs_key());
+}

@@ -134,6 +134,16 @@ fn llm_call(model: &str, cost_usd: f64) -> Event {
     }
 }
 
+/// The end of a task the user cancelled.
+fn cancelled() -> Event {
+    finished(
+        TaskStatus::Cancelled,
+        None,
+        Some("cancelled by the user"),
+        0.0,
+    )
+}
+
 fn finished(status: TaskStatus, result: Option<&str>, error: Option<&str>, cost: f64) -> Event {
     Event::TaskFinished {
         status,

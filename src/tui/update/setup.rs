@@ -222,18 +222,16 @@ fn confirm(m: &mut Model, fx: &mut Vec<Effect>) {
                 field: 0,
             },
         },
-        Step::Server { url, model, field } => match server(&url, &model) {
+        Step::Server { url, model, .. } => match setup::server_offer(&url, &model) {
             Ok(offer) => Step::Key {
                 offer: Box::new(offer),
                 key: Hidden::default(),
             },
-            Err((why, at)) => {
-                s.error = Some(why);
-                Step::Server {
-                    url,
-                    model,
-                    field: at.unwrap_or(field),
-                }
+            Err(why) => {
+                s.error = Some(why.to_string());
+                // The field to mend.
+                let field = usize::from(why == setup::ServerProblem::Model);
+                Step::Server { url, model, field }
             }
         },
         Step::Key { offer, key } => {
@@ -309,21 +307,6 @@ fn ask_password(offer: Box<Offer>, key: Hidden) -> Step {
         again: Hidden::default(),
         field: 0,
     }
-}
-
-/// The server's offer, or what is wrong with what was typed (and the field to fix).
-fn server(url: &str, model: &str) -> Result<Offer, (String, Option<usize>)> {
-    let url = url.trim();
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err((
-            "give the server's http:// or https:// URL (most end in /v1)".into(),
-            Some(0),
-        ));
-    }
-    if model.trim().is_empty() {
-        return Err(("give the model id the server lists".into(), Some(1)));
-    }
-    Ok(setup::compatible_offer(url, model.trim(), true))
 }
 
 fn check(s: &mut SetupState, offer: Offer, key: Option<Hidden>, fx: &mut Vec<Effect>) -> Step {

@@ -2,13 +2,12 @@
 //! with tasks running always warns first (item 6).
 
 use az_os::engine::Event;
-use az_os::store::TaskStatus;
 use az_os::tui::msg::{Effect, Msg};
 use az_os::tui::panes::status::Tone;
 use pretty_assertions::assert_eq;
 use ratatui::crossterm::event::KeyCode;
 
-use super::{T0, ch, ctrl, ev, finished, model, press, render, run_task, screen, update};
+use super::{T0, cancelled, ch, ctrl, ev, model, press, render, run_task, screen, update};
 
 #[test]
 fn press_ctrl_c_again_goes_when_its_window_closes() {
@@ -50,17 +49,7 @@ fn a_tasks_end_is_not_shown_while_it_runs_again() {
     let mut m = model();
     run_task(&mut m, "task01", "something", T0, "m");
     m.queue.select(&super::id("task01"));
-    ev(
-        &mut m,
-        "task01",
-        T0 + 2.0,
-        finished(
-            TaskStatus::Cancelled,
-            None,
-            Some("cancelled by the user"),
-            0.0,
-        ),
-    );
+    ev(&mut m, "task01", T0 + 2.0, cancelled());
     assert_eq!(m.status.message, "Task task01 cancelled");
     update(&mut m, press(KeyCode::Esc), T0 + 3.0);
     let fx = update(&mut m, ch('r'), T0 + 3.1);

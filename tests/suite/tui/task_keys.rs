@@ -12,7 +12,7 @@ use ratatui::crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, 
 use ratatui::layout::Rect;
 
 use super::{
-    T0, ch, ev, finished, id, model, model_sized, press, render, run_task, screen, send,
+    T0, cancelled, ch, ev, finished, id, model, model_sized, press, render, run_task, screen, send,
     submit_task,
 };
 
@@ -34,17 +34,7 @@ fn queue_keys_cancel_retry_and_delete_the_selected_task() {
         send(&mut m, ch('c')),
         vec![Effect::Engine(Command::Cancel { id: id("task01") })]
     );
-    ev(
-        &mut m,
-        "task01",
-        T0 + 2.0,
-        finished(
-            TaskStatus::Cancelled,
-            None,
-            Some("cancelled by the user"),
-            0.0,
-        ),
-    );
+    ev(&mut m, "task01", T0 + 2.0, cancelled());
     assert_eq!(
         send(&mut m, ch('c')),
         vec![],
